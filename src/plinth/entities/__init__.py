@@ -1,0 +1,30 @@
+"""Plain typed records, no I/O. Every ledger function takes and returns these.
+
+Timestamps are integers: milliseconds since the Unix epoch (see :func:`plinth.ids.now_ms`).
+"""
+
+from plinth.entities.records import (
+    RUN_STATUSES,
+    Artifact,
+    Environment,
+    Experiment,
+    GcEvent,
+    LineageEdge,
+    MetricPoint,
+    Project,
+    RecordRef,
+    Run,
+)
+
+__all__ = [
+    "RUN_STATUSES",
+    "Artifact",
+    "Environment",
+    "Experiment",
+    "GcEvent",
+    "LineageEdge",
+    "MetricPoint",
+    "Project",
+    "RecordRef",
+    "Run",
+]

@@ -1,0 +1,170 @@
+"""Every error plinth raises on purpose.
+
+Each error carries a message (what went wrong, where), a ``hint`` (what to do next), the
+CLI ``exit_code`` (2 for usage and input errors, 1 for a failed check) and an HTTP
+``status``. The CLI prints ``error: <message> (<hint>)`` on one line; the REST API answers
+``{"errors": [{"field": ..., "message": ...}]}`` with ``status``.
+
+    PlinthError
+    ├── ConfigError                 bad plinth.yaml, unknown setting, bad value or URI   (2, 400)
+    │   └── MissingExtraError       a backend needs an optional extra that is missing    (2, 501)
+    ├── UsageError                  bad arguments to a command or function               (2, 400)
+    │   └── InvalidPathError        an artifact path that is empty or escapes its owner  (2, 400)
+    ├── NotFoundError               a record or blob that does not exist                 (2, 404)
+    ├── ConflictError               a write that contradicts what is recorded            (2, 409)
+    │   └── ProjectExistsError      ``plinth init`` over an existing project             (2, 409)
+    ├── BackendError                a backend is unreachable or misbehaves               (2, 503)
+    │   ├── LedgerUnavailableError  the metadata database cannot be reached              (2, 503)
+    │   └── BlobStoreError          the artifact store cannot be reached or written      (2, 503)
+    ├── IntegrityError              stored data does not match its digest                (1, 500)
+    │   └── BlobCorruptedError      a blob's content does not hash to its name           (1, 500)
+    └── CheckFailedError            a check ran and failed (validation, drift gate)      (1, 422)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BlobCorruptedError",
+    "BlobStoreError",
+    "CheckFailedError",
+    "ConfigError",
+    "ConflictError",
+    "IntegrityError",
+    "InvalidPathError",
+    "LedgerUnavailableError",
+    "MissingExtraError",
+    "NotFoundError",
+    "PlinthError",
+    "ProjectExistsError",
+    "UsageError",
+]
+
+
+class PlinthError(Exception):
+    """Root of every error plinth raises on purpose."""
+
+    exit_code: int = 2
+    status: int = 400
+    default_hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+        #: The setting, argument or request field the error is about, when there is one.
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+    def one_line(self) -> str:
+        """The message and hint as one line, as the CLI prints it."""
+        text = self.message.rstrip(".")
+        return f"{text} ({self.hint})" if self.hint else text
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON error shape shared by the CLI's ``--json`` and the REST API."""
+        return {
+            "errors": [
+                {
+                    "type": type(self).__name__,
+                    "field": self.field,
+                    "message": self.message,
+                    "hint": self.hint,
+                }
+            ]
+        }
+
+
+class ConfigError(PlinthError):
+    """plinth.yaml or a ``PLINTH_*`` variable is malformed, unknown or has a bad value."""
+
+    status = 400
+    default_hint = "see docs/settings.md for every setting and its accepted values"
+
+
+class MissingExtraError(ConfigError):
+    """A configured backend needs an optional dependency that is not installed."""
+
+    status = 501
+
+    def __init__(self, feature: str, extra: str, *, field: str | None = None):
+        super().__init__(
+            f"{feature} needs the optional '{extra}' extra, which is not installed",
+            hint=f"install it with: pip install 'plinth[{extra}]'",
+            field=field,
+        )
+        self.extra = extra
+
+
+class UsageError(PlinthError):
+    """Arguments to a command or function are wrong."""
+
+
+class InvalidPathError(UsageError):
+    """An artifact path is empty, absolute, or would escape its owner."""
+
+    default_hint = "use a relative path with '/' separators and no '..', e.g. 'plots/loss.png'"
+
+
+class NotFoundError(PlinthError):
+    """A record or blob that was asked for does not exist."""
+
+    status = 404
+
+
+class ConflictError(PlinthError):
+    """A write contradicts what the ledger already holds."""
+
+    status = 409
+
+
+class ProjectExistsError(ConflictError):
+    """``plinth init`` found an existing project."""
+
+    default_hint = "pass --force to overwrite plinth.yaml (the ledger and artifacts are kept)"
+
+
+class BackendError(PlinthError):
+    """A backend (database, object store, cache) is unreachable or misbehaves."""
+
+    status = 503
+
+
+class LedgerUnavailableError(BackendError):
+    """The metadata database cannot be reached or opened."""
+
+    default_hint = "check the 'metadata' setting and that the database server is running"
+
+
+class BlobStoreError(BackendError):
+    """The artifact store cannot be reached, read or written."""
+
+    default_hint = "check the 'artifacts' setting, credentials and permissions"
+
+
+class IntegrityError(PlinthError):
+    """Stored data does not match what was recorded."""
+
+    exit_code = 1
+    status = 500
+
+
+class BlobCorruptedError(IntegrityError):
+    """A blob's bytes do not hash to the digest it is stored under."""
+
+    default_hint = "restore the blob from a backup or re-log the artifact; 'plinth gc' never fixes this"
+
+    def __init__(self, digest: str, location: str, actual: str | None = None):
+        detail = f" (its content hashes to {actual})" if actual else ""
+        super().__init__(f"blob {digest} at {location} is corrupted{detail}")
+        self.digest = digest
+        self.location = location
+
+
+class CheckFailedError(PlinthError):
+    """A check ran to completion and did not pass."""
+
+    exit_code = 1
+    status = 422

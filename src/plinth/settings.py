@@ -1,0 +1,274 @@
+"""Settings: declared once as data, read with one precedence.
+
+Precedence: ``PLINTH_<NAME>`` environment variable > ``plinth.yaml`` (found by walking up
+from the working directory) > default. Each field of :class:`Settings` *is* the declaration:
+its type, default and help text (``docs/settings.md`` must document every one; a test checks).
+
+Secrets (database passwords, S3 keys) are never settings of their own: they come from the
+environment (``AWS_ACCESS_KEY_ID``, ``PGPASSWORD``, ...) or inside a URI, and every place
+that shows a URI passes it through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import getpass
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from plinth.errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "SETTINGS", "Setting", "Settings", "find_config", "load_settings", "redact"]
+
+CONFIG_FILE = "plinth.yaml"
+ENV_PREFIX = "PLINTH_"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one project. Build with :func:`load_settings`."""
+
+    project: str | None = _setting(
+        None, "Project name recorded on every experiment. Default: the project folder's name."
+    )
+    metadata: str = _setting(
+        "sqlite:///.plinth/plinth.db",
+        "Ledger database URI: sqlite:///PATH (relative to the project root) or "
+        "postgresql+psycopg://USER@HOST:PORT/DB (needs the 'postgres' extra).",
+    )
+    artifacts: str = _setting(
+        ".plinth/artifacts",
+        "Blob store: a folder (relative to the project root), file:///PATH, "
+        "s3://BUCKET/PREFIX (needs the 's3' extra) or memory:// (tests only).",
+    )
+    online_store: str = _setting(
+        "sqlite:///.plinth/online.db",
+        "Online feature store URI: sqlite:///PATH or redis://HOST:PORT/DB. "
+        "Read by the feature store; `plinth doctor` checks it is reachable.",
+    )
+    executor: str = _setting(
+        "local", "Where pipeline steps run: local (in-process) or ray / ray://HOST:PORT."
+    )
+    s3_endpoint_url: str | None = _setting(
+        None,
+        "Endpoint of an S3-compatible server (MinIO, Ceph, moto), e.g. http://127.0.0.1:9000. "
+        "Credentials come from the usual AWS_* variables, never from plinth.yaml.",
+    )
+    user: str | None = _setting(
+        None, "Name recorded as the creator of every record. Default: the login name."
+    )
+    connect_timeout: float = _setting(
+        5.0, "Seconds to wait when connecting to PostgreSQL, S3 or Redis before failing."
+    )
+    # Where the project lives; not a setting a user writes.
+    root: Path = field(default=Path("."), metadata={"internal": True})
+    config_file: Path | None = field(default=None, metadata={"internal": True})
+    #: For each setting, where its value came from: "default", a file path, or "env".
+    sources: Mapping[str, str] = field(default_factory=dict, metadata={"internal": True})
+
+    @property
+    def project_name(self) -> str:
+        return self.project or self.root.resolve().name or "default"
+
+    @property
+    def user_name(self) -> str:
+        if self.user:
+            return self.user
+        try:
+            return getpass.getuser()
+        except Exception:  # no login name in some containers
+            return "unknown"
+
+    @property
+    def data_dir(self) -> Path:
+        """The project's ``.plinth`` folder (journals, caches, locks)."""
+        return self.root / ".plinth"
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from a setting, relative paths taken from the project root."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting, as documented in docs/settings.md."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def _declared() -> tuple[Setting, ...]:
+    out = []
+    for f in dataclasses.fields(Settings):
+        if f.metadata.get("internal"):
+            continue
+        type_name = str(f.type).replace(" | None", "")
+        out.append(Setting(f.name, type_name, f.default, f.metadata["help"]))
+    return tuple(out)
+
+
+SETTINGS: tuple[Setting, ...] = _declared()
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest plinth.yaml in ``start`` or a folder above it."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, list(_BY_NAME), n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "known settings: " + ", ".join(sorted(_BY_NAME))
+
+
+def _coerce(setting: Setting, value: Any, where: str) -> Any:
+    if value is None:
+        return None
+    kind = setting.type
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            result = float(value)
+            if result < 0:
+                raise ValueError(value)
+            return result
+        if isinstance(value, (dict, list)):
+            raise ValueError(value)
+        return str(value)
+    except ValueError:
+        raise ConfigError(
+            f"setting '{setting.name}' in {where} has value {redact(str(value))!r}, "
+            f"which is not a valid {kind}",
+            hint=f"{setting.help}",
+            field=setting.name,
+        ) from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    import yaml  # PyYAML; only needed when a file exists
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(
+            f"{where} is not valid YAML: {exc.problem}",
+            hint="fix the YAML syntax (settings are 'name: value' lines)",
+        ) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path} must be a mapping of settings, found a {type(data).__name__}",
+            hint="write one 'name: value' per line, e.g. 'metadata: sqlite:///.plinth/plinth.db'",
+        )
+    return data
+
+
+def load_settings(
+    start: Path | str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Resolve settings for the project around ``start`` (default: the working directory).
+
+    ``overrides`` (from Python callers) win over everything else.
+    """
+    start_path = Path(start) if start is not None else Path.cwd()
+    environ = os.environ if env is None else env
+    config_file = find_config(start_path)
+    root = config_file.parent if config_file else start_path.resolve()
+
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    sources = {s.name: "default" for s in SETTINGS}
+
+    if config_file:
+        for key, value in _read_file(config_file).items():
+            if key not in _BY_NAME:
+                raise ConfigError(
+                    f"unknown setting '{key}' in {config_file}",
+                    hint=f"{_suggest(str(key))} (see docs/settings.md)",
+                    field=str(key),
+                )
+            values[key] = _coerce(_BY_NAME[key], value, str(config_file))
+            sources[key] = str(config_file)
+
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in _BY_NAME:
+            raise ConfigError(
+                f"unknown setting in environment variable {name}",
+                hint=f"{_suggest(key)} (settings are PLINTH_ plus the upper-case name)",
+                field=key,
+            )
+        values[key] = _coerce(_BY_NAME[key], value, f"environment variable {name}")
+        sources[key] = "env"
+
+    for key, value in (overrides or {}).items():
+        if key not in _BY_NAME:
+            raise ConfigError(f"unknown setting '{key}'", hint=_suggest(key), field=key)
+        values[key] = _coerce(_BY_NAME[key], value, "arguments")
+        sources[key] = "argument"
+
+    for name in ("metadata", "artifacts", "online_store", "executor"):
+        if not values[name]:
+            raise ConfigError(f"setting '{name}' is empty", hint=_BY_NAME[name].help, field=name)
+
+    return Settings(**values, root=root, config_file=config_file, sources=sources)
+
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@]*)(:[^@/]*)?@")
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:password|passwd|pwd|secret|token|access_key|secret_key|aws_secret_access_key)=)[^&]*"
+)
+
+
+def redact(uri: str) -> str:
+    """``uri`` with any password or secret replaced by ``***``; safe for logs and errors."""
+    text = _CREDENTIALS.sub(
+        lambda m: f"{m['scheme']}{m['user']}{':***' if m.group(3) else ''}@", uri
+    )
+    return _SECRET_QUERY.sub(r"\1***", text)
