@@ -154,7 +154,9 @@ class IntegrityError(PlinthError):
 class BlobCorruptedError(IntegrityError):
     """A blob's bytes do not hash to the digest it is stored under."""
 
-    default_hint = "restore the blob from a backup or re-log the artifact; 'plinth gc' never fixes this"
+    default_hint = (
+        "restore the blob from a backup or re-log the artifact; 'plinth gc' never fixes this"
+    )
 
     def __init__(self, digest: str, location: str, actual: str | None = None):
         detail = f" (its content hashes to {actual})" if actual else ""

@@ -23,7 +23,15 @@ from typing import Any
 
 from plinth.errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "SETTINGS", "Setting", "Settings", "find_config", "load_settings", "redact"]
+__all__ = [
+    "CONFIG_FILE",
+    "SETTINGS",
+    "Setting",
+    "Settings",
+    "find_config",
+    "load_settings",
+    "redact",
+]
 
 CONFIG_FILE = "plinth.yaml"
 ENV_PREFIX = "PLINTH_"
@@ -210,14 +218,16 @@ def load_settings(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    discover: bool = True,
 ) -> Settings:
     """Resolve settings for the project around ``start`` (default: the working directory).
 
-    ``overrides`` (from Python callers) win over everything else.
+    ``overrides`` (from Python callers) win over everything else. With ``discover=False``
+    no plinth.yaml is read and ``start`` is the project root (what ``plinth init`` needs).
     """
     start_path = Path(start) if start is not None else Path.cwd()
     environ = os.environ if env is None else env
-    config_file = find_config(start_path)
+    config_file = find_config(start_path) if discover else None
     root = config_file.parent if config_file else start_path.resolve()
 
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -1,0 +1,45 @@
+"""Helpers shared by the CLI commands: options, JSON output, durations."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from plinth.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, *, option: str) -> float:
+    """Seconds in '90', '90s', '15m', '1h', '7d' or '2w'."""
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(
+            f"{option} {text!r} is not a duration",
+            hint="write a number with an optional unit s, m, h, d or w, e.g. 1h or 30m",
+            field=option,
+        )
+    return float(match[1]) * _UNITS[match[2] or "s"]
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover

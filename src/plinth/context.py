@@ -1,0 +1,147 @@
+"""The Context: resolved settings plus the stores they open, passed explicitly.
+
+Nothing is opened at import time. ``Context.ledger`` and ``Context.blobs`` open their
+backend on first use and keep it until :meth:`Context.close`. The module-level helpers
+:func:`init` and :func:`current` keep one "current" context for the convenience API
+(``plinth.start_run`` and friends); library code takes a Context argument instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from plinth.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from plinth.entities import Project
+    from plinth.ledger import Ledger
+    from plinth.storage import ContentStore
+
+__all__ = ["Context", "current", "init"]
+
+
+def resolve_metadata_url(settings: Settings) -> str:
+    """The ``metadata`` URL with a relative SQLite path made absolute from the project root."""
+    url = settings.metadata
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        rest = url[len(prefix) :]
+        path, sep, query = rest.partition("?")
+        if path and path != ":memory:":
+            return prefix + str(settings.resolve_path(path)) + sep + query
+    return url
+
+
+class Context:
+    """Settings and the opened ledger and blob store of one project."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._ledger: Ledger | None = None
+        self._blobs: ContentStore | None = None
+        self._project: Project | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, start: Path | str | None = None, **overrides: Any) -> Context:
+        """A context for the project around ``start`` (default: the working directory)."""
+        return cls(load_settings(start, overrides=overrides))
+
+    @property
+    def user(self) -> str:
+        return self.settings.user_name
+
+    @property
+    def ledger(self) -> Ledger:
+        """The metadata ledger, opened (and migrated if needed) on first use."""
+        if self._ledger is None:
+            with self._lock:
+                if self._ledger is None:
+                    from plinth.ledger import Ledger
+
+                    self._ledger = Ledger.open(
+                        resolve_metadata_url(self.settings),
+                        user=self.user,
+                        connect_timeout=self.settings.connect_timeout,
+                    )
+        return self._ledger
+
+    @property
+    def blobs(self) -> ContentStore:
+        """The content-addressed artifact store, opened on first use."""
+        if self._blobs is None:
+            with self._lock:
+                if self._blobs is None:
+                    from plinth.storage import ContentStore, open_blob_store
+
+                    store = open_blob_store(
+                        self.settings.artifacts,
+                        root=self.settings.root,
+                        endpoint_url=self.settings.s3_endpoint_url,
+                        connect_timeout=self.settings.connect_timeout,
+                    )
+                    self._blobs = ContentStore(store)
+        return self._blobs
+
+    @property
+    def project(self) -> Project:
+        """This project's ledger record, created on first use."""
+        if self._project is None:
+            self._project = self.ledger.projects.ensure_project(self.settings.project_name)
+        return self._project
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+        if self._blobs is not None:
+            self._blobs.close()
+            self._blobs = None
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Context(project={self.settings.project_name!r}, root={str(self.settings.root)!r})"
+
+
+_current: Context | None = None
+_current_lock = threading.Lock()
+
+
+def init(path: Path | str | None = None, **overrides: Any) -> Context:
+    """Find plinth.yaml upward from ``path`` (or use the embedded default) and make it current.
+
+    Example::
+
+        ctx = plinth.init()                       # ./plinth.yaml, or .plinth/ here
+        ctx = plinth.init(metadata="sqlite:///:memory:", artifacts="memory://t")
+    """
+    global _current
+    ctx = Context.open(path, **overrides)
+    with _current_lock:
+        old, _current = _current, ctx
+    if old is not None:
+        old.close()
+    return ctx
+
+
+def current() -> Context:
+    """The context set by :func:`init`, initialising the default one on first use."""
+    global _current
+    with _current_lock:
+        if _current is None:
+            _current = Context.open()
+        return _current
