@@ -134,10 +134,10 @@ def _executor(settings: Settings) -> Check:
     if value == "local":
         return Check("executor", True, value, "steps run in-process")
     if value == "ray" or value.startswith("ray://"):
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise MissingExtraError(f"executor={value}", "ray", field="executor") from None
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise MissingExtraError(f"executor={value}", "ray", field="executor")
         return Check("executor", True, value, "ray is installed")
     return Check("executor", False, value, "unknown executor", "use local, ray or ray://HOST:PORT")
 

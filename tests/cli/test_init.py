@@ -4,7 +4,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from plinth.settings import load_settings
+from plinth.settings import SETTINGS, load_settings
 
 
 def test_init_creates_config_and_embedded_stores(project_dir: Path, cli: Callable) -> None:
@@ -52,7 +52,15 @@ def test_init_with_a_bad_uri_writes_nothing(project_dir: Path, cli: Callable) ->
 
 
 def test_written_config_round_trips_every_default(project_dir: Path, cli: Callable) -> None:
-    assert cli("init").code == 0
+    assert cli("init", "--artifacts", "store").code == 0
     text = (project_dir / "plinth.yaml").read_text()
     assert "# metadata: sqlite:///.plinth/plinth.db" in text
-    assert "password" not in text.lower().replace("passwords", "")
+    written = load_settings(project_dir, env={})
+    defaults = load_settings(project_dir, env={}, discover=False)
+    for setting in SETTINGS:
+        if setting.name == "artifacts":
+            assert written.artifacts == "store"
+        elif setting.name == "project":
+            assert written.project == "proj"
+        else:
+            assert getattr(written, setting.name) == getattr(defaults, setting.name)

@@ -1,0 +1,31 @@
+"""The ledger: plinth's metadata store (SQLAlchemy Core tables, Alembic migrations).
+
+Owns every table of the metadata database, its migrations, and one small store per
+aggregate, reached from an open :class:`Ledger`::
+
+    Ledger ── projects      ProjectStore      projects, experiments
+           ├─ runs          RunStore          runs, params, tags, metrics
+           ├─ artifacts     ArtifactStore     (owner record, path) -> blob digest
+           ├─ environments  EnvironmentStore  Python environments by digest
+           ├─ lineage       LineageStore      src —relation→ dst edges, up/downstream walks
+           └─ gc            GcStore           referenced digests, gc events
+
+Only :mod:`plinth.entities` records cross this package's boundary. It may import
+sqlalchemy, alembic, :mod:`plinth.errors`, :mod:`plinth.ids`, :mod:`plinth.entities`,
+:func:`plinth.settings.redact` and :mod:`plinth.storage.paths`; nothing above the core.
+``import plinth`` does not import it (it pulls in SQLAlchemy).
+"""
+
+from plinth.ledger.engine import create_ledger_engine, redacted_url
+from plinth.ledger.migrate import ensure_schema, head_revision
+from plinth.ledger.store import Ledger
+from plinth.ledger.tables import BLOB_REFERENCES
+
+__all__ = [
+    "BLOB_REFERENCES",
+    "Ledger",
+    "create_ledger_engine",
+    "ensure_schema",
+    "head_revision",
+    "redacted_url",
+]

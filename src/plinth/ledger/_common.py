@@ -1,0 +1,77 @@
+"""What every ledger store shares: transactions, error translation, upserts, argument checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from plinth.errors import UsageError
+from plinth.ids import now_ms
+from plinth.ledger.engine import SQLITE_BEGIN_OPTION, translate_errors
+
+T = TypeVar("T")
+
+#: Rows per statement for large batches; keeps bound parameters under SQLite's limit.
+CHUNK = 500
+
+
+class Db:
+    """An engine, the (redacted) URL shown in errors, and the user stamped on every write."""
+
+    def __init__(self, engine: sa.Engine, *, url: str, user: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.user = user
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read-only transaction (SQLite: ``BEGIN DEFERRED``, so writers are not blocked)."""
+        with translate_errors(self.url), self.engine.connect() as conn:
+            conn.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction (SQLite: ``BEGIN IMMEDIATE``); rolled back on any error."""
+        with translate_errors(self.url), self.engine.begin() as conn:
+            yield conn
+
+    def stamp(self) -> dict[str, Any]:
+        """``created_at`` and ``created_by`` for a new row."""
+        return {"created_at": now_ms(), "created_by": self.user}
+
+
+def upsert(conn: sa.Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT for ``table`` that supports ``ON CONFLICT`` on this connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def check_text(value: object, what: str, *, max_length: int = 255) -> str:
+    """``value`` if it is a non-empty string of at most ``max_length`` characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > max_length:
+        raise UsageError(f"{what} is {len(value)} characters long; the limit is {max_length}")
+    return value
+
+
+def to_db_float(value: float) -> float | None:
+    # SQLite stores NaN as NULL; store NULL for NaN on every backend so they agree.
+    return None if math.isnan(value) else value
+
+
+def from_db_float(value: float | None) -> float:
+    return math.nan if value is None else float(value)

@@ -1,0 +1,379 @@
+"""Runs and what hangs off them: status, params (immutable), tags (mutable), metrics.
+
+Metrics are keyed by ``(run_id, seq)``: a writer numbers its points, so replaying a batch
+after a crash (from a journal) stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from plinth.entities import RUN_STATUSES, MetricPoint, Run
+from plinth.errors import ConflictError, NotFoundError, UsageError
+from plinth.ids import new_id, now_ms
+from plinth.ledger._common import Db, check_text, chunks, from_db_float, to_db_float, upsert
+from plinth.ledger.tables import environments, experiments, metrics, runs
+from plinth.ledger.tables import params as params_table
+from plinth.ledger.tables import tags as tags_table
+
+__all__ = ["RunStore"]
+
+#: Metric points per INSERT statement (PostgreSQL) or executemany (SQLite).
+METRIC_CHUNK = 10_000
+
+
+class RunStore:
+    """``ledger.runs``: one run, its params, tags and metrics."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str | None = None,
+        parent_run_id: str | None = None,
+        source: Mapping[str, Any] | None = None,
+        environment_id: str | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> Run:
+        """A new run in ``running`` state, started now."""
+        if name is not None:
+            check_text(name, "run name")
+        source_dict = dict(source or {})
+        try:
+            json.dumps(source_dict)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"run source must be JSON-serialisable: {exc}") from None
+        tag_rows = _tag_values(tags or {})
+        run_id, start = new_id(), now_ms()
+        with self._db.write() as conn:
+            _require(conn, experiments, experiment_id, "experiment")
+            if parent_run_id is not None:
+                _require(conn, runs, parent_run_id, "parent run")
+            if environment_id is not None:
+                _require(conn, environments, environment_id, "environment")
+            conn.execute(
+                runs.insert().values(
+                    id=run_id,
+                    experiment_id=experiment_id,
+                    name=name,
+                    status="running",
+                    start_time=start,
+                    end_time=None,
+                    parent_run_id=parent_run_id,
+                    environment_id=environment_id,
+                    source=source_dict,
+                    error=None,
+                    host=host,
+                    pid=pid,
+                    **self._db.stamp(),
+                )
+            )
+            if tag_rows:
+                stamp = self._db.stamp()
+                conn.execute(
+                    tags_table.insert(),
+                    [
+                        {"run_id": run_id, "key": k, "value": v, **stamp}
+                        for k, v in tag_rows.items()
+                    ],
+                )
+            return _run(_select_run(conn, run_id))
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with this id; NotFoundError if there is none."""
+        with self._db.read() as conn:
+            return _run(_select_run(conn, run_id))
+
+    def list_runs(
+        self, *, experiment_id: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[Run]:
+        """Runs, newest first, optionally of one experiment and/or in one status."""
+        if limit < 1:
+            raise UsageError(f"limit must be at least 1, got {limit}")
+        query = sa.select(runs).order_by(runs.c.start_time.desc(), runs.c.id.desc()).limit(limit)
+        if experiment_id is not None:
+            query = query.where(runs.c.experiment_id == experiment_id)
+        if status is not None:
+            query = query.where(runs.c.status == _check_status(status))
+        with self._db.read() as conn:
+            return [_run(row) for row in conn.execute(query).mappings()]
+
+    def set_status(
+        self, run_id: str, status: str, *, error: str | None = None, end_time: int | None = None
+    ) -> Run:
+        """Move a run to ``status``; a terminal status gets an end time (default: now)."""
+        _check_status(status)
+        end = None if status == "running" else (end_time if end_time is not None else now_ms())
+        with self._db.write() as conn:
+            result = conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status=status, end_time=end, error=error)
+            )
+            if result.rowcount == 0:
+                raise _no_run(run_id)
+            return _run(_select_run(conn, run_id))
+
+    def set_environment(self, run_id: str, environment_id: str) -> None:
+        """Record the environment a run executes in."""
+        with self._db.write() as conn:
+            _require(conn, environments, environment_id, "environment")
+            result = conn.execute(
+                runs.update().where(runs.c.id == run_id).values(environment_id=environment_id)
+            )
+            if result.rowcount == 0:
+                raise _no_run(run_id)
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        """Record params (stored as strings). All or nothing: a key logged before with a
+        different value raises ConflictError and nothing of the batch is written."""
+        new = {check_text(key, "param name"): str(value) for key, value in params.items()}
+        if not new:
+            return
+        with self._db.write() as conn:
+            _require_run(conn, run_id)
+            _raise_on_changed(run_id, _params_of(conn, run_id, list(new)), new)
+            stamp = self._db.stamp()
+            rows = [{"run_id": run_id, "key": k, "value": v, **stamp} for k, v in new.items()]
+            for chunk in chunks(rows):
+                conn.execute(upsert(conn, params_table).on_conflict_do_nothing(), chunk)
+            # A concurrent writer may have logged one of these keys between read and insert.
+            _raise_on_changed(run_id, _params_of(conn, run_id, list(new)), new)
+
+    def get_params(self, run_id: str) -> dict[str, str]:
+        """Every param of a run."""
+        with self._db.read() as conn:
+            found = _params_of(conn, run_id, None)
+            if not found:
+                _require_run(conn, run_id)
+            return found
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        """Set tags (stored as strings); unlike params, a tag may be changed."""
+        new = _tag_values(tags)
+        if not new:
+            return
+        with self._db.write() as conn:
+            _require_run(conn, run_id)
+            stmt = upsert(conn, tags_table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[tags_table.c.run_id, tags_table.c.key],
+                set_={
+                    "value": stmt.excluded.value,
+                    "created_at": stmt.excluded.created_at,
+                    "created_by": stmt.excluded.created_by,
+                },
+            )
+            stamp = self._db.stamp()
+            rows = [{"run_id": run_id, "key": k, "value": v, **stamp} for k, v in new.items()]
+            for chunk in chunks(rows):
+                conn.execute(stmt, chunk)
+
+    def get_tags(self, run_id: str) -> dict[str, str]:
+        """Every tag of a run."""
+        query = sa.select(tags_table.c.key, tags_table.c.value).where(tags_table.c.run_id == run_id)
+        with self._db.read() as conn:
+            found = {row.key: row.value for row in conn.execute(query)}
+            if not found:
+                _require_run(conn, run_id)
+            return found
+
+    def log_metrics(self, run_id: str, points: Sequence[MetricPoint]) -> int:
+        """Store metric points in one transaction; the number of points new to the ledger.
+
+        A point whose ``seq`` the run already has is skipped, so replays are harmless.
+        """
+        rows = [_metric_row(run_id, point) for point in points]
+        if not rows:
+            return 0
+        inserted = 0
+        with self._db.write() as conn:
+            _require_run(conn, run_id)
+            for chunk in chunks(rows, METRIC_CHUNK):
+                inserted += _insert_metrics(conn, run_id, chunk)
+        return inserted
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every point of one metric, by step, then timestamp, then seq."""
+        query = (
+            sa.select(metrics)
+            .where((metrics.c.run_id == run_id) & (metrics.c.key == key))
+            .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.seq)
+        )
+        with self._db.read() as conn:
+            found = [_point(row) for row in conn.execute(query).mappings()]
+            if not found:
+                _require_run(conn, run_id)
+            return found
+
+    def latest_metrics(self, run_id: str) -> dict[str, float]:
+        """For each metric key, the value at its highest step (ties: latest timestamp, seq)."""
+        rank = (
+            sa.func.row_number()
+            .over(
+                partition_by=metrics.c.key,
+                order_by=(metrics.c.step.desc(), metrics.c.timestamp.desc(), metrics.c.seq.desc()),
+            )
+            .label("rank")
+        )
+        ranked = (
+            sa.select(metrics.c.key, metrics.c.value, rank)
+            .where(metrics.c.run_id == run_id)
+            .subquery()
+        )
+        query = sa.select(ranked.c.key, ranked.c.value).where(ranked.c.rank == 1)
+        with self._db.read() as conn:
+            found = {row.key: from_db_float(row.value) for row in conn.execute(query)}
+            if not found:
+                _require_run(conn, run_id)
+            return found
+
+    def max_seq(self, run_id: str) -> int:
+        """The highest metric ``seq`` stored for a run, or -1 when it has none."""
+        query = sa.select(sa.func.max(metrics.c.seq)).where(metrics.c.run_id == run_id)
+        with self._db.read() as conn:
+            found = conn.execute(query).scalar()
+        return -1 if found is None else int(found)
+
+
+def _insert_metrics(conn: sa.Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert rows whose seq is new; the number inserted."""
+    if conn.dialect.name == "postgresql":
+        # One statement over arrays: far faster than psycopg's executemany, and its
+        # rowcount is exact (executemany reports -1).
+        columns = {name: [row[name] for row in rows] for name in _PG_ARRAYS}
+        return conn.execute(_PG_INSERT_METRICS, {"run_id": run_id, **columns}).rowcount
+    stmt = upsert(conn, metrics).on_conflict_do_nothing(
+        index_elements=[metrics.c.run_id, metrics.c.seq]
+    )
+    return conn.execute(stmt, rows).rowcount
+
+
+_PG_ARRAYS = ("seq", "key", "step", "timestamp", "value")
+_PG_INSERT_METRICS = sa.text(
+    "INSERT INTO metrics (run_id, seq, key, step, timestamp, value) "
+    "SELECT :run_id, u.* FROM unnest(CAST(:seq AS bigint[]), CAST(:key AS text[]), "
+    "CAST(:step AS bigint[]), CAST(:timestamp AS bigint[]), "
+    "CAST(:value AS double precision[])) AS u "
+    "ON CONFLICT (run_id, seq) DO NOTHING"
+)
+
+
+def _check_status(status: str) -> str:
+    if status not in RUN_STATUSES:
+        raise UsageError(
+            f"unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}"
+        )
+    return status
+
+
+def _no_run(run_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"no run with id {run_id!r} in the ledger",
+        hint="list runs with 'plinth runs list'",
+    )
+
+
+def _require(conn: sa.Connection, table: sa.Table, record_id: str, what: str) -> None:
+    found = conn.execute(sa.select(table.c.id).where(table.c.id == record_id)).first()
+    if found is None:
+        raise NotFoundError(f"no {what} with id {record_id!r} in the ledger")
+
+
+def _require_run(conn: sa.Connection, run_id: str) -> None:
+    if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+        raise _no_run(run_id)
+
+
+def _select_run(conn: sa.Connection, run_id: str) -> sa.RowMapping:
+    row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+    if row is None:
+        raise _no_run(run_id)
+    return row
+
+
+def _params_of(conn: sa.Connection, run_id: str, keys: list[str] | None) -> dict[str, str]:
+    table = params_table
+    query = sa.select(table.c.key, table.c.value).where(table.c.run_id == run_id)
+    if keys is None:
+        return {row.key: row.value for row in conn.execute(query)}
+    found: dict[str, str] = {}
+    for chunk in chunks(keys):
+        found.update(
+            (row.key, row.value) for row in conn.execute(query.where(table.c.key.in_(chunk)))
+        )
+    return found
+
+
+def _raise_on_changed(run_id: str, stored: Mapping[str, str], new: Mapping[str, str]) -> None:
+    changed = [(k, stored[k], v) for k, v in new.items() if k in stored and stored[k] != v]
+    if not changed:
+        return
+    key, old, value = changed[0]
+    more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+    raise ConflictError(
+        f"param {key!r} of run {run_id} is already {old!r}; cannot change it to {value!r}{more}; "
+        "nothing of this batch was logged",
+        hint="params are immutable: log the new value under another name, or start a new run",
+        field=key,
+    )
+
+
+def _tag_values(values: Mapping[str, object]) -> dict[str, str]:
+    return {check_text(key, "tag name"): str(value) for key, value in values.items()}
+
+
+def _metric_row(run_id: str, point: MetricPoint) -> dict[str, Any]:
+    try:
+        value = float(point.value)
+        step, timestamp, seq = int(point.step), int(point.timestamp), int(point.seq)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"bad metric point {point!r}: {exc}") from None
+    check_text(point.key, "metric key")
+    if seq < 0:
+        raise UsageError(f"metric seq must be >= 0, got {seq}")
+    return {
+        "run_id": run_id,
+        "seq": seq,
+        "key": point.key,
+        "step": step,
+        "timestamp": timestamp,
+        "value": to_db_float(value),
+    }
+
+
+def _point(m: sa.RowMapping) -> MetricPoint:
+    return MetricPoint(
+        key=m["key"],
+        value=from_db_float(m["value"]),
+        step=m["step"],
+        timestamp=m["timestamp"],
+        seq=m["seq"],
+    )
+
+
+def _run(m: sa.RowMapping) -> Run:
+    return Run(
+        id=m["id"],
+        experiment_id=m["experiment_id"],
+        name=m["name"],
+        status=m["status"],
+        start_time=m["start_time"],
+        end_time=m["end_time"],
+        created_by=m["created_by"],
+        parent_run_id=m["parent_run_id"],
+        environment_id=m["environment_id"],
+        source=dict(m["source"] or {}),
+        error=m["error"],
+        host=m["host"],
+        pid=m["pid"],
+    )

@@ -1,0 +1,184 @@
+"""The ledger's tables as SQLAlchemy Core objects; migrations create them, stores query them.
+
+IDs are ``String(36)`` UUIDv7 strings (:func:`plinth.ids.new_id`); every timestamp is a
+``BigInteger`` of epoch milliseconds (:func:`plinth.ids.now_ms`). A change here needs a new
+revision in ``migrations/versions``: these objects describe the schema, they never create it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "BLOB_REFERENCES",
+    "artifacts",
+    "environments",
+    "experiments",
+    "gc_events",
+    "lineage_edges",
+    "metadata",
+    "metrics",
+    "params",
+    "projects",
+    "runs",
+    "schema_log",
+    "tags",
+]
+
+#: Every (table, column) holding a blob digest: ``plinth gc`` keeps each digest found there.
+#: A table that references blobs appends itself here in the same change that creates it.
+BLOB_REFERENCES: tuple[tuple[str, str], ...] = (("artifacts", "digest"),)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+ID = sa.String(36)
+#: A record reference's id: wider than a UUID so refs to digests or names fit later.
+REF_ID = sa.String(64)
+NAME = sa.String(255)
+USER = sa.String(255)
+MS = sa.BigInteger
+
+
+def _created() -> tuple[sa.Column[int], sa.Column[str]]:
+    return (
+        sa.Column("created_at", MS, nullable=False),
+        sa.Column("created_by", USER, nullable=False),
+    )
+
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    *_created(),
+)
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", NAME, nullable=False),
+    *_created(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+environments = sa.Table(
+    "environments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("python", NAME, nullable=False),
+    sa.Column("platform", NAME, nullable=False),
+    sa.Column("packages", sa.JSON, nullable=False),
+    sa.Column("extra", sa.JSON, nullable=False),
+    *_created(),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("experiment_id", ID, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("name", NAME, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_time", MS, nullable=False),
+    sa.Column("end_time", MS, nullable=True),
+    sa.Column("parent_run_id", ID, sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("environment_id", ID, sa.ForeignKey("environments.id"), nullable=True),
+    sa.Column("source", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("host", NAME, nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True),
+    *_created(),
+    sa.Index(None, "experiment_id", "start_time"),
+    sa.Index(None, "status"),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", NAME, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    *_created(),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", NAME, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    *_created(),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("key", NAME, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", MS, nullable=False),
+    # NULL stands for NaN: SQLite cannot store NaN, so both backends store NULL.
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Index(None, "run_id", "key", "step"),
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("owner_type", sa.String(64), primary_key=True),
+    sa.Column("owner_id", REF_ID, primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("media_type", NAME, nullable=True),
+    *_created(),
+    sa.Index(None, "digest"),
+)
+
+lineage_edges = sa.Table(
+    "lineage_edges",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("src_type", sa.String(64), nullable=False),
+    sa.Column("src_id", REF_ID, nullable=False),
+    sa.Column("dst_type", sa.String(64), nullable=False),
+    sa.Column("dst_id", REF_ID, nullable=False),
+    sa.Column("relation", sa.String(64), nullable=False),
+    *_created(),
+    sa.UniqueConstraint("src_type", "src_id", "dst_type", "dst_id", "relation"),
+    sa.Index(None, "src_type", "src_id"),
+    sa.Index(None, "dst_type", "dst_id"),
+)
+
+gc_events = sa.Table(
+    "gc_events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("blobs_deleted", sa.BigInteger, nullable=False),
+    sa.Column("bytes_deleted", sa.BigInteger, nullable=False),
+    sa.Column("digests", sa.JSON, nullable=False),
+    *_created(),
+)
+
+#: One row per revision each time the migrator applies it; proves "migrated exactly once".
+schema_log = sa.Table(
+    "schema_log",
+    metadata,
+    sa.Column("revision", sa.String(64), nullable=False),
+    sa.Column("applied_at", MS, nullable=False),
+    sa.Column("applied_by_pid", sa.Integer, nullable=False),
+    sa.Column("host", NAME, nullable=False),
+)

@@ -1,0 +1,48 @@
+"""Blob storage: the only code that touches artifact folders and object stores.
+
+Owns the :class:`BlobStore` interface (bytes under '/'-separated keys) with its local,
+in-memory and S3 backends chosen by URI scheme (:func:`open_blob_store`, plus plugins from
+the ``plinth.blob_stores`` entry point group), content addressing on top of any of them
+(:class:`ContentStore`, BLAKE3 digests, verified reads) and the rules for logical artifact
+paths (:func:`normalize_artifact_path`, :func:`safe_join`).
+
+May import: the standard library, ``blake3``, :mod:`plinth.errors` and
+:mod:`plinth.settings`; ``boto3``/``botocore`` only inside :mod:`plinth.storage.s3`, when an
+``s3://`` store is opened. Nothing here imports the ledger, the pillars or the CLI.
+
+    BlobStore  (exists, stage -> StagedBlob, open, delete, list -> BlobInfo, location, check)
+    ├── LocalBlobStore    a folder, or file:///PATH
+    ├── MemoryBlobStore   memory://NAME, shared per process (tests)
+    └── S3BlobStore       s3://BUCKET/PREFIX   (plinth.storage.s3, needs the 's3' extra)
+    ContentStore(BlobStore)  put_file/put_stream/put_bytes -> BlobRef, open/read_bytes/copy_to
+"""
+
+from plinth.storage.blobs import BlobInfo, BlobStore, StagedBlob, open_blob_store
+from plinth.storage.content import (
+    BlobRef,
+    ContentStore,
+    StoredBlob,
+    blob_key,
+    check_digest,
+    hash_file,
+)
+from plinth.storage.local import LocalBlobStore
+from plinth.storage.memory import MemoryBlobStore
+from plinth.storage.paths import normalize_artifact_path, safe_join
+
+__all__ = [
+    "BlobInfo",
+    "BlobRef",
+    "BlobStore",
+    "ContentStore",
+    "LocalBlobStore",
+    "MemoryBlobStore",
+    "StagedBlob",
+    "StoredBlob",
+    "blob_key",
+    "check_digest",
+    "hash_file",
+    "normalize_artifact_path",
+    "open_blob_store",
+    "safe_join",
+]

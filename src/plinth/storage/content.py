@@ -1,0 +1,293 @@
+"""Content addressing over any :class:`BlobStore`: blobs named by their BLAKE3 digest.
+
+A blob with digest ``d`` (64 lowercase hex characters) lives under the key
+``blobs/<d[:2]>/<d[2:]>``. Puts read their source once, in 1 MiB chunks, hashing while
+staging, so a file is never held in memory; identical content is stored once. Reads hash
+as they go and raise :class:`BlobCorruptedError` at the end when the bytes do not match::
+
+    content = ContentStore(open_blob_store(".plinth/artifacts", root=Path(".")))
+    ref = content.put_file("model.onnx")          # BlobRef(digest='af13...', size=...)
+    content.copy_to(ref.digest, "checkout/model.onnx")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import types
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Protocol, Self
+
+from blake3 import blake3
+
+from plinth.errors import BlobCorruptedError, NotFoundError, UsageError
+from plinth.storage.blobs import BlobStore, StagedBlob
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+__all__ = [
+    "BLOB_PREFIX",
+    "CHUNK_SIZE",
+    "BlobRef",
+    "ByteSource",
+    "ContentStore",
+    "StoredBlob",
+    "blob_key",
+    "check_digest",
+    "hash_file",
+]
+
+#: Bytes read from a source or a blob at a time.
+CHUNK_SIZE = 1024 * 1024
+#: Where content-addressed blobs live inside a blob store.
+BLOB_PREFIX = "blobs/"
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A blob's name (its BLAKE3 hex digest) and its size in bytes."""
+
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob found in a store: digest, size and last-modified time (epoch seconds)."""
+
+    digest: str
+    size: int
+    modified: float
+
+
+class ByteSource(Protocol):
+    """Anything with ``read(n) -> bytes``: open files, ``io.BytesIO``, HTTP bodies."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def check_digest(digest: str) -> str:
+    """``digest`` if it is 64 lowercase hex characters, else :class:`UsageError`."""
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        raise UsageError(
+            f"invalid blob digest {digest!r}: expected 64 lowercase hex characters",
+            hint="pass a BLAKE3 digest as returned by put_file() or shown by plinth",
+        )
+    return digest
+
+
+def blob_key(digest: str) -> str:
+    """The store key of a digest: ``blobs/ab/cdef...``."""
+    check_digest(digest)
+    return f"{BLOB_PREFIX}{digest[:2]}/{digest[2:]}"
+
+
+def _open_source(path: Path | str) -> BinaryIO:
+    try:
+        return Path(path).open("rb")
+    except FileNotFoundError:
+        raise NotFoundError(f"no file to store at {path}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def hash_file(path: Path | str) -> BlobRef:
+    """The digest and size of a file, read in chunks; nothing is stored."""
+    hasher = blake3()
+    size = 0
+    with _open_source(path) as source:
+        while chunk := source.read(CHUNK_SIZE):
+            hasher.update(chunk)
+            size += len(chunk)
+    return BlobRef(hasher.hexdigest(), size)
+
+
+class ContentStore:
+    """Immutable blobs named by their BLAKE3 digest, on top of a :class:`BlobStore`."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+
+    def put_file(self, path: Path | str) -> BlobRef:
+        """Store a file's content (streamed); returns its digest and size."""
+        with _open_source(path) as source:
+            return self.put_stream(source)
+
+    def put_stream(self, source: ByteSource) -> BlobRef:
+        """Store everything read from ``source`` until EOF, one chunk at a time."""
+        hasher = blake3()
+        with self.store.stage() as staged:
+            while chunk := source.read(CHUNK_SIZE):
+                hasher.update(chunk)
+                staged.write(chunk)
+            return self._publish(staged, hasher.hexdigest())
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        """Store ``data``."""
+        with self.store.stage() as staged:
+            staged.write(data)
+            return self._publish(staged, blake3(data).hexdigest())
+
+    def _publish(self, staged: StagedBlob, digest: str) -> BlobRef:
+        key = blob_key(digest)
+        size = staged.size
+        # Identical content is stored once (touched, so gc's grace period covers it until
+        # the caller records its reference). Two writers racing past this check both
+        # commit the same bytes, which every backend publishes atomically.
+        if self.store.touch(key):
+            staged.abort()
+        else:
+            staged.commit(key)
+        return BlobRef(digest, size)
+
+    def open(self, digest: str, *, verify: bool = True, size: int | None = None) -> BinaryIO:
+        """A streaming reader of a blob; with ``verify`` it raises at EOF on a mismatch.
+
+        Verification happens when the reader reaches the end: read it to the end (as
+        :meth:`read_bytes` and :meth:`copy_to` do) before trusting what it returned.
+        ``size``, when known, is checked too.
+        """
+        key = blob_key(digest)
+        try:
+            inner = self.store.open(key)
+        except NotFoundError:
+            raise NotFoundError(
+                f"blob {digest} not found at {self.store.location(key)}",
+                hint="the blob is missing from the artifact store; check the 'artifacts' "
+                "setting, or re-log the artifact",
+            ) from None
+        if not verify:
+            return inner
+        raw = _VerifyingReader(inner, digest, self.store.location(key), size)
+        return io.BufferedReader(raw, CHUNK_SIZE)
+
+    def read_bytes(self, digest: str, *, verify: bool = True, size: int | None = None) -> bytes:
+        """A whole blob in memory (for small blobs), verified unless ``verify`` is false."""
+        with self.open(digest, verify=verify, size=size) as reader:
+            return reader.read()
+
+    def copy_to(
+        self, digest: str, dest: Path | str, *, verify: bool = True, size: int | None = None
+    ) -> BlobRef:
+        """Write a blob to ``dest`` atomically; on corruption nothing is left at ``dest``.
+
+        The blob streams into a temp file next to ``dest``, is verified, then renamed.
+        """
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp"
+        written = 0
+        try:
+            with self.open(digest, verify=verify, size=size) as source:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                with os.fdopen(fd, "wb") as out:
+                    while chunk := source.read(CHUNK_SIZE):
+                        out.write(chunk)
+                        written += len(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return BlobRef(digest, written)
+
+    def exists(self, digest: str) -> bool:
+        """Whether the blob is stored."""
+        return self.store.exists(blob_key(digest))
+
+    def delete(self, digest: str) -> None:
+        """Remove a blob; a missing one is not an error. Only ``plinth gc`` should call this."""
+        self.store.delete(blob_key(digest))
+
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        """Every stored blob; anything under ``blobs/`` not named like a blob is skipped."""
+        for info in self.store.list(BLOB_PREFIX):
+            parts = info.key.split("/")
+            if len(parts) != 3 or len(parts[1]) != 2:
+                continue
+            digest = parts[1] + parts[2]
+            if _DIGEST.fullmatch(digest):
+                yield StoredBlob(digest, info.size, info.modified)
+
+    def location(self, digest: str) -> str:
+        """Where the blob lives, for messages."""
+        return self.store.location(blob_key(digest))
+
+    def close(self) -> None:
+        """Close the underlying blob store."""
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _VerifyingReader(io.RawIOBase):
+    """Hashes what passes through; raises :class:`BlobCorruptedError` at EOF on a mismatch."""
+
+    def __init__(self, inner: BinaryIO, digest: str, location: str, size: int | None) -> None:
+        self._inner = inner
+        self._digest = digest
+        self._location = location
+        self._size = size
+        self._hasher = blake3()
+        self._read = 0
+        self._verified = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        out = memoryview(buffer).cast("B")
+        if not len(out):
+            return 0
+        data = self._inner.read(len(out))
+        if not data:
+            self._verify()
+            return 0
+        self._hasher.update(data)
+        self._read += len(data)
+        out[: len(data)] = data
+        return len(data)
+
+    def readall(self) -> bytes:
+        parts = []
+        while chunk := self.read(CHUNK_SIZE):
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _verify(self) -> None:
+        if self._verified:
+            return
+        # Raised again on every further read: a corrupted reader never reports a clean EOF.
+        actual = self._hasher.hexdigest()
+        if actual != self._digest:
+            raise BlobCorruptedError(self._digest, self._location, actual)
+        if self._size is not None and self._read != self._size:
+            detail = (
+                f"the right digest, but has {self._read} bytes where {self._size} were recorded"
+            )
+            raise BlobCorruptedError(self._digest, self._location, detail)
+        self._verified = True
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+        super().close()

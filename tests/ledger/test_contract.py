@@ -1,0 +1,7 @@
+"""The shipped ledger contract, run against SQLite and PostgreSQL."""
+
+from plinth.testing.ledger_contract import LedgerContract
+
+
+class TestLedgerContract(LedgerContract):
+    pass
