@@ -1,15 +1,19 @@
-"""Fixtures shared by every test folder: a clean environment and a project folder."""
+"""Fixtures shared by every test folder: a clean environment, a project folder, the CLI,
+a PostgreSQL schema of one's own and a real S3-compatible server (moto)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from plinth.cli.main import main
+from plinth.testing.s3server import TEST_CREDENTIALS, create_bucket, moto_s3_server
 
 PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 
@@ -49,3 +53,47 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
         return Result(code, captured.out, captured.err)
 
     return invoke
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[sa.Engine]:
+    """A plain engine on the test database, for creating and inspecting schemas."""
+    engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 5})
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_schema(pg_engine: sa.Engine) -> Iterator[str]:
+    """A fresh, empty schema, dropped (CASCADE) after the test."""
+    name = f"t_{uuid.uuid4().hex}"
+    with pg_engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    yield name
+    with pg_engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The endpoint URL of a moto S3 server, started once per test session."""
+    with moto_s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Fake AWS credentials in the environment, real ones hidden; restored after the test."""
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    for name, value in TEST_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    return dict(TEST_CREDENTIALS)
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str, aws_env: dict[str, str]) -> str:
+    """A fresh, empty bucket on the moto server."""
+    return create_bucket(moto_endpoint)

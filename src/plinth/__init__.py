@@ -15,22 +15,72 @@ Importing plinth is cheap: backends (SQLAlchemy, boto3, ...) load on first use.
 Example::
 
     import plinth
-    ctx = plinth.init()                 # finds plinth.yaml upward, or embedded default
-    ref = ctx.blobs.put_bytes(b"hello")
-    ctx.blobs.read_bytes(ref.digest)
+    plinth.init()                       # finds plinth.yaml upward, or embedded default
+    with plinth.start_run(experiment="delays", params={"lr": 0.1}) as run:
+        run.log_metric("loss", 0.31)    # journaled: returns in microseconds
+    plinth.get_run(run.id).metrics      # {"loss": 0.31, "system/...": ...}
 """
+
+import typing as _typing
 
 from plinth._version import __version__
 from plinth.context import Context, current, init
 from plinth.errors import PlinthError
 from plinth.settings import Settings, load_settings
 
+if _typing.TYPE_CHECKING:
+    from plinth.tracking import (
+        ActiveRun,
+        MetricHistory,
+        RunInfo,
+        active_run,
+        get_run,
+        metric_history,
+        seed_everything,
+        start_run,
+    )
+
+# Loaded on first access, so that `import plinth` stays cheap.
+_LAZY = {
+    "ActiveRun": "plinth.tracking",
+    "MetricHistory": "plinth.tracking",
+    "RunInfo": "plinth.tracking",
+    "active_run": "plinth.tracking",
+    "get_run": "plinth.tracking",
+    "metric_history": "plinth.tracking",
+    "seed_everything": "plinth.tracking",
+    "start_run": "plinth.tracking",
+}
+
 __all__ = [
+    "ActiveRun",
     "Context",
+    "MetricHistory",
     "PlinthError",
+    "RunInfo",
     "Settings",
     "__version__",
+    "active_run",
     "current",
+    "get_run",
     "init",
     "load_settings",
+    "metric_history",
+    "seed_everything",
+    "start_run",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'plinth' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -6,12 +6,10 @@ when it is not, the postgres tests fail rather than skip.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from plinth.ledger import Ledger
 
@@ -26,25 +24,6 @@ def pg_url(schema: str, *, password: str | None = None) -> str:
 
 def sqlite_url(folder: Path) -> str:
     return f"sqlite:///{folder / 'ledger' / 'plinth.db'}"
-
-
-@pytest.fixture
-def pg_engine() -> Iterator[sa.Engine]:
-    """A plain engine on the test database, for creating and inspecting schemas."""
-    engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 5})
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def pg_schema(pg_engine: sa.Engine) -> Iterator[str]:
-    """A fresh, empty schema, dropped (CASCADE) after the test."""
-    name = f"t_{uuid.uuid4().hex}"
-    with pg_engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    yield name
-    with pg_engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

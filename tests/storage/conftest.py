@@ -10,32 +10,6 @@ import pytest
 
 from plinth.storage import BlobStore, open_blob_store
 from plinth.storage.memory import MemoryBlobStore
-from plinth.testing.s3server import TEST_CREDENTIALS, create_bucket, moto_s3_server
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """The endpoint URL of a moto S3 server, started once per test session."""
-    with moto_s3_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Fake AWS credentials in the environment, real ones hidden; restored after the test."""
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-    for name, value in TEST_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    return dict(TEST_CREDENTIALS)
-
-
-@pytest.fixture
-def s3_bucket(moto_endpoint: str, aws_env: dict[str, str]) -> str:
-    """A fresh, empty bucket on the moto server."""
-    return create_bucket(moto_endpoint)
 
 
 @pytest.fixture(params=["local", "memory", pytest.param("s3", marks=pytest.mark.s3)])
