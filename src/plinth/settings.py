@@ -77,6 +77,15 @@ class Settings:
     connect_timeout: float = _setting(
         5.0, "Seconds to wait when connecting to PostgreSQL, S3 or Redis before failing."
     )
+    system_metrics: bool = _setting(
+        True, "Sample CPU, memory, disk, network and GPU metrics under system/ during runs."
+    )
+    system_metrics_interval: float = _setting(10.0, "Seconds between two system metric samples.")
+    flush_timeout: float = _setting(
+        30.0,
+        "Seconds closing a run waits for its metric journal to reach the ledger; what is "
+        "left stays in the journal and is ingested by the next plinth call.",
+    )
     # Where the project lives; not a setting a user writes.
     root: Path = field(default=Path("."), metadata={"internal": True})
     config_file: Path | None = field(default=None, metadata={"internal": True})

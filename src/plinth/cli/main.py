@@ -20,8 +20,14 @@ from plinth._version import __version__
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("plinth.cli.demo", "demo", "Run the end-to-end demo on bundled data."),
     "doctor": ("plinth.cli.doctor", "doctor", "Check every configured backend."),
+    "env": ("plinth.cli.env", "env", "Show or export the environment a run recorded."),
     "gc": ("plinth.cli.gc", "gc", "Find and delete blobs no record references."),
     "init": ("plinth.cli.init", "init", "Create plinth.yaml and the embedded stores."),
+    "reproduce": (
+        "plinth.cli.reproduce",
+        "reproduce",
+        "Rerun a run's recorded code and compare its metrics.",
+    ),
 }
 
 

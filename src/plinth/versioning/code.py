@@ -1,0 +1,325 @@
+"""Code capture: which commit, which uncommitted changes and which command made a run.
+
+:func:`capture_source` asks git (a handful of short subprocess calls) and returns a
+:class:`SourceCapture`. Its ``info`` is stored as the run's ``source``; the uncommitted diff
+and the list of untracked files go to the run's artifacts :data:`SOURCE_DIFF_PATH` and
+:data:`SOURCE_UNTRACKED_PATH` (:func:`save_source`). Outside a git repository, without git,
+or in a repository with no commit yet, ``info["git_commit"]`` is None and nothing raises::
+
+    capture = capture_source()
+    capture.info["entry_point"]   # {"kind": "script", "path": "train.py", "args": ["--lr", "0.1"]}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plinth.context import Context
+
+__all__ = [
+    "REPRODUCE_OF_ENV",
+    "SOURCE_DIFF_PATH",
+    "SOURCE_UNTRACKED_PATH",
+    "SourceCapture",
+    "capture_source",
+    "git_env",
+    "module_entry_point",
+    "reproduce_of",
+    "run_git",
+    "save_source",
+    "strip_credentials",
+]
+
+#: Run artifact holding ``git diff HEAD --binary`` at the start of the run.
+SOURCE_DIFF_PATH = "source/diff.patch"
+#: Run artifact listing the untracked files (repo-relative, one per line); not their content.
+SOURCE_UNTRACKED_PATH = "source/untracked.txt"
+#: Set by ``plinth reproduce`` in the child's environment to the id of the run it reproduces.
+#: The leading underscore keeps it out of the ``PLINTH_*`` settings namespace.
+REPRODUCE_OF_ENV = "_PLINTH_REPRODUCE_OF"
+
+#: Seconds one git call may take before the capture gives up on it.
+GIT_TIMEOUT = 10.0
+#: Variables that would point git at another repository than the one around ``cwd``.
+_GIT_REPO_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX")
+
+
+@dataclass(frozen=True)
+class SourceCapture:
+    """What :func:`capture_source` found: JSON-safe ``info``, the diff, untracked files."""
+
+    info: dict[str, Any]
+    #: ``git diff HEAD --binary`` (staged and unstaged changes), None when there are none.
+    diff: bytes | None = None
+    #: Untracked, not ignored files, relative to the repository root.
+    untracked: list[str] = field(default_factory=list)
+
+
+def reproduce_of() -> str | None:
+    """The run id ``plinth reproduce`` is reproducing in this process, if any."""
+    return os.environ.get(REPRODUCE_OF_ENV) or None
+
+
+def git_env() -> dict[str, str]:
+    """The environment for git subprocesses: no prompts, no optional locks, C messages."""
+    env = {k: v for k, v in os.environ.items() if k not in _GIT_REPO_VARS}
+    env.update(GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    return env
+
+
+def run_git(args: list[str], cwd: Path, *, timeout: float = GIT_TIMEOUT) -> bytes | None:
+    """``git args`` in ``cwd``; its stdout, or None when git is missing, fails or hangs."""
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            timeout=timeout,
+            env=git_env(),
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+_URL_USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^@/]*)@")
+
+
+def strip_credentials(url: str) -> str:
+    """``url`` without any user name or token: ``https://u:t@host/x`` -> ``https://host/x``.
+
+    ssh URLs keep their user name (``ssh://git@host/x``, ``git@host:x``) but lose a password.
+    """
+    match = _URL_USERINFO.match(url)
+    if not match:
+        return url
+    scheme, user = match["scheme"], match["user"]
+    rest = url[match.end() :]
+    if scheme.lower() in ("ssh://", "git+ssh://", "ssh+git://"):
+        name = user.split(":", 1)[0]
+        return f"{scheme}{name}@{rest}" if name else f"{scheme}{rest}"
+    return scheme + rest
+
+
+def capture_source(
+    cwd: Path | None = None,
+    argv: list[str] | None = None,
+    main_module: str | None = None,
+) -> SourceCapture:
+    """Capture the code state and command line of this process (or of the given ``argv``).
+
+    ``main_module`` is the module run with ``python -m``; when ``argv`` is None it is
+    detected from ``sys.modules['__main__'].__spec__``.
+    """
+    here = (cwd or Path.cwd()).resolve()
+    detected_file: Path | None = None
+    if argv is None:
+        argv = list(sys.argv)
+        if main_module is None:
+            main_module, detected_file = _running_module()
+    argv = [str(a) for a in argv]
+    info: dict[str, Any] = {"git_commit": None}
+    diff: bytes | None = None
+    untracked: list[str] = []
+    root = _git_info(here, info)
+    if root is not None:
+        diff, untracked = _git_changes(root, info)
+    info["cwd"] = str(here)
+    if root is not None:
+        info["cwd_rel"] = _relative(here, root) or "."
+    info["argv"] = argv
+    info["python"] = sys.executable
+    info["entry_point"] = _entry_point(here, root, argv, main_module, detected_file)
+    return SourceCapture(info=info, diff=diff, untracked=untracked)
+
+
+def module_entry_point(module: str, args: list[str], *, cwd: Path | None = None) -> dict[str, Any]:
+    """The entry point ``python -m module args``, with the repo folder that must be on sys.path.
+
+    ``module_root`` is None when the module's file is not inside the repository around
+    ``cwd`` (an installed module: reproducing it runs the installed code).
+    """
+    here = (cwd or Path.cwd()).resolve()
+    top = run_git(["rev-parse", "--show-toplevel"], here)
+    root = Path(os.fsdecode(top.strip())).resolve() if top else here
+    return _module_form(module, _find_module_file(module, here), root, args)
+
+
+def save_source(ctx: Context, run_id: str, capture: SourceCapture) -> None:
+    """Store the capture's diff and untracked-file list as the run's source artifacts.
+
+    ``capture.info`` itself is the run's ``source`` (given to ``ledger.runs.create_run``).
+    """
+    from plinth.entities import RecordRef
+
+    owner = RecordRef("run", run_id)
+    if capture.diff:
+        ref = ctx.blobs.put_bytes(capture.diff)
+        ctx.ledger.artifacts.record(owner, SOURCE_DIFF_PATH, ref.digest, ref.size, "text/x-diff")
+    if capture.untracked:
+        data = "".join(f"{name}\n" for name in capture.untracked).encode("utf-8")
+        ref = ctx.blobs.put_bytes(data)
+        ctx.ledger.artifacts.record(
+            owner, SOURCE_UNTRACKED_PATH, ref.digest, ref.size, "text/plain"
+        )
+
+
+def _git_info(here: Path, info: dict[str, Any]) -> Path | None:
+    """Fill the commit, branch and remote; the repository root, or None without a commit."""
+    # One call: top level, HEAD's commit, and HEAD's short name ("HEAD" when detached).
+    out = run_git(["rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD"], here)
+    if out is None:  # not a repository, git missing, or no commit yet
+        return None
+    lines = out.decode("utf-8", "replace").splitlines()
+    if len(lines) != 3:
+        return None
+    root = Path(lines[0]).resolve()
+    info["git_commit"] = lines[1].strip()
+    branch = lines[2].strip()
+    info["git_branch"] = None if branch == "HEAD" else branch
+    info["git_remote"] = _remote(root)
+    info["repo_root"] = str(root)
+    return root
+
+
+def _remote(root: Path) -> str | None:
+    out = run_git(["config", "--get-regexp", r"^remote\..*\.url$"], root)
+    if not out:
+        return None
+    urls: dict[str, str] = {}
+    for line in out.decode("utf-8", "replace").splitlines():
+        key, _, url = line.partition(" ")
+        name = key[len("remote.") : -len(".url")]
+        urls.setdefault(name, url.strip())
+    if not urls:
+        return None
+    url = urls.get("origin") or next(iter(urls.values()))
+    return strip_credentials(url)
+
+
+def _git_changes(root: Path, info: dict[str, Any]) -> tuple[bytes | None, list[str]]:
+    """The dirty flag, the diff against HEAD and the untracked files."""
+    status = run_git(["status", "--porcelain=v1", "-z", "--untracked-files=all"], root)
+    tracked_changed, untracked = _parse_status(status or b"")
+    info["git_dirty"] = bool(tracked_changed or untracked)
+    diff = None
+    if tracked_changed:
+        diff = run_git(
+            [
+                "-c",
+                "core.quotepath=off",
+                "diff",
+                "HEAD",
+                "--binary",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--src-prefix=a/",
+                "--dst-prefix=b/",
+            ],
+            root,
+        )
+    return (diff or None), untracked
+
+
+def _parse_status(raw: bytes) -> tuple[bool, list[str]]:
+    """(any tracked change, untracked paths) from ``git status --porcelain=v1 -z``."""
+    entries = raw.split(b"\0")
+    tracked = False
+    untracked: list[str] = []
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        code, path = entry[:2], entry[3:].decode("utf-8", "replace")
+        if code == b"??":
+            untracked.append(path)
+            continue
+        tracked = True
+        if b"R" in code or b"C" in code:
+            i += 1  # a rename or copy is followed by its original path
+    return tracked, sorted(untracked)
+
+
+def _running_module() -> tuple[str | None, Path | None]:
+    """The module this process runs with ``python -m``, and its file."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None)
+    if not name or name == "__main__":
+        return None, None
+    origin = getattr(spec, "origin", None) or getattr(main, "__file__", None)
+    return str(name), (Path(origin).resolve() if origin else None)
+
+
+def _entry_point(
+    here: Path,
+    root: Path | None,
+    argv: list[str],
+    main_module: str | None,
+    module_file: Path | None,
+) -> dict[str, Any]:
+    args = argv[1:]
+    if main_module:
+        found = module_file or _find_module_file(main_module, here)
+        return _module_form(main_module, found, root or here, args)
+    first = argv[0] if argv else ""
+    if first in ("", "-", "-c", "-m"):  # interactive, stdin or python -c
+        return {"kind": "command", "args": argv}
+    script = Path(first)
+    script = (script if script.is_absolute() else here / script).resolve()
+    if script.is_file() and root is not None and _relative(script, root) is not None:
+        return {"kind": "script", "path": _relative(script, root), "args": args}
+    return {"kind": "command", "args": argv}
+
+
+def _module_form(module: str, file: Path | None, root: Path, args: list[str]) -> dict[str, Any]:
+    parts = module.split(".")
+    module_root: str | None = None
+    if file is not None:
+        # pkg/mod.py for "pkg.mod"; pkg/__init__.py or pkg/__main__.py for "pkg".
+        is_package = file.name in ("__init__.py", "__main__.py") and file.parent.name == parts[-1]
+        depth = len(parts) if is_package else len(parts) - 1
+        if depth < len(file.parents):
+            module_root = _relative(file.parents[depth], root)
+    if parts[-1] == "__main__" and len(parts) > 1:
+        module = ".".join(parts[:-1])  # python -m pkg runs pkg.__main__
+    return {"kind": "module", "module": module, "module_root": module_root, "args": list(args)}
+
+
+def _find_module_file(module: str, here: Path) -> Path | None:
+    """The file of ``module`` without importing it: sys.modules, then sys.path entries."""
+    loaded = sys.modules.get(module)
+    file = getattr(loaded, "__file__", None)
+    if file:
+        return Path(file).resolve()
+    relative = Path(*module.split("."))
+    for entry in sys.path:
+        base = (here / entry) if entry else here
+        for candidate in (
+            base / relative.with_suffix(".py"),
+            base / relative / "__main__.py",
+            base / relative / "__init__.py",
+        ):
+            if candidate.is_file():
+                return candidate.resolve()
+    return None
+
+
+def _relative(path: Path, root: Path) -> str | None:
+    """``path`` relative to ``root`` in '/' form ("" for root itself), or None if outside."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return None
+    return rel.as_posix() if rel.parts else ""

@@ -1,0 +1,287 @@
+"""Environment capture: the Python, platform, hardware and packages a run executes with.
+
+:func:`capture_environment` runs once per process (cached). Its ``digest`` is the BLAKE3
+hex digest of the canonical JSON (sorted keys, no spaces) of the fields that decide whether
+two environments run the same code the same way::
+
+    {"implementation": "cpython", "machine": "x86_64", "packages": {name: version, ...},
+     "python": "3.11.7"}
+
+The kernel/libc string (``platform``), the CPU model, CPU count and GPU driver are recorded
+in the environment but left out of the digest: they describe the machine, not the software,
+and would give every host its own environment record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import json
+import os
+import platform
+import re
+import sys
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from blake3 import blake3
+
+from plinth.errors import UsageError
+
+if TYPE_CHECKING:
+    from plinth.context import Context
+    from plinth.entities import Environment
+
+__all__ = [
+    "EnvironmentCapture",
+    "PackageDiff",
+    "canonical_name",
+    "capture_environment",
+    "diff_environments",
+    "environment_digest",
+    "export_environment",
+    "save_environment",
+]
+
+ExportFormat = Literal["requirements", "dockerfile"]
+EXPORT_FORMATS: tuple[str, ...] = ("requirements", "dockerfile")
+
+
+@dataclass(frozen=True)
+class EnvironmentCapture:
+    """One Python environment, as :func:`capture_environment` found it."""
+
+    digest: str
+    python: str
+    platform: str
+    packages: dict[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PackageDiff:
+    """One package that differs; ``recorded`` or ``current`` is None when it is absent there."""
+
+    name: str
+    recorded: str | None
+    current: str | None
+
+    @property
+    def kind(self) -> str:
+        """``added`` (only now), ``removed`` (only then) or ``changed`` (another version)."""
+        if self.recorded is None:
+            return "added"
+        if self.current is None:
+            return "removed"
+        return "changed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "recorded": self.recorded,
+            "current": self.current,
+        }
+
+
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def canonical_name(name: str) -> str:
+    """A distribution name as PEP 503 compares them: lower case, runs of ``-_.`` as ``-``."""
+    return _SEPARATORS.sub("-", name).lower()
+
+
+def environment_digest(
+    python: str, packages: Mapping[str, str], machine: str, implementation: str
+) -> str:
+    """The BLAKE3 digest of the canonical JSON of an environment's identifying fields."""
+    payload = {
+        "implementation": implementation,
+        "machine": machine,
+        "packages": dict(packages),
+        "python": python,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return blake3(text.encode("ascii")).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def capture_environment() -> EnvironmentCapture:
+    """This process's environment; computed on the first call, then cached."""
+    packages, editable = _installed()
+    python = platform.python_version()
+    machine = platform.machine()
+    implementation = sys.implementation.name
+    extra: dict[str, Any] = {
+        "implementation": implementation,
+        "machine": machine,
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+    }
+    if editable:
+        extra["editable"] = editable
+    extra.update(_nvidia())
+    return EnvironmentCapture(
+        digest=environment_digest(python, packages, machine, implementation),
+        python=python,
+        platform=platform.platform(),
+        packages=packages,
+        extra=extra,
+    )
+
+
+def save_environment(ctx: Context, capture: EnvironmentCapture | None = None) -> Environment:
+    """The ledger's environment record for ``capture`` (default: this process), stored once."""
+    env = capture or capture_environment()
+    return ctx.ledger.environments.put(
+        env.digest,
+        python=env.python,
+        platform=env.platform,
+        packages=env.packages,
+        extra=env.extra,
+    )
+
+
+def diff_environments(recorded: Mapping[str, str], current: Mapping[str, str]) -> list[PackageDiff]:
+    """Packages added, removed or at another version, by name."""
+    old = {canonical_name(k): v for k, v in recorded.items()}
+    new = {canonical_name(k): v for k, v in current.items()}
+    return [
+        PackageDiff(name, old.get(name), new.get(name))
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    ]
+
+
+def export_environment(env: Environment | EnvironmentCapture, format: str) -> str:
+    """The environment as a pinned ``requirements`` file or a ``dockerfile`` that installs it.
+
+    The Dockerfile copies ``requirements.txt`` from its build folder; write it with
+    ``plinth env export RUN_ID --format requirements -o requirements.txt``.
+    """
+    if format == "requirements":
+        return _requirements(env)
+    if format == "dockerfile":
+        return _dockerfile(env)
+    raise UsageError(
+        f"unknown environment export format {format!r}",
+        hint="use one of: " + ", ".join(EXPORT_FORMATS),
+        field="format",
+    )
+
+
+def _requirements(env: Environment | EnvironmentCapture) -> str:
+    editable = {canonical_name(str(n)) for n in env.extra.get("editable") or ()}
+    lines = [
+        f"# plinth environment {env.digest}",
+        f"# Python {env.python} on {env.platform}",
+    ]
+    for name in sorted(env.packages, key=canonical_name):
+        line = f"{name}=={env.packages[name]}"
+        if canonical_name(name) in editable:
+            line += "  # installed from a local folder: this version may not be on an index"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _dockerfile(env: Environment | EnvironmentCapture) -> str:
+    major_minor = ".".join(env.python.split(".")[:2])
+    return "\n".join(
+        [
+            f"# plinth environment {env.digest}",
+            f"# Recorded with Python {env.python} on {env.platform}.",
+            "# Build next to requirements.txt, written by:",
+            "#   plinth env export RUN_ID --format requirements -o requirements.txt",
+            f"FROM python:{major_minor}-slim",
+            "WORKDIR /app",
+            "COPY requirements.txt /app/requirements.txt",
+            "RUN pip install --no-cache-dir -r /app/requirements.txt",
+            "COPY . /app",
+            "",
+        ]
+    )
+
+
+def _installed() -> tuple[dict[str, str], list[str]]:
+    """Every installed distribution (the first found wins, as for imports) and the editable ones."""
+    packages: dict[str, str] = {}
+    editable: list[str] = []
+    for dist in metadata.distributions():
+        try:
+            raw_name = dist.metadata["Name"]
+            version = dist.version
+        except Exception:  # noqa: S112 - a broken .dist-info folder; pip skips these too
+            continue
+        if not raw_name or version is None:
+            continue
+        name = canonical_name(str(raw_name))
+        if name in packages:
+            continue
+        packages[name] = str(version)
+        if _is_local(dist):
+            editable.append(name)
+    return dict(sorted(packages.items())), sorted(editable)
+
+
+def _is_local(dist: metadata.Distribution) -> bool:
+    """Installed from a local folder (``pip install -e .`` or ``pip install ./pkg``)."""
+    try:
+        text = dist.read_text("direct_url.json")
+        data = json.loads(text) if text else None
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    dir_info = data.get("dir_info")
+    return isinstance(dir_info, dict) or str(data.get("url", "")).startswith("file:")
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("model name", "Hardware", "cpu model", "Model"):
+            return value.strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _nvidia() -> dict[str, Any]:
+    """CUDA driver version, driver version and GPU names through NVML, when present."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # old 'pynvml' wheels warn on import
+            nvml: Any = importlib.import_module("pynvml")
+    except Exception:
+        return {}
+    try:
+        nvml.nvmlInit()
+    except Exception:  # no driver or no GPU: not an error
+        return {}
+    found: dict[str, Any] = {}
+    try:
+        found["driver"] = _text(nvml.nvmlSystemGetDriverVersion())
+        cuda = int(nvml.nvmlSystemGetCudaDriverVersion())
+        found["cuda"] = f"{cuda // 1000}.{cuda % 1000 // 10}"
+        count = int(nvml.nvmlDeviceGetCount())
+        found["gpus"] = [
+            _text(nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i))) for i in range(count)
+        ]
+    except Exception:  # noqa: S110 - keep whatever was read before the failing call
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            nvml.nvmlShutdown()
+    return found
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
