@@ -88,9 +88,11 @@ def log_predictions(
     columns["y_true"], columns["y_pred"] = true, pred
     if scores is not None:
         columns["score"] = _array(scores, "scores")
-    for key, values in columns.items():
-        if len(values) != len(true):
-            raise UsageError(f"{key} has {len(values)} rows but y_true has {len(true)}", field=key)
+    for key, arg in (("id", "ids"), ("score", "scores")):
+        if key in columns and len(columns[key]) != len(true):
+            raise UsageError(
+                f"{arg} has {len(columns[key])} rows but y_true has {len(true)}", field=arg
+            )
     buffer = io.BytesIO()
     pq.write_table(pa.table(columns), buffer, compression="zstd")
     summary = summarize_predictions(true, pred)
