@@ -193,8 +193,8 @@ def test_sigterm_marks_the_run_killed(tmp_path: Path) -> None:
         import sys, time, plinth
         plinth.init(system_metrics=False)
         with plinth.start_run() as run:
-            print(run.id, flush=True)
             run.log_metric("loss", 1.0)
+            print(run.id, flush=True)
             time.sleep(60)
         """
     )
@@ -213,3 +213,12 @@ def test_sigterm_marks_the_run_killed(tmp_path: Path) -> None:
         assert info.metrics == {"loss": 1.0}
     finally:
         ctx.close()
+
+
+def test_a_run_that_cannot_start_is_not_left_running(project: Context) -> None:
+    with pytest.raises(UsageError):
+        plinth.start_run(experiment="bad", params={"": 1})
+    assert plinth.active_run() is None
+    (run,) = project.ledger.runs.list_runs()
+    assert run.status == "failed"
+    assert (run.error or "").startswith("could not start: UsageError")

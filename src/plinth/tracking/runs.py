@@ -316,6 +316,33 @@ def _next_slot(ctx: Context, run_id: str) -> int:
     return used + 1
 
 
+def _activate(
+    ctx: Context,
+    run: Run,
+    slot: int,
+    params: Mapping[str, object] | None,
+    tags: Mapping[str, object] | None,
+    system_metrics: bool | None,
+) -> ActiveRun:
+    from plinth.tracking.seeding import pending_seed
+    from plinth.versioning.code import reproduce_of
+
+    ledger = ctx.ledger
+    if tags:
+        ledger.runs.set_tags(run.id, tags)
+    seed = pending_seed()
+    if seed is not None:
+        params = {**(params or {}), "seed": seed}
+    if params:
+        ledger.runs.log_params(run.id, params)
+    reproduces = reproduce_of()
+    if reproduces and slot == 0:
+        ledger.lineage.add(RecordRef("run", run.id), RecordRef("run", reproduces), "reproduces")
+        ledger.runs.set_tags(run.id, {"plinth.reproduces": reproduces})
+    use_sampler = ctx.settings.system_metrics if system_metrics is None else system_metrics
+    return ActiveRun(ctx, run, slot=slot, system_metrics=use_sampler)
+
+
 def start_run(
     experiment: str = "default",
     *,
@@ -367,26 +394,18 @@ def start_run(
             pid=os.getpid(),
             tags=tags,
         )
-        captured.attach(ctx, run.id)
         slot = 0
-    if run_id is not None and tags:
-        ledger.runs.set_tags(run.id, tags)
-    from plinth.tracking.seeding import pending_seed
-
-    seed = pending_seed()
-    if seed is not None:
-        params = {**(params or {}), "seed": seed}
-    if params:
-        ledger.runs.log_params(run.id, params)
-    from plinth.versioning.code import reproduce_of
-
-    reproduces = reproduce_of()
-    if reproduces and run_id is None:
-        ledger.lineage.add(RecordRef("run", run.id), RecordRef("run", reproduces), "reproduces")
-        ledger.runs.set_tags(run.id, {"plinth.reproduces": reproduces})
-
-    use_sampler = ctx.settings.system_metrics if system_metrics is None else system_metrics
-    active = ActiveRun(ctx, run, slot=slot, system_metrics=use_sampler)
+    try:
+        if run_id is None:
+            captured.attach(ctx, run.id)
+        active = _activate(ctx, run, slot, params, tags if run_id else None, system_metrics)
+    except BaseException as exc:
+        # Never leave a half-started run 'running': record why it could not start.
+        try:
+            ledger.runs.set_status(run.id, "failed", error=f"could not start: {_error_text(exc)}")
+        except Exception as inner:  # the ledger itself is the problem
+            log.warning("plinth: could not mark run %s failed: %s", run.id, inner)
+        raise
     with _stack_lock:
         _stack.append(active)
         _install_handlers()
