@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,9 +130,10 @@ def capture_source(
     info: dict[str, Any] = {"git_commit": None}
     diff: bytes | None = None
     untracked: list[str] = []
-    root = _git_info(here, info)
-    if root is not None:
-        diff, untracked = _git_changes(root, info)
+    found = _git_info(here, info)
+    root = found[0] if found else None
+    if found is not None:
+        diff, untracked = _git_changes(*found, info)
     info["cwd"] = str(here)
     if root is not None:
         info["cwd_rel"] = _relative(here, root) or "."
@@ -172,22 +174,84 @@ def save_source(ctx: Context, run_id: str, capture: SourceCapture) -> None:
         )
 
 
-def _git_info(here: Path, info: dict[str, Any]) -> Path | None:
-    """Fill the commit, branch and remote; the repository root, or None without a commit."""
-    # One call: top level, HEAD's commit, and HEAD's short name ("HEAD" when detached).
-    out = run_git(["rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD"], here)
-    if out is None:  # not a repository, git missing, or no commit yet
+@dataclass
+class _RepoCache:
+    """What one process learned about a repository, reused while it is still true."""
+
+    root: Path
+    config: Path
+    config_stamp: tuple[int, int] = (-1, -1)
+    remote: str | None = None
+    #: The last status output, the stat of each changed path, and the diff they gave.
+    status: bytes = b""
+    stamps: tuple[tuple[int, int] | None, ...] = ()
+    diff: bytes | None = None
+
+
+_repos: dict[Path, _RepoCache] = {}
+_repos_lock = threading.Lock()
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
         return None
-    lines = out.decode("utf-8", "replace").splitlines()
-    if len(lines) != 3:
+    return st.st_mtime_ns, st.st_size
+
+
+def _repo(here: Path) -> _RepoCache | None:
+    """The repository around ``here`` (cached once found; looked up again while absent)."""
+    with _repos_lock:
+        cached = _repos.get(here)
+    if cached is not None and cached.config.parent.exists():
+        return cached
+    out = run_git(["rev-parse", "--show-toplevel", "--git-common-dir"], here)
+    lines = out.decode("utf-8", "replace").splitlines() if out else []
+    if len(lines) != 2:
         return None
     root = Path(lines[0]).resolve()
-    info["git_commit"] = lines[1].strip()
-    branch = lines[2].strip()
-    info["git_branch"] = None if branch == "HEAD" else branch
-    info["git_remote"] = _remote(root)
-    info["repo_root"] = str(root)
-    return root
+    common = Path(lines[1])
+    repo = _RepoCache(
+        root=root, config=(here / common if not common.is_absolute() else common) / "config"
+    )
+    with _repos_lock:
+        _repos[here] = repo
+    return repo
+
+
+def _git_info(here: Path, info: dict[str, Any]) -> tuple[Path, _RepoCache, bytes] | None:
+    """Fill commit, branch and remote; (root, cache, status output), or None without a commit.
+
+    One ``git status`` gives the commit, the branch and every change (its paths are relative
+    to the repository root), so a run in a clean repository costs one git call.
+    """
+    repo = _repo(here)
+    if repo is None:
+        return None
+    status = run_git(
+        ["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"], repo.root
+    )
+    if status is None:
+        return None
+    commit = branch = None
+    for entry in status.split(b"\0"):
+        if entry.startswith(b"# branch.oid "):
+            commit = entry[len(b"# branch.oid ") :].decode("ascii", "replace")
+        elif entry.startswith(b"# branch.head "):
+            branch = entry[len(b"# branch.head ") :].decode("utf-8", "replace")
+        elif not entry.startswith(b"#"):
+            break
+    if not commit or commit == "(initial)":  # no commit yet: nothing to reproduce from
+        return None
+    info["git_commit"] = commit
+    info["git_branch"] = None if branch in (None, "(detached)") else branch
+    stamp = _stamp(repo.config) or (-1, -1)
+    if stamp != repo.config_stamp:
+        repo.remote, repo.config_stamp = _remote(repo.root), stamp
+    info["git_remote"] = repo.remote
+    info["repo_root"] = str(repo.root)
+    return repo.root, repo, status
 
 
 def _remote(root: Path) -> str | None:
@@ -205,13 +269,23 @@ def _remote(root: Path) -> str | None:
     return strip_credentials(url)
 
 
-def _git_changes(root: Path, info: dict[str, Any]) -> tuple[bytes | None, list[str]]:
-    """The dirty flag, the diff against HEAD and the untracked files."""
-    status = run_git(["status", "--porcelain=v1", "-z", "--untracked-files=all"], root)
-    tracked_changed, untracked = _parse_status(status or b"")
-    info["git_dirty"] = bool(tracked_changed or untracked)
+def _git_changes(
+    root: Path, repo: _RepoCache, status: bytes, info: dict[str, Any]
+) -> tuple[bytes | None, list[str]]:
+    """The dirty flag, the diff against HEAD and the untracked files.
+
+    The diff is reused when the status and the size and mtime of every changed file are the
+    same as at the previous capture in this process (a sweep of runs over unchanged code).
+    """
+    changed, untracked = _parse_status(status)
+    info["git_dirty"] = bool(changed or untracked)
+    if not changed:
+        return None, untracked
+    stamps = tuple(_stamp(root / path) for path in changed)
+    if status == repo.status and stamps == repo.stamps:
+        return repo.diff, untracked
     diff = None
-    if tracked_changed:
+    if changed:
         diff = run_git(
             [
                 "-c",
@@ -227,28 +301,34 @@ def _git_changes(root: Path, info: dict[str, Any]) -> tuple[bytes | None, list[s
             ],
             root,
         )
+    repo.status, repo.stamps, repo.diff = status, stamps, diff or None
     return (diff or None), untracked
 
 
-def _parse_status(raw: bytes) -> tuple[bool, list[str]]:
-    """(any tracked change, untracked paths) from ``git status --porcelain=v1 -z``."""
+def _parse_status(raw: bytes) -> tuple[list[str], list[str]]:
+    """(changed tracked paths, untracked paths) from ``git status --porcelain=v2 -z``.
+
+    Entries: ``1 XY sub mH mI mW hH hI path``, ``2 XY sub mH mI mW hH hI Xscore path`` followed
+    by the original path, ``u XY sub m1 m2 m3 mW h1 h2 h3 path`` and ``? path``.
+    """
     entries = raw.split(b"\0")
-    tracked = False
+    changed: list[str] = []
     untracked: list[str] = []
     i = 0
     while i < len(entries):
         entry = entries[i]
         i += 1
-        if len(entry) < 4:
-            continue
-        code, path = entry[:2], entry[3:].decode("utf-8", "replace")
-        if code == b"??":
-            untracked.append(path)
-            continue
-        tracked = True
-        if b"R" in code or b"C" in code:
+        kind = entry[:2]
+        if kind == b"? ":
+            untracked.append(entry[2:].decode("utf-8", "replace"))
+        elif kind == b"1 ":
+            changed.append(entry.split(b" ", 8)[8].decode("utf-8", "replace"))
+        elif kind == b"2 ":
+            changed.append(entry.split(b" ", 9)[9].decode("utf-8", "replace"))
             i += 1  # a rename or copy is followed by its original path
-    return tracked, sorted(untracked)
+        elif kind == b"u ":
+            changed.append(entry.split(b" ", 10)[10].decode("utf-8", "replace"))
+    return sorted(changed), sorted(untracked)
 
 
 def _running_module() -> tuple[str | None, Path | None]:
