@@ -13,13 +13,22 @@ import plinth
 from plinth.context import Context
 
 
-
 @pytest.fixture
 def demo_repo(project_dir: Path) -> Path:
     """The working directory is a git repository with one commit (runs record it)."""
     for args in (
         ["init", "-q"],
-        ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "start"],
+        [
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "start",
+        ],
     ):
         subprocess.run(["git", *args], cwd=project_dir, check=True)
     (project_dir / ".gitignore").write_text("plinth-demo/\n")
@@ -51,7 +60,9 @@ def test_demo_trains_ranks_and_records_everything(demo_repo: Path, cli: Callable
                 assert "weights/final.npz" in paths
 
 
-def test_a_demo_run_reproduces(demo_repo: Path, cli: Callable, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_demo_run_reproduces(
+    demo_repo: Path, cli: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = cli("demo", "--quick", "--json")
     assert r.code == 0, r.err
     best = json.loads(r.out)["ranking"][0]["run_id"]
