@@ -31,7 +31,10 @@ def test_import_plinth_is_light() -> None:
     assert _loaded("import plinth") == []
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["gc", "--help"], ["init", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["gc", "--help"], ["init", "--help"], ["runs", "list", "--help"]],
+)
 def test_cli_help_is_light(args: list[str]) -> None:
     code = f"from plinth.cli.main import main\nrc = main({args!r})\nassert rc == 0, rc"
     assert _loaded(code) == []

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from plinth.context import Context
+from plinth.entities import RecordRef
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
@@ -33,10 +34,13 @@ def test_init_demo_doctor_gc_on_postgres_and_s3(
     targets = {c["name"]: c["target"] for c in json.loads(r.out)["checks"]}
     assert targets["metadata"].startswith("postgresql+psycopg://")
 
-    r = cli("demo", "--dir", ".", "--json")
+    r = cli("demo", "--quick", "--dir", ".", "--json")
     assert r.code == 0, r.err
-    digest = json.loads(r.out)["artifact_digest"]
+    run_id = json.loads(r.out)["run_ids"][0]
     with Context.open(project_dir) as ctx:
+        artifacts = ctx.ledger.artifacts.list(RecordRef("run", run_id))
+        assert artifacts, "the demo run logged artifacts"
+        digest = artifacts[0].digest
         assert ctx.blobs.location(digest).startswith(f"s3://{s3_bucket}/team/")
         orphan = ctx.blobs.put_bytes(b"nobody refers to me")
     r = cli("gc", "--yes", "--grace", "0", "--json")

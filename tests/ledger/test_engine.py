@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from plinth.entities import MetricPoint, RecordRef
 from plinth.errors import ConfigError, LedgerUnavailableError, MissingExtraError, UsageError
 from plinth.ledger import Ledger, create_ledger_engine, ensure_schema, head_revision
+from plinth.ledger.migrate import revisions
 from plinth.ledger.tables import metadata, schema_log
 
 from .conftest import pg_url, sqlite_url
@@ -147,20 +148,20 @@ def test_sqlite_ddl_rolls_back_with_its_transaction(tmp_path: Path) -> None:
 
 def test_sqlite_in_memory_works(tmp_path: Path) -> None:
     with Ledger.open("sqlite://", user="tester") as ledger:
-        assert ledger.migrations_applied == (head_revision(),)
+        assert ledger.migrations_applied == tuple(revisions())
         assert ledger.projects.ensure_project("p").name == "p"
 
 
 def test_migrations_are_applied_once_and_logged(ledger_url: str) -> None:
     with Ledger.open(ledger_url, user="tester") as first:
-        assert first.migrations_applied == (head_revision(),)
+        assert first.migrations_applied == tuple(revisions())
         assert first.schema_revision() == head_revision()
     with Ledger.open(ledger_url, user="tester") as second:
         assert second.migrations_applied == ()
         assert ensure_schema(second.engine) == []
         with second.engine.connect() as conn:
             logged = conn.execute(sa.select(schema_log.c.revision)).scalars().all()
-    assert logged == [head_revision()]
+    assert logged == revisions()
 
 
 def test_migrating_prints_and_logs_nothing(tmp_path: Path) -> None:
@@ -238,3 +239,10 @@ def test_the_password_of_the_url_never_reaches_the_ledger(pg_schema: str) -> Non
     assert len(dump) == len(metadata.tables) + 1
     assert "tester" in "".join(dump)
     assert all(MARKER not in text for text in dump)
+
+
+def test_a_too_old_sqlite_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 22, 0))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.22.0")
+    with pytest.raises(ConfigError, match=r"SQLite 3\.30\.0 or newer; this Python has 3\.22\.0"):
+        create_ledger_engine("sqlite:////tmp/never-created/plinth.db")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "reproduce",
         "Rerun a run's recorded code and compare its metrics.",
     ),
+    "runs": ("plinth.cli.runs", "runs", "List, search, show, compare, delete and export runs."),
 }
 
 

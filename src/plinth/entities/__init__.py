@@ -15,6 +15,7 @@ from plinth.entities.records import (
     RecordRef,
     Run,
 )
+from plinth.entities.search import MetricSummary, RunRow
 
 __all__ = [
     "RUN_STATUSES",
@@ -24,7 +25,9 @@ __all__ = [
     "GcEvent",
     "LineageEdge",
     "MetricPoint",
+    "MetricSummary",
     "Project",
     "RecordRef",
     "Run",
+    "RunRow",
 ]

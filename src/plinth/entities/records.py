@@ -55,6 +55,8 @@ class Run:
     #: Host and process id that owns the run while it is ``running``.
     host: str | None = None
     pid: int | None = None
+    #: When the run was soft-deleted (``plinth runs delete``); None while it is listed.
+    deleted_at: int | None = None
 
 
 @dataclass(frozen=True)

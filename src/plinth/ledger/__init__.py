@@ -4,7 +4,8 @@ Owns every table of the metadata database, its migrations, and one small store p
 aggregate, reached from an open :class:`Ledger`::
 
     Ledger ── projects      ProjectStore      projects, experiments
-           ├─ runs          RunStore          runs, params, tags, metrics
+           ├─ runs          RunStore          runs, params, tags, metrics (+ latest_metrics)
+           ├─ search        SearchStore       run search language, metric summaries
            ├─ artifacts     ArtifactStore     (owner record, path) -> blob digest
            ├─ environments  EnvironmentStore  Python environments by digest
            ├─ lineage       LineageStore      src —relation→ dst edges, up/downstream walks

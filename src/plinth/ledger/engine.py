@@ -70,7 +70,20 @@ def create_ledger_engine(url: str, *, connect_timeout: float = 5.0) -> sa.Engine
     )
 
 
+#: Row values (3.15), UPSERT ... WHERE (3.24), window functions (3.25), NULLS LAST (3.30).
+MIN_SQLITE = (3, 30, 0)
+
+
 def _sqlite_engine(url: str) -> sa.Engine:
+    import sqlite3
+
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise ConfigError(
+            f"the ledger needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; this Python "
+            f"has {sqlite3.sqlite_version} (setting 'metadata')",
+            hint="use a Python built with a newer SQLite, or PostgreSQL for 'metadata'",
+            field="metadata",
+        )
     parsed = make_url(url)
     database = parsed.database or ""
     if database in ("", ":memory:"):

@@ -11,9 +11,14 @@ from plinth.entities import GcEvent
 from plinth.errors import UsageError
 from plinth.ids import new_id
 from plinth.ledger._common import Db
-from plinth.ledger.tables import BLOB_REFERENCES, gc_events, metadata
+from plinth.ledger.tables import BLOB_REFERENCES, artifacts, gc_events, metadata, runs
 
 __all__ = ["GcStore"]
+
+_deleted_runs = sa.select(runs.c.id).where(runs.c.deleted_at.is_not(None))
+_not_of_deleted_run = sa.not_(
+    (artifacts.c.owner_type == "run") & artifacts.c.owner_id.in_(_deleted_runs)
+)
 
 
 class GcStore:
@@ -23,11 +28,18 @@ class GcStore:
         self._db = db
 
     def referenced_digests(self) -> set[str]:
-        """Every blob digest some record points at, read in one UNION query."""
+        """Every blob digest some record points at, read in one UNION query.
+
+        Artifacts of soft-deleted runs do not count: deleting a run lets gc free its blobs
+        (unless another record points at the same blob).
+        """
         selects = []
         for table_name, column_name in BLOB_REFERENCES:
             column = metadata.tables[table_name].c[column_name]
-            selects.append(sa.select(column.label("digest")).where(column.is_not(None)))
+            select = sa.select(column.label("digest")).where(column.is_not(None))
+            if table_name == artifacts.name:
+                select = select.where(_not_of_deleted_run)
+            selects.append(select)
         with self._db.read() as conn:
             return {row.digest for row in conn.execute(sa.union(*selects))}
 

@@ -31,7 +31,7 @@ from plinth.ids import now_ms
 from plinth.ledger.engine import SQLITE_BEGIN_OPTION, translate_errors
 from plinth.ledger.tables import schema_log
 
-__all__ = ["MIGRATIONS", "current_revision", "ensure_schema", "head_revision"]
+__all__ = ["MIGRATIONS", "current_revision", "ensure_schema", "head_revision", "revisions"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Advisory lock key shared by every plinth process migrating a PostgreSQL database.
@@ -56,6 +56,11 @@ def head_revision() -> str:
     head = _scripts().get_current_head()
     assert head is not None, "the ledger migrations have no head"
     return head
+
+
+def revisions() -> list[str]:
+    """Every revision this version of plinth knows, oldest first."""
+    return [script.revision for script in reversed(list(_scripts().walk_revisions()))]
 
 
 def _display_url(engine: sa.Engine) -> str:

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from plinth.entities import RUN_STATUSES, MetricPoint, Run
 from plinth.errors import ConflictError, NotFoundError, UsageError
 from plinth.ids import new_id, now_ms
-from plinth.ledger._common import Db, check_text, chunks, from_db_float, to_db_float, upsert
-from plinth.ledger.tables import environments, experiments, metrics, runs
+from plinth.ledger._common import Db, check_text, chunks, from_db_float, upsert
+from plinth.ledger.metrics import insert_metrics, metric_row, point_of, update_latest
+from plinth.ledger.tables import environments, experiments, latest_metrics, metrics, runs
 from plinth.ledger.tables import params as params_table
 from plinth.ledger.tables import tags as tags_table
 
@@ -94,12 +95,22 @@ class RunStore:
             return _run(_select_run(conn, run_id))
 
     def list_runs(
-        self, *, experiment_id: str | None = None, status: str | None = None, limit: int = 100
+        self,
+        *,
+        experiment_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        include_deleted: bool = False,
     ) -> list[Run]:
-        """Runs, newest first, optionally of one experiment and/or in one status."""
+        """Runs, newest first, optionally of one experiment and/or in one status.
+
+        Soft-deleted runs are left out unless ``include_deleted``.
+        """
         if limit < 1:
             raise UsageError(f"limit must be at least 1, got {limit}")
         query = sa.select(runs).order_by(runs.c.start_time.desc(), runs.c.id.desc()).limit(limit)
+        if not include_deleted:
+            query = query.where(runs.c.deleted_at.is_(None))
         if experiment_id is not None:
             query = query.where(runs.c.experiment_id == experiment_id)
         if status is not None:
@@ -119,6 +130,29 @@ class RunStore:
                 .where(runs.c.id == run_id)
                 .values(status=status, end_time=end, error=error)
             )
+            if result.rowcount == 0:
+                raise _no_run(run_id)
+            return _run(_select_run(conn, run_id))
+
+    def delete_run(self, run_id: str) -> Run:
+        """Soft-delete a run: lists and searches skip it, ``plinth gc`` may free its blobs.
+
+        Deleting a deleted run keeps its first deletion time. :meth:`restore_run` undoes it.
+        """
+        with self._db.write() as conn:
+            result = conn.execute(
+                runs.update()
+                .where((runs.c.id == run_id) & runs.c.deleted_at.is_(None))
+                .values(deleted_at=now_ms())
+            )
+            if result.rowcount == 0:
+                _require_run(conn, run_id)
+            return _run(_select_run(conn, run_id))
+
+    def restore_run(self, run_id: str) -> Run:
+        """Undo :meth:`delete_run` (blobs that ``plinth gc`` freed meanwhile stay gone)."""
+        with self._db.write() as conn:
+            result = conn.execute(runs.update().where(runs.c.id == run_id).values(deleted_at=None))
             if result.rowcount == 0:
                 raise _no_run(run_id)
             return _run(_select_run(conn, run_id))
@@ -192,14 +226,15 @@ class RunStore:
 
         A point whose ``seq`` the run already has is skipped, so replays are harmless.
         """
-        rows = [_metric_row(run_id, point) for point in points]
+        rows = [metric_row(run_id, point) for point in points]
         if not rows:
             return 0
         inserted = 0
         with self._db.write() as conn:
             _require_run(conn, run_id)
             for chunk in chunks(rows, METRIC_CHUNK):
-                inserted += _insert_metrics(conn, run_id, chunk)
+                inserted += insert_metrics(conn, run_id, chunk)
+            update_latest(conn, rows)
         return inserted
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
@@ -210,27 +245,16 @@ class RunStore:
             .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.seq)
         )
         with self._db.read() as conn:
-            found = [_point(row) for row in conn.execute(query).mappings()]
+            found = [point_of(row) for row in conn.execute(query).mappings()]
             if not found:
                 _require_run(conn, run_id)
             return found
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
         """For each metric key, the value at its highest step (ties: latest timestamp, seq)."""
-        rank = (
-            sa.func.row_number()
-            .over(
-                partition_by=metrics.c.key,
-                order_by=(metrics.c.step.desc(), metrics.c.timestamp.desc(), metrics.c.seq.desc()),
-            )
-            .label("rank")
+        query = sa.select(latest_metrics.c.key, latest_metrics.c.value).where(
+            latest_metrics.c.run_id == run_id
         )
-        ranked = (
-            sa.select(metrics.c.key, metrics.c.value, rank)
-            .where(metrics.c.run_id == run_id)
-            .subquery()
-        )
-        query = sa.select(ranked.c.key, ranked.c.value).where(ranked.c.rank == 1)
         with self._db.read() as conn:
             found = {row.key: from_db_float(row.value) for row in conn.execute(query)}
             if not found:
@@ -243,29 +267,6 @@ class RunStore:
         with self._db.read() as conn:
             found = conn.execute(query).scalar()
         return -1 if found is None else int(found)
-
-
-def _insert_metrics(conn: sa.Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert rows whose seq is new; the number inserted."""
-    if conn.dialect.name == "postgresql":
-        # One statement over arrays: far faster than psycopg's executemany, and its
-        # rowcount is exact (executemany reports -1).
-        columns = {name: [row[name] for row in rows] for name in _PG_ARRAYS}
-        return conn.execute(_PG_INSERT_METRICS, {"run_id": run_id, **columns}).rowcount
-    stmt = upsert(conn, metrics).on_conflict_do_nothing(
-        index_elements=[metrics.c.run_id, metrics.c.seq]
-    )
-    return conn.execute(stmt, rows).rowcount
-
-
-_PG_ARRAYS = ("seq", "key", "step", "timestamp", "value")
-_PG_INSERT_METRICS = sa.text(
-    "INSERT INTO metrics (run_id, seq, key, step, timestamp, value) "
-    "SELECT :run_id, u.* FROM unnest(CAST(:seq AS bigint[]), CAST(:key AS text[]), "
-    "CAST(:step AS bigint[]), CAST(:timestamp AS bigint[]), "
-    "CAST(:value AS double precision[])) AS u "
-    "ON CONFLICT (run_id, seq) DO NOTHING"
-)
 
 
 def _check_status(status: str) -> str:
@@ -332,35 +333,6 @@ def _tag_values(values: Mapping[str, object]) -> dict[str, str]:
     return {check_text(key, "tag name"): str(value) for key, value in values.items()}
 
 
-def _metric_row(run_id: str, point: MetricPoint) -> dict[str, Any]:
-    try:
-        value = float(point.value)
-        step, timestamp, seq = int(point.step), int(point.timestamp), int(point.seq)
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise UsageError(f"bad metric point {point!r}: {exc}") from None
-    check_text(point.key, "metric key")
-    if seq < 0:
-        raise UsageError(f"metric seq must be >= 0, got {seq}")
-    return {
-        "run_id": run_id,
-        "seq": seq,
-        "key": point.key,
-        "step": step,
-        "timestamp": timestamp,
-        "value": to_db_float(value),
-    }
-
-
-def _point(m: sa.RowMapping) -> MetricPoint:
-    return MetricPoint(
-        key=m["key"],
-        value=from_db_float(m["value"]),
-        step=m["step"],
-        timestamp=m["timestamp"],
-        seq=m["seq"],
-    )
-
-
 def _run(m: sa.RowMapping) -> Run:
     return Run(
         id=m["id"],
@@ -376,4 +348,5 @@ def _run(m: sa.RowMapping) -> Run:
         error=m["error"],
         host=m["host"],
         pid=m["pid"],
+        deleted_at=m["deleted_at"],
     )

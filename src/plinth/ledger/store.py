@@ -17,6 +17,7 @@ from plinth.ledger.lineage import LineageStore
 from plinth.ledger.migrate import current_revision, ensure_schema
 from plinth.ledger.projects import ProjectStore
 from plinth.ledger.runs import RunStore
+from plinth.ledger.search import SearchStore
 
 __all__ = ["Ledger"]
 
@@ -36,6 +37,7 @@ class Ledger:
         self.migrations_applied: tuple[str, ...] = tuple(migrations_applied)
         self.projects = ProjectStore(self._db)
         self.runs = RunStore(self._db)
+        self.search = SearchStore(self._db)
         self.artifacts = ArtifactStore(self._db)
         self.environments = EnvironmentStore(self._db)
         self.lineage = LineageStore(self._db)

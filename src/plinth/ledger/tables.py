@@ -15,6 +15,7 @@ __all__ = [
     "environments",
     "experiments",
     "gc_events",
+    "latest_metrics",
     "lineage_edges",
     "metadata",
     "metrics",
@@ -100,7 +101,10 @@ runs = sa.Table(
     sa.Column("host", NAME, nullable=True),
     sa.Column("pid", sa.Integer, nullable=True),
     *_created(),
-    sa.Index(None, "experiment_id", "start_time"),
+    #: Soft delete: set by ``plinth runs delete``; lists skip the run, gc frees its blobs.
+    sa.Column("deleted_at", MS, nullable=True),
+    sa.Index(None, "experiment_id", "deleted_at", "start_time"),
+    sa.Index(None, "deleted_at", "start_time"),
     sa.Index(None, "status"),
 )
 
@@ -133,6 +137,20 @@ metrics = sa.Table(
     # NULL stands for NaN: SQLite cannot store NaN, so both backends store NULL.
     sa.Column("value", sa.Double, nullable=True),
     sa.Index(None, "run_id", "key", "step"),
+)
+
+#: Per (run, key) the point with the highest (step, timestamp, seq): what run lists and
+#: searches read instead of ``metrics``. ``RunStore.log_metrics`` keeps it current.
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", NAME, primary_key=True),
+    sa.Column("value", sa.Double, nullable=True),  # NULL stands for NaN, as in metrics
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", MS, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Index(None, "key", "value"),
 )
 
 artifacts = sa.Table(

@@ -1,0 +1,40 @@
+"""The tracking benchmark still runs: plinth only, tiny sizes, no MLflow environment needed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_tracking_benchmark_quick(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "tracking.py"),
+            "--quick",
+            "--only",
+            "W1,W4",
+            "--no-peers",
+            "--no-results",
+            "--json",
+            str(out),
+            "--tmp",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert {row["workload"][:2] for row in report["rows"]} == {"W1", "W4"}
+    per_call = report["raw"]["W1"]["per_call"]["plinth"]
+    assert per_call["log_s"] > 0
+    assert per_call["end_s"] > 0
+    assert "| W1 log_metric" in done.stdout
