@@ -1,0 +1,247 @@
+"""Helpers shared by the benchmarks: peer virtual environments, worker processes, reporting.
+
+Every measurement runs in a subprocess of its own (plinth with plinth's interpreter, a peer
+with the interpreter of its own virtual environment), in a fresh folder, and reports its
+timings as one ``RESULT {json}`` line on stdout. The parent only orchestrates and reports,
+so no tool's imports or caches leak into another's numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+RESULTS_FILE = BENCH_DIR / "RESULTS.md"
+RESULT_PREFIX = "RESULT "
+
+#: Settings of the caller's shell must not change what a benchmark measures.
+_SCRUB_PREFIXES = ("PLINTH_", "MLFLOW_", "PYTHON")
+
+
+def plinth_python() -> Path:
+    """The interpreter of plinth's own virtual environment (the one running this script)."""
+    venv = ROOT / ".venv" / "bin" / "python"
+    return venv if venv.exists() else Path(sys.executable)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a worker: the caller's, minus tool settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB_PREFIXES)}
+    env["PYTHONHASHSEED"] = "0"
+    env.update(extra)
+    return env
+
+
+def ensure_venv(folder: Path, requirements: Path) -> Path:
+    """Create ``folder`` as a virtual environment with ``requirements`` installed (once).
+
+    A stamp file holds the digest of the requirements: editing them reinstalls.
+    Returns the environment's python.
+    """
+    python = folder / "bin" / "python"
+    stamp = folder / ".requirements.sha256"
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+        return python
+    print(f"setting up {folder.relative_to(ROOT)} from {requirements.name} ...", file=sys.stderr)
+    if not python.exists():
+        subprocess.run(["python3", "-m", "venv", str(folder)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)],
+        check=True,
+    )
+    stamp.write_text(digest + "\n")
+    return python
+
+
+def package_versions(python: Path, names: Sequence[str]) -> dict[str, str]:
+    """Installed versions of ``names`` (and SQLite's) as seen by ``python``."""
+    code = (
+        "import json, sqlite3, sys\n"
+        "from importlib import metadata\n"
+        "out = {'python': sys.version.split()[0], 'sqlite': sqlite3.sqlite_version}\n"
+        "for name in json.loads(sys.argv[1]):\n"
+        "    try:\n"
+        "        out[name] = metadata.version(name)\n"
+        "    except metadata.PackageNotFoundError:\n"
+        "        out[name] = 'absent'\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [str(python), "-c", code, json.dumps(list(names))],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean_env(),
+    )
+    return dict(json.loads(done.stdout))
+
+
+def machine_info(where: Path) -> dict[str, str]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "unknown"
+    with contextlib.suppress(OSError), open("/proc/meminfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    fs = "unknown"
+    with contextlib.suppress(OSError, subprocess.CalledProcessError, IndexError):
+        out = subprocess.run(
+            ["findmnt", "-n", "-o", "FSTYPE,OPTIONS", "-T", str(where)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        fs = f"{out[0]} [{out[1]}]"
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": mem,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "filesystem": f"{fs} ({where})",
+    }
+
+
+def load_now() -> str:
+    """The machine's load and I/O pressure right now: neighbours on a shared box show here."""
+    parts = []
+    with contextlib.suppress(OSError), open("/proc/loadavg", encoding="utf-8") as f:
+        parts.append("load " + " ".join(f.read().split()[:3]))
+    with contextlib.suppress(OSError), open("/proc/pressure/io", encoding="utf-8") as f:
+        some = f.readline().split()  # some avg10=.. avg60=.. avg300=.. total=..
+        parts.append("I/O pressure " + " ".join(some[1:3]))
+    return ", ".join(parts) or "unknown"
+
+
+def git_repo(folder: Path, files: dict[str, str]) -> Path:
+    """Make ``folder`` a git repository whose one commit holds ``files`` (name -> text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    ident = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    quiet = {"capture_output": True, "check": True, "cwd": folder}
+    subprocess.run(["git", "init", "-q", "-b", "main"], **quiet)  # type: ignore[call-overload]
+    subprocess.run(["git", "add", "-A"], **quiet)  # type: ignore[call-overload]
+    subprocess.run(["git", *ident, "commit", "-q", "-m", "benchmark"], **quiet)  # type: ignore[call-overload]
+    return folder
+
+
+def run_worker(
+    python: Path,
+    script: Path,
+    workload: str,
+    args: dict[str, Any],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float = 1800,
+) -> dict[str, Any]:
+    """Run ``python script workload json(args)`` in ``cwd``; its ``RESULT`` line as a dict.
+
+    ``wall_s`` (the whole process, start-up included) is added to the result.
+    """
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(python), str(script), workload, json.dumps(args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    wall = time.perf_counter() - start
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    if done.returncode != 0 or not lines:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
+        raise RuntimeError(
+            f"{script.name} {workload} failed (exit {done.returncode}) in {cwd}:\n{tail}"
+        )
+    result: dict[str, Any] = json.loads(lines[-1][len(RESULT_PREFIX) :])
+    result["wall_s"] = wall
+    return result
+
+
+def time_command(argv: Sequence[str], *, cwd: Path, env: dict[str, str], repeat: int) -> float:
+    """Median whole-process wall time of ``argv`` over ``repeat`` runs, after one warm-up."""
+    times = []
+    for i in range(repeat + 1):
+        start = time.perf_counter()
+        subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def today() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub markdown table, columns padded so it also reads well in a terminal."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+
+
+def replace_section(path: Path, name: str, body: str) -> None:
+    """Write ``body`` between the ``name`` markers of ``path`` (appended when absent).
+
+    Text outside the markers (hand-written analysis) is kept.
+    """
+    begin = f"<!-- BEGIN {name} (generated: edit the benchmark, not this section) -->"
+    end = f"<!-- END {name} -->"
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    start = text.find(begin.split(" (")[0])
+    stop = text.find(end)
+    if start != -1 and stop != -1:
+        text = text[:start] + block + text[stop + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def human_rate(points_per_s: float) -> str:
+    return f"{points_per_s:,.0f} points/s"
+
+
+def human_seconds(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.2f} s"
