@@ -16,7 +16,7 @@ import pytest
 
 import plinth
 from plinth.testing.tcpproxy import TcpProxy
-from plinth.tracking.journal import JournalWriter, OpenJournal
+from plinth.tracking.journal import READY_CHUNK, JournalWriter, OpenJournal
 
 
 def _pg(schema: str, port: int = 5432) -> str:
@@ -35,6 +35,22 @@ def test_journal_ignores_a_torn_tail_and_grows(tmp_path: Path) -> None:
     assert journal is not None
     (records,) = list(journal.records())
     assert [r.value for r in records] == [float(i) for i in range(10)]
+    journal.close()
+
+
+def test_journal_pages_are_written_ahead_of_the_records(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path, "r" * 36, 0)
+    # Allocated with pwrite, not first touched through the map (a slow page fault).
+    assert os.stat(writer.path).st_blocks * 512 >= 64 << 10
+    points = 3 * READY_CHUNK // 32  # across several pwrite chunks and one growth of the map
+    for i in range(points):
+        writer.append(f"k{i % 3}", float(i), i, 1000 + i)
+    assert os.stat(writer.path).st_blocks * 512 >= points * 32
+    assert [r.value for r in writer.read(points - 2)] == [float(points - 2), float(points - 1)]
+    writer.close(remove=False)
+    journal = OpenJournal.try_open(writer.path)
+    assert journal is not None
+    assert sum(len(batch) for batch in journal.records()) == points
     journal.close()
 
 

@@ -215,10 +215,26 @@ def test_sigterm_marks_the_run_killed(tmp_path: Path) -> None:
         ctx.close()
 
 
-def test_a_run_that_cannot_start_is_not_left_running(project: Context) -> None:
-    with pytest.raises(UsageError):
+def test_bad_params_at_start_write_no_run(project: Context) -> None:
+    with pytest.raises(UsageError, match="param name"):
         plinth.start_run(experiment="bad", params={"": 1})
+    assert plinth.active_run() is None
+    assert project.ledger.runs.list_runs() == [], "the run, its tags and params: all or nothing"
+
+
+def test_a_run_that_cannot_start_is_not_left_running(
+    project: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import plinth.tracking.runs as runs_module
+
+    def no_journal(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs_module, "JournalWriter", no_journal)
+    with pytest.raises(OSError, match="No space left"):
+        plinth.start_run(experiment="bad", params={"lr": 1})
     assert plinth.active_run() is None
     (run,) = project.ledger.runs.list_runs()
     assert run.status == "failed"
-    assert (run.error or "").startswith("could not start: UsageError")
+    assert (run.error or "").startswith("could not start: OSError")
+    assert project.ledger.runs.get_params(run.id) == {"lr": "1"}

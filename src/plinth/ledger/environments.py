@@ -22,6 +22,8 @@ class EnvironmentStore:
 
     def __init__(self, db: Db) -> None:
         self._db = db
+        # Environment records are immutable and never deleted: cache them by digest.
+        self._by_digest: dict[str, Environment] = {}
 
     def put(
         self,
@@ -33,6 +35,9 @@ class EnvironmentStore:
         extra: Mapping[str, Any],
     ) -> Environment:
         """The environment with ``digest``, stored now if it is new (safe under races)."""
+        cached = self._by_digest.get(digest)
+        if cached is not None:
+            return cached
         check_text(digest, "environment digest", max_length=64)
         values = {
             "python": check_text(python, "python version"),
@@ -47,16 +52,16 @@ class EnvironmentStore:
         query = sa.select(environments).where(environments.c.digest == digest)
         with self._db.read() as conn:
             row = conn.execute(query).mappings().first()
-        if row is not None:
-            return _environment(row)
-        with self._db.write() as conn:
-            conn.execute(
-                upsert(conn, environments)
-                .values(id=new_id(), digest=digest, **values, **self._db.stamp())
-                .on_conflict_do_nothing()
-            )
-            row = conn.execute(query).mappings().one()
-        return _environment(row)
+        if row is None:
+            with self._db.write() as conn:
+                conn.execute(
+                    upsert(conn, environments)
+                    .values(id=new_id(), digest=digest, **values, **self._db.stamp())
+                    .on_conflict_do_nothing()
+                )
+                row = conn.execute(query).mappings().one()
+        env = self._by_digest[digest] = _environment(row)
+        return env
 
     def get(self, environment_id: str) -> Environment:
         """The environment with this id; NotFoundError if there is none."""

@@ -18,6 +18,8 @@ class ProjectStore:
 
     def __init__(self, db: Db) -> None:
         self._db = db
+        # Experiments are never renamed or deleted: a found one stays valid for this process.
+        self._experiments: dict[tuple[str, str], Experiment] = {}
 
     def ensure_project(self, name: str) -> Project:
         """The project called ``name``, created if it does not exist yet."""
@@ -53,12 +55,21 @@ class ProjectStore:
 
     def ensure_experiment(self, project_id: str, name: str) -> Experiment:
         """The experiment ``name`` of a project, created if it does not exist yet."""
+        cached = self._experiments.get((project_id, name))
+        if cached is not None:
+            return cached
         check_text(name, "experiment name")
         where = (experiments.c.project_id == project_id) & (experiments.c.name == name)
         with self._db.read() as conn:
             row = conn.execute(sa.select(experiments).where(where)).mappings().first()
-        if row is not None:
-            return _experiment(row)
+        if row is None:
+            row = self._create_experiment(project_id, name, where)
+        experiment = self._experiments[(project_id, name)] = _experiment(row)
+        return experiment
+
+    def _create_experiment(
+        self, project_id: str, name: str, where: sa.ColumnElement[bool]
+    ) -> sa.RowMapping:
         with self._db.write() as conn:
             found = conn.execute(sa.select(projects.c.id).where(projects.c.id == project_id))
             if found.first() is None:
@@ -68,8 +79,7 @@ class ProjectStore:
                 .values(id=new_id(), project_id=project_id, name=name, **self._db.stamp())
                 .on_conflict_do_nothing()
             )
-            row = conn.execute(sa.select(experiments).where(where)).mappings().one()
-        return _experiment(row)
+            return conn.execute(sa.select(experiments).where(where)).mappings().one()
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """The experiment with this id; NotFoundError if there is none."""

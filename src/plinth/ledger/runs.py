@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
 from plinth.entities import RUN_STATUSES, MetricPoint, Run
 from plinth.errors import ConflictError, NotFoundError, UsageError
@@ -44,50 +45,73 @@ class RunStore:
         host: str | None = None,
         pid: int | None = None,
         tags: Mapping[str, object] | None = None,
+        params: Mapping[str, object] | None = None,
+        run_id: str | None = None,
     ) -> Run:
-        """A new run in ``running`` state, started now."""
+        """A new run in ``running`` state, started now, with its tags and params: one transaction.
+
+        ``run_id`` (default: a new id) lets a caller name the run before it exists.
+        """
         if name is not None:
             check_text(name, "run name")
-        source_dict = dict(source or {})
-        try:
-            json.dumps(source_dict)
+        try:  # validated, and as it reads back (tuples become lists)
+            source_dict = json.loads(json.dumps(dict(source or {})))
         except (TypeError, ValueError) as exc:
             raise UsageError(f"run source must be JSON-serialisable: {exc}") from None
         tag_rows = _tag_values(tags or {})
-        run_id, start = new_id(), now_ms()
-        with self._db.write() as conn:
+        param_rows = _param_values(params or {})
+        run_id = run_id or new_id()
+        stamp = self._db.stamp()
+        values: dict[str, Any] = {
+            "id": run_id,
+            "experiment_id": experiment_id,
+            "name": name,
+            "status": "running",
+            "start_time": stamp["created_at"],
+            "end_time": None,
+            "parent_run_id": parent_run_id,
+            "environment_id": environment_id,
+            "source": source_dict,
+            "error": None,
+            "host": host,
+            "pid": pid,
+            "deleted_at": None,
+            **stamp,
+        }
+        try:
+            with self._db.write() as conn:
+                # Foreign keys check the experiment, parent and environment exist.
+                conn.execute(runs.insert(), values)
+                for table, rows in ((tags_table, tag_rows), (params_table, param_rows)):
+                    if rows:
+                        conn.execute(
+                            table.insert(),
+                            [
+                                {"run_id": run_id, "key": k, "value": v, **stamp}
+                                for k, v in rows.items()
+                            ],
+                        )
+        except sa_exc.IntegrityError:
+            self._explain_missing(run_id, experiment_id, parent_run_id, environment_id)
+            raise
+        return _run(values)
+
+    def _explain_missing(
+        self,
+        run_id: str,
+        experiment_id: str,
+        parent_run_id: str | None,
+        environment_id: str | None,
+    ) -> None:
+        """Raise the error that explains why inserting a new run violated a constraint."""
+        with self._db.read() as conn:
+            if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first():
+                raise ConflictError(f"a run with id {run_id!r} already exists", field="run_id")
             _require(conn, experiments, experiment_id, "experiment")
             if parent_run_id is not None:
                 _require(conn, runs, parent_run_id, "parent run")
             if environment_id is not None:
                 _require(conn, environments, environment_id, "environment")
-            conn.execute(
-                runs.insert().values(
-                    id=run_id,
-                    experiment_id=experiment_id,
-                    name=name,
-                    status="running",
-                    start_time=start,
-                    end_time=None,
-                    parent_run_id=parent_run_id,
-                    environment_id=environment_id,
-                    source=source_dict,
-                    error=None,
-                    host=host,
-                    pid=pid,
-                    **self._db.stamp(),
-                )
-            )
-            if tag_rows:
-                stamp = self._db.stamp()
-                conn.execute(
-                    tags_table.insert(),
-                    [
-                        {"run_id": run_id, "key": k, "value": v, **stamp}
-                        for k, v in tag_rows.items()
-                    ],
-                )
-            return _run(_select_run(conn, run_id))
 
     def get_run(self, run_id: str) -> Run:
         """The run with this id; NotFoundError if there is none."""
@@ -134,6 +158,38 @@ class RunStore:
                 raise _no_run(run_id)
             return _run(_select_run(conn, run_id))
 
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        points: Sequence[MetricPoint] = (),
+        error: str | None = None,
+        end_time: int | None = None,
+    ) -> int:
+        """End a run in one transaction: store its last metric points and its final status.
+
+        Returns the number of points new to the ledger. Ending a run as ``running`` is an error.
+        """
+        if _check_status(status) == "running":
+            raise UsageError("finish() needs a terminal status, not 'running'")
+        rows = [metric_row(run_id, point) for point in points]
+        end = end_time if end_time is not None else now_ms()
+        inserted = 0
+        with self._db.write() as conn:
+            result = conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status=status, end_time=end, error=error)
+            )
+            if result.rowcount == 0:
+                raise _no_run(run_id)
+            for chunk in chunks(rows, METRIC_CHUNK):
+                inserted += insert_metrics(conn, run_id, chunk)
+            if rows:
+                update_latest(conn, rows)
+        return inserted
+
     def delete_run(self, run_id: str) -> Run:
         """Soft-delete a run: lists and searches skip it, ``plinth gc`` may free its blobs.
 
@@ -170,18 +226,20 @@ class RunStore:
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         """Record params (stored as strings). All or nothing: a key logged before with a
         different value raises ConflictError and nothing of the batch is written."""
-        new = {check_text(key, "param name"): str(value) for key, value in params.items()}
+        new = _param_values(params)
         if not new:
             return
-        with self._db.write() as conn:
-            _require_run(conn, run_id)
-            _raise_on_changed(run_id, _params_of(conn, run_id, list(new)), new)
-            stamp = self._db.stamp()
-            rows = [{"run_id": run_id, "key": k, "value": v, **stamp} for k, v in new.items()]
-            for chunk in chunks(rows):
-                conn.execute(upsert(conn, params_table).on_conflict_do_nothing(), chunk)
-            # A concurrent writer may have logged one of these keys between read and insert.
-            _raise_on_changed(run_id, _params_of(conn, run_id, list(new)), new)
+        stamp = self._db.stamp()
+        rows = [{"run_id": run_id, "key": k, "value": v, **stamp} for k, v in new.items()]
+        try:
+            with self._db.write() as conn:
+                for chunk in chunks(rows):
+                    conn.execute(upsert(conn, params_table).on_conflict_do_nothing(), chunk)
+                # Keys logged before (or by a concurrent writer) kept their value: compare.
+                # A difference raises inside the transaction, which rolls the batch back.
+                _raise_on_changed(run_id, _params_of(conn, run_id, list(new)), new)
+        except sa_exc.IntegrityError:  # the foreign key: no such run
+            raise _no_run(run_id) from None
 
     def get_params(self, run_id: str) -> dict[str, str]:
         """Every param of a run."""
@@ -333,7 +391,11 @@ def _tag_values(values: Mapping[str, object]) -> dict[str, str]:
     return {check_text(key, "tag name"): str(value) for key, value in values.items()}
 
 
-def _run(m: sa.RowMapping) -> Run:
+def _param_values(values: Mapping[str, object]) -> dict[str, str]:
+    return {check_text(key, "param name"): str(value) for key, value in values.items()}
+
+
+def _run(m: Mapping[Any, Any]) -> Run:
     return Run(
         id=m["id"],
         experiment_id=m["experiment_id"],

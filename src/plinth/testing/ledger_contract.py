@@ -142,6 +142,46 @@ class LedgerContract:
         with pytest.raises(NotFoundError, match="0190-no-such-run"):
             ledger.runs.get_run("0190-no-such-run")
 
+    def test_create_run_writes_run_tags_and_params_all_or_nothing(self, ledger: Ledger) -> None:
+        run = self.run(ledger, tags={"team": "a"}, params={"lr": 0.1, "layers": 3})
+        assert ledger.runs.get_params(run.id) == {"lr": "0.1", "layers": "3"}
+        assert ledger.runs.get_tags(run.id) == {"team": "a"}
+        with pytest.raises(UsageError, match="param name"):
+            self.run(ledger, name="bad", tags={"team": "b"}, params={"": 1})
+        with pytest.raises(ConflictError, match=run.id):
+            self.run(ledger, run_id=run.id)
+        assert [r.id for r in ledger.runs.list_runs()] == [run.id]
+
+    def test_experiments_and_environments_found_once_are_reused(self, ledger: Ledger) -> None:
+        first = self.experiment(ledger, "cached")
+        assert self.experiment(ledger, "cached") is first
+        put = {"python": "3.11.7", "platform": "linux", "packages": {"a": "1"}, "extra": {}}
+        env = ledger.environments.put(digest_of("cached-env"), **put)
+        assert ledger.environments.put(digest_of("cached-env"), **put) is env
+        assert ledger.environments.get_by_digest(digest_of("cached-env")) == env
+
+    def test_finish_stores_the_last_points_and_the_status_at_once(self, ledger: Ledger) -> None:
+        run = self.run(ledger)
+        points = [MetricPoint("loss", 1.0 / (i + 1), i, 1_000 + i, i) for i in range(5)]
+        assert (
+            ledger.runs.finish(run.id, "finished", points=points, end_time=run.start_time + 9) == 5
+        )
+        done = ledger.runs.get_run(run.id)
+        assert (done.status, done.end_time, done.error) == ("finished", run.start_time + 9, None)
+        assert [p.value for p in ledger.runs.metric_history(run.id, "loss")] == [
+            p.value for p in points
+        ]
+        assert ledger.runs.latest_metrics(run.id) == {"loss": 0.2}
+        # A replay (recovery after a crash that happened after the commit) adds nothing.
+        assert ledger.runs.finish(run.id, "failed", points=points, error="E: x") == 0
+        assert ledger.runs.get_run(run.id).status == "failed"
+        with pytest.raises(UsageError, match="terminal"):
+            ledger.runs.finish(run.id, "running")
+        with pytest.raises(NotFoundError):
+            ledger.runs.finish("missing", "finished", points=points)
+        with pytest.raises(NotFoundError):
+            ledger.runs.metric_history("missing", "loss")
+
     def test_list_runs_newest_first_with_filters(self, ledger: Ledger) -> None:
         one = self.experiment(ledger, "one")
         two = self.experiment(ledger, "two")

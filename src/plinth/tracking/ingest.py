@@ -38,7 +38,14 @@ if TYPE_CHECKING:
     from plinth.context import Context
     from plinth.ledger import Ledger
 
-__all__ = ["Ingester", "RecoveredRun", "journal_dir", "recover_journals"]
+__all__ = [
+    "Ingester",
+    "RecoveredRun",
+    "journal_dir",
+    "journal_points",
+    "recover_journals",
+    "write_end_marker",
+]
 
 log = logging.getLogger("plinth.tracking")
 
@@ -71,6 +78,7 @@ class Ingester(threading.Thread):
         self._wake = threading.Event()
         self._done = threading.Condition()
         self._stop_requested = False
+        self._halt = False
         self._failing_since: float | None = None
         self.ingested = 0
         self.last_error: BaseException | None = None
@@ -80,6 +88,8 @@ class Ingester(threading.Thread):
         while True:
             self._wake.wait(backoff)
             self._wake.clear()
+            if self._halt:
+                return
             ok = self.ingest_pending()
             backoff = self._interval if ok else min(backoff * 2, 30.0)
             if self._stop_requested and (ok or self._writer.count == self.ingested):
@@ -139,6 +149,20 @@ class Ingester(threading.Thread):
         self._wake.set()
         self.join(timeout=max(0.1, min(timeout, 5.0)))
         return flushed and self.ingested >= self._writer.count
+
+    def halt(self, timeout: float) -> bool:
+        """Stop the thread without a last ingest (its caller ingests the rest); True once it
+        has stopped, False if it is still busy in the ledger after ``timeout`` seconds."""
+        self._halt = True
+        self._wake.set()
+        if self.is_alive():
+            self.join(timeout=timeout)
+        return not self.is_alive()
+
+
+def journal_points(writer: JournalWriter, start: int, stop: int) -> list[MetricPoint]:
+    """The ledger points of a live journal's records ``start`` up to ``stop``."""
+    return _points(writer.slot, writer.read(start, stop))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,12 @@ a writer killed mid-record leaves an uncommitted tail that readers ignore. Key n
 ``<same>.keys``, one per line, appended with one ``write`` before their first record.
 A writer holds an exclusive ``flock`` on the journal for its lifetime: a journal whose lock
 can be taken belongs to a process that is gone.
+
+The file is sparse beyond what has been written. The writer fills the pages ahead of the
+next record with ``pwrite`` of zeros, 1 MB at a time: the first store into a page that
+exists only in a memory map costs a block-allocating page fault (~0.35 ms on this project's
+CI VMs, against ~15 µs to ``pwrite`` 64 KB), and a file dirtied through a map is slower to
+free when it is removed.
 """
 
 from __future__ import annotations
@@ -52,6 +58,10 @@ RECORD_SIZE = 32
 COMMITTED = 0x4B4F_4B4F  # any non-zero value; the file starts zero-filled
 SLOT_BITS = 40  # seq = slot << 40 | record index: 1e12 points per writer, 8M writers per run
 MAX_KEY_LENGTH = 250
+
+#: Bytes made ready with ``pwrite`` at a time (a multiple of the record size and of 4 KB).
+READY_CHUNK = 1 << 20
+_ZEROS = bytes(READY_CHUNK)
 
 _HEADER = struct.Struct("<4sIIIQ36s")
 _INGESTED = struct.Struct("<Q")
@@ -116,9 +126,12 @@ class JournalWriter:
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._capacity = capacity
+        self._ready = 0  # records whose pages were written with pwrite
+        self._make_ready(first=64 << 10)
         os.ftruncate(self._fd, HEADER_SIZE + capacity * RECORD_SIZE)
         self._mm = mmap.mmap(self._fd, HEADER_SIZE + capacity * RECORD_SIZE)
         _HEADER.pack_into(self._mm, 0, MAGIC, VERSION, slot, 0, 0, run_id.encode("ascii"))
+        self._limit = min(self._capacity, self._ready)  # append's one check per call
         self._keys_fd = os.open(
             self.keys_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644
         )
@@ -140,8 +153,8 @@ class JournalWriter:
             if kid is None:
                 kid = self._add_key(key)
             index = self._count
-            if index == self._capacity:
-                self._grow()
+            if index == self._limit:
+                self._extend()
             offset = HEADER_SIZE + index * RECORD_SIZE
             _BODY.pack_into(self._mm, offset + 4, kid, step, timestamp, value)
             _MARKER.pack_into(self._mm, offset, COMMITTED)
@@ -158,9 +171,21 @@ class JournalWriter:
         self._key_names.append(key)
         return kid
 
-    def _grow(self) -> None:
-        self._capacity *= 2
-        self._mm.resize(HEADER_SIZE + self._capacity * RECORD_SIZE)
+    def _extend(self) -> None:
+        """Room for the next record: grow the map when full, pwrite the next pages."""
+        if self._count == self._capacity:
+            self._capacity *= 2
+            self._mm.resize(HEADER_SIZE + self._capacity * RECORD_SIZE)
+        if self._count == self._ready:
+            self._make_ready()
+        self._limit = min(self._capacity, self._ready)
+
+    def _make_ready(self, first: int = READY_CHUNK) -> None:
+        """Write zeros over the next ``first`` bytes of records (page-aligned at the end)."""
+        start = HEADER_SIZE + self._ready * RECORD_SIZE
+        end = (start + first) // 4096 * 4096
+        os.pwrite(self._fd, memoryview(_ZEROS)[: end - start], start)
+        self._ready = (end - HEADER_SIZE) // RECORD_SIZE
 
     def read(self, start: int, stop: int | None = None) -> list[JournalRecord]:
         """Committed records ``start`` up to ``stop`` (default: all), from memory."""

@@ -34,7 +34,13 @@ from plinth.entities import RecordRef, Run
 from plinth.errors import UsageError
 from plinth.ids import now_ms
 from plinth.tracking import artifacts as _artifacts
-from plinth.tracking.ingest import Ingester, journal_dir, recover_journals, write_end_marker
+from plinth.tracking.ingest import (
+    Ingester,
+    journal_dir,
+    journal_points,
+    recover_journals,
+    write_end_marker,
+)
 from plinth.tracking.journal import SLOT_BITS, JournalWriter, parse_journal_name
 
 if TYPE_CHECKING:
@@ -225,7 +231,12 @@ class ActiveRun:
 
     # -- lifecycle -----------------------------------------------------------------------
     def end(self, status: str = "finished", *, error: str | None = None) -> None:
-        """End the run: stop sampling, flush the journal (bounded), record the status."""
+        """End the run: stop sampling, store the journal's last points and the status.
+
+        Bounded in time: when the ledger cannot be reached within ``flush_timeout`` (plus the
+        connection timeout), the points and the status stay in the journal on disk and the
+        next plinth call on this machine stores them.
+        """
         with self._end_lock:
             if self._ended:
                 return
@@ -233,23 +244,31 @@ class ActiveRun:
         if self._sampler is not None:
             self._sampler.stop()
         end_time = now_ms()
-        write_end_marker(self._journal, status, error, end_time)
-        flushed = self._ingester.stop(self._ctx.settings.flush_timeout)
-        try:
-            self._ctx.ledger.runs.set_status(self.id, status, error=error, end_time=end_time)
-            closed = True
-        except Exception as exc:
-            closed = False
-            log.warning("plinth: could not record the end of run %s: %s", self.id, exc)
-        if not flushed:
+        closed = False
+        # The ingest thread stops; this thread stores the rest and the status at once.
+        if self._ingester.halt(self._ctx.settings.flush_timeout):
+            done, target = self._ingester.ingested, self._journal.count
+            try:
+                self._ctx.ledger.runs.finish(
+                    self.id,
+                    status,
+                    points=journal_points(self._journal, done, target),
+                    error=error,
+                    end_time=end_time,
+                )
+                closed = True
+            except Exception as exc:
+                log.warning("plinth: could not record the end of run %s: %s", self.id, exc)
+        if not closed:
+            write_end_marker(self._journal, status, error, end_time)
             log.warning(
-                "plinth: %d metric points of run %s are not in the ledger yet; they stay in %s "
-                "and the next plinth call on this machine ingests them",
-                self._journal.count - self._ingester.ingested,
+                "plinth: the end of run %s and %d metric points are not in the ledger yet; "
+                "they stay in %s and the next plinth call on this machine stores them",
                 self.id,
+                self._journal.count - self._ingester.ingested,
                 self._journal.path,
             )
-        self._journal.close(remove=flushed and closed)
+        self._journal.close(remove=closed)
         with _stack_lock:
             if self in _stack:
                 _stack.remove(self)
@@ -316,29 +335,30 @@ def _next_slot(ctx: Context, run_id: str) -> int:
     return used + 1
 
 
+def _with_seed(params: Mapping[str, object] | None) -> Mapping[str, object] | None:
+    """``params`` plus the seed :func:`plinth.seed_everything` set before the run, if any."""
+    from plinth.tracking.seeding import pending_seed
+
+    seed = pending_seed()
+    return params if seed is None else {**(params or {}), "seed": seed}
+
+
 def _activate(
     ctx: Context,
     run: Run,
     slot: int,
-    params: Mapping[str, object] | None,
-    tags: Mapping[str, object] | None,
     system_metrics: bool | None,
+    resumed: tuple[Mapping[str, object] | None, Mapping[str, object] | None] | None = None,
 ) -> ActiveRun:
-    from plinth.tracking.seeding import pending_seed
-    from plinth.versioning.code import reproduce_of
-
+    """The live handle of a run the ledger has; ``resumed`` holds the (params, tags) to add."""
     ledger = ctx.ledger
-    if tags:
-        ledger.runs.set_tags(run.id, tags)
-    seed = pending_seed()
-    if seed is not None:
-        params = {**(params or {}), "seed": seed}
-    if params:
-        ledger.runs.log_params(run.id, params)
-    reproduces = reproduce_of()
-    if reproduces and slot == 0:
-        ledger.lineage.add(RecordRef("run", run.id), RecordRef("run", reproduces), "reproduces")
-        ledger.runs.set_tags(run.id, {"plinth.reproduces": reproduces})
+    if resumed is not None:
+        params, tags = resumed
+        if tags:
+            ledger.runs.set_tags(run.id, tags)
+        params = _with_seed(params)
+        if params:
+            ledger.runs.log_params(run.id, params)
     use_sampler = ctx.settings.system_metrics if system_metrics is None else system_metrics
     return ActiveRun(ctx, run, slot=slot, system_metrics=use_sampler)
 
@@ -381,9 +401,13 @@ def start_run(
         slot = _next_slot(ctx, run_id)
     else:
         from plinth.tracking.capture import capture_run_context
+        from plinth.versioning.code import reproduce_of
 
         captured = capture_run_context(ctx, entry_point)
         exp = ledger.projects.ensure_experiment(ctx.project.id, experiment)
+        reproduces = reproduce_of()
+        if reproduces:
+            tags = {**(tags or {}), "plinth.reproduces": reproduces}
         run = ledger.runs.create_run(
             exp.id,
             name=name,
@@ -393,12 +417,19 @@ def start_run(
             host=socket.gethostname(),
             pid=os.getpid(),
             tags=tags,
+            params=_with_seed(params),
         )
         slot = 0
     try:
         if run_id is None:
             captured.attach(ctx, run.id)
-        active = _activate(ctx, run, slot, params, tags if run_id else None, system_metrics)
+            if reproduces:
+                ledger.lineage.add(
+                    RecordRef("run", run.id), RecordRef("run", reproduces), "reproduces"
+                )
+            active = _activate(ctx, run, slot, system_metrics)
+        else:
+            active = _activate(ctx, run, slot, system_metrics, resumed=(params, tags))
     except BaseException as exc:
         # Never leave a half-started run 'running': record why it could not start.
         try:
