@@ -155,7 +155,7 @@ class LedgerContract:
     def test_experiments_and_environments_found_once_are_reused(self, ledger: Ledger) -> None:
         first = self.experiment(ledger, "cached")
         assert self.experiment(ledger, "cached") is first
-        put = {"python": "3.11.7", "platform": "linux", "packages": {"a": "1"}, "extra": {}}
+        put: dict[str, Any] = {"python": "3.11.7", "platform": "linux", "packages": {}, "extra": {}}
         env = ledger.environments.put(digest_of("cached-env"), **put)
         assert ledger.environments.put(digest_of("cached-env"), **put) is env
         assert ledger.environments.get_by_digest(digest_of("cached-env")) == env
