@@ -54,10 +54,7 @@ class RunStore:
         """
         if name is not None:
             check_text(name, "run name")
-        try:  # validated, and as it reads back (tuples become lists)
-            source_dict = json.loads(json.dumps(dict(source or {})))
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"run source must be JSON-serialisable: {exc}") from None
+        source_dict = _source_dict(source or {})
         tag_rows = _tag_values(tags or {})
         param_rows = _param_values(params or {})
         run_id = run_id or new_id()
@@ -166,22 +163,23 @@ class RunStore:
         points: Sequence[MetricPoint] = (),
         error: str | None = None,
         end_time: int | None = None,
+        source: Mapping[str, Any] | None = None,
     ) -> int:
-        """End a run in one transaction: store its last metric points and its final status.
+        """End a run in one transaction: its last metric points, its final status and (when
+        given) its whole ``source``. Returns the number of points new to the ledger.
 
-        Returns the number of points new to the ledger. Ending a run as ``running`` is an error.
+        Ending a run as ``running`` is an error.
         """
         if _check_status(status) == "running":
             raise UsageError("finish() needs a terminal status, not 'running'")
         rows = [metric_row(run_id, point) for point in points]
         end = end_time if end_time is not None else now_ms()
+        values: dict[str, Any] = {"status": status, "end_time": end, "error": error}
+        if source is not None:
+            values["source"] = _source_dict(source)
         inserted = 0
         with self._db.write() as conn:
-            result = conn.execute(
-                runs.update()
-                .where(runs.c.id == run_id)
-                .values(status=status, end_time=end, error=error)
-            )
+            result = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
             if result.rowcount == 0:
                 raise _no_run(run_id)
             for chunk in chunks(rows, METRIC_CHUNK):
@@ -189,6 +187,14 @@ class RunStore:
             if rows:
                 update_latest(conn, rows)
         return inserted
+
+    def set_source(self, run_id: str, source: Mapping[str, Any]) -> None:
+        """Replace a run's ``source`` (code and command capture) with a completed one."""
+        value = _source_dict(source)
+        with self._db.write() as conn:
+            result = conn.execute(runs.update().where(runs.c.id == run_id).values(source=value))
+            if result.rowcount == 0:
+                raise _no_run(run_id)
 
     def delete_run(self, run_id: str) -> Run:
         """Soft-delete a run: lists and searches skip it, ``plinth gc`` may free its blobs.
@@ -233,11 +239,17 @@ class RunStore:
         rows = [{"run_id": run_id, "key": k, "value": v, **stamp} for k, v in new.items()]
         try:
             with self._db.write() as conn:
+                inserted = 0
                 for chunk in chunks(rows):
-                    conn.execute(upsert(conn, params_table).on_conflict_do_nothing(), chunk)
+                    result = conn.execute(
+                        upsert(conn, params_table).on_conflict_do_nothing(), chunk
+                    )
+                    inserted += result.rowcount
                 # Keys logged before (or by a concurrent writer) kept their value: compare.
                 # A difference raises inside the transaction, which rolls the batch back.
-                _raise_on_changed(run_id, _params_of(conn, run_id, list(new)), new)
+                # (Every row inserted: nothing to compare. A driver reporting -1 compares.)
+                if inserted != len(rows):
+                    _raise_on_changed(run_id, _params_of(conn, run_id, list(new)), new)
         except sa_exc.IntegrityError:  # the foreign key: no such run
             raise _no_run(run_id) from None
 
@@ -389,6 +401,15 @@ def _raise_on_changed(run_id: str, stored: Mapping[str, str], new: Mapping[str, 
 
 def _tag_values(values: Mapping[str, object]) -> dict[str, str]:
     return {check_text(key, "tag name"): str(value) for key, value in values.items()}
+
+
+def _source_dict(source: Mapping[str, Any]) -> dict[str, Any]:
+    """``source`` validated, as it reads back from the ledger (tuples become lists)."""
+    try:
+        value: dict[str, Any] = json.loads(json.dumps(dict(source)))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"run source must be JSON-serialisable: {exc}") from None
+    return value
 
 
 def _param_values(values: Mapping[str, object]) -> dict[str, str]:

@@ -2,44 +2,87 @@
 
 The capture itself lives in :mod:`plinth.versioning` (code and environment); this module
 only decides what a new run stores and when.
+
+``git status`` takes a few milliseconds (a child process), so it runs while the run starts:
+the run is created with the part of its source known at once (working directory, argv,
+interpreter), and the whole source replaces it as soon as git answers — written by the run's
+ingest thread, or by ``end()`` in its closing transaction when the run is shorter than that.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plinth.context import Context
 
 if TYPE_CHECKING:
-    from plinth.versioning.code import SourceCapture
+    from plinth.versioning.code import PendingSource, SourceCapture
 
 __all__ = ["CapturedContext", "capture_run_context"]
 
 
-@dataclass
 class CapturedContext:
-    source: dict[str, Any]
-    environment_id: str | None
-    capture: SourceCapture
+    """A run's capture: the environment (stored) and the source (maybe still in git's hands)."""
 
-    def attach(self, ctx: Context, run_id: str) -> None:
+    def __init__(
+        self,
+        pending: PendingSource,
+        entry_point: Mapping[str, Any] | None,
+        environment_id: str | None,
+    ) -> None:
+        self.environment_id = environment_id
+        self._pending = pending
+        self._entry_point = dict(entry_point) if entry_point is not None else None
+        self._lock = threading.Lock()
+        self._stored = False
+
+    @property
+    def initial_source(self) -> dict[str, Any]:
+        """What the run is created with: known without waiting for git."""
+        info = dict(self._pending.base)
+        if self._entry_point is not None:
+            info["entry_point"] = self._entry_point
+        return info
+
+    def result(self) -> SourceCapture:
+        """The whole capture (waits for git)."""
+        return self._pending.result()
+
+    def source(self) -> dict[str, Any]:
+        """The run's whole ``source`` record (waits for git)."""
+        info = dict(self.result().info)
+        if self._entry_point is not None:
+            info["entry_point"] = self._entry_point
+        return info
+
+    def claim(self) -> bool:
+        """True for exactly one caller: the one that stores the source."""
+        with self._lock:
+            if self._stored:
+                return False
+            self._stored = True
+            return True
+
+    def release(self) -> None:
+        """Give the claim back after storing failed, so that another caller can retry."""
+        with self._lock:
+            self._stored = False
+
+    def store_artifacts(self, ctx: Context, run_id: str) -> None:
         """Store the uncommitted diff and the untracked file list as the run's artifacts."""
         from plinth.versioning.code import save_source
 
-        save_source(ctx, run_id, self.capture)
+        save_source(ctx, run_id, self.result())
 
 
 def capture_run_context(
     ctx: Context, entry_point: Mapping[str, Any] | None = None
 ) -> CapturedContext:
-    """Capture git state, entry point and environment; store the environment once per digest."""
-    from plinth.versioning.code import capture_source
+    """Start the git capture, store the environment once per digest."""
+    from plinth.versioning.code import begin_capture_source
     from plinth.versioning.env import save_environment
 
-    capture = capture_source()
-    info = dict(capture.info)
-    if entry_point is not None:
-        info["entry_point"] = dict(entry_point)
-    return CapturedContext(info, save_environment(ctx).id, capture)
+    pending = begin_capture_source()
+    return CapturedContext(pending, entry_point, save_environment(ctx).id)

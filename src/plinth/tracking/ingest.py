@@ -70,7 +70,9 @@ class Ingester(threading.Thread):
         writer: JournalWriter,
         *,
         interval: float = 0.5,
+        job: Callable[[], bool] | None = None,
     ):
+        """``job``, if given, runs first and again each cycle until it returns True."""
         super().__init__(name=f"plinth-ingest-{writer.run_id[:8]}", daemon=True)
         self._ledger = ledger
         self._writer = writer
@@ -79,6 +81,7 @@ class Ingester(threading.Thread):
         self._done = threading.Condition()
         self._stop_requested = False
         self._halt = False
+        self._job = job
         self._failing_since: float | None = None
         self.ingested = 0
         self.last_error: BaseException | None = None
@@ -86,6 +89,8 @@ class Ingester(threading.Thread):
     def run(self) -> None:
         backoff = self._interval
         while True:
+            if self._job is not None and not self._halt and self._job():
+                self._job = None
             self._wake.wait(backoff)
             self._wake.clear()
             if self._halt:
@@ -172,10 +177,18 @@ class RecoveredRun:
     status: str | None
 
 
-def write_end_marker(writer: JournalWriter, status: str, error: str | None, end_time: int) -> None:
-    """Record how the run ended, for recovery when the ledger could not be told."""
+def write_end_marker(
+    writer: JournalWriter,
+    status: str,
+    error: str | None,
+    end_time: int,
+    source: dict[str, Any] | None = None,
+) -> None:
+    """Record how the run ended (and its source, if not stored yet), for recovery when the
+    ledger could not be told."""
     tmp = writer.end_path.with_name(writer.end_path.name + ".tmp")
-    tmp.write_text(json.dumps({"status": status, "error": error, "end_time": end_time}))
+    end = {"status": status, "error": error, "end_time": end_time, "source": source}
+    tmp.write_text(json.dumps(end))
     os.replace(tmp, writer.end_path)
 
 
@@ -223,7 +236,13 @@ def _recover_one(ctx: Context, journal: OpenJournal, pid: int) -> RecoveredRun:
     if run.status == "running":
         if end is not None:
             status = str(end["status"])
-            runs.set_status(run.id, status, error=end.get("error"), end_time=end.get("end_time"))
+            runs.finish(
+                run.id,
+                status,
+                error=end.get("error"),
+                end_time=end.get("end_time"),
+                source=end.get("source"),
+            )
         else:
             status = "crashed"
             last_write = int(journal.path.stat().st_mtime * 1000)

@@ -45,6 +45,7 @@ from plinth.tracking.journal import SLOT_BITS, JournalWriter, parse_journal_name
 
 if TYPE_CHECKING:
     from plinth.entities import Artifact
+    from plinth.tracking.capture import CapturedContext
     from plinth.tracking.system import SystemMetricsSampler
 
 __all__ = ["ActiveRun", "active_run", "start_run"]
@@ -118,15 +119,29 @@ def _error_text(exc: BaseException) -> str:
 class ActiveRun:
     """A run being recorded by this process. Use as a context manager, or call :meth:`end`."""
 
-    def __init__(self, ctx: Context, run: Run, *, slot: int, system_metrics: bool):
+    def __init__(
+        self,
+        ctx: Context,
+        run: Run,
+        *,
+        slot: int,
+        system_metrics: bool,
+        capture: CapturedContext | None = None,
+    ):
         self._ctx = ctx
         self.info = run
         self.id = run.id
         self._steps: dict[str, int] = {}
         self._ended = False
         self._end_lock = threading.Lock()
+        self._capture = capture
+        self._source_warned = False
         self._journal = JournalWriter(journal_dir(ctx), run.id, slot)
-        self._ingester = Ingester(lambda: ctx.ledger, self._journal)
+        self._ingester = Ingester(
+            lambda: ctx.ledger,
+            self._journal,
+            job=self._store_source if capture is not None else None,
+        )
         self._ingester.start()
         self._sampler: SystemMetricsSampler | None = None
         if system_metrics:
@@ -230,6 +245,25 @@ class ActiveRun:
         return RecordRef("run", self.id)
 
     # -- lifecycle -----------------------------------------------------------------------
+    def _store_source(self) -> bool:
+        """In the ingest thread: store the whole source once git has answered; True when
+        done (or when ``end()`` takes it over, in its closing transaction)."""
+        capture = self._capture
+        assert capture is not None
+        source = capture.source()
+        if self._ended or not capture.claim():
+            return True
+        try:
+            self._ctx.ledger.runs.set_source(self.id, source)
+            capture.store_artifacts(self._ctx, self.id)
+        except Exception as exc:
+            capture.release()
+            if not self._source_warned:  # once: the ingest thread warns about the outage
+                self._source_warned = True
+                log.warning("plinth: could not store the source of run %s yet: %s", self.id, exc)
+            return False
+        return True
+
     def end(self, status: str = "finished", *, error: str | None = None) -> None:
         """End the run: stop sampling, store the journal's last points and the status.
 
@@ -245,8 +279,11 @@ class ActiveRun:
             self._sampler.stop()
         end_time = now_ms()
         closed = False
+        source = None
         # The ingest thread stops; this thread stores the rest and the status at once.
         if self._ingester.halt(self._ctx.settings.flush_timeout):
+            if self._capture is not None and self._capture.claim():
+                source = self._capture.source()
             done, target = self._ingester.ingested, self._journal.count
             try:
                 self._ctx.ledger.runs.finish(
@@ -255,12 +292,18 @@ class ActiveRun:
                     points=journal_points(self._journal, done, target),
                     error=error,
                     end_time=end_time,
+                    source=source,
                 )
                 closed = True
             except Exception as exc:
                 log.warning("plinth: could not record the end of run %s: %s", self.id, exc)
+        if closed and source is not None and self._capture is not None:
+            try:
+                self._capture.store_artifacts(self._ctx, self.id)
+            except Exception as exc:
+                log.warning("plinth: could not store the diff of run %s: %s", self.id, exc)
         if not closed:
-            write_end_marker(self._journal, status, error, end_time)
+            write_end_marker(self._journal, status, error, end_time, source)
             log.warning(
                 "plinth: the end of run %s and %d metric points are not in the ledger yet; "
                 "they stay in %s and the next plinth call on this machine stores them",
@@ -349,6 +392,7 @@ def _activate(
     slot: int,
     system_metrics: bool | None,
     resumed: tuple[Mapping[str, object] | None, Mapping[str, object] | None] | None = None,
+    capture: CapturedContext | None = None,
 ) -> ActiveRun:
     """The live handle of a run the ledger has; ``resumed`` holds the (params, tags) to add."""
     ledger = ctx.ledger
@@ -360,7 +404,7 @@ def _activate(
         if params:
             ledger.runs.log_params(run.id, params)
     use_sampler = ctx.settings.system_metrics if system_metrics is None else system_metrics
-    return ActiveRun(ctx, run, slot=slot, system_metrics=use_sampler)
+    return ActiveRun(ctx, run, slot=slot, system_metrics=use_sampler, capture=capture)
 
 
 def start_run(
@@ -412,7 +456,7 @@ def start_run(
             exp.id,
             name=name,
             parent_run_id=parent_id,
-            source=captured.source,
+            source=captured.initial_source,
             environment_id=captured.environment_id,
             host=socket.gethostname(),
             pid=os.getpid(),
@@ -422,12 +466,11 @@ def start_run(
         slot = 0
     try:
         if run_id is None:
-            captured.attach(ctx, run.id)
             if reproduces:
                 ledger.lineage.add(
                     RecordRef("run", run.id), RecordRef("run", reproduces), "reproduces"
                 )
-            active = _activate(ctx, run, slot, system_metrics)
+            active = _activate(ctx, run, slot, system_metrics, capture=captured)
         else:
             active = _activate(ctx, run, slot, system_metrics, resumed=(params, tags))
     except BaseException as exc:

@@ -28,7 +28,9 @@ __all__ = [
     "REPRODUCE_OF_ENV",
     "SOURCE_DIFF_PATH",
     "SOURCE_UNTRACKED_PATH",
+    "PendingSource",
     "SourceCapture",
+    "begin_capture_source",
     "capture_source",
     "git_env",
     "module_entry_point",
@@ -120,27 +122,105 @@ def capture_source(
     ``main_module`` is the module run with ``python -m``; when ``argv`` is None it is
     detected from ``sys.modules['__main__'].__spec__``.
     """
+    return begin_capture_source(cwd, argv, main_module).result()
+
+
+class PendingSource:
+    """A source capture whose ``git status`` runs in a child process while the caller goes on.
+
+    Made by :func:`begin_capture_source`; :meth:`result` waits for git and finishes the
+    capture (once; later calls, from any thread, return the same object). ``base`` holds what
+    is known without git: working directory, argv and interpreter.
+    """
+
+    def __init__(
+        self,
+        here: Path,
+        argv: list[str],
+        main_module: str | None,
+        detected_file: Path | None,
+        repo: _RepoCache | None,
+        status: subprocess.Popen[bytes] | None,
+    ) -> None:
+        self.base: dict[str, Any] = {"cwd": str(here), "argv": argv, "python": sys.executable}
+        self._here, self._argv = here, argv
+        self._main_module, self._detected_file = main_module, detected_file
+        self._repo, self._status = repo, status
+        self._result: SourceCapture | None = None
+        self._lock = threading.Lock()
+
+    def result(self) -> SourceCapture:
+        with self._lock:
+            if self._result is None:
+                self._result = self._finish()
+            return self._result
+
+    def _finish(self) -> SourceCapture:
+        info: dict[str, Any] = {"git_commit": None}
+        diff: bytes | None = None
+        untracked: list[str] = []
+        found = None
+        if self._repo is not None and self._status is not None:
+            found = _git_info(self._repo, _wait_git(self._status), info)
+        root = found[0] if found else None
+        if found is not None:
+            with _repos_lock:  # the repository's cached diff is shared by every capture
+                diff, untracked = _git_changes(*found, info)
+        info["cwd"] = self.base["cwd"]
+        if root is not None:
+            info["cwd_rel"] = _relative(self._here, root) or "."
+        info["argv"] = self._argv
+        info["python"] = self.base["python"]
+        info["entry_point"] = _entry_point(
+            self._here, root, self._argv, self._main_module, self._detected_file
+        )
+        return SourceCapture(info=info, diff=diff, untracked=untracked)
+
+
+def begin_capture_source(
+    cwd: Path | None = None,
+    argv: list[str] | None = None,
+    main_module: str | None = None,
+) -> PendingSource:
+    """Start :func:`capture_source`: ``git status`` is started, not waited for."""
     here = (cwd or Path.cwd()).resolve()
     detected_file: Path | None = None
     if argv is None:
         argv = list(sys.argv)
         if main_module is None:
             main_module, detected_file = _running_module()
-    argv = [str(a) for a in argv]
-    info: dict[str, Any] = {"git_commit": None}
-    diff: bytes | None = None
-    untracked: list[str] = []
-    found = _git_info(here, info)
-    root = found[0] if found else None
-    if found is not None:
-        diff, untracked = _git_changes(*found, info)
-    info["cwd"] = str(here)
-    if root is not None:
-        info["cwd_rel"] = _relative(here, root) or "."
-    info["argv"] = argv
-    info["python"] = sys.executable
-    info["entry_point"] = _entry_point(here, root, argv, main_module, detected_file)
-    return SourceCapture(info=info, diff=diff, untracked=untracked)
+    repo = _repo(here)
+    status = None
+    if repo is not None:
+        status = _start_git(
+            ["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"], repo.root
+        )
+    return PendingSource(here, [str(a) for a in argv], main_module, detected_file, repo, status)
+
+
+def _start_git(args: list[str], cwd: Path) -> subprocess.Popen[bytes] | None:
+    try:
+        return subprocess.Popen(
+            ["git", *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=git_env(),
+        )
+    except OSError:
+        return None
+
+
+def _wait_git(proc: subprocess.Popen[bytes], timeout: float = GIT_TIMEOUT) -> bytes | None:
+    """The output of a git started by :func:`_start_git`; None if it failed or hung."""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    return out if proc.returncode == 0 else None
 
 
 def module_entry_point(module: str, args: list[str], *, cwd: Path | None = None) -> dict[str, Any]:
@@ -220,18 +300,14 @@ def _repo(here: Path) -> _RepoCache | None:
     return repo
 
 
-def _git_info(here: Path, info: dict[str, Any]) -> tuple[Path, _RepoCache, bytes] | None:
+def _git_info(
+    repo: _RepoCache, status: bytes | None, info: dict[str, Any]
+) -> tuple[Path, _RepoCache, bytes] | None:
     """Fill commit, branch and remote; (root, cache, status output), or None without a commit.
 
     One ``git status`` gives the commit, the branch and every change (its paths are relative
     to the repository root), so a run in a clean repository costs one git call.
     """
-    repo = _repo(here)
-    if repo is None:
-        return None
-    status = run_git(
-        ["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"], repo.root
-    )
     if status is None:
         return None
     commit = branch = None
