@@ -84,7 +84,7 @@ class Context:
                         endpoint_url=self.settings.s3_endpoint_url,
                         connect_timeout=self.settings.connect_timeout,
                     )
-                    self._blobs = ContentStore(store)
+                    self._blobs = ContentStore(store, fsync=self.settings.blob_fsync)
         return self._blobs
 
     @property

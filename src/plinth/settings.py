@@ -58,6 +58,13 @@ class Settings:
         "Blob store: a folder (relative to the project root), file:///PATH, "
         "s3://BUCKET/PREFIX (needs the 's3' extra) or memory:// (tests only).",
     )
+    blob_fsync: bool = _setting(
+        False,
+        "Make artifacts durable before they are recorded: one syncfs of the artifact "
+        "folder's file system per log_artifact(s) call. Off, blobs reach the disk with the "
+        "OS's writeback, as cp's copies do; a blob torn by an OS crash fails verification "
+        "when read and is rewritten by the next put of the same content.",
+    )
     online_store: str = _setting(
         "sqlite:///.plinth/online.db",
         "Online feature store URI: sqlite:///PATH or redis://HOST:PORT/DB. "

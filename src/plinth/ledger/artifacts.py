@@ -80,8 +80,11 @@ class ArtifactStore:
         if not rows:
             return []
         with self._db.write() as conn:
-            for chunk in chunks(builtins.list(rows.values()), 500):
-                conn.execute(upsert(conn, artifacts).values(chunk).on_conflict_do_nothing())
+            # One statement executed for many parameter sets: compiled once (and cached),
+            # where a multi-row VALUES is built and compiled anew for every batch.
+            conn.execute(
+                upsert(conn, artifacts).on_conflict_do_nothing(), builtins.list(rows.values())
+            )
             stored = {
                 row["path"]: row
                 for chunk in chunks(builtins.list(rows), 500)

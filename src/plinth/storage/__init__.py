@@ -10,11 +10,13 @@ May import: the standard library, ``blake3``, :mod:`plinth.errors` and
 :mod:`plinth.settings`; ``boto3``/``botocore`` only inside :mod:`plinth.storage.s3`, when an
 ``s3://`` store is opened. Nothing here imports the ledger, the pillars or the CLI.
 
-    BlobStore  (exists, stage -> StagedBlob, open, delete, list -> BlobInfo, location, check)
+    BlobStore  (exists, touch, stage -> StagedBlob, open, delete, list -> BlobInfo, location,
+                check, sync)
     ├── LocalBlobStore    a folder, or file:///PATH
     ├── MemoryBlobStore   memory://NAME, shared per process (tests)
     └── S3BlobStore       s3://BUCKET/PREFIX   (plinth.storage.s3, needs the 's3' extra)
-    ContentStore(BlobStore)  put_file/put_stream/put_bytes -> BlobRef, open/read_bytes/copy_to
+    ContentStore(BlobStore)  put_file/put_files/put_stream/put_bytes -> BlobRef, sync,
+                             open/read_bytes/copy_to
 """
 
 from plinth.storage.blobs import BlobInfo, BlobStore, StagedBlob, open_blob_store

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import abc
 import re
+import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, Self
@@ -27,12 +28,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_SCHEMES",
+    "CHUNK_SIZE",
     "ENTRY_POINT_GROUP",
     "BlobInfo",
     "BlobStore",
     "BlobStoreFactory",
+    "Readable",
     "StagedBlob",
     "check_key",
+    "chunk_buffer",
     "open_blob_store",
 ]
 
@@ -40,6 +44,9 @@ __all__ = [
 ENTRY_POINT_GROUP = "plinth.blob_stores"
 #: Schemes plinth handles itself ("" is a plain folder path).
 BUILTIN_SCHEMES: tuple[str, ...] = ("file", "memory", "s3")
+
+#: Bytes read from a source or a blob at a time.
+CHUNK_SIZE = 1024 * 1024
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -76,6 +83,27 @@ def check_key(key: str) -> str:
     return key
 
 
+_BUFFERS = threading.local()
+
+
+def chunk_buffer() -> memoryview:
+    """This thread's reusable ``CHUNK_SIZE`` buffer, for ``readinto`` loops.
+
+    A fresh 1 MiB ``bytes`` per read is memory the process has not touched yet, and on
+    some VMs touching it costs more than reading the file (benchmarks/RESULTS.md, W3).
+    """
+    buffer: memoryview | None = getattr(_BUFFERS, "buffer", None)
+    if buffer is None:
+        buffer = _BUFFERS.buffer = memoryview(bytearray(CHUNK_SIZE))
+    return buffer
+
+
+class Readable(Protocol):
+    """Anything with ``read(n) -> bytes``: open files, ``io.BytesIO``, HTTP bodies."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class StagedBlob(abc.ABC):
     """Bytes being written that become visible under a key only on :meth:`commit`.
 
@@ -92,13 +120,44 @@ class StagedBlob(abc.ABC):
         """True once committed or aborted."""
         return self._state != "open"
 
-    def write(self, data: bytes) -> int:
-        """Append ``data``; returns the number of bytes written."""
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Append ``data``; returns the number of bytes written.
+
+        ``data`` may be a view of a buffer the caller reuses once this returns: a backend
+        that keeps the bytes must copy them.
+        """
         self._require_open("write to")
         if data:
             self._write(data)
             self.size += len(data)
         return len(data)
+
+    def write_from(
+        self, source: Readable, observe: Callable[[memoryview], object] | None = None
+    ) -> int:
+        """Append everything ``source`` holds from its position to EOF; returns the count.
+
+        ``observe``, when given, is called with every piece of the staged bytes, in order
+        (a view valid only during the call): a content store hashes them. Backends may
+        override this to copy inside the kernel and show ``observe`` the staged copy.
+        """
+        self._require_open("write to")
+        total = 0
+        readinto: Callable[[memoryview], int | None] | None = getattr(source, "readinto", None)
+        buffer = chunk_buffer()
+        while True:
+            if readinto is not None:
+                n = readinto(buffer) or 0
+                piece = buffer[:n]
+            else:
+                piece = memoryview(source.read(CHUNK_SIZE))
+            if not piece:
+                return total
+            if observe is not None:
+                observe(piece)
+            self._write(piece)
+            self.size += len(piece)
+            total += len(piece)
 
     def commit(self, key: str) -> None:
         """Publish everything written under ``key`` at once, replacing what was there."""
@@ -134,7 +193,7 @@ class StagedBlob(abc.ABC):
         self.abort()
 
     @abc.abstractmethod
-    def _write(self, data: bytes) -> None: ...
+    def _write(self, data: bytes | bytearray | memoryview) -> None: ...
 
     @abc.abstractmethod
     def _commit(self, key: str) -> None: ...
@@ -150,14 +209,25 @@ class BlobStore(abc.ABC):
     def exists(self, key: str) -> bool:
         """Whether ``key`` holds a blob."""
 
-    def touch(self, key: str) -> bool:
+    def touch(self, key: str, size: int | None = None) -> bool:
         """Mark ``key`` as just written, if it exists; returns whether it exists.
 
         A put of content that is already stored calls this instead of writing, so that
         ``plinth gc``'s grace period protects the blob until its reference is recorded.
         Backends should refresh the blob's ``modified`` time; this default only checks.
+        With ``size``, a blob of another size counts as absent (it is torn, e.g. by an OS
+        crash before it reached the disk) and the put writes it again; backends should
+        check it.
         """
         return self.exists(key)
+
+    def sync(self, keys: Iterable[str]) -> None:  # noqa: B027 - most backends are durable
+        """Make the committed ``keys`` durable: on stable storage, surviving an OS crash.
+
+        A commit is atomic but need not be durable; callers that want durability call this
+        once per batch, before recording references to the blobs. This default does
+        nothing, for backends whose commit already is durable (S3) or never can be (memory).
+        """
 
     @abc.abstractmethod
     def stage(self) -> StagedBlob:

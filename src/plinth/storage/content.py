@@ -1,9 +1,12 @@
 """Content addressing over any :class:`BlobStore`: blobs named by their BLAKE3 digest.
 
 A blob with digest ``d`` (64 lowercase hex characters) lives under the key
-``blobs/<d[:2]>/<d[2:]>``. Puts read their source once, in 1 MiB chunks, hashing while
-staging, so a file is never held in memory; identical content is stored once. Reads hash
-as they go and raise :class:`BlobCorruptedError` at the end when the bytes do not match::
+``blobs/<d[:2]>/<d[2:]>``. Puts read their source once, in 1 MiB chunks into one reused
+buffer, hashing while staging, so a file is never held in memory; identical content is
+stored once (a stored blob of the wrong size, torn by a crash, is written again). Reads
+hash as they go and raise :class:`BlobCorruptedError` at the end when the bytes do not
+match. Puts are atomic; with ``fsync=True`` they are also durable before they return,
+one :meth:`BlobStore.sync` per call (:meth:`ContentStore.put_files` syncs a batch once)::
 
     content = ContentStore(open_blob_store(".plinth/artifacts", root=Path(".")))
     ref = content.put_file("model.onnx")          # BlobRef(digest='af13...', size=...)
@@ -18,15 +21,15 @@ import os
 import re
 import types
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol, Self
+from typing import TYPE_CHECKING, BinaryIO, Self
 
 from blake3 import blake3
 
 from plinth.errors import BlobCorruptedError, NotFoundError, UsageError
-from plinth.storage.blobs import BlobStore, StagedBlob
+from plinth.storage.blobs import CHUNK_SIZE, BlobStore, Readable, StagedBlob, chunk_buffer
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -43,8 +46,6 @@ __all__ = [
     "hash_file",
 ]
 
-#: Bytes read from a source or a blob at a time.
-CHUNK_SIZE = 1024 * 1024
 #: Where content-addressed blobs live inside a blob store.
 BLOB_PREFIX = "blobs/"
 
@@ -68,10 +69,8 @@ class StoredBlob:
     modified: float
 
 
-class ByteSource(Protocol):
-    """Anything with ``read(n) -> bytes``: open files, ``io.BytesIO``, HTTP bodies."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
+#: Anything with ``read(n) -> bytes``: open files, ``io.BytesIO``, HTTP bodies.
+ByteSource = Readable
 
 
 def check_digest(digest: str) -> str:
@@ -90,9 +89,10 @@ def blob_key(digest: str) -> str:
     return f"{BLOB_PREFIX}{digest[:2]}/{digest[2:]}"
 
 
-def _open_source(path: Path | str) -> BinaryIO:
+def _open_source(path: Path | str) -> io.FileIO:
     try:
-        return Path(path).open("rb")
+        # Unbuffered: readinto() then reads straight into the caller's buffer.
+        return open(path, "rb", buffering=0)
     except FileNotFoundError:
         raise NotFoundError(f"no file to store at {path}") from None
     except OSError as exc:
@@ -103,46 +103,75 @@ def hash_file(path: Path | str) -> BlobRef:
     """The digest and size of a file, read in chunks; nothing is stored."""
     hasher = blake3()
     size = 0
+    buffer = chunk_buffer()
     with _open_source(path) as source:
-        while chunk := source.read(CHUNK_SIZE):
-            hasher.update(chunk)
-            size += len(chunk)
+        while n := source.readinto(buffer):
+            hasher.update(buffer[:n])
+            size += n
     return BlobRef(hasher.hexdigest(), size)
 
 
 class ContentStore:
     """Immutable blobs named by their BLAKE3 digest, on top of a :class:`BlobStore`."""
 
-    def __init__(self, store: BlobStore) -> None:
+    def __init__(self, store: BlobStore, *, fsync: bool = False) -> None:
         self.store = store
+        #: Whether each put returns only once its blobs are durable (the ``blob_fsync``
+        #: setting); otherwise durability is left to the backend (see docs/storage.md).
+        self.fsync = fsync
 
     def put_file(self, path: Path | str) -> BlobRef:
         """Store a file's content (streamed); returns its digest and size."""
-        with _open_source(path) as source:
-            return self.put_stream(source)
+        ref = self._put_file(path)
+        if self.fsync:
+            self.sync([ref.digest])
+        return ref
+
+    def put_files(self, paths: Iterable[Path | str]) -> list[BlobRef]:
+        """Store many files, in order; with ``fsync``, one sync for the whole batch."""
+        refs = [self._put_file(path) for path in paths]
+        if self.fsync:
+            self.sync(ref.digest for ref in refs)
+        return refs
 
     def put_stream(self, source: ByteSource) -> BlobRef:
         """Store everything read from ``source`` until EOF, one chunk at a time."""
         hasher = blake3()
         with self.store.stage() as staged:
-            while chunk := source.read(CHUNK_SIZE):
-                hasher.update(chunk)
-                staged.write(chunk)
-            return self._publish(staged, hasher.hexdigest())
+            staged.write_from(source, hasher.update)
+            ref = self._publish(staged, hasher.hexdigest())
+        if self.fsync:
+            self.sync([ref.digest])
+        return ref
 
     def put_bytes(self, data: bytes) -> BlobRef:
         """Store ``data``."""
         with self.store.stage() as staged:
             staged.write(data)
-            return self._publish(staged, blake3(data).hexdigest())
+            ref = self._publish(staged, blake3(data).hexdigest())
+        if self.fsync:
+            self.sync([ref.digest])
+        return ref
+
+    def sync(self, digests: Iterable[str]) -> None:
+        """Make stored blobs durable (one :meth:`BlobStore.sync`), whatever ``fsync`` says."""
+        self.store.sync([blob_key(digest) for digest in digests])
+
+    def _put_file(self, path: Path | str) -> BlobRef:
+        hasher = blake3()
+        with _open_source(path) as source, self.store.stage() as staged:
+            # Hashes the bytes as staged: the digest is of exactly what is stored.
+            staged.write_from(source, hasher.update)
+            return self._publish(staged, hasher.hexdigest())
 
     def _publish(self, staged: StagedBlob, digest: str) -> BlobRef:
         key = blob_key(digest)
         size = staged.size
         # Identical content is stored once (touched, so gc's grace period covers it until
-        # the caller records its reference). Two writers racing past this check both
-        # commit the same bytes, which every backend publishes atomically.
-        if self.store.touch(key):
+        # the caller records its reference); a stored blob of another size is torn and is
+        # replaced. Two writers racing past this check both commit the same bytes, which
+        # every backend publishes atomically.
+        if self.store.touch(key, size):
             staged.abort()
         else:
             staged.commit(key)

@@ -46,11 +46,11 @@ class MemoryBlobStore(BlobStore):
         with self._space.lock:
             return key in self._space.blobs
 
-    def touch(self, key: str) -> bool:
+    def touch(self, key: str, size: int | None = None) -> bool:
         check_key(key)
         with self._space.lock:
             entry = self._space.blobs.get(key)
-            if entry is None:
+            if entry is None or (size is not None and len(entry[0]) != size):
                 return False
             self._space.blobs[key] = (entry[0], time.time())
         return True
@@ -121,8 +121,8 @@ class _MemoryStagedBlob(StagedBlob):
         self._space = space
         self._buffer = bytearray()
 
-    def _write(self, data: bytes) -> None:
-        self._buffer += data
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
+        self._buffer += data  # a copy: the caller may reuse ``data``
 
     def _commit(self, key: str) -> None:
         with self._space.lock:

@@ -191,7 +191,7 @@ class S3BlobStore(BlobStore):
                 raise
         return True
 
-    def touch(self, key: str) -> bool:
+    def touch(self, key: str, size: int | None = None) -> bool:
         full = self._key(key)
         with self._errors(f"look up {full}"):
             try:
@@ -200,6 +200,8 @@ class S3BlobStore(BlobStore):
                 if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
                     return False
                 raise
+        if size is not None and int(head.get("ContentLength", -1)) != size:
+            return False  # not what this put would store: overwrite it
         age = time.time() - head["LastModified"].timestamp()
         # Refresh LastModified by copying the object onto itself, at most every few minutes
         # (a server-side copy; single-request copies stop at 5 GiB).
@@ -299,7 +301,7 @@ class _S3StagedBlob(StagedBlob):
             ) from exc
         self._file = os.fdopen(fd, "wb")
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
         try:
             self._file.write(data)
         except OSError as exc:

@@ -116,6 +116,32 @@ class BlobStoreContract:
         with pytest.raises(BlobCorruptedError):
             content.read_bytes(ref.digest)
 
+    def test_put_rewrites_a_stored_blob_of_the_wrong_size(
+        self, content: ContentStore, blob_store: BlobStore
+    ) -> None:
+        # What an OS crash can leave of a blob written without fsync: a short or empty file.
+        ref = content.put_bytes(b"original content")
+        for torn in (b"orig", b""):
+            _overwrite(blob_store, blob_key(ref.digest), torn)
+            with pytest.raises(BlobCorruptedError):
+                content.read_bytes(ref.digest)
+            assert content.put_bytes(b"original content") == ref
+            assert content.read_bytes(ref.digest) == b"original content"
+
+    def test_put_files_stores_each_file_in_order(
+        self, blob_store: BlobStore, tmp_path: Path
+    ) -> None:
+        content = ContentStore(blob_store, fsync=True)  # one sync for the batch
+        paths = []
+        for i, data in enumerate([b"one", b"two", b"one", b""]):
+            paths.append(tmp_path / f"{i}.bin")
+            paths[-1].write_bytes(data)
+        refs = content.put_files(paths)
+        assert refs == [hash_file(path) for path in paths]
+        assert [content.read_bytes(ref.digest) for ref in refs] == [b"one", b"two", b"one", b""]
+        assert content.put_file(paths[1]) == refs[1]  # single puts sync too
+        content.sync([refs[0].digest])
+
     def test_put_of_present_content_refreshes_its_age(
         self, content: ContentStore, blob_store: BlobStore
     ) -> None:

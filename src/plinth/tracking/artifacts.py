@@ -44,11 +44,17 @@ def log_dir(
         raise UsageError(
             f"{folder} is not a folder", hint="pass a folder, or use log_artifact for a file"
         )
-    files = sorted(Path(root, name) for root, _, names in os.walk(folder) for name in names)
+    # Strings rather than Paths: pathlib costs as much as the copy for small files.
+    found: list[tuple[list[str], str]] = []
+    for root, _, names in os.walk(folder):
+        relative = os.path.relpath(root, folder)
+        parts = [] if relative == "." else relative.split(os.sep)
+        found.extend(([*parts, name], os.path.join(root, name)) for name in names)
+    found.sort()  # by path segments, as Path sorts
+    refs = ctx.blobs.put_files(path for _, path in found)  # one sync for the batch, if any
     items = []
-    for file in files:
-        logical = _join(artifact_path, file.relative_to(folder).as_posix())
-        ref = ctx.blobs.put_file(file)
+    for (parts, _), ref in zip(found, refs, strict=True):
+        logical = _join(artifact_path, "/".join(parts))
         items.append((logical, ref.digest, ref.size, _media_type(logical)))
     return ctx.ledger.artifacts.record_many(owner, items)
 
