@@ -38,3 +38,29 @@ def test_tracking_benchmark_quick(tmp_path: Path) -> None:
     assert per_call["log_s"] > 0
     assert per_call["end_s"] > 0
     assert "| W1 log_metric" in done.stdout
+
+
+def test_data_benchmark_quick(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "data.py"),
+            "--quick",
+            "--no-peers",
+            "--no-results",
+            "--json",
+            str(out),
+            "--tmp",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert {row["workload"][:2] for row in report["rows"]} == {"D1", "D2", "D3", "D4", "D5"}
+    assert all(row["plinth_s"] > 0 and row["dvc_s"] is None for row in report["rows"])
+    assert "| D3 data status" in done.stdout

@@ -31,9 +31,21 @@ def test_import_plinth_is_light() -> None:
     assert _loaded("import plinth") == []
 
 
+def test_plinth_datasets_is_lazy_and_light() -> None:
+    assert _loaded("import plinth\nassert callable(plinth.datasets.add)") == []
+
+
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["--version"], ["gc", "--help"], ["init", "--help"], ["runs", "list", "--help"]],
+    [
+        ["--help"],
+        ["--version"],
+        ["gc", "--help"],
+        ["init", "--help"],
+        ["runs", "list", "--help"],
+        ["data", "--help"],
+        ["data", "status", "--help"],
+    ],
 )
 def test_cli_help_is_light(args: list[str]) -> None:
     code = f"from plinth.cli.main import main\nrc = main({args!r})\nassert rc == 0, rc"

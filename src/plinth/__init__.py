@@ -7,6 +7,7 @@ The object model::
        │     project ─< experiment ─< run ─< params, metrics, tags
        │                                  run ─── environment (stored once per digest)
        │     artifact (owner record, logical path) ──> blob digest
+       │     dataset ─< dataset_version (manifest blob: path -> digest) ─< tags
        │     lineage_edge (src record ─relation→ dst record)
        └── blobs   (local folder | S3 | memory)    content-addressed by BLAKE3
 
@@ -39,8 +40,10 @@ if _typing.TYPE_CHECKING:
         seed_everything,
         start_run,
     )
+    from plinth.versioning import datasets
 
-# Loaded on first access, so that `import plinth` stays cheap.
+# Loaded on first access, so that `import plinth` stays cheap. Modules map to themselves.
+_LAZY_MODULES = {"datasets": "plinth.versioning.datasets"}
 _LAZY = {
     "ActiveRun": "plinth.tracking",
     "MetricHistory": "plinth.tracking",
@@ -62,6 +65,7 @@ __all__ = [
     "__version__",
     "active_run",
     "current",
+    "datasets",
     "get_run",
     "init",
     "load_settings",
@@ -72,15 +76,19 @@ __all__ = [
 
 
 def __getattr__(name: str) -> _typing.Any:
+    import importlib
+
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(_LAZY_MODULES[name])
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'plinth' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))

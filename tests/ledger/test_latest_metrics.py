@@ -184,7 +184,7 @@ def test_migration_0002_backfills_latest_metrics_from_existing_points(ledger_url
     finally:
         engine.dispose()
     with Ledger.open(ledger_url, user="tester") as ledger:
-        assert ledger.migrations_applied == ("0002_run_search",)
+        assert ledger.migrations_applied[0] == "0002_run_search"
         for run_id, run_points in points.items():
             assert _same(_stored(ledger, run_id), _expected(run_points))
             assert ledger.runs.get_run(run_id).deleted_at is None

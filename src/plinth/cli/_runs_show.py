@@ -52,7 +52,23 @@ def _common(ctx: Context, run: Run) -> dict[str, Any]:
             for a in ledger.artifacts.list(ref)
         ],
         "inputs": [str(e.dst) for e in ledger.lineage.edges_from(ref) if e.relation == "used"],
+        "datasets": _dataset_versions(ctx, ref),
     }
+
+
+def _dataset_versions(ctx: Context, ref: Any) -> list[dict[str, Any]]:
+    """The dataset versions the run used or produced, as ``NAME@N`` references."""
+    from plinth.errors import NotFoundError
+
+    out = []
+    for edge in ctx.ledger.lineage.edges_from(ref):
+        if edge.dst.type == "dataset_version" and edge.relation in ("used", "produced"):
+            try:
+                name = ctx.ledger.datasets.get_version_by_id(edge.dst.id).ref
+            except NotFoundError:  # an edge to a record this ledger does not hold
+                name = None
+            out.append({"relation": edge.relation, "ref": name, "id": edge.dst.id})
+    return out
 
 
 def gather(ctx: Context, run: Run) -> dict[str, Any]:
@@ -145,6 +161,11 @@ def print_run(data: dict[str, Any]) -> None:
         [(a["path"], human_bytes(a["size"])) for a in data["artifacts"]],
     )
     _section(out, "inputs", [(ref, "") for ref in data["inputs"]])
+    _section(
+        out,
+        "datasets",
+        [(d["relation"], d["ref"] or f"dataset_version:{d['id']}") for d in data["datasets"]],
+    )
 
 
 def _num(value: Any) -> str:

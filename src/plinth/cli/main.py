@@ -18,6 +18,11 @@ from plinth._version import __version__
 
 # name -> (module, attribute, one-line help). Modules are imported only when a command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "data": (
+        "plinth.cli.data",
+        "data",
+        "Version datasets: add, status, list, show, log, diff, checkout, tag.",
+    ),
     "demo": ("plinth.cli.demo", "demo", "Run the end-to-end demo on bundled data."),
     "doctor": ("plinth.cli.doctor", "doctor", "Check every configured backend."),
     "env": ("plinth.cli.env", "env", "Show or export the environment a run recorded."),

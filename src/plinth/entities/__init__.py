@@ -3,6 +3,7 @@
 Timestamps are integers: milliseconds since the Unix epoch (see :func:`plinth.ids.now_ms`).
 """
 
+from plinth.entities.datasets import DATASET_KINDS, Dataset, DatasetKind, DatasetVersion
 from plinth.entities.records import (
     RUN_STATUSES,
     Artifact,
@@ -18,8 +19,12 @@ from plinth.entities.records import (
 from plinth.entities.search import MetricSummary, RunRow
 
 __all__ = [
+    "DATASET_KINDS",
     "RUN_STATUSES",
     "Artifact",
+    "Dataset",
+    "DatasetKind",
+    "DatasetVersion",
     "Environment",
     "Experiment",
     "GcEvent",

@@ -9,18 +9,33 @@ aggregate, reached from an open :class:`Ledger`::
            ├─ artifacts     ArtifactStore     (owner record, path) -> blob digest
            ├─ environments  EnvironmentStore  Python environments by digest
            ├─ lineage       LineageStore      src —relation→ dst edges, up/downstream walks
+           ├─ datasets      DatasetStore      datasets, numbered versions, tags, their blobs
            └─ gc            GcStore           referenced digests, gc events
 
 Only :mod:`plinth.entities` records cross this package's boundary. It may import
 sqlalchemy, alembic, :mod:`plinth.errors`, :mod:`plinth.ids`, :mod:`plinth.entities`,
 :func:`plinth.settings.redact` and :mod:`plinth.storage.paths`; nothing above the core.
-``import plinth`` does not import it (it pulls in SQLAlchemy).
+``import plinth`` does not import it (it pulls in SQLAlchemy). The package's names load on
+first access, so that :mod:`plinth.ledger.sqlite_datasets` (the standard library's sqlite3
+only, for commands that must start fast) can be imported without SQLAlchemy.
 """
 
-from plinth.ledger.engine import create_ledger_engine, redacted_url
-from plinth.ledger.migrate import ensure_schema, head_revision
-from plinth.ledger.store import Ledger
-from plinth.ledger.tables import BLOB_REFERENCES
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from plinth.ledger.engine import create_ledger_engine, redacted_url
+    from plinth.ledger.migrate import ensure_schema, head_revision
+    from plinth.ledger.store import Ledger
+    from plinth.ledger.tables import BLOB_REFERENCES
+
+_LAZY = {
+    "BLOB_REFERENCES": "plinth.ledger.tables",
+    "Ledger": "plinth.ledger.store",
+    "create_ledger_engine": "plinth.ledger.engine",
+    "ensure_schema": "plinth.ledger.migrate",
+    "head_revision": "plinth.ledger.migrate",
+    "redacted_url": "plinth.ledger.engine",
+}
 
 __all__ = [
     "BLOB_REFERENCES",
@@ -30,3 +45,18 @@ __all__ = [
     "head_revision",
     "redacted_url",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'plinth.ledger' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

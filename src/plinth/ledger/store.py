@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from plinth.errors import UsageError
 from plinth.ledger._common import Db
 from plinth.ledger.artifacts import ArtifactStore
+from plinth.ledger.datasets import DatasetStore
 from plinth.ledger.engine import create_ledger_engine, redacted_url, translate_errors
 from plinth.ledger.environments import EnvironmentStore
 from plinth.ledger.gc import GcStore
@@ -41,6 +42,7 @@ class Ledger:
         self.artifacts = ArtifactStore(self._db)
         self.environments = EnvironmentStore(self._db)
         self.lineage = LineageStore(self._db)
+        self.datasets = DatasetStore(self._db)
         self.gc = GcStore(self._db)
 
     @classmethod

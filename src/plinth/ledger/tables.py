@@ -12,6 +12,10 @@ import sqlalchemy as sa
 __all__ = [
     "BLOB_REFERENCES",
     "artifacts",
+    "dataset_blobs",
+    "dataset_tags",
+    "dataset_versions",
+    "datasets",
     "environments",
     "experiments",
     "gc_events",
@@ -28,7 +32,11 @@ __all__ = [
 
 #: Every (table, column) holding a blob digest: ``plinth gc`` keeps each digest found there.
 #: A table that references blobs appends itself here in the same change that creates it.
-BLOB_REFERENCES: tuple[tuple[str, str], ...] = (("artifacts", "digest"),)
+BLOB_REFERENCES: tuple[tuple[str, str], ...] = (
+    ("artifacts", "digest"),
+    ("dataset_versions", "manifest_digest"),
+    ("dataset_blobs", "digest"),
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -179,6 +187,62 @@ lineage_edges = sa.Table(
     sa.UniqueConstraint("src_type", "src_id", "dst_type", "dst_id", "relation"),
     sa.Index(None, "src_type", "src_id"),
     sa.Index(None, "dst_type", "dst_id"),
+)
+
+#: A named dataset of a project. ``versions`` counts its versions: a new version's number is
+#: taken by incrementing it in the inserting transaction (a row lock on PostgreSQL, the
+#: write lock on SQLite), so concurrent writers get distinct, consecutive numbers.
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("versions", sa.Integer, nullable=False),
+    *_created(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+#: One immutable snapshot: its manifest (a blob listing path -> digest, size) and summary.
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("parent_number", sa.Integer, nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("manifest_digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("file_count", sa.BigInteger, nullable=False),
+    sa.Column("row_count", sa.BigInteger, nullable=True),
+    sa.Column("schema", sa.JSON, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+    *_created(),
+    sa.UniqueConstraint("dataset_id", "number"),
+    sa.Index(None, "manifest_digest"),
+)
+
+#: ``NAME@TAG`` names a version: a tag points at one version of its dataset.
+dataset_tags = sa.Table(
+    "dataset_tags",
+    metadata,
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), primary_key=True),
+    sa.Column("tag", NAME, primary_key=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    *_created(),
+)
+
+#: Every file blob some version of a dataset lists in its manifest, so that ``plinth gc``
+#: keeps them (manifests are blobs; gc reads columns). A version records only the digests
+#: its parent did not list.
+dataset_blobs = sa.Table(
+    "dataset_blobs",
+    metadata,
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("created_at", MS, nullable=False),
+    sa.Index(None, "digest"),
 )
 
 gc_events = sa.Table(

@@ -31,6 +31,7 @@ from plinth.entities import Experiment, MetricPoint, RecordRef, Run
 from plinth.errors import ConflictError, InvalidPathError, NotFoundError, UsageError
 from plinth.ids import now_ms
 from plinth.ledger import BLOB_REFERENCES, Ledger, head_revision
+from plinth.testing.dataset_contract import DatasetStoreContract
 
 __all__ = ["LedgerContract", "digest_of", "race"]
 
@@ -54,8 +55,11 @@ def race(workers: int, call: Callable[[], T]) -> list[T]:
         return list(pool.map(lambda _: task(), range(workers), timeout=120))
 
 
-class LedgerContract:
-    """Behaviour every ledger must show; test methods take the ``ledger`` fixture."""
+class LedgerContract(DatasetStoreContract):
+    """Behaviour every ledger must show; test methods take the ``ledger`` fixture.
+
+    The dataset store's tests come from :class:`DatasetStoreContract`.
+    """
 
     def experiment(self, ledger: Ledger, name: str = "exp") -> Experiment:
         project = ledger.projects.ensure_project("contract")
@@ -354,9 +358,13 @@ class LedgerContract:
         owner = RecordRef("run", self.run(ledger).id)
         items = [(f"files/{i:04d}.txt", digest_of(str(i)), i, "text/plain") for i in range(1200)]
         stored = ledger.artifacts.record_many(owner, items)
-        assert [a.path for a in stored] == [item[0] for item in items]
-        assert len(ledger.artifacts.list(owner)) == 1200
+        assert [(a.path, a.digest, a.size, a.media_type) for a in stored] == items
+        assert ledger.artifacts.list(owner) == stored
         assert ledger.artifacts.record_many(owner, items[:3]) == stored[:3]  # idempotent
+        # Rows already recorded and new ones in one batch: the new ones are added.
+        more = [*items[1195:], ("files/1200.txt", digest_of("1200"), 1200, None)]
+        assert ledger.artifacts.record_many(owner, more)[:5] == stored[1195:]
+        assert len(ledger.artifacts.list(owner)) == 1201
         clash = [
             ("new/ok.txt", digest_of("ok"), 2, None),
             ("files/0001.txt", digest_of("x"), 1, None),
@@ -367,7 +375,7 @@ class LedgerContract:
             ledger.artifacts.record_many(
                 owner, [("b.txt", digest_of("b"), 1, None), ("../x", digest_of("x"), 1, None)]
             )
-        assert len(ledger.artifacts.list(owner)) == 1200, "a failed batch writes nothing"
+        assert len(ledger.artifacts.list(owner)) == 1201, "a failed batch writes nothing"
 
     @pytest.mark.parametrize("path", ["../x", "a/../../x", "/etc/passwd", "", "a\\b", "%2e%2e/x"])
     def test_artifact_paths_cannot_escape(self, ledger: Ledger, path: str) -> None:

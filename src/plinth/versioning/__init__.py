@@ -8,31 +8,59 @@ Owns what a run records about *how it was made* and how to make it again:
     save_source(), save_environment()
                            store those captures in the ledger (the tracking pillar calls them)
     reproduce_run()        recorded commit + diff in a git worktree, rerun, compare metrics
+    datasets               versioned files, folders and tables (``plinth.datasets``):
+                           add, status, diff, checkout, tag, load, save
 
 May import the plinth core (settings, context, errors, ids, entities, ledger, storage) and
 other pillars only through their public functions. Nothing here imports torch or numpy.
 """
 
-from plinth.versioning.code import (
-    REPRODUCE_OF_ENV,
-    SOURCE_DIFF_PATH,
-    SOURCE_UNTRACKED_PATH,
-    SourceCapture,
-    capture_source,
-    module_entry_point,
-    reproduce_of,
-    save_source,
-    strip_credentials,
-)
-from plinth.versioning.env import (
-    EnvironmentCapture,
-    PackageDiff,
-    capture_environment,
-    diff_environments,
-    export_environment,
-    save_environment,
-)
-from plinth.versioning.reproduce import MetricDiff, ParamDiff, ReproduceResult, reproduce_run
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from plinth.versioning.code import (
+        REPRODUCE_OF_ENV,
+        SOURCE_DIFF_PATH,
+        SOURCE_UNTRACKED_PATH,
+        SourceCapture,
+        capture_source,
+        module_entry_point,
+        reproduce_of,
+        save_source,
+        strip_credentials,
+    )
+    from plinth.versioning.env import (
+        EnvironmentCapture,
+        PackageDiff,
+        capture_environment,
+        diff_environments,
+        export_environment,
+        save_environment,
+    )
+    from plinth.versioning.reproduce import MetricDiff, ParamDiff, ReproduceResult, reproduce_run
+
+# Loaded on first access: `plinth.datasets` imports this package and must stay quick.
+_LAZY = {
+    "EnvironmentCapture": "plinth.versioning.env",
+    "MetricDiff": "plinth.versioning.reproduce",
+    "PackageDiff": "plinth.versioning.env",
+    "ParamDiff": "plinth.versioning.reproduce",
+    "REPRODUCE_OF_ENV": "plinth.versioning.code",
+    "ReproduceResult": "plinth.versioning.reproduce",
+    "SOURCE_DIFF_PATH": "plinth.versioning.code",
+    "SOURCE_UNTRACKED_PATH": "plinth.versioning.code",
+    "SourceCapture": "plinth.versioning.code",
+    "capture_environment": "plinth.versioning.env",
+    "capture_source": "plinth.versioning.code",
+    "diff_environments": "plinth.versioning.env",
+    "export_environment": "plinth.versioning.env",
+    "module_entry_point": "plinth.versioning.code",
+    "reproduce_of": "plinth.versioning.code",
+    "reproduce_run": "plinth.versioning.reproduce",
+    "save_environment": "plinth.versioning.env",
+    "save_source": "plinth.versioning.code",
+    "strip_credentials": "plinth.versioning.code",
+}
 
 __all__ = [
     "REPRODUCE_OF_ENV",
@@ -55,3 +83,18 @@ __all__ = [
     "save_source",
     "strip_credentials",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'plinth.versioning' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,439 @@
+"""``plinth data``: version files, folders and tables; status, diff, checkout, tags.
+
+A thin layer over :mod:`plinth.versioning.datasets` (``plinth.datasets``). The commands
+that must answer fast (add, status, diff, checkout, tag, log) print plain text and never
+import Rich or SQLAlchemy on an embedded ledger; list and show print Rich tables.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from plinth.cli._common import echo_json, human_bytes, json_option
+
+if TYPE_CHECKING:
+    from plinth.context import Context
+    from plinth.entities import DatasetVersion
+    from plinth.versioning.manifest import FileChanges
+
+KINDS = ("file", "directory", "table")
+
+
+@click.group(
+    epilog="Example: plinth data add data/flights --name flights -m 'January' && "
+    "plinth data status flights data/flights"
+)
+def data() -> None:
+    """Version datasets: add, status, list, show, log, diff, checkout, tag."""
+
+
+def version_json(v: DatasetVersion) -> dict[str, Any]:
+    """The fields every ``plinth data ... --json`` prints for a version."""
+    return {
+        "ref": v.ref,
+        "id": v.id,
+        "dataset": v.dataset,
+        "number": v.number,
+        "parent": v.parent,
+        "kind": v.kind,
+        "size": v.size,
+        "file_count": v.file_count,
+        "row_count": v.row_count,
+        "schema": v.schema,
+        "message": v.message,
+        "tags": list(v.tags),
+        "manifest_digest": v.manifest_digest,
+        "created_at": v.created_at,
+        "created_by": v.created_by,
+    }
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}" + ("" if n == 1 else "s")
+
+
+def _summary(v: DatasetVersion) -> str:
+    parts = [_count(v.file_count, "file"), human_bytes(v.size)]
+    if v.row_count is not None:
+        parts.append(_count(v.row_count, "row"))
+    return ", ".join(parts)
+
+
+def _echo_changes(changes: FileChanges, limit: int) -> None:
+    shown = 0
+    for label, items in (
+        ("added", changes.added),
+        ("removed", changes.removed),
+        ("changed", changes.changed),
+    ):
+        for change in items:
+            if shown == limit:
+                click.echo(f"  ... and more (--limit {limit}; --json lists every file)")
+                return
+            click.echo(f"  {label + ':':9}{change.path}")
+            shown += 1
+
+
+def _changes_json(changes: FileChanges) -> dict[str, Any]:
+    return changes.to_dict()
+
+
+@data.command(
+    epilog="Examples:\n\n  plinth data add data/flights --name flights -m 'January'\n\n"
+    "  plinth data add flights.parquet --name flights --json"
+)
+@click.argument("path")
+@click.option("--name", required=True, help="Dataset name (created on first add).")
+@click.option("-m", "--message", help="What changed in this version.")
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    help="Default: table for .parquet/.csv files, else file or directory.",
+)
+@click.option(
+    "--no-cache", "no_cache", is_flag=True, help="Read every file (ignore the stat cache)."
+)
+@json_option
+def add(
+    path: str, name: str, message: str | None, kind: str | None, no_cache: bool, as_json: bool
+) -> None:
+    """Snapshot PATH (a file, a folder or a Parquet/CSV table) as a new version of NAME.
+
+    Only files whose (path, inode, size, mtime) changed since they were last hashed are
+    read. Unchanged content makes no new version."""
+    from plinth.context import Context
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        result = datasets.add(path, name, message, kind=kind, use_cache=not no_cache, ctx=ctx)
+    v = result.version
+    if as_json:
+        echo_json(
+            {
+                "version": version_json(v),
+                "created": result.created,
+                "files_read": result.files_read,
+                "bytes_read": result.bytes_read,
+            }
+        )
+        return
+    read = f"read {_count(result.files_read, 'file')}, {human_bytes(result.bytes_read)}"
+    if result.created:
+        click.echo(f"Added {v.ref} ({_summary(v)}; {read})")
+    else:
+        click.echo(f"Unchanged: {v.ref} already has this content; no new version ({read})")
+
+
+@data.command(
+    epilog="Examples:\n\n  plinth data status flights data/flights\n\n"
+    "  plinth data status flights data/flights --json"
+)
+@click.argument("name")
+@click.argument("path")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Files listed at most.",
+)
+@json_option
+def status(name: str, path: str, limit: int, as_json: bool) -> None:
+    """What PATH holds that the latest version of NAME does not (writes no version)."""
+    from plinth.context import Context
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        result = datasets.status(name, path, ctx=ctx)
+    c = result.changes
+    if as_json:
+        echo_json(
+            {
+                "dataset": result.dataset,
+                "version": version_json(result.version),
+                "clean": result.clean,
+                **_changes_json(c),
+                "files_read": result.files_read,
+            }
+        )
+        return
+    ref = result.version.ref
+    if result.clean:
+        click.echo(
+            f"{ref}: up to date ({_count(c.unchanged, 'file')}; "
+            f"read {_count(result.files_read, 'file')})"
+        )
+        return
+    click.echo(
+        f"{ref}: {len(c.added)} added, {len(c.removed)} removed, {len(c.changed)} changed "
+        f"(read {_count(result.files_read, 'file')})"
+    )
+    _echo_changes(c, limit)
+    click.echo(f"Record them with: plinth data add {path} --name {name}")
+
+
+@data.command("list", epilog="Examples:\n\n  plinth data list\n\n  plinth data list --json")
+@json_option
+def list_datasets(as_json: bool) -> None:
+    """Every dataset of this project with its latest version."""
+    from plinth.context import Context
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        found = datasets.list_datasets(ctx=ctx)
+    if as_json:
+        echo_json(
+            {
+                "datasets": [
+                    {
+                        "name": d.name,
+                        "versions": d.versions,
+                        "latest": None if v is None else version_json(v),
+                    }
+                    for d, v in found
+                ]
+            }
+        )
+        return
+    from rich.table import Table
+
+    from plinth.cli import _runs_view as view
+
+    table = Table(box=None, pad_edge=False)
+    for header in ("name", "versions", "kind", "files", "size", "rows", "updated", "message"):
+        table.add_column(
+            header, justify="right" if header in ("versions", "files", "size", "rows") else "left"
+        )
+    for d, v in found:
+        if v is None:
+            table.add_row(d.name, "0", "", "", "", "", "", "")
+            continue
+        table.add_row(
+            d.name,
+            str(d.versions),
+            v.kind,
+            f"{v.file_count:,}",
+            human_bytes(v.size),
+            "" if v.row_count is None else f"{v.row_count:,}",
+            view.fmt_time(v.created_at),
+            v.message or "",
+        )
+    out = view.console()
+    if found:
+        out.print(table)
+    out.print(_count(len(found), "dataset"))
+
+
+def _runs_of(ctx: Context, ref: str) -> tuple[DatasetVersion, dict[str, list[dict[str, Any]]]]:
+    from plinth.entities import RecordRef
+    from plinth.versioning import datasets
+
+    version = datasets.get(ref, ctx=ctx)
+    runs: dict[str, list[dict[str, Any]]] = {"used_by": [], "produced_by": []}
+    for edge in ctx.ledger.lineage.edges_to(RecordRef(datasets.RECORD_TYPE, version.id)):
+        key = {"used": "used_by", "produced": "produced_by"}.get(edge.relation)
+        if key is None or edge.src.type != "run":
+            continue
+        run = ctx.ledger.runs.get_run(edge.src.id)
+        runs[key].append({"id": run.id, "name": run.name, "status": run.status})
+    return version, runs
+
+
+@data.command(
+    epilog="Examples:\n\n  plinth data show flights\n\n  plinth data show flights@gold --json"
+)
+@click.argument("ref")
+@click.option("--files", "show_files", is_flag=True, help="List every file of the version.")
+@json_option
+def show(ref: str, show_files: bool, as_json: bool) -> None:
+    """One version (REF is NAME, NAME@VERSION or NAME@TAG) and the runs that used or
+    produced it."""
+    from plinth.context import Context
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        version, runs = _runs_of(ctx, ref)
+        files = datasets.manifest(version.ref, ctx=ctx).files if show_files else None
+    if as_json:
+        out: dict[str, Any] = {"version": version_json(version), **runs}
+        if files is not None:
+            out["files"] = [
+                {"path": p, "digest": d, "size": s} for p, (d, s) in sorted(files.items())
+            ]
+        echo_json(out)
+        return
+    from plinth.cli import _runs_view as view
+
+    out_console = view.console()
+    out_console.print(
+        f"[bold]{version.ref}[/]" + (f"  {version.message}" if version.message else "")
+    )
+    pairs = [
+        ("kind", version.kind),
+        ("files", f"{version.file_count:,}"),
+        ("size", human_bytes(version.size)),
+        ("rows", "" if version.row_count is None else f"{version.row_count:,}"),
+        ("parent", "" if version.parent is None else f"{version.dataset}@{version.parent}"),
+        ("tags", ", ".join(version.tags)),
+        ("created", view.fmt_time(version.created_at)),
+        ("by", version.created_by),
+        ("manifest", version.manifest_digest),
+    ]
+    print_pairs(out_console, [(k, v) for k, v in pairs if v])
+    if version.schema:
+        out_console.print("\n[bold]schema[/]")
+        print_pairs(out_console, [(c["name"], c["type"]) for c in version.schema])
+    for key, title in (("used_by", "used by runs"), ("produced_by", "produced by runs")):
+        if runs[key]:
+            out_console.print(f"\n[bold]{title}[/]")
+            print_pairs(
+                out_console, [(r["id"], f"{r['name'] or ''} ({r['status']})") for r in runs[key]]
+            )
+    if files is not None:
+        out_console.print("\n[bold]files[/]")
+        print_pairs(out_console, [(p, human_bytes(s)) for p, (_, s) in sorted(files.items())])
+
+
+def print_pairs(out: Any, pairs: list[tuple[str, str]]) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column()
+    for key, value in pairs:
+        table.add_row(key, value)
+    out.print(table)
+
+
+@data.command(epilog="Examples:\n\n  plinth data log flights\n\n  plinth data log flights --json")
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(min=1), help="Newest versions only.")
+@json_option
+def log(name: str, limit: int | None, as_json: bool) -> None:
+    """The versions of NAME, newest first."""
+    from datetime import datetime
+
+    from plinth.context import Context
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        versions = datasets.log(name, limit=limit, ctx=ctx)
+    if as_json:
+        echo_json({"dataset": name, "versions": [version_json(v) for v in versions]})
+        return
+    for v in versions:
+        tags = f" ({', '.join(v.tags)})" if v.tags else ""
+        when = datetime.fromtimestamp(v.created_at / 1000).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(
+            f"{v.ref}{tags}  {when}  {v.created_by}  {_summary(v)}"
+            + (f"  {v.message}" if v.message else "")
+        )
+    if not versions:
+        click.echo(f"{name} has no versions yet")
+
+
+@data.command(
+    epilog="Examples:\n\n  plinth data diff flights@1 flights@2\n\n"
+    "  plinth data diff flights@gold flights@latest --json"
+)
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Files listed at most.",
+)
+@json_option
+def diff(old: str, new: str, limit: int, as_json: bool) -> None:
+    """Files added, removed and changed from OLD to NEW; for tables also rows and columns."""
+    from plinth.context import Context
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        d = datasets.diff(old, new, ctx=ctx)
+    c = d.changes
+    columns = {"added": d.columns_added, "removed": d.columns_removed, "changed": d.columns_changed}
+    if as_json:
+        echo_json(
+            {
+                "old": version_json(d.old),
+                "new": version_json(d.new),
+                **_changes_json(c),
+                "rows": None if d.rows is None else {"old": d.rows[0], "new": d.rows[1]},
+                "columns": None if d.rows is None else columns,
+            }
+        )
+        return
+    click.echo(
+        f"{d.old.ref} -> {d.new.ref}: {len(c.added)} added, {len(c.removed)} removed, "
+        f"{len(c.changed)} changed, {c.unchanged:,} unchanged"
+    )
+    _echo_changes(c, limit)
+    if d.rows is not None:
+        before, after = ("?" if n is None else f"{n:,}" for n in d.rows)
+        click.echo(f"rows: {before} -> {after}")
+        for col in d.columns_added:
+            click.echo(f"  column added:   {col['name']} ({col['type']})")
+        for col in d.columns_removed:
+            click.echo(f"  column removed: {col['name']} ({col['type']})")
+        for col in d.columns_changed:
+            click.echo(f"  column changed: {col['name']} ({col['old_type']} -> {col['new_type']})")
+
+
+@data.command(
+    epilog="Examples:\n\n  plinth data checkout flights@3 /tmp/flights\n\n"
+    "  plinth data checkout flights@gold data/flights --force"
+)
+@click.argument("ref")
+@click.argument("dir")
+@click.option("--force", is_flag=True, help="Overwrite files whose content differs.")
+@json_option
+def checkout(ref: str, dir: str, force: bool, as_json: bool) -> None:
+    """Write the files of REF under DIR (reflink or copy; every file verified)."""
+    from plinth.context import Context
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        result = datasets.checkout(ref, dir, force=force, ctx=ctx)
+    s = result.stats
+    if as_json:
+        echo_json(
+            {
+                "version": version_json(result.version),
+                "dir": str(result.dir),
+                "files": s.files,
+                "reflinked": s.reflinked,
+                "copied": s.copied,
+                "present": s.present,
+            }
+        )
+        return
+    click.echo(
+        f"Checked out {result.version.ref} into {result.dir}: {_count(s.files, 'file')} "
+        f"({s.reflinked} reflinked, {s.copied} copied, {s.present} already there)"
+    )
+
+
+@data.command(
+    epilog="Examples:\n\n  plinth data tag flights@3 gold\n\n"
+    "  plinth data tag flights@4 gold --force"
+)
+@click.argument("ref")
+@click.argument("tag")
+@click.option("--force", is_flag=True, help="Move the tag if it is on another version.")
+@json_option
+def tag(ref: str, tag: str, force: bool, as_json: bool) -> None:
+    """Name the version REF with TAG, so that NAME@TAG refers to it."""
+    from plinth.context import Context
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        version = datasets.tag(ref, tag, force=force, ctx=ctx)
+    if as_json:
+        echo_json({"tag": tag, "version": version_json(version)})
+        return
+    click.echo(f"Tagged {version.ref} as {tag}")

@@ -1,0 +1,52 @@
+"""Dataset records: a named dataset and its immutable versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+DatasetKind = Literal["file", "directory", "table"]
+DATASET_KINDS: tuple[str, ...] = ("file", "directory", "table")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named dataset of a project; ``versions`` is how many versions it has (the latest)."""
+
+    id: str
+    project_id: str
+    name: str
+    versions: int
+    created_at: int
+    created_by: str
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One snapshot of a dataset: ``NAME@number``. Its manifest blob lists every file.
+
+    ``parent`` is the number of the version that was latest when this one was added (None
+    for the first). ``row_count`` and ``schema`` are set for tables (Parquet, CSV) when
+    they are cheaply known; ``schema`` is a list of ``{"name", "type"}``.
+    """
+
+    id: str
+    dataset_id: str
+    dataset: str
+    number: int
+    parent: int | None
+    kind: str
+    manifest_digest: str
+    size: int
+    file_count: int
+    message: str | None
+    created_at: int
+    created_by: str
+    row_count: int | None = None
+    schema: list[dict[str, Any]] | None = None
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def ref(self) -> str:
+        """``NAME@NUMBER``, the reference that names this version."""
+        return f"{self.dataset}@{self.number}"

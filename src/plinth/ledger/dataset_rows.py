@@ -1,0 +1,173 @@
+"""What both dataset stores share, without SQLAlchemy: checks, version specs, row -> record.
+
+:class:`plinth.ledger.datasets.DatasetStore` (SQLAlchemy, every backend) and
+:class:`plinth.ledger.sqlite_datasets.SqliteDatasetStore` (the standard library's sqlite3,
+for commands that must start fast) read and write the same rows the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from plinth.entities import DATASET_KINDS, Dataset, DatasetVersion
+from plinth.errors import ConflictError, NotFoundError, UsageError
+
+__all__ = [
+    "check_dataset_name",
+    "check_new_version",
+    "check_tag",
+    "dataset_of",
+    "missing_version",
+    "parse_spec",
+    "tag_conflict",
+    "unknown_dataset",
+    "version_of",
+]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+#: Tags that would shadow a version spec.
+RESERVED_TAGS = frozenset({"latest"})
+
+
+def check_dataset_name(name: object) -> str:
+    """``name`` if it can name a dataset: letters, digits, '_', '.', '-'; at most 255."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 255:
+        raise UsageError(
+            f"invalid dataset name {name!r}",
+            hint="use letters, digits, '_', '.' and '-', starting with a letter or digit, "
+            "e.g. flights or flights-2024",
+            field="name",
+        )
+    return name
+
+
+def check_tag(tag: object) -> str:
+    """``tag`` if it can tag a version: starts with a letter; not ``latest``."""
+    if (
+        not isinstance(tag, str)
+        or not _TAG.fullmatch(tag)
+        or len(tag) > 255
+        or tag in RESERVED_TAGS
+    ):
+        raise UsageError(
+            f"invalid tag {tag!r}",
+            hint="a tag starts with a letter and holds letters, digits, '_', '.' and '-' "
+            "(not 'latest', which always means the newest version), e.g. gold",
+            field="tag",
+        )
+    return tag
+
+
+def parse_spec(spec: str | int | None) -> int | str | None:
+    """A version spec as a number, a tag, or None for the latest version."""
+    if spec is None or spec == "latest":
+        return None
+    if isinstance(spec, bool):
+        raise UsageError(f"invalid dataset version {spec!r}", field="version")
+    if isinstance(spec, int):
+        if spec < 1:
+            raise UsageError(f"dataset versions start at 1, got {spec}", field="version")
+        return spec
+    if isinstance(spec, str) and spec.isdecimal():
+        return parse_spec(int(spec))
+    if isinstance(spec, str) and spec[:1] in "vV" and spec[1:].isdecimal():
+        return parse_spec(int(spec[1:]))
+    return check_tag(spec)
+
+
+def check_new_version(
+    kind: str, manifest_digest: str, size: int, file_count: int, row_count: int | None
+) -> None:
+    """Raise :class:`UsageError` for a malformed new version."""
+    if kind not in DATASET_KINDS:
+        raise UsageError(f"dataset kind must be one of {', '.join(DATASET_KINDS)}, got {kind!r}")
+    if not isinstance(manifest_digest, str) or not _DIGEST.fullmatch(manifest_digest):
+        raise UsageError(
+            f"manifest digest must be 64 lowercase hex characters, got {manifest_digest!r}"
+        )
+    for what, value in (("size", size), ("file count", file_count), ("row count", row_count)):
+        if value is None and what == "row count":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UsageError(f"dataset {what} must be an integer >= 0, got {value!r}")
+
+
+def missing_version(dataset: Dataset, spec: int | str | None) -> NotFoundError:
+    """The error for a version or tag a dataset does not have."""
+    if spec is None:
+        return NotFoundError(
+            f"dataset {dataset.name!r} has no versions yet",
+            hint=f"add one with: plinth data add PATH --name {dataset.name}",
+            field="version",
+        )
+    if isinstance(spec, int):
+        known = f"versions 1 to {dataset.versions}" if dataset.versions else "no versions yet"
+        return NotFoundError(
+            f"dataset {dataset.name!r} has no version {spec} ({known})",
+            hint=f"list them with: plinth data log {dataset.name}",
+            field="version",
+        )
+    return NotFoundError(
+        f"dataset {dataset.name!r} has no tag {spec!r}",
+        hint=f"tag a version with: plinth data tag {dataset.name}@N {spec}",
+        field="version",
+    )
+
+
+def unknown_dataset(name: str, known: list[str]) -> NotFoundError:
+    """The error for a dataset name the project does not have, listing those it has."""
+    listed = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
+    return NotFoundError(
+        f"no dataset named {name!r} in this project",
+        hint=f"datasets: {listed}" if known else f"add it with: plinth data add PATH --name {name}",
+        field="name",
+    )
+
+
+def tag_conflict(dataset: Dataset, tag: str, current: int, wanted: int) -> ConflictError:
+    """The error for moving a tag without saying so."""
+    return ConflictError(
+        f"tag {tag!r} of dataset {dataset.name!r} is on version {current}; "
+        f"cannot put it on version {wanted}",
+        hint="pass --force (move=True) to move the tag",
+        field="tag",
+    )
+
+
+def dataset_of(m: Mapping[Any, Any]) -> Dataset:
+    return Dataset(
+        id=m["id"],
+        project_id=m["project_id"],
+        name=m["name"],
+        versions=m["versions"],
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+    )
+
+
+def version_of(m: Mapping[Any, Any], dataset: str, tags: tuple[str, ...] = ()) -> DatasetVersion:
+    schema = m["schema"]
+    if isinstance(schema, str):  # sqlite3 hands JSON columns back as text
+        schema = json.loads(schema)
+    return DatasetVersion(
+        id=m["id"],
+        dataset_id=m["dataset_id"],
+        dataset=dataset,
+        number=m["number"],
+        parent=m["parent_number"],
+        kind=m["kind"],
+        manifest_digest=m["manifest_digest"],
+        size=m["size"],
+        file_count=m["file_count"],
+        message=m["message"],
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+        row_count=m["row_count"],
+        schema=schema,
+        tags=tags,
+    )

@@ -1,0 +1,77 @@
+"""Which dataset store a command talks to, and dataset references (``NAME@VERSION``).
+
+An embedded SQLite ledger at the current schema is read and written through the standard
+library's sqlite3 (:mod:`plinth.ledger.sqlite_datasets`), so that ``plinth data status``
+does not pay ~0.4 s of SQLAlchemy and Alembic imports; every other ledger, or one that
+needs migrating, goes through ``ctx.ledger.datasets``. Both honour one contract.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from plinth.errors import UsageError
+
+if TYPE_CHECKING:
+    from plinth.context import Context
+    from plinth.entities import Dataset, DatasetVersion
+
+__all__ = ["Catalog", "open_catalog", "parse_ref"]
+
+_REF = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(?:@(?P<spec>[A-Za-z0-9_.\-]+))?")
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """``("flights", "3")`` from ``flights@3``; ``("flights", None)`` from ``flights``.
+
+    The part after '@' is a version number, ``latest`` or a tag.
+    """
+    match = _REF.fullmatch(ref) if isinstance(ref, str) else None
+    if match is None or len(match["name"]) > 255:
+        raise UsageError(
+            f"invalid dataset reference {ref!r}",
+            hint="write NAME, NAME@VERSION, NAME@latest or NAME@TAG, e.g. flights@3 or "
+            "flights@gold",
+            field="ref",
+        )
+    return match["name"], match["spec"]
+
+
+@dataclass
+class Catalog:
+    """A dataset store and the id of the project it is used for."""
+
+    store: Any  # DatasetStore or SqliteDatasetStore: the same methods
+    project_id: str
+
+    def dataset(self, name: str) -> Dataset:
+        dataset: Dataset = self.store.get(self.project_id, name)
+        return dataset
+
+    def resolve(self, ref: str, default: str | int | None = None) -> DatasetVersion:
+        """The version a reference names (``default`` when it has no '@')."""
+        name, spec = parse_ref(ref)
+        version: DatasetVersion = self.store.resolve(
+            self.dataset(name), default if spec is None else spec
+        )
+        return version
+
+
+@contextmanager
+def open_catalog(ctx: Context) -> Iterator[Catalog]:
+    """The fast sqlite3 store when it applies, else the ledger's own."""
+    from plinth.context import resolve_metadata_url
+    from plinth.ledger.sqlite_datasets import open_sqlite_datasets
+
+    fast = open_sqlite_datasets(resolve_metadata_url(ctx.settings), user=ctx.user)
+    if fast is None:
+        yield Catalog(ctx.ledger.datasets, ctx.project.id)
+        return
+    try:
+        yield Catalog(fast, fast.ensure_project(ctx.settings.project_name))
+    finally:
+        fast.close()

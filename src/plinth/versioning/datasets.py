@@ -1,0 +1,385 @@
+"""Datasets: versioned files, folders and tables, content-addressed and linked to runs.
+
+``plinth.datasets`` is this module. A version is a manifest blob (every file's relative
+path, BLAKE3 digest and size) plus a ledger record (number, parent, message, author, size,
+file count; rows and schema for tables). References: ``NAME`` / ``NAME@latest`` (newest),
+``NAME@3``, ``NAME@gold`` (a tag)::
+
+    import plinth
+    plinth.datasets.add("data/flights", "flights", message="January")   # -> AddResult
+    plinth.datasets.status("flights", "data/flights").clean
+    df = plinth.datasets.load("flights", version="gold", as_="pandas")  # in a run: "used"
+    plinth.datasets.save(df, "flights-clean", message="deduplicated")   # in a run: "produced"
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from plinth.entities import Dataset, DatasetVersion, RecordRef
+from plinth.errors import NotFoundError, UsageError
+from plinth.versioning.catalog import Catalog, open_catalog, parse_ref
+from plinth.versioning.manifest import FileChanges, Manifest, compare
+from plinth.versioning.statcache import StatCache
+
+if TYPE_CHECKING:
+    from plinth.context import Context
+    from plinth.versioning.checkout import CheckoutStats
+
+__all__ = [
+    "AddResult",
+    "CheckoutResult",
+    "DatasetDiff",
+    "Status",
+    "add",
+    "checkout",
+    "diff",
+    "get",
+    "list_datasets",
+    "load",
+    "log",
+    "manifest",
+    "parse_ref",
+    "save",
+    "status",
+    "tag",
+]
+
+#: The lineage record type of a dataset version.
+RECORD_TYPE = "dataset_version"
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """The version ``add`` made, or the latest one when the content was unchanged."""
+
+    version: DatasetVersion
+    created: bool
+    #: Files actually read (hashed); the stat cache answered for the others.
+    files_read: int
+    bytes_read: int
+
+
+@dataclass(frozen=True)
+class Status:
+    """What differs between a path and the latest version of a dataset."""
+
+    dataset: str
+    version: DatasetVersion
+    changes: FileChanges
+    files_read: int
+
+    @property
+    def clean(self) -> bool:
+        return self.changes.clean
+
+
+@dataclass(frozen=True)
+class DatasetDiff:
+    """Files added/removed/changed between two versions; rows and schema for tables."""
+
+    old: DatasetVersion
+    new: DatasetVersion
+    changes: FileChanges
+    rows: tuple[int | None, int | None] | None = None
+    columns_added: list[dict[str, Any]] = field(default_factory=list)
+    columns_removed: list[dict[str, Any]] = field(default_factory=list)
+    #: ``{"name", "old_type", "new_type"}`` for columns whose type changed.
+    columns_changed: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    version: DatasetVersion
+    dir: Path
+    stats: CheckoutStats
+
+
+def _context(ctx: Context | None) -> Context:
+    if ctx is not None:
+        return ctx
+    run = _active_run()
+    if run is not None:
+        run_context: Context = run.context
+        return run_context
+    from plinth.context import current
+
+    return current()
+
+
+def _active_run() -> Any:
+    # No run can be active unless tracking was imported: do not import it for nothing.
+    runs = sys.modules.get("plinth.tracking.runs")
+    return None if runs is None else runs.active_run()
+
+
+def _record_lineage(ctx: Context, version: DatasetVersion, relation: str) -> None:
+    run = _active_run()
+    if run is not None and run.context is ctx:
+        ctx.ledger.lineage.add(
+            RecordRef("run", run.id), RecordRef(RECORD_TYPE, version.id), relation
+        )
+
+
+@contextmanager
+def _session(ctx: Context | None) -> Iterator[tuple[Context, Catalog]]:
+    context = _context(ctx)
+    with open_catalog(context) as catalog:
+        yield context, catalog
+
+
+def _stat_cache(ctx: Context) -> StatCache:
+    return StatCache(ctx.settings.data_dir / "cache" / "stat.db")
+
+
+def _manifest(ctx: Context, version: DatasetVersion) -> Manifest:
+    data = ctx.blobs.read_bytes(version.manifest_digest)
+    return Manifest.from_bytes(data, where=f"the manifest of {version.ref}")
+
+
+def _kind(requested: str | None, is_dir: bool, paths: list[str], root: Path) -> str:
+    from plinth.versioning.tables import check_table_files, table_format
+
+    if requested is None:
+        if is_dir:
+            return "directory"
+        return "table" if table_format(paths[0]) else "file"
+    if requested == "table":
+        check_table_files(paths, root)
+    elif requested == "file" and is_dir:
+        raise UsageError(f"{root} is a folder, not a file", hint="use --kind directory")
+    elif requested == "directory" and not is_dir:
+        raise UsageError(f"{root} is a file, not a folder", hint="use --kind file")
+    elif requested not in ("file", "directory"):
+        raise UsageError(
+            f"unknown dataset kind {requested!r}",
+            hint="use file, directory or table",
+            field="kind",
+        )
+    return requested
+
+
+def add(
+    path: str | Path,
+    name: str,
+    message: str | None = None,
+    *,
+    kind: str | None = None,
+    use_cache: bool = True,
+    ctx: Context | None = None,
+) -> AddResult:
+    """Snapshot a file, a folder or a table (Parquet, CSV) as a new version of ``name``.
+
+    Only files the stat cache cannot vouch for are read; each is hashed while it is
+    stored. Content identical to the latest version's creates no version: the result
+    has ``created=False`` and that version.
+    """
+    from plinth.ledger.dataset_rows import check_dataset_name
+    from plinth.versioning.snapshot import take_snapshot
+
+    check_dataset_name(name)
+    if kind is not None:  # refuse a wrong kind before anything is stored
+        from plinth.versioning.snapshot import scan
+
+        root = Path(path).absolute()
+        is_dir, entries = scan(root)
+        _kind(kind, is_dir, [rel for rel, _, _ in entries], root)
+    with _session(ctx) as (context, catalog):
+        try:
+            found: Dataset | None = catalog.dataset(name)
+        except NotFoundError:
+            found = None  # created once the files are stored: a failed add leaves no name
+        parent = _latest_manifest(context, catalog, found) if found is not None else None
+        cache = _stat_cache(context) if use_cache else None
+        try:
+            snap = take_snapshot(
+                Path(path),
+                cache=cache,
+                content=context.blobs,
+                stored=parent.digests if parent else (),
+            )
+        finally:
+            if cache is not None:
+                cache.close()
+        is_dir = snap.manifest.kind == "directory"
+        chosen = _kind(kind, is_dir, sorted(snap.manifest.files), snap.root)
+        manifest = Manifest(chosen, snap.manifest.files)
+        rows, schema = None, None
+        if chosen == "table":
+            from plinth.versioning.tables import table_info
+
+            base = snap.root if is_dir else snap.root.parent
+            rows, schema = table_info([(p, str(base / p)) for p in manifest.files])
+        ref = context.blobs.put_bytes(manifest.to_bytes())
+        dataset = found or catalog.store.ensure(catalog.project_id, name)
+        version, created = catalog.store.add_version(
+            dataset,
+            kind=chosen,
+            manifest_digest=ref.digest,
+            size=manifest.size,
+            file_count=len(manifest.files),
+            message=message,
+            row_count=rows,
+            schema=schema,
+            new_digests=manifest.digests - (parent.digests if parent else set()),
+        )
+    _record_lineage(context, version, "produced")
+    return AddResult(version, created, len(snap.read), snap.bytes_read)
+
+
+def _latest_manifest(ctx: Context, catalog: Catalog, dataset: Dataset) -> Manifest | None:
+    if not dataset.versions:
+        return None
+    return _manifest(ctx, catalog.store.resolve(dataset, None))
+
+
+def status(name: str, path: str | Path, *, ctx: Context | None = None) -> Status:
+    """What ``path`` holds that the latest version of ``name`` does not, and vice versa.
+
+    Nothing is stored and no version is made; changed files are hashed (the local stat
+    cache learns their digests, so the next add does not read them again).
+    """
+    from plinth.versioning.snapshot import take_snapshot
+
+    with _session(ctx) as (context, catalog):
+        version = catalog.resolve(name)
+        old = _manifest(context, version)
+        cache = _stat_cache(context)
+        try:
+            snap = take_snapshot(Path(path), cache=cache)
+        finally:
+            cache.close()
+    return Status(version.dataset, version, compare(old.files, snap.manifest.files), len(snap.read))
+
+
+def diff(old_ref: str, new_ref: str, *, ctx: Context | None = None) -> DatasetDiff:
+    """Files, and for tables rows and columns, from one version to another."""
+    with _session(ctx) as (context, catalog):
+        old = catalog.resolve(old_ref)
+        new = catalog.resolve(new_ref)
+        changes = compare(_manifest(context, old).files, _manifest(context, new).files)
+    if old.kind != "table" or new.kind != "table":
+        return DatasetDiff(old, new, changes)
+    before = {c["name"]: c["type"] for c in old.schema or []}
+    after = {c["name"]: c["type"] for c in new.schema or []}
+    return DatasetDiff(
+        old,
+        new,
+        changes,
+        rows=(old.row_count, new.row_count),
+        columns_added=[c for c in new.schema or [] if c["name"] not in before],
+        columns_removed=[c for c in old.schema or [] if c["name"] not in after],
+        columns_changed=[
+            {"name": n, "old_type": before[n], "new_type": after[n]}
+            for n in after
+            if n in before and before[n] != after[n]
+        ],
+    )
+
+
+def checkout(
+    ref: str, dir: str | Path, *, force: bool = False, ctx: Context | None = None
+) -> CheckoutResult:
+    """Write the files of a version under ``dir``, each verified against its digest."""
+    from plinth.versioning.checkout import materialize
+
+    with _session(ctx) as (context, catalog):
+        version = catalog.resolve(ref)
+        files = _manifest(context, version)
+        stats = materialize(context.blobs, files, Path(dir), force=force)
+    return CheckoutResult(version, Path(dir), stats)
+
+
+def tag(ref: str, tag: str, *, force: bool = False, ctx: Context | None = None) -> DatasetVersion:
+    """Point ``tag`` at the version ``ref`` names; moving an existing tag needs ``force``."""
+    name, spec = parse_ref(ref)
+    with _session(ctx) as (_, catalog):
+        version: DatasetVersion = catalog.store.set_tag(
+            catalog.dataset(name), tag, spec, move=force
+        )
+    return version
+
+
+def get(ref: str, *, ctx: Context | None = None) -> DatasetVersion:
+    """The version a reference names."""
+    with _session(ctx) as (_, catalog):
+        return catalog.resolve(ref)
+
+
+def manifest(ref: str, *, ctx: Context | None = None) -> Manifest:
+    """The files of the version a reference names."""
+    with _session(ctx) as (context, catalog):
+        return _manifest(context, catalog.resolve(ref))
+
+
+def log(name: str, *, limit: int | None = None, ctx: Context | None = None) -> list[DatasetVersion]:
+    """The versions of a dataset, newest first."""
+    with _session(ctx) as (_, catalog):
+        versions: list[DatasetVersion] = catalog.store.list_versions(
+            catalog.dataset(name), limit=limit
+        )
+    return versions
+
+
+def list_datasets(*, ctx: Context | None = None) -> list[tuple[Dataset, DatasetVersion | None]]:
+    """Every dataset of the project with its latest version (None before the first)."""
+    with _session(ctx) as (_, catalog):
+        latest = catalog.store.latest_versions(catalog.project_id)
+        return [(d, latest.get(d.name)) for d in catalog.store.list(catalog.project_id)]
+
+
+def load(
+    name: str, version: str | int = "latest", as_: str = "pandas", *, ctx: Context | None = None
+) -> Any:
+    """A table version as a pandas DataFrame (default), a pyarrow Table or a polars DataFrame.
+
+    ``name`` may carry the version (``flights@3``). Inside a run, records that the run
+    used this version.
+    """
+    from plinth.versioning.tables import LOAD_AS, convert, read_table
+
+    if as_ not in LOAD_AS:
+        raise UsageError(
+            f"cannot load a dataset as {as_!r}", hint=f"use one of {', '.join(LOAD_AS)}"
+        )
+    with _session(ctx) as (context, catalog):
+        ref_name, spec = parse_ref(name)
+        found: DatasetVersion = catalog.store.resolve(
+            catalog.dataset(ref_name), spec if spec is not None else version
+        )
+        if found.kind != "table":
+            raise UsageError(
+                f"{found.ref} is a {found.kind}, not a table: load reads Parquet and CSV tables",
+                hint=f"materialise its files with: plinth data checkout {found.ref} DIR",
+            )
+        table = read_table(context.blobs, _manifest(context, found), found.ref)
+    _record_lineage(context, found, "used")
+    return convert(table, as_)
+
+
+def save(
+    data: Any, name: str, message: str | None = None, *, ctx: Context | None = None
+) -> AddResult:
+    """Write a DataFrame (pandas, polars) or pyarrow Table as Parquet, then :func:`add` it.
+
+    The file is ``NAME.parquet`` in the version. Inside a run, records that the run
+    produced this version.
+    """
+    from plinth.ledger.dataset_rows import check_dataset_name
+    from plinth.versioning.tables import to_arrow, write_parquet
+
+    check_dataset_name(name)
+    table = to_arrow(data)
+    context = _context(ctx)
+    tmp_root = context.settings.data_dir / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=tmp_root) as folder:
+        path = Path(folder) / f"{name}.parquet"
+        write_parquet(table, path)
+        return add(path, name, message, kind="table", use_cache=False, ctx=context)
