@@ -3,7 +3,14 @@
 Timestamps are integers: milliseconds since the Unix epoch (see :func:`plinth.ids.now_ms`).
 """
 
-from plinth.entities.datasets import DATASET_KINDS, Dataset, DatasetKind, DatasetVersion
+from plinth.entities.datasets import (
+    DATASET_KINDS,
+    VERSION_STATUSES,
+    Dataset,
+    DatasetKind,
+    DatasetVersion,
+    Erasure,
+)
 from plinth.entities.records import (
     RUN_STATUSES,
     Artifact,
@@ -17,15 +24,18 @@ from plinth.entities.records import (
     Run,
 )
 from plinth.entities.search import MetricSummary, RunRow
+from plinth.entities.validation import SuiteVersion, ValidationRecord
 
 __all__ = [
     "DATASET_KINDS",
     "RUN_STATUSES",
+    "VERSION_STATUSES",
     "Artifact",
     "Dataset",
     "DatasetKind",
     "DatasetVersion",
     "Environment",
+    "Erasure",
     "Experiment",
     "GcEvent",
     "LineageEdge",
@@ -35,4 +45,6 @@ __all__ = [
     "RecordRef",
     "Run",
     "RunRow",
+    "SuiteVersion",
+    "ValidationRecord",
 ]

@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 DatasetKind = Literal["file", "directory", "table"]
 DATASET_KINDS: tuple[str, ...] = ("file", "directory", "table")
+#: ``published``: usable; ``quarantined``: stored but failed validation when added (loading
+#: it needs ``allow_quarantined=True``); ``erased``: held rows removed by ``data forget``.
+VERSION_STATUSES: tuple[str, ...] = ("published", "quarantined", "erased")
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,32 @@ class DatasetVersion:
     row_count: int | None = None
     schema: list[dict[str, Any]] | None = None
     tags: tuple[str, ...] = field(default=())
+    status: str = "published"
+    #: The blob holding this version's profile (tables), once computed.
+    profile_digest: str | None = None
 
     @property
     def ref(self) -> str:
         """``NAME@NUMBER``, the reference that names this version."""
         return f"{self.dataset}@{self.number}"
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """The audit record of one ``plinth data forget``: who removed which rows, and why.
+
+    ``new_number`` is the version written without the rows; ``erased_numbers`` the older
+    versions that held them (now ``erased``); ``released_blobs`` the file blobs no other
+    version keeps, which ``plinth gc`` deletes.
+    """
+
+    id: str
+    dataset_id: str
+    predicate: str
+    message: str
+    rows_removed: int
+    new_number: int | None
+    erased_numbers: tuple[int, ...]
+    released_blobs: tuple[str, ...]
+    created_at: int
+    created_by: str

@@ -12,14 +12,19 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from plinth.entities import DATASET_KINDS, Dataset, DatasetVersion
+from plinth.entities import DATASET_KINDS, VERSION_STATUSES, Dataset, DatasetVersion, Erasure
 from plinth.errors import ConflictError, NotFoundError, UsageError
 
 __all__ = [
     "check_dataset_name",
+    "check_digest",
+    "check_erasure",
     "check_new_version",
+    "check_status",
     "check_tag",
     "dataset_of",
+    "erased_is_final",
+    "erasure_of",
     "missing_version",
     "parse_spec",
     "tag_conflict",
@@ -81,9 +86,20 @@ def parse_spec(spec: str | int | None) -> int | str | None:
 
 
 def check_new_version(
-    kind: str, manifest_digest: str, size: int, file_count: int, row_count: int | None
+    kind: str,
+    manifest_digest: str,
+    size: int,
+    file_count: int,
+    row_count: int | None,
+    status: str = "published",
+    profile_digest: str | None = None,
 ) -> None:
     """Raise :class:`UsageError` for a malformed new version."""
+    check_status(status)
+    if status == "erased":
+        raise UsageError("a new dataset version cannot be erased", field="status")
+    if profile_digest is not None:
+        check_digest(profile_digest, "profile digest")
     if kind not in DATASET_KINDS:
         raise UsageError(f"dataset kind must be one of {', '.join(DATASET_KINDS)}, got {kind!r}")
     if not isinstance(manifest_digest, str) or not _DIGEST.fullmatch(manifest_digest):
@@ -170,4 +186,63 @@ def version_of(m: Mapping[Any, Any], dataset: str, tags: tuple[str, ...] = ()) -
         row_count=m["row_count"],
         schema=schema,
         tags=tags,
+        status=m["status"],
+        profile_digest=m["profile_digest"],
+    )
+
+
+def check_status(status: object) -> str:
+    """``status`` if it is a version status."""
+    if status not in VERSION_STATUSES:
+        raise UsageError(
+            f"dataset version status must be one of {', '.join(VERSION_STATUSES)}, got {status!r}",
+            field="status",
+        )
+    return str(status)
+
+
+def check_digest(digest: object, what: str) -> str:
+    """``digest`` if it is 64 lowercase hex characters."""
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        raise UsageError(f"{what} must be 64 lowercase hex characters, got {digest!r}")
+    return digest
+
+
+def erased_is_final() -> ConflictError:
+    """The error for publishing or quarantining an erased version."""
+    return ConflictError(
+        "an erased dataset version cannot change status: the rows it held were removed",
+        hint="add the data again as a new version",
+        field="status",
+    )
+
+
+def check_erasure(predicate: object, message: object, rows_removed: object) -> None:
+    """Raise :class:`UsageError` for an erasure record that says too little."""
+    for what, value in (("predicate", predicate), ("message", message)):
+        if not isinstance(value, str) or not value.strip():
+            raise UsageError(
+                f"an erasure needs a non-empty {what}, got {value!r}",
+                hint="say which rows were removed (--where) and why (-m)",
+                field=what,
+            )
+    if isinstance(rows_removed, bool) or not isinstance(rows_removed, int) or rows_removed < 0:
+        raise UsageError(f"rows removed must be an integer >= 0, got {rows_removed!r}")
+
+
+def erasure_of(m: Mapping[Any, Any]) -> Erasure:
+    def listed(value: Any) -> list[Any]:
+        return list(json.loads(value) if isinstance(value, str) else value)
+
+    return Erasure(
+        id=m["id"],
+        dataset_id=m["dataset_id"],
+        predicate=m["predicate"],
+        message=m["message"],
+        rows_removed=m["rows_removed"],
+        new_number=m["new_number"],
+        erased_numbers=tuple(int(n) for n in listed(m["erased_numbers"])),
+        released_blobs=tuple(str(d) for d in listed(m["released_blobs"])),
+        created_at=m["created_at"],
+        created_by=m["created_by"],
     )

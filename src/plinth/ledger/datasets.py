@@ -14,22 +14,33 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plinth.entities import Dataset, DatasetVersion
+from plinth.entities import Dataset, DatasetVersion, Erasure
 from plinth.errors import NotFoundError
 from plinth.ids import new_id, now_ms
 from plinth.ledger._common import Db, chunks, upsert
 from plinth.ledger.dataset_rows import (
     check_dataset_name,
+    check_digest,
+    check_erasure,
     check_new_version,
+    check_status,
     check_tag,
     dataset_of,
+    erased_is_final,
+    erasure_of,
     missing_version,
     parse_spec,
     tag_conflict,
     unknown_dataset,
     version_of,
 )
-from plinth.ledger.tables import dataset_blobs, dataset_tags, dataset_versions, datasets
+from plinth.ledger.tables import (
+    dataset_blobs,
+    dataset_erasures,
+    dataset_tags,
+    dataset_versions,
+    datasets,
+)
 
 __all__ = ["DatasetStore"]
 
@@ -104,13 +115,18 @@ class DatasetStore:
         row_count: int | None = None,
         schema: Sequence[dict[str, Any]] | None = None,
         new_digests: Iterable[str] = (),
+        status: str = "published",
+        profile_digest: str | None = None,
     ) -> tuple[DatasetVersion, bool]:
         """A new version (numbered here), or the latest one if it has this manifest.
 
         Returns ``(version, created)``. ``new_digests`` are the file blobs the manifest
         lists that its parent did not: they are recorded so that ``plinth gc`` keeps them.
+        ``status`` is ``published`` or ``quarantined`` (stored, but failed its suite).
         """
-        check_new_version(kind, manifest_digest, size, file_count, row_count)
+        check_new_version(
+            kind, manifest_digest, size, file_count, row_count, status, profile_digest
+        )
         digests = sorted(set(new_digests))
         with self._db.write() as conn:
             if digests:
@@ -164,6 +180,8 @@ class DatasetStore:
                     "row_count": row_count,
                     "schema": None if schema is None else [dict(c) for c in schema],
                     "message": message,
+                    "status": status,
+                    "profile_digest": profile_digest,
                     **self._db.stamp(),
                 }
                 conn.execute(_V.insert().values(**row))
@@ -254,6 +272,99 @@ class DatasetStore:
                 row["dataset_name"]: version_of(row, row["dataset_name"])
                 for row in conn.execute(query).mappings()
             }
+
+    def set_status(self, version_ids: Sequence[str], status: str) -> None:
+        """Mark versions ``published``, ``quarantined`` or ``erased`` (one transaction).
+
+        An erased version stays erased: its rows are gone.
+        """
+        check_status(status)
+        ids = sorted(set(version_ids))
+        with self._db.write() as conn:
+            for chunk in chunks(ids):
+                found = builtins.list(
+                    conn.execute(sa.select(_V.c.id, _V.c.status).where(_V.c.id.in_(chunk)))
+                )
+                missing = set(chunk) - {row.id for row in found}
+                if missing:
+                    raise NotFoundError(
+                        f"no dataset version with id {sorted(missing)[0]!r} in the ledger"
+                    )
+                if status != "erased" and any(row.status == "erased" for row in found):
+                    raise erased_is_final()
+                conn.execute(_V.update().where(_V.c.id.in_(chunk)).values(status=status))
+
+    def set_profile(self, version_id: str, digest: str) -> None:
+        """Record the blob holding a version's profile."""
+        check_digest(digest, "profile digest")
+        with self._db.write() as conn:
+            done = conn.execute(
+                _V.update().where(_V.c.id == version_id).values(profile_digest=digest)
+            ).rowcount
+        if not done:
+            raise NotFoundError(f"no dataset version with id {version_id!r} in the ledger")
+
+    # -- erasures ----------------------------------------------------------------------
+    def record_erasure(
+        self,
+        dataset: Dataset,
+        *,
+        predicate: str,
+        message: str,
+        rows_removed: int,
+        new_number: int | None,
+        erased_numbers: Sequence[int],
+        released_digests: Iterable[str] = (),
+    ) -> Erasure:
+        """Mark ``erased_numbers`` erased, stop keeping ``released_digests`` and record who
+        did it and why, all in one transaction.
+
+        ``released_digests`` are file blobs only the erased versions listed: they are no
+        longer kept for this dataset, so the next ``plinth gc`` deletes them unless some
+        other record still references them.
+        """
+        check_erasure(predicate, message, rows_removed)
+        numbers = sorted({int(n) for n in erased_numbers})
+        released = sorted(set(released_digests))
+        for digest in released:
+            check_digest(digest, "a released blob digest")
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "dataset_id": dataset.id,
+            "predicate": predicate,
+            "message": message,
+            "rows_removed": rows_removed,
+            "new_number": new_number,
+            "erased_numbers": numbers,
+            "released_blobs": released,
+            **self._db.stamp(),
+        }
+        with self._db.write() as conn:
+            if numbers:
+                where = (_V.c.dataset_id == dataset.id) & _V.c.number.in_(numbers)
+                found = conn.execute(sa.select(sa.func.count()).where(where)).scalar_one()
+                if found != len(numbers):
+                    raise missing_version(dataset, max(numbers))
+                conn.execute(_V.update().where(where).values(status="erased"))
+            for chunk in chunks(released):
+                conn.execute(
+                    dataset_blobs.delete().where(
+                        (dataset_blobs.c.dataset_id == dataset.id)
+                        & dataset_blobs.c.digest.in_(chunk)
+                    )
+                )
+            conn.execute(dataset_erasures.insert().values(**row))
+        return erasure_of(row)
+
+    def erasures(self, dataset: Dataset) -> builtins.list[Erasure]:
+        """The erasures of a dataset, oldest first."""
+        query = (
+            sa.select(dataset_erasures)
+            .where(dataset_erasures.c.dataset_id == dataset.id)
+            .order_by(dataset_erasures.c.created_at, dataset_erasures.c.id)
+        )
+        with self._db.read() as conn:
+            return [erasure_of(row) for row in conn.execute(query).mappings()]
 
     # -- tags --------------------------------------------------------------------------
     def set_tag(

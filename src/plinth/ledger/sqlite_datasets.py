@@ -19,14 +19,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from plinth.entities import Dataset, DatasetVersion
+from plinth.entities import Dataset, DatasetVersion, Erasure
 from plinth.errors import LedgerUnavailableError, NotFoundError
 from plinth.ids import new_id, now_ms
 from plinth.ledger.dataset_rows import (
     check_dataset_name,
+    check_digest,
+    check_erasure,
     check_new_version,
+    check_status,
     check_tag,
     dataset_of,
+    erased_is_final,
+    erasure_of,
     missing_version,
     parse_spec,
     tag_conflict,
@@ -37,8 +42,10 @@ from plinth.ledger.dataset_rows import (
 __all__ = ["SCHEMA_REVISION", "SqliteDatasetStore", "open_sqlite_datasets"]
 
 #: The schema revision this module's SQL is written for; other revisions use the full ledger.
-SCHEMA_REVISION = "0003_datasets"
+SCHEMA_REVISION = "0004_data_quality"
 _BUSY_TIMEOUT_MS = 30_000
+#: Bound parameters per IN (...) list, under SQLite's limit.
+_CHUNK = 500
 _VERSION_COLUMNS = (
     "id",
     "dataset_id",
@@ -53,11 +60,13 @@ _VERSION_COLUMNS = (
     "message",
     "created_at",
     "created_by",
+    "status",
+    "profile_digest",
 )
+#: Column names are this module's constants, never input.
 _INSERT_VERSION = (
-    "INSERT INTO dataset_versions (id, dataset_id, number, parent_number, kind, "
-    "manifest_digest, size, file_count, row_count, schema, message, created_at, created_by) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO dataset_versions ({', '.join(_VERSION_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in _VERSION_COLUMNS)})"
 )
 
 
@@ -85,6 +94,11 @@ def open_sqlite_datasets(url: str, *, user: str) -> SqliteDatasetStore | None:
         conn.close()
         return None
     return SqliteDatasetStore(conn, url=url, user=user)
+
+
+def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
 
 
 class SqliteDatasetStore:
@@ -190,8 +204,12 @@ class SqliteDatasetStore:
         row_count: int | None = None,
         schema: Sequence[dict[str, Any]] | None = None,
         new_digests: Iterable[str] = (),
+        status: str = "published",
+        profile_digest: str | None = None,
     ) -> tuple[DatasetVersion, bool]:
-        check_new_version(kind, manifest_digest, size, file_count, row_count)
+        check_new_version(
+            kind, manifest_digest, size, file_count, row_count, status, profile_digest
+        )
         digests = sorted(set(new_digests))
         with self._tx("IMMEDIATE") as conn:
             created_at = now_ms()
@@ -236,6 +254,8 @@ class SqliteDatasetStore:
                     "message": message,
                     "created_at": now_ms(),
                     "created_by": self.user,
+                    "status": status,
+                    "profile_digest": profile_digest,
                 }
                 values = dict(row)
                 values["schema"] = None if schema is None else json.dumps(row["schema"])
@@ -318,6 +338,109 @@ class SqliteDatasetStore:
                 (project_id,),
             ).fetchall()
         return {r["dataset_name"]: version_of(r, r["dataset_name"]) for r in rows}
+
+    def set_status(self, version_ids: Sequence[str], status: str) -> None:
+        check_status(status)
+        ids = sorted(set(version_ids))
+        with self._tx("IMMEDIATE") as conn:
+            for chunk in chunks(ids):
+                marks = ", ".join("?" for _ in chunk)
+                found = conn.execute(
+                    f"SELECT id, status FROM dataset_versions WHERE id IN ({marks})",  # noqa: S608
+                    chunk,
+                ).fetchall()
+                missing = set(chunk) - {r["id"] for r in found}
+                if missing:
+                    raise NotFoundError(
+                        f"no dataset version with id {sorted(missing)[0]!r} in the ledger"
+                    )
+                if status != "erased" and any(r["status"] == "erased" for r in found):
+                    raise erased_is_final()
+                conn.execute(
+                    f"UPDATE dataset_versions SET status = ? WHERE id IN ({marks})",  # noqa: S608
+                    [status, *chunk],
+                )
+
+    def set_profile(self, version_id: str, digest: str) -> None:
+        check_digest(digest, "profile digest")
+        with self._tx("IMMEDIATE") as conn:
+            done = conn.execute(
+                "UPDATE dataset_versions SET profile_digest = ? WHERE id = ?",
+                (digest, version_id),
+            ).rowcount
+        if not done:
+            raise NotFoundError(f"no dataset version with id {version_id!r} in the ledger")
+
+    # -- erasures ----------------------------------------------------------------------
+    def record_erasure(
+        self,
+        dataset: Dataset,
+        *,
+        predicate: str,
+        message: str,
+        rows_removed: int,
+        new_number: int | None,
+        erased_numbers: Sequence[int],
+        released_digests: Iterable[str] = (),
+    ) -> Erasure:
+        check_erasure(predicate, message, rows_removed)
+        numbers = sorted({int(n) for n in erased_numbers})
+        released = sorted(set(released_digests))
+        for digest in released:
+            check_digest(digest, "a released blob digest")
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "dataset_id": dataset.id,
+            "predicate": predicate,
+            "message": message,
+            "rows_removed": rows_removed,
+            "new_number": new_number,
+            "erased_numbers": numbers,
+            "released_blobs": released,
+            "created_at": now_ms(),
+            "created_by": self.user,
+        }
+        with self._tx("IMMEDIATE") as conn:
+            for chunk in chunks(numbers):
+                marks = ", ".join("?" for _ in chunk)
+                where = f"dataset_id = ? AND number IN ({marks})"
+                found = conn.execute(
+                    f"SELECT count(*) FROM dataset_versions WHERE {where}",  # noqa: S608
+                    [dataset.id, *chunk],
+                ).fetchone()[0]
+                if found != len(chunk):
+                    raise missing_version(dataset, max(chunk))
+                conn.execute(
+                    f"UPDATE dataset_versions SET status = 'erased' WHERE {where}",  # noqa: S608
+                    [dataset.id, *chunk],
+                )
+            conn.executemany(
+                "DELETE FROM dataset_blobs WHERE dataset_id = ? AND digest = ?",
+                [(dataset.id, d) for d in released],
+            )
+            conn.execute(
+                "INSERT INTO dataset_erasures (id, dataset_id, predicate, message, "
+                "rows_removed, new_number, erased_numbers, released_blobs, created_at, "
+                "created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *(row[k] for k in ("id", "dataset_id", "predicate", "message")),
+                    rows_removed,
+                    new_number,
+                    json.dumps(numbers),
+                    json.dumps(released),
+                    row["created_at"],
+                    row["created_by"],
+                ),
+            )
+        return erasure_of(row)
+
+    def erasures(self, dataset: Dataset) -> builtins.list[Erasure]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT * FROM dataset_erasures WHERE dataset_id = ? ORDER BY created_at, id",
+                (dataset.id,),
+            ).fetchall()
+        return [erasure_of(r) for r in rows]
 
     # -- tags --------------------------------------------------------------------------
     def set_tag(

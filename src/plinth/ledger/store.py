@@ -19,6 +19,7 @@ from plinth.ledger.migrate import current_revision, ensure_schema
 from plinth.ledger.projects import ProjectStore
 from plinth.ledger.runs import RunStore
 from plinth.ledger.search import SearchStore
+from plinth.ledger.validation import ValidationStore
 
 __all__ = ["Ledger"]
 
@@ -43,6 +44,7 @@ class Ledger:
         self.environments = EnvironmentStore(self._db)
         self.lineage = LineageStore(self._db)
         self.datasets = DatasetStore(self._db)
+        self.validation = ValidationStore(self._db)
         self.gc = GcStore(self._db)
 
     @classmethod

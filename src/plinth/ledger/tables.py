@@ -13,6 +13,7 @@ __all__ = [
     "BLOB_REFERENCES",
     "artifacts",
     "dataset_blobs",
+    "dataset_erasures",
     "dataset_tags",
     "dataset_versions",
     "datasets",
@@ -28,6 +29,8 @@ __all__ = [
     "runs",
     "schema_log",
     "tags",
+    "validation_results",
+    "validation_suites",
 ]
 
 #: Every (table, column) holding a blob digest: ``plinth gc`` keeps each digest found there.
@@ -36,6 +39,9 @@ BLOB_REFERENCES: tuple[tuple[str, str], ...] = (
     ("artifacts", "digest"),
     ("dataset_versions", "manifest_digest"),
     ("dataset_blobs", "digest"),
+    ("dataset_versions", "profile_digest"),
+    ("validation_suites", "digest"),
+    ("validation_results", "report_digest"),
 )
 
 NAMING_CONVENTION = {
@@ -219,6 +225,9 @@ dataset_versions = sa.Table(
     sa.Column("schema", sa.JSON, nullable=True),
     sa.Column("message", sa.Text, nullable=True),
     *_created(),
+    # published | quarantined (failed its suite when added) | erased (by data forget)
+    sa.Column("status", sa.String(16), nullable=False, server_default="published"),
+    sa.Column("profile_digest", sa.String(64), nullable=True),
     sa.UniqueConstraint("dataset_id", "number"),
     sa.Index(None, "manifest_digest"),
 )
@@ -243,6 +252,54 @@ dataset_blobs = sa.Table(
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("created_at", MS, nullable=False),
     sa.Index(None, "digest"),
+)
+
+#: ``data forget``'s audit trail: the one sanctioned change to published versions.
+dataset_erasures = sa.Table(
+    "dataset_erasures",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("predicate", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("rows_removed", sa.BigInteger, nullable=False),
+    sa.Column("new_number", sa.Integer, nullable=True),
+    sa.Column("erased_numbers", sa.JSON, nullable=False),
+    sa.Column("released_blobs", sa.JSON, nullable=False),
+    *_created(),
+    sa.Index(None, "dataset_id"),
+)
+
+#: A named suite's versions; ``digest`` is the blob of its YAML text.
+validation_suites = sa.Table(
+    "validation_suites",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    *_created(),
+    sa.UniqueConstraint("project_id", "name", "number"),
+    sa.UniqueConstraint("project_id", "name", "digest"),
+)
+
+#: One suite version run on one target (a dataset version, or a file outside the ledger).
+validation_results = sa.Table(
+    "validation_results",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("suite_id", ID, sa.ForeignKey("validation_suites.id"), nullable=False),
+    sa.Column("dataset_version_id", ID, sa.ForeignKey("dataset_versions.id"), nullable=True),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("error_count", sa.Integer, nullable=False),
+    sa.Column("warning_count", sa.Integer, nullable=False),
+    sa.Column("results", sa.JSON, nullable=False),
+    sa.Column("report_digest", sa.String(64), nullable=True),
+    *_created(),
+    sa.Index(None, "suite_id"),
+    sa.Index(None, "dataset_version_id"),
 )
 
 gc_events = sa.Table(

@@ -190,3 +190,97 @@ class DatasetStoreContract:
             with pytest.raises(UsageError):
                 store.add_version(dataset, **{**good, key: bad})
         assert store.list_versions(dataset) == []
+
+    def test_versions_start_published_or_quarantined(self, ledger: Ledger) -> None:
+        store = self.datasets(ledger)
+        dataset = self.dataset(ledger)
+        v1, _ = self.add(ledger, dataset, 1)
+        v2, _ = self.add(ledger, dataset, 2, status="quarantined", profile_digest=_digest(50))
+        assert (v1.status, v1.profile_digest) == ("published", None)
+        assert (v2.status, v2.profile_digest) == ("quarantined", _digest(50))
+        assert store.resolve(dataset, 2) == v2
+        with pytest.raises(UsageError, match="cannot be erased"):
+            self.add(ledger, dataset, 3, status="erased")
+        with pytest.raises(UsageError, match="status must be one of"):
+            self.add(ledger, dataset, 3, status="bogus")
+        with pytest.raises(UsageError, match="profile digest"):
+            self.add(ledger, dataset, 3, profile_digest="nope")
+        assert [v.number for v in store.list_versions(dataset)] == [2, 1]
+
+    def test_status_and_profile_can_be_set_later(self, ledger: Ledger) -> None:
+        store = self.datasets(ledger)
+        dataset = self.dataset(ledger)
+        v1, _ = self.add(ledger, dataset, 1, status="quarantined")
+        v2, _ = self.add(ledger, dataset, 2)
+        store.set_status([v1.id], "published")
+        store.set_profile(v2.id, _digest(60))
+        assert store.resolve(dataset, 1).status == "published"
+        assert store.resolve(dataset, 2).profile_digest == _digest(60)
+        assert ("dataset_versions", "profile_digest") in BLOB_REFERENCES
+        assert _digest(60) in ledger.gc.referenced_digests()
+        with pytest.raises(NotFoundError, match="no dataset version"):
+            store.set_status([v1.id, "0" * 36], "quarantined")
+        assert store.resolve(dataset, 1).status == "published", "a failed call changes nothing"
+        with pytest.raises(NotFoundError, match="no dataset version"):
+            store.set_profile("0" * 36, _digest(61))
+        with pytest.raises(UsageError, match="status must be one of"):
+            store.set_status([v1.id], "gone")
+
+    def test_an_erasure_marks_versions_releases_blobs_and_is_audited(self, ledger: Ledger) -> None:
+        store = self.datasets(ledger)
+        dataset = self.dataset(ledger)
+        self.add(ledger, dataset, 1, new_digests=[_digest(100), _digest(101)])
+        self.add(ledger, dataset, 2, new_digests=[_digest(102)])
+        v3, _ = self.add(ledger, dataset, 3, new_digests=[_digest(103)])
+        erasure = store.record_erasure(
+            dataset,
+            predicate="user_id = 42",
+            message="erasure request",
+            rows_removed=3,
+            new_number=3,
+            erased_numbers=[1, 2],
+            released_digests=[_digest(100)],
+        )
+        assert (erasure.predicate, erasure.message, erasure.rows_removed) == (
+            "user_id = 42",
+            "erasure request",
+            3,
+        )
+        assert (erasure.new_number, erasure.erased_numbers) == (3, (1, 2))
+        assert (erasure.released_blobs, erasure.created_by) == ((_digest(100),), ledger.user)
+        assert [v.status for v in store.list_versions(dataset)] == [
+            "published",
+            "erased",
+            "erased",
+        ]
+        assert store.referenced_blobs(dataset) == {_digest(n) for n in (101, 102, 103)}
+        assert _digest(100) not in ledger.gc.referenced_digests()
+        assert store.erasures(dataset) == [erasure]
+        with pytest.raises(ConflictError, match="erased dataset version cannot change"):
+            store.set_status([store.resolve(dataset, 1).id, v3.id], "published")
+        assert store.resolve(dataset, 3).status == "published"
+
+    def test_a_bad_erasure_writes_nothing(self, ledger: Ledger) -> None:
+        store = self.datasets(ledger)
+        dataset = self.dataset(ledger)
+        self.add(ledger, dataset, 1, new_digests=[_digest(100)])
+        good: dict[str, Any] = {
+            "predicate": "id = 1",
+            "message": "why",
+            "rows_removed": 1,
+            "new_number": None,
+            "erased_numbers": [1],
+            "released_digests": [_digest(100)],
+        }
+        for key, bad in (
+            ("predicate", " "),
+            ("message", ""),
+            ("rows_removed", -1),
+            ("erased_numbers", [1, 7]),
+            ("released_digests", ["xyz"]),
+        ):
+            with pytest.raises((UsageError, NotFoundError)):
+                store.record_erasure(dataset, **{**good, key: bad})
+        assert store.erasures(dataset) == []
+        assert store.resolve(dataset, 1).status == "published"
+        assert store.referenced_blobs(dataset) == {_digest(100)}

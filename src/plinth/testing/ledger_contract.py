@@ -460,3 +460,81 @@ class LedgerContract(DatasetStoreContract):
         assert ledger.gc.list_events() == [second, first]
         with pytest.raises(UsageError):
             ledger.gc.record(-1, 0, [])
+
+    # -- validation -------------------------------------------------------------------------
+
+    def test_suites_are_versioned_by_digest(self, ledger: Ledger) -> None:
+        project = ledger.projects.ensure_project("contract")
+        v1 = ledger.validation.save_suite(project.id, "flights", digest_of("a"))
+        assert ledger.validation.save_suite(project.id, "flights", digest_of("a")) == v1
+        v2 = ledger.validation.save_suite(project.id, "flights", digest_of("b"))
+        other = ledger.validation.save_suite(project.id, "airports", digest_of("a"))
+        assert (v1.number, v2.number, other.number) == (1, 2, 1)
+        assert (v1.ref, v1.created_by) == ("flights@1", ledger.user)
+        assert ledger.validation.get_suite(project.id, "flights") == v2
+        assert ledger.validation.get_suite(project.id, "flights", 1) == v1
+        assert ledger.validation.get_suite_by_id(v2.id) == v2
+        with pytest.raises(NotFoundError, match="no suite 'flights' version 3"):
+            ledger.validation.get_suite(project.id, "flights", 3)
+        with pytest.raises(UsageError, match="suite digest"):
+            ledger.validation.save_suite(project.id, "flights", "not-a-digest")
+        assert ("validation_suites", "digest") in BLOB_REFERENCES
+        assert digest_of("b") in ledger.gc.referenced_digests()
+
+    def test_racing_suite_savers_get_one_version_per_text(self, ledger: Ledger) -> None:
+        project = ledger.projects.ensure_project("contract")
+        texts = ["a", "b", "a", "b", "c", "c"]
+        saved = race(
+            6, lambda: ledger.validation.save_suite(project.id, "s", digest_of(texts.pop()))
+        )
+        by_digest = {(s.digest, s.number) for s in saved}
+        assert len(by_digest) == 3
+        assert sorted(n for _, n in by_digest) == [1, 2, 3]
+
+    def test_results_are_recorded_against_suite_and_dataset_version(self, ledger: Ledger) -> None:
+        project = ledger.projects.ensure_project("contract")
+        suite = ledger.validation.save_suite(project.id, "flights", digest_of("suite"))
+        dataset = ledger.datasets.ensure(project.id, "flights")
+        version, _ = ledger.datasets.add_version(
+            dataset, kind="table", manifest_digest=digest_of("m"), size=1, file_count=1
+        )
+        checks = [
+            {"check": "between", "column": "distance", "success": False, "observed": 9e9},
+            {"check": "row_count", "column": None, "success": True, "observed": 10},
+        ]
+        first = ledger.validation.record_result(
+            suite,
+            target=version.ref,
+            dataset_version_id=version.id,
+            success=False,
+            error_count=1,
+            warning_count=0,
+            results=checks,
+            report_digest=digest_of("report"),
+        )
+        second = ledger.validation.record_result(
+            suite,
+            target="data/file.parquet",
+            dataset_version_id=None,
+            success=True,
+            error_count=0,
+            warning_count=0,
+            results=[],
+            report_digest=None,
+        )
+        assert (first.suite, first.suite_number, first.results) == ("flights", 1, checks)
+        assert ledger.validation.results(dataset_version_id=version.id) == [first]
+        assert ledger.validation.results(suite_id=suite.id) == [second, first]
+        assert ledger.validation.results(suite_id=suite.id, limit=1) == [second]
+        assert digest_of("report") in ledger.gc.referenced_digests()
+        with pytest.raises(UsageError, match="error count"):
+            ledger.validation.record_result(
+                suite,
+                target="x",
+                dataset_version_id=None,
+                success=True,
+                error_count=-1,
+                warning_count=0,
+                results=[],
+                report_digest=None,
+            )
