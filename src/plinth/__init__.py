@@ -30,6 +30,7 @@ from plinth.errors import PlinthError
 from plinth.settings import Settings, load_settings
 
 if _typing.TYPE_CHECKING:
+    from plinth import profiles, validation
     from plinth.tracking import (
         ActiveRun,
         MetricHistory,
@@ -43,7 +44,11 @@ if _typing.TYPE_CHECKING:
     from plinth.versioning import datasets
 
 # Loaded on first access, so that `import plinth` stays cheap. Modules map to themselves.
-_LAZY_MODULES = {"datasets": "plinth.versioning.datasets"}
+_LAZY_MODULES = {
+    "datasets": "plinth.versioning.datasets",
+    "profiles": "plinth.profiles",
+    "validation": "plinth.validation",
+}
 _LAZY = {
     "ActiveRun": "plinth.tracking",
     "MetricHistory": "plinth.tracking",
@@ -70,8 +75,10 @@ __all__ = [
     "init",
     "load_settings",
     "metric_history",
+    "profiles",
     "seed_everything",
     "start_run",
+    "validation",
 ]
 
 

@@ -19,6 +19,8 @@ CLI ``exit_code`` (2 for usage and input errors, 1 for a failed check) and an HT
     ├── IntegrityError              stored data does not match its digest                (1, 500)
     │   └── BlobCorruptedError      a blob's content does not hash to its name           (1, 500)
     └── CheckFailedError            a check ran and failed (validation, drift gate)      (1, 422)
+        ├── PolicyViolationError    a run loaded a pii policy column in plain form       (1, 422)
+        └── QuarantinedError        a dataset version that failed its suite was loaded   (1, 422)
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ __all__ = [
     "MissingExtraError",
     "NotFoundError",
     "PlinthError",
+    "PolicyViolationError",
     "ProjectExistsError",
+    "QuarantinedError",
     "UsageError",
 ]
 
@@ -170,3 +174,18 @@ class CheckFailedError(PlinthError):
 
     exit_code = 1
     status = 422
+
+
+class PolicyViolationError(CheckFailedError):
+    """A run loaded a dataset whose ``pii`` policy columns are still in plain form."""
+
+    default_hint = (
+        "load the version outside a run, mask or drop the columns, save the result as a new "
+        "version and train on that one"
+    )
+
+
+class QuarantinedError(CheckFailedError):
+    """A dataset version that failed its validation suite when added was loaded."""
+
+    default_hint = "load an earlier version, or pass allow_quarantined=True to read it anyway"

@@ -93,6 +93,14 @@ class Settings:
         "Seconds closing a run waits for its metric journal to reach the ledger; what is "
         "left stays in the journal and is ingested by the next plinth call.",
     )
+    pii: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Columns holding personal data, by dataset: {DATASET: [COLUMN, ...]}. "
+            "Loading such a dataset inside a run fails while one of them is still in plain "
+            "form (drop it, or hash it with plinth.datasets.mask). In the environment: JSON.",
+        },
+    )
     # Where the project lives; not a setting a user writes.
     root: Path = field(default=Path("."), metadata={"internal": True})
     config_file: Path | None = field(default=None, metadata={"internal": True})
@@ -143,7 +151,10 @@ def _declared() -> tuple[Setting, ...]:
         if f.metadata.get("internal"):
             continue
         type_name = str(f.type).replace(" | None", "")
-        out.append(Setting(f.name, type_name, f.default, f.metadata["help"]))
+        default = f.default
+        if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        out.append(Setting(f.name, type_name, default, f.metadata["help"]))
     return tuple(out)
 
 
@@ -172,6 +183,8 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
     if value is None:
         return None
     kind = setting.type
+    if kind.startswith("Mapping["):
+        return _coerce_columns(setting, value, where)
     try:
         if kind == "bool":
             if isinstance(value, bool):
@@ -203,6 +216,30 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
             hint=f"{setting.help}",
             field=setting.name,
         ) from None
+
+
+def _coerce_columns(setting: Setting, value: Any, where: str) -> dict[str, tuple[str, ...]]:
+    """A mapping of names to lists of column names (YAML, or JSON in the environment)."""
+    parsed = value
+    if isinstance(value, str):
+        import json
+
+        try:
+            parsed = json.loads(value) if value.strip() else {}
+        except ValueError:
+            parsed = None
+    if isinstance(parsed, Mapping) and all(
+        isinstance(k, str) and isinstance(v, list) and all(isinstance(c, str) for c in v)
+        for k, v in parsed.items()
+    ):
+        return {k: tuple(v) for k, v in parsed.items()}
+    raise ConfigError(
+        f"setting '{setting.name}' in {where} must map dataset names to lists of column "
+        f"names, got {redact(str(value))!r}",
+        hint=f"e.g. '{setting.name}: {{users: [email, phone]}}' in plinth.yaml, or "
+        f'PLINTH_{setting.name.upper()}=\'{{"users": ["email"]}}\'',
+        field=setting.name,
+    )
 
 
 def _read_file(path: Path) -> dict[str, Any]:

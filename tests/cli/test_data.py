@@ -15,7 +15,8 @@ OLD_NS = 1_600_000_000 * 10**9
 
 VERSION_KEYS = {
     "ref", "id", "dataset", "number", "parent", "kind", "size", "file_count", "row_count",
-    "schema", "message", "tags", "manifest_digest", "created_at", "created_by",
+    "schema", "message", "tags", "manifest_digest", "created_at", "created_by", "status",
+    "profile_digest",
 }  # fmt: skip
 
 
@@ -44,7 +45,8 @@ def _round_trip(cli: Callable, project_dir: Path) -> None:
     r = cli("data", "add", "data", "--name", "flights", "-m", "first", "--json")
     assert r.code == 0, r.err
     added = json.loads(r.out)
-    assert set(added) == {"version", "created", "files_read", "bytes_read"}
+    assert set(added) == {"version", "created", "files_read", "bytes_read", "validation"}
+    assert added["validation"] is None
     assert set(added["version"]) == VERSION_KEYS
     assert (added["created"], added["files_read"], added["version"]["ref"]) == (
         True, 3, "flights@1"
@@ -91,7 +93,10 @@ def _round_trip(cli: Callable, project_dir: Path) -> None:
     assert json.loads(r.out)["version"]["tags"] == ["gold"]
     r = cli("data", "show", "flights@gold", "--json", "--files")
     shown = json.loads(r.out)
-    assert set(shown) == {"version", "used_by", "produced_by", "files"}
+    assert set(shown) == {
+        "version", "used_by", "produced_by", "files", "validations", "erasures"
+    }  # fmt: skip
+    assert (shown["validations"], shown["erasures"]) == ([], [])
     assert shown["version"]["number"] == 1
     assert [f["path"] for f in shown["files"]] == ["a.csv", "sub/b.bin", "sub/c.txt"]
     r = cli("data", "log", "flights", "--json")

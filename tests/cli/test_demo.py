@@ -11,6 +11,7 @@ import pytest
 
 import plinth
 from plinth.context import Context
+from plinth.entities import RecordRef
 
 
 @pytest.fixture
@@ -58,6 +59,27 @@ def test_demo_trains_ranks_and_records_everything(demo_repo: Path, cli: Callable
                 assert len(curve) == int(info.params["max_iter"])
             else:
                 assert "weights/final.npz" in paths
+            # Trained on the latest validated version, recorded as used.
+            assert info.params["data"] == data["train_ref"] == "flights@9"
+            edges = ctx.ledger.lineage.edges_from(RecordRef("run", run_id))
+            used = [e.dst for e in edges if e.relation == "used"]
+            assert [ctx.ledger.datasets.get_version_by_id(d.id).ref for d in used] == ["flights@9"]
+        # The months arrived as versions; the corrupted May was quarantined with its report.
+        versions = {v.number: v for v in plinth.datasets.log("flights", ctx=ctx)}
+        assert data["quarantined_ref"] == "flights@5"
+        assert [n for n, v in sorted(versions.items()) if v.status != "published"] == [5]
+        assert versions[5].row_count == versions[6].row_count
+        assert "validated" in versions[9].tags
+        (bad,) = ctx.ledger.validation.results(dataset_version_id=versions[5].id)
+        failed = {(r["check"], r["column"]) for r in bad.results if not r["success"]}
+        assert failed == {("between", "distance"), ("max_null_fraction", "temp")}
+        assert all(
+            record.success
+            for n in range(3, 10)
+            if n != 5
+            for record in ctx.ledger.validation.results(dataset_version_id=versions[n].id)
+        )
+        assert (demo_repo / "plinth-demo" / "flights-suite.yaml").is_file()
 
 
 def test_a_demo_run_reproduces(

@@ -7,6 +7,7 @@ import Rich or SQLAlchemy on an embedded ledger; list and show print Rich tables
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -15,7 +16,7 @@ from plinth.cli._common import echo_json, human_bytes, json_option
 
 if TYPE_CHECKING:
     from plinth.context import Context
-    from plinth.entities import DatasetVersion
+    from plinth.entities import DatasetVersion, Erasure, ValidationRecord
     from plinth.versioning.manifest import FileChanges
 
 KINDS = ("file", "directory", "table")
@@ -45,6 +46,8 @@ def version_json(v: DatasetVersion) -> dict[str, Any]:
         "message": v.message,
         "tags": list(v.tags),
         "manifest_digest": v.manifest_digest,
+        "status": v.status,
+        "profile_digest": v.profile_digest,
         "created_at": v.created_at,
         "created_by": v.created_by,
     }
@@ -95,20 +98,36 @@ def _changes_json(changes: FileChanges) -> dict[str, Any]:
 @click.option(
     "--no-cache", "no_cache", is_flag=True, help="Read every file (ignore the stat cache)."
 )
+@click.option(
+    "--suite",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Validate the table with this suite first: a failing version is stored but "
+    "quarantined (exit 1).",
+)
 @json_option
 def add(
-    path: str, name: str, message: str | None, kind: str | None, no_cache: bool, as_json: bool
+    path: str,
+    name: str,
+    message: str | None,
+    kind: str | None,
+    no_cache: bool,
+    suite: Path | None,
+    as_json: bool,
 ) -> None:
     """Snapshot PATH (a file, a folder or a Parquet/CSV table) as a new version of NAME.
 
     Only files whose (path, inode, size, mtime) changed since they were last hashed are
-    read. Unchanged content makes no new version."""
+    read. Unchanged content makes no new version. With --suite, the version is published
+    only if every error-level check passes; otherwise it is quarantined with its report."""
     from plinth.context import Context
     from plinth.versioning import datasets
 
     with Context.open() as ctx:
-        result = datasets.add(path, name, message, kind=kind, use_cache=not no_cache, ctx=ctx)
+        result = datasets.add(
+            path, name, message, kind=kind, use_cache=not no_cache, suite=suite, ctx=ctx
+        )
     v = result.version
+    checked = result.validation
     if as_json:
         echo_json(
             {
@@ -116,14 +135,34 @@ def add(
                 "created": result.created,
                 "files_read": result.files_read,
                 "bytes_read": result.bytes_read,
+                "validation": None if checked is None else checked.to_dict(),
             }
         )
-        return
-    read = f"read {_count(result.files_read, 'file')}, {human_bytes(result.bytes_read)}"
-    if result.created:
-        click.echo(f"Added {v.ref} ({_summary(v)}; {read})")
     else:
-        click.echo(f"Unchanged: {v.ref} already has this content; no new version ({read})")
+        read = f"read {_count(result.files_read, 'file')}, {human_bytes(result.bytes_read)}"
+        if result.created:
+            click.echo(f"Added {v.ref} ({_summary(v)}; {read})")
+        else:
+            click.echo(f"Unchanged: {v.ref} already has this content; no new version ({read})")
+        if checked is not None:
+            passed = len(checked.results) - len(checked.failures)
+            click.echo(
+                f"Validated with suite {checked.suite_version or checked.suite}: "
+                f"{passed} of {len(checked.results)} checks passed; report: {checked.report_path}"
+            )
+            for failure in checked.failures:
+                click.echo(
+                    f"  {failure.severity:<7} {failure.name} {failure.column or ''}: "
+                    f"observed {failure.observed}, expected {failure.expected}"
+                )
+            if v.status == "quarantined":
+                click.echo(
+                    f"{v.ref} is QUARANTINED: plinth.datasets.load refuses it unless "
+                    "allow_quarantined=True",
+                    err=True,
+                )
+    if v.status == "quarantined" and checked is not None:
+        click.get_current_context().exit(1)
 
 
 @data.command(
@@ -256,8 +295,24 @@ def show(ref: str, show_files: bool, as_json: bool) -> None:
     with Context.open() as ctx:
         version, runs = _runs_of(ctx, ref)
         files = datasets.manifest(version.ref, ctx=ctx).files if show_files else None
+        checks = [
+            _validation_json(r)
+            for r in ctx.ledger.validation.results(dataset_version_id=version.id)
+        ]
+        erasures = [
+            _erasure_json(e)
+            for e in ctx.ledger.datasets.erasures(
+                ctx.ledger.datasets.get(ctx.project.id, version.dataset)
+            )
+            if version.number in e.erased_numbers or version.number == e.new_number
+        ]
     if as_json:
-        out: dict[str, Any] = {"version": version_json(version), **runs}
+        out: dict[str, Any] = {
+            "version": version_json(version),
+            **runs,
+            "validations": checks,
+            "erasures": erasures,
+        }
         if files is not None:
             out["files"] = [
                 {"path": p, "digest": d, "size": s} for p, (d, s) in sorted(files.items())
@@ -271,6 +326,7 @@ def show(ref: str, show_files: bool, as_json: bool) -> None:
         f"[bold]{version.ref}[/]" + (f"  {version.message}" if version.message else "")
     )
     pairs = [
+        ("status", "" if version.status == "published" else version.status.upper()),
         ("kind", version.kind),
         ("files", f"{version.file_count:,}"),
         ("size", human_bytes(version.size)),
@@ -291,9 +347,67 @@ def show(ref: str, show_files: bool, as_json: bool) -> None:
             print_pairs(
                 out_console, [(r["id"], f"{r['name'] or ''} ({r['status']})") for r in runs[key]]
             )
+    if checks:
+        out_console.print("\n[bold]validations[/]")
+        print_pairs(
+            out_console,
+            [
+                (
+                    f"{c['suite']}@{c['suite_number']}",
+                    f"{'passed' if c['success'] else 'FAILED'}: {c['errors']} errors, "
+                    f"{c['warnings']} warnings ({view.fmt_time(c['created_at'])}); "
+                    f"failed: {', '.join(c['failed']) or '-'}",
+                )
+                for c in checks
+            ],
+        )
+    for e in erasures:
+        out_console.print("\n[bold]erasure[/]")
+        print_pairs(
+            out_console,
+            [
+                ("where", e["predicate"]),
+                ("why", e["message"]),
+                ("by", f"{e['created_by']} at {view.fmt_time(e['created_at'])}"),
+                ("rows removed", f"{e['rows_removed']:,}"),
+                ("erased", ", ".join(f"{version.dataset}@{n}" for n in e["erased_numbers"])),
+            ],
+        )
     if files is not None:
         out_console.print("\n[bold]files[/]")
         print_pairs(out_console, [(p, human_bytes(s)) for p, (_, s) in sorted(files.items())])
+
+
+def _validation_json(record: ValidationRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "suite": record.suite,
+        "suite_number": record.suite_number,
+        "success": record.success,
+        "errors": record.error_count,
+        "warnings": record.warning_count,
+        "failed": [
+            f"{r.get('check')}" + (f" {r['column']}" if r.get("column") else "")
+            for r in record.results
+            if not r.get("success")
+        ],
+        "report_digest": record.report_digest,
+        "created_at": record.created_at,
+        "created_by": record.created_by,
+    }
+
+
+def _erasure_json(e: Erasure) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "predicate": e.predicate,
+        "message": e.message,
+        "rows_removed": e.rows_removed,
+        "new_number": e.new_number,
+        "erased_numbers": list(e.erased_numbers),
+        "created_at": e.created_at,
+        "created_by": e.created_by,
+    }
 
 
 def print_pairs(out: Any, pairs: list[tuple[str, str]]) -> None:
@@ -326,8 +440,9 @@ def log(name: str, limit: int | None, as_json: bool) -> None:
     for v in versions:
         tags = f" ({', '.join(v.tags)})" if v.tags else ""
         when = datetime.fromtimestamp(v.created_at / 1000).strftime("%Y-%m-%d %H:%M:%S")
+        status = "" if v.status == "published" else f" [{v.status.upper()}]"
         click.echo(
-            f"{v.ref}{tags}  {when}  {v.created_by}  {_summary(v)}"
+            f"{v.ref}{tags}{status}  {when}  {v.created_by}  {_summary(v)}"
             + (f"  {v.message}" if v.message else "")
         )
     if not versions:
@@ -437,3 +552,193 @@ def tag(ref: str, tag: str, force: bool, as_json: bool) -> None:
         echo_json({"tag": tag, "version": version_json(version)})
         return
     click.echo(f"Tagged {version.ref} as {tag}")
+
+
+@data.command(
+    epilog="Examples:\n\n  plinth data profile flights\n\n  plinth data profile flights@3 --json"
+)
+@click.argument("ref")
+@json_option
+def profile(ref: str, as_json: bool) -> None:
+    """Column statistics of the table version REF (NAME, NAME@VERSION or NAME@TAG).
+
+    Computed when the version was added (or now, once, for older versions)."""
+    import json
+
+    from plinth.context import Context
+    from plinth.profiles import profile_version
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        version = datasets.get(ref, ctx=ctx)
+        found = profile_version(ctx, version)
+    if as_json:
+        doc = json.loads(found.to_bytes())
+        for column in doc["columns"]:
+            del column["state"]  # sketches: for merging, not for reading
+        echo_json({"version": version_json(version), "profile": doc})
+        return
+    from rich.table import Table
+
+    from plinth.cli import _runs_view as view
+
+    def fmt(x: Any) -> str:
+        return "" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
+
+    table = Table(box=None, pad_edge=False)
+    for header in ("column", "type", "nulls", "min", "max", "mean", "std", "p50", "distinct"):
+        table.add_column(header, justify="left" if header in ("column", "type") else "right")
+    table.add_column("top values")
+    for c in found.columns.values():
+        top = ", ".join(f"{v} ({n:,})" for v, n in list(c.top_values.items())[:3])
+        table.add_row(
+            c.name,
+            c.type,
+            f"{c.null_count:,} ({c.null_fraction:.1%})" if c.null_count else "0",
+            fmt(c.min),
+            fmt(c.max),
+            fmt(c.mean),
+            fmt(c.std),
+            fmt(c.quantiles.get(0.5)),
+            f"{c.distinct:,}" + ("" if c.distinct_exact else " ~"),
+            top,
+        )
+    out = view.console()
+    out.print(f"[bold]{version.ref}[/]  {_count(found.row_count, 'row')}")
+    out.print(table)
+
+
+@data.command(
+    epilog="Examples:\n\n  plinth data scan users\n\n"
+    "  plinth data scan users@3 --sample 50000 --json"
+)
+@click.argument("ref")
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Rows sampled (the same rows for every column).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share of a column's sampled non-null values that must match for it to be reported.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row sample.")
+@json_option
+def scan(ref: str, sample: int, threshold: float, seed: int, as_json: bool) -> None:
+    """Report string columns of the table REF that hold personal data: e-mail addresses,
+    phone numbers, card numbers (Luhn), IBANs (mod 97), IP addresses, US SSNs, Spanish
+    DNI/NIE numbers. Examples are masked. Exits 0 whatever it finds."""
+    from plinth.context import Context
+    from plinth.validation import pii
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        version = datasets.get(ref, ctx=ctx)
+        table = datasets.load(version.ref, as_="arrow", ctx=ctx)
+    findings = pii.scan(table, sample=sample, seed=seed, threshold=threshold)
+    sampled = min(sample, table.num_rows)
+    if as_json:
+        echo_json(
+            {
+                "version": version_json(version),
+                "sampled_rows": sampled,
+                "threshold": threshold,
+                "findings": [f.to_dict() for f in findings],
+            }
+        )
+        return
+    from rich.table import Table
+
+    from plinth.cli import _runs_view as view
+
+    out = view.console()
+    head = f"{version.ref}: {_count(sampled, 'row')} sampled"
+    if not findings:
+        out.print(f"{head}; no personal data found (threshold {threshold:.0%})")
+        return
+    table_out = Table(box=None, pad_edge=False)
+    for header in ("column", "kind", "matches", "share", "examples"):
+        table_out.add_column(header, justify="right" if header in ("matches", "share") else "left")
+    for f in findings:
+        table_out.add_row(
+            f.column,
+            f.kind,
+            f"{f.matches:,}/{f.sampled:,}",
+            f"{f.fraction:.1%}",
+            ", ".join(f.examples),
+        )
+    out.print(f"{head}; {_count(len(findings), 'finding')}")
+    out.print(table_out)
+    out.print(
+        f"Mark columns that must not reach training in plinth.yaml, e.g. "
+        f"pii: {{{version.dataset}: [{findings[0].column}]}}",
+        highlight=False,
+        markup=False,
+    )
+
+
+@data.command(
+    epilog="Examples:\n\n"
+    "  plinth data forget users --where \"user_id = 42\" -m 'erasure request'\n\n"
+    "  plinth data forget users --where \"email = 'a@b.org'\" -m 'ticket 123' --json"
+)
+@click.argument("name")
+@click.option(
+    "--where",
+    "where",
+    required=True,
+    help="DuckDB SQL condition over the table's columns; matching rows are removed.",
+)
+@click.option("-m", "--message", required=True, help="Why the rows are removed (audited).")
+@json_option
+def forget(name: str, where: str, message: str, as_json: bool) -> None:
+    """Remove the rows of NAME matching --where from its history: write a new version
+    without them, mark every older version holding them erased, delete their blobs and
+    record who erased what and why."""
+    from plinth.context import Context
+    from plinth.versioning import datasets
+
+    with Context.open() as ctx:
+        result = datasets.forget(name, where, message, ctx=ctx)
+    e = result.erasure
+    if as_json:
+        echo_json(
+            {
+                "version": None if result.version is None else version_json(result.version),
+                "rows_removed": result.rows_removed,
+                "erased": [v.ref for v in result.erased],
+                "erasure": {
+                    "id": e.id,
+                    "predicate": e.predicate,
+                    "message": e.message,
+                    "new_number": e.new_number,
+                    "erased_numbers": list(e.erased_numbers),
+                    "released_blobs": list(e.released_blobs),
+                    "created_at": e.created_at,
+                    "created_by": e.created_by,
+                },
+                "blobs_deleted": result.blobs_deleted,
+                "bytes_deleted": result.bytes_deleted,
+                "blobs_still_referenced": result.blobs_still_referenced,
+            }
+        )
+        return
+    if result.version is not None:
+        click.echo(
+            f"Wrote {result.version.ref} without {_count(result.rows_removed, 'row')} "
+            f"({_summary(result.version)})"
+        )
+    click.echo(f"Erased {', '.join(v.ref for v in result.erased)}")
+    click.echo(
+        f"Deleted {_count(result.blobs_deleted, 'blob')} ({human_bytes(result.bytes_deleted)})"
+        + (
+            f"; {result.blobs_still_referenced} still referenced by other records"
+            if result.blobs_still_referenced
+            else ""
+        )
+    )

@@ -33,6 +33,8 @@ def demo(directory: Path, quick: bool, as_json: bool) -> None:
             {
                 "directory": str(result.directory),
                 "run_ids": result.run_ids,
+                "train_ref": result.train_ref,
+                "quarantined_ref": result.quarantined_ref,
                 "ranking": [
                     {"run_id": r, "name": n, "holdout_auc": auc, "holdout_log_loss": loss}
                     for r, n, auc, loss in result.ranking

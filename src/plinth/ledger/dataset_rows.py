@@ -27,6 +27,7 @@ __all__ = [
     "erasure_of",
     "missing_version",
     "parse_spec",
+    "scrubbed",
     "tag_conflict",
     "unknown_dataset",
     "version_of",
@@ -228,6 +229,18 @@ def check_erasure(predicate: object, message: object, rows_removed: object) -> N
             )
     if isinstance(rows_removed, bool) or not isinstance(rows_removed, int) or rows_removed < 0:
         raise UsageError(f"rows removed must be an integer >= 0, got {rows_removed!r}")
+
+
+def scrubbed(results: Any) -> list[dict[str, Any]]:
+    """Validation results without the values they quote (samples of failing values)."""
+    if isinstance(results, str):
+        results = json.loads(results)
+    return [
+        {**r, "sample": [], "observed": None if "sample" in r else r.get("observed")}
+        if isinstance(r, dict)
+        else r
+        for r in results or []
+    ]
 
 
 def erasure_of(m: Mapping[Any, Any]) -> Erasure:

@@ -30,6 +30,7 @@ from plinth.ledger.dataset_rows import (
     erasure_of,
     missing_version,
     parse_spec,
+    scrubbed,
     tag_conflict,
     unknown_dataset,
     version_of,
@@ -40,11 +41,30 @@ from plinth.ledger.tables import (
     dataset_tags,
     dataset_versions,
     datasets,
+    validation_results,
 )
 
 __all__ = ["DatasetStore"]
 
 _V = dataset_versions
+
+
+def scrub_validations(conn: sa.Connection, version_ids: Sequence[str]) -> builtins.list[str]:
+    """Drop the report and failing-value samples of results on erased versions; the
+    report digests released."""
+    query = sa.select(
+        validation_results.c.id, validation_results.c.results, validation_results.c.report_digest
+    ).where(validation_results.c.dataset_version_id.in_(version_ids))
+    released = []
+    for row in builtins.list(conn.execute(query)):
+        if row.report_digest:
+            released.append(row.report_digest)
+        conn.execute(
+            validation_results.update()
+            .where(validation_results.c.id == row.id)
+            .values(report_digest=None, results=scrubbed(row.results))
+        )
+    return released
 
 
 class DatasetStore:
@@ -342,10 +362,20 @@ class DatasetStore:
         with self._db.write() as conn:
             if numbers:
                 where = (_V.c.dataset_id == dataset.id) & _V.c.number.in_(numbers)
-                found = conn.execute(sa.select(sa.func.count()).where(where)).scalar_one()
-                if found != len(numbers):
+                found = builtins.list(
+                    conn.execute(sa.select(_V.c.id, _V.c.profile_digest).where(where))
+                )
+                if len(found) != len(numbers):
                     raise missing_version(dataset, max(numbers))
-                conn.execute(_V.update().where(where).values(status="erased"))
+                # Profiles (top values) and validation reports (failing values) of the
+                # erased versions may quote the erased rows: they go with them.
+                ids = [r.id for r in found]
+                released = sorted(
+                    {*released, *(r.profile_digest for r in found if r.profile_digest)}
+                )
+                conn.execute(_V.update().where(where).values(status="erased", profile_digest=None))
+                released = sorted({*released, *scrub_validations(conn, ids)})
+                row["released_blobs"] = released
             for chunk in chunks(released):
                 conn.execute(
                     dataset_blobs.delete().where(

@@ -34,6 +34,7 @@ from plinth.ledger.dataset_rows import (
     erasure_of,
     missing_version,
     parse_spec,
+    scrubbed,
     tag_conflict,
     unknown_dataset,
     version_of,
@@ -405,15 +406,31 @@ class SqliteDatasetStore:
                 marks = ", ".join("?" for _ in chunk)
                 where = f"dataset_id = ? AND number IN ({marks})"
                 found = conn.execute(
-                    f"SELECT count(*) FROM dataset_versions WHERE {where}",  # noqa: S608
+                    f"SELECT id, profile_digest FROM dataset_versions WHERE {where}",  # noqa: S608
                     [dataset.id, *chunk],
-                ).fetchone()[0]
-                if found != len(chunk):
+                ).fetchall()
+                if len(found) != len(chunk):
                     raise missing_version(dataset, max(chunk))
+                # Profiles and validation reports of erased versions may quote erased rows.
+                released = sorted({*released, *(r[1] for r in found if r[1])})
                 conn.execute(
-                    f"UPDATE dataset_versions SET status = 'erased' WHERE {where}",  # noqa: S608
+                    "UPDATE dataset_versions SET status = 'erased', profile_digest = NULL "  # noqa: S608
+                    f"WHERE {where}",
                     [dataset.id, *chunk],
                 )
+                for result in conn.execute(
+                    "SELECT id, results, report_digest FROM validation_results "  # noqa: S608
+                    f"WHERE dataset_version_id IN ({', '.join('?' for _ in found)})",
+                    [r[0] for r in found],
+                ).fetchall():
+                    if result["report_digest"]:
+                        released = sorted({*released, result["report_digest"]})
+                    conn.execute(
+                        "UPDATE validation_results SET report_digest = NULL, results = ? "
+                        "WHERE id = ?",
+                        (json.dumps(scrubbed(result["results"])), result["id"]),
+                    )
+            row["released_blobs"] = released
             conn.executemany(
                 "DELETE FROM dataset_blobs WHERE dataset_id = ? AND digest = ?",
                 [(dataset.id, d) for d in released],

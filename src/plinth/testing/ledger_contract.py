@@ -498,7 +498,7 @@ class LedgerContract(DatasetStoreContract):
         version, _ = ledger.datasets.add_version(
             dataset, kind="table", manifest_digest=digest_of("m"), size=1, file_count=1
         )
-        checks = [
+        checks: list[dict[str, Any]] = [
             {"check": "between", "column": "distance", "success": False, "observed": 9e9},
             {"check": "row_count", "column": None, "success": True, "observed": 10},
         ]

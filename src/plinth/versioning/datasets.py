@@ -23,14 +23,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.entities import Dataset, DatasetVersion, RecordRef
-from plinth.errors import NotFoundError, UsageError
+from plinth.errors import NotFoundError, QuarantinedError, UsageError
 from plinth.versioning.catalog import Catalog, open_catalog, parse_ref
 from plinth.versioning.manifest import FileChanges, Manifest, compare
 from plinth.versioning.statcache import StatCache
 
 if TYPE_CHECKING:
     from plinth.context import Context
+    from plinth.validation.results import ValidationResult
+    from plinth.validation.suites import Suite
     from plinth.versioning.checkout import CheckoutStats
+    from plinth.versioning.forget import ForgetResult
 
 __all__ = [
     "AddResult",
@@ -40,11 +43,13 @@ __all__ = [
     "add",
     "checkout",
     "diff",
+    "forget",
     "get",
     "list_datasets",
     "load",
     "log",
     "manifest",
+    "mask",
     "parse_ref",
     "save",
     "status",
@@ -64,6 +69,8 @@ class AddResult:
     #: Files actually read (hashed); the stat cache answered for the others.
     files_read: int
     bytes_read: int
+    #: The suite's outcome when ``add`` was given one and made a new version.
+    validation: ValidationResult | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,13 @@ def _session(ctx: Context | None) -> Iterator[tuple[Context, Catalog]]:
         yield context, catalog
 
 
+def _refuse_erased(catalog: Catalog, version: DatasetVersion) -> None:
+    if version.status == "erased":
+        from plinth.versioning.forget import refuse_erased
+
+        refuse_erased(catalog, version)
+
+
 def _stat_cache(ctx: Context) -> StatCache:
     return StatCache(ctx.settings.data_dir / "cache" / "stat.db")
 
@@ -172,13 +186,20 @@ def add(
     *,
     kind: str | None = None,
     use_cache: bool = True,
+    suite: Suite | str | Path | None = None,
     ctx: Context | None = None,
 ) -> AddResult:
     """Snapshot a file, a folder or a table (Parquet, CSV) as a new version of ``name``.
 
     Only files the stat cache cannot vouch for are read; each is hashed while it is
     stored. Content identical to the latest version's creates no version: the result
-    has ``created=False`` and that version.
+    has ``created=False`` and that version. A new table version is profiled (once, from
+    the files on disk) before it is recorded.
+
+    With ``suite`` (a table only), the table is validated before its version is
+    published: a version that fails an error-level check is stored but ``quarantined``
+    (:func:`load` refuses it unless ``allow_quarantined=True``); ``result.validation``
+    holds the outcome, recorded in the ledger with its HTML report.
     """
     from plinth.ledger.dataset_rows import check_dataset_name
     from plinth.versioning.snapshot import take_snapshot
@@ -190,12 +211,20 @@ def add(
         root = Path(path).absolute()
         is_dir, entries = scan(root)
         _kind(kind, is_dir, [rel for rel, _, _ in entries], root)
+    checks: Suite | None = None
+    if suite is not None:  # a bad suite stops the add before anything is stored
+        from plinth.validation.suites import Suite as SuiteFile
+
+        checks = suite if isinstance(suite, SuiteFile) else SuiteFile.load(suite)
     with _session(ctx) as (context, catalog):
         try:
             found: Dataset | None = catalog.dataset(name)
         except NotFoundError:
             found = None  # created once the files are stored: a failed add leaves no name
-        parent = _latest_manifest(context, catalog, found) if found is not None else None
+        latest = (
+            catalog.store.resolve(found, None) if found is not None and found.versions else None
+        )
+        parent = _manifest(context, latest) if latest is not None else None
         cache = _stat_cache(context) if use_cache else None
         try:
             snap = take_snapshot(
@@ -209,14 +238,26 @@ def add(
                 cache.close()
         is_dir = snap.manifest.kind == "directory"
         chosen = _kind(kind, is_dir, sorted(snap.manifest.files), snap.root)
+        if checks is not None and chosen != "table":
+            raise UsageError(
+                f"--suite validates tables; {snap.root} was added as a {chosen}",
+                hint="add Parquet or CSV files (--kind table), or drop --suite",
+                field="suite",
+            )
         manifest = Manifest(chosen, snap.manifest.files)
-        rows, schema = None, None
+        ref = context.blobs.put_bytes(manifest.to_bytes())
+        unchanged = (
+            latest is not None and latest.manifest_digest == ref.digest and latest.kind == chosen
+        )
+        rows, schema, profile_digest, checked = None, None, None, None
         if chosen == "table":
             from plinth.versioning.tables import table_info
 
             base = snap.root if is_dir else snap.root.parent
-            rows, schema = table_info([(p, str(base / p)) for p in manifest.files])
-        ref = context.blobs.put_bytes(manifest.to_bytes())
+            files = [(p, str(base / p)) for p in manifest.files]
+            rows, schema = table_info(files)
+            if not unchanged:  # profiled (and validated) once, before it is recorded
+                profile_digest, checked = _profile_and_check(context, files, checks, name)
         dataset = found or catalog.store.ensure(catalog.project_id, name)
         version, created = catalog.store.add_version(
             dataset,
@@ -228,9 +269,33 @@ def add(
             row_count=rows,
             schema=schema,
             new_digests=manifest.digests - (parent.digests if parent else set()),
+            status="quarantined" if checked is not None and not checked.success else "published",
+            profile_digest=profile_digest,
         )
+    validation = None
+    if checked is not None and created:
+        from plinth.validation.records import publish_result
+
+        assert checks is not None
+        validation = publish_result(context, checks, checked, version)
     _record_lineage(context, version, "produced")
-    return AddResult(version, created, len(snap.read), snap.bytes_read)
+    return AddResult(version, created, len(snap.read), snap.bytes_read, validation)
+
+
+def _profile_and_check(
+    ctx: Context, files: list[tuple[str, str]], suite: Suite | None, name: str
+) -> tuple[str, ValidationResult | None]:
+    """The digest of the stored profile of a table's files, and the suite's verdict."""
+    from plinth.profiles._compute import profile_table
+    from plinth.profiles.store import read_files
+
+    table = read_files(files)
+    digest: str = ctx.blobs.put_bytes(profile_table(table).to_bytes()).digest
+    if suite is None:
+        return digest, None
+    from plinth.validation.runner import check_table
+
+    return digest, check_table(table, suite, target=f"{name} (new version)", ctx=ctx)
 
 
 def _latest_manifest(ctx: Context, catalog: Catalog, dataset: Dataset) -> Manifest | None:
@@ -291,6 +356,7 @@ def checkout(
 
     with _session(ctx) as (context, catalog):
         version = catalog.resolve(ref)
+        _refuse_erased(catalog, version)
         files = _manifest(context, version)
         stats = materialize(context.blobs, files, Path(dir), force=force)
     return CheckoutResult(version, Path(dir), stats)
@@ -335,12 +401,18 @@ def list_datasets(*, ctx: Context | None = None) -> list[tuple[Dataset, DatasetV
 
 
 def load(
-    name: str, version: str | int = "latest", as_: str = "pandas", *, ctx: Context | None = None
+    name: str,
+    version: str | int = "latest",
+    as_: str = "pandas",
+    *,
+    allow_quarantined: bool = False,
+    ctx: Context | None = None,
 ) -> Any:
     """A table version as a pandas DataFrame (default), a pyarrow Table or a polars DataFrame.
 
     ``name`` may carry the version (``flights@3``). Inside a run, records that the run
-    used this version.
+    used this version. A version quarantined by its suite is refused unless
+    ``allow_quarantined``; an erased one always is.
     """
     from plinth.versioning.tables import LOAD_AS, convert, read_table
 
@@ -353,12 +425,24 @@ def load(
         found: DatasetVersion = catalog.store.resolve(
             catalog.dataset(ref_name), spec if spec is not None else version
         )
+        _refuse_erased(catalog, found)
+        if found.status == "quarantined" and not allow_quarantined:
+            raise QuarantinedError(
+                f"{found.ref} is quarantined: it failed its validation suite when it was added",
+                hint=f"see why with: plinth data show {found.ref}; load an earlier version, or "
+                "pass allow_quarantined=True to read it anyway",
+                field="version",
+            )
         if found.kind != "table":
             raise UsageError(
                 f"{found.ref} is a {found.kind}, not a table: load reads Parquet and CSV tables",
                 hint=f"materialise its files with: plinth data checkout {found.ref} DIR",
             )
         table = read_table(context.blobs, _manifest(context, found), found.ref)
+    if _active_run() is not None:  # pii column policies bind training, not exploration
+        from plinth.versioning.policy import enforce
+
+        enforce(table, found, context.settings)
     _record_lineage(context, found, "used")
     return convert(table, as_)
 
@@ -383,3 +467,20 @@ def save(
         path = Path(folder) / f"{name}.parquet"
         write_parquet(table, path)
         return add(path, name, message, kind="table", use_cache=False, ctx=context)
+
+
+def mask(data: Any, columns: list[str], *, salt: str | None = None) -> Any:
+    """``data`` with each value of ``columns`` replaced by its hex SHA-256 (salted), which
+    the ``pii`` policy accepts; see :func:`plinth.versioning.policy.mask`."""
+    from plinth.versioning.policy import mask as mask_columns
+
+    return mask_columns(data, columns, salt=salt)
+
+
+def forget(name: str, where: str, message: str, *, ctx: Context | None = None) -> ForgetResult:
+    """Remove the rows matching the DuckDB predicate ``where`` from every version of
+    ``name``: a new version without them, older ones holding them ``erased``, their blobs
+    deleted, the erasure audited. See :mod:`plinth.versioning.forget`."""
+    from plinth.versioning.forget import forget as forget_rows
+
+    return forget_rows(name, where, message, ctx=ctx)

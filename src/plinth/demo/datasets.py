@@ -1,0 +1,149 @@
+"""The demo's data pillar: the flights arrive month by month as versions of one dataset.
+
+January and February are added as they are, a suite is inferred from their profile (and
+edited, as a person would: the dataset grows every month, so its row count has no upper
+bound), and every later month is validated before its version is published. May arrives
+corrupted — distances in kilometres and a third of the temperatures missing — so its
+version is stored but quarantined with its report; the corrected file is added next. The
+models then train on the latest published version, which each run records as used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from plinth.context import Context
+    from plinth.validation import Suite
+
+__all__ = ["DATASET", "MONTHS", "DataStory", "corrupt", "version_flights"]
+
+DATASET = "flights"
+#: The months the demo uses: January to June to train, July and August as the holdout.
+MONTHS = tuple(range(1, 9))
+#: The month that arrives corrupted.
+CORRUPTED_MONTH = 5
+MILES_TO_KM = 1.609344
+
+
+@dataclass(frozen=True)
+class DataStory:
+    """What the data step did: the version to train on and the one it quarantined."""
+
+    train_ref: str
+    quarantined_ref: str | None
+    suite_path: Path
+    versions: int
+
+
+def corrupt(month: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """A unit change in ``distance`` (miles to kilometres) and 35% of ``temp`` missing."""
+    import numpy as np
+
+    bad = month.copy()
+    bad["distance"] = (bad["distance"] * MILES_TO_KM).round().astype(bad["distance"].dtype)
+    rng = np.random.default_rng(seed)
+    bad.loc[rng.random(len(bad)) < 0.35, "temp"] = np.nan
+    return bad
+
+
+def _write(df: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+
+    from plinth.versioning.tables import write_parquet
+
+    write_parquet(pa.Table.from_pandas(df, preserve_index=False), path)
+
+
+#: Columns whose range does not move with the season: the demo keeps their range checks.
+STABLE_RANGES = ("distance", "dep_hour", "day_of_week", "late")
+
+
+def _infer(ctx: Context, ref: str, path: Path) -> Suite:
+    from plinth.validation import Suite, infer_suite
+
+    inferred = infer_suite(ref, name=DATASET, ctx=ctx)
+    # The edits a person makes: the dataset grows each month (no upper bound on rows), and
+    # two winter months say nothing about summer weather, ids or months (no means, and
+    # ranges only where they hold all year).
+    kept = []
+    for c in inferred.checks:
+        if c.check == "row_count":
+            c = type(c)(c.check, None, {"min": c.args.get("min", 1)}, c.severity, c.index)
+        elif c.check.endswith("_between") or (
+            c.check == "between" and c.column not in STABLE_RANGES
+        ):
+            continue
+        kept.append(c)
+    suite = Suite(
+        inferred.name,
+        tuple(kept),
+        header=(
+            *inferred.header,
+            "Edited by the demo: no maximum row count (the dataset grows monthly); no mean",
+            "checks, and ranges only on columns whose range holds all year.",
+        ),
+    )
+    path.write_text(suite.to_yaml(), encoding="utf-8")
+    return Suite.load(path)
+
+
+def version_flights(
+    ctx: Context, directory: Path, data: pd.DataFrame, echo: Callable[[str], None] = print
+) -> DataStory:
+    """Add the flights month by month, validating each month after the first two.
+
+    A project that already holds the story (a ``validated`` tag) is reused as it is.
+    """
+    from plinth import datasets
+    from plinth.errors import NotFoundError
+
+    suite_path = directory / "flights-suite.yaml"
+    try:
+        done = datasets.get(f"{DATASET}@validated", ctx=ctx)
+    except NotFoundError:
+        pass
+    else:
+        echo("")
+        echo(f"Reusing dataset {DATASET!r}: training on {done.ref} (tagged 'validated')")
+        return DataStory(done.ref, None, suite_path, done.number)
+
+    folder = directory / "data" / DATASET
+    folder.mkdir(parents=True, exist_ok=True)
+    suite: Suite | None = None
+    quarantined: str | None = None
+    echo("")
+    echo(f"Versioning the flights month by month as dataset {DATASET!r}:")
+    for month in MONTHS:
+        rows = data[data["month"] == month]
+        path = folder / f"2013-{month:02d}.parquet"
+        attempts = [corrupt(rows), rows] if month == CORRUPTED_MONTH else [rows]
+        for frame in attempts:
+            _write(frame, path)
+            added = datasets.add(
+                folder, DATASET, f"2013-{month:02d}", kind="table", suite=suite, ctx=ctx
+            )
+            v = added.version
+            line = f"  {v.ref:<11} + 2013-{month:02d}  {v.row_count or 0:>8,} rows  {v.status}"
+            if added.validation is not None:
+                failed = added.validation.failures
+                line += f"  ({len(added.validation.results) - len(failed)} checks passed"
+                line += f", {len(failed)} failed)" if failed else ")"
+                for failure in failed[:4]:
+                    line += f"\n      failed: {failure.name} {failure.column or ''}".rstrip()
+            echo(line)
+            if v.status == "quarantined":
+                quarantined = v.ref
+        if month == 2:
+            suite = _infer(ctx, f"{DATASET}@latest", suite_path)
+            echo(
+                f"  inferred {len(suite.checks)} checks from {DATASET}@latest -> {suite_path.name}"
+            )
+    latest = datasets.get(f"{DATASET}@latest", ctx=ctx)
+    datasets.tag(latest.ref, "validated", force=True, ctx=ctx)
+    return DataStory(latest.ref, quarantined, suite_path, latest.number)

@@ -1,0 +1,68 @@
+"""Validation (the testing pillar): suites of data checks, run in one DuckDB pass, recorded.
+
+Owns::
+
+    suites.py        Suite, Check: the YAML format, parsing with located errors, digest
+    expectations.py  each check compiled to DuckDB aggregate SQL, and judged
+    runner.py        validate(): all checks of a suite in ONE aggregate query, failing samples
+    results.py       ValidationResult, CheckResult: success, failures, to_json()
+    report.py        the self-contained HTML report
+    inference.py     infer_suite(): a suite from a table's profile, with tolerances to edit
+    sources.py       what a suite runs on: DataFrame, Arrow table, file, folder, dataset ref
+    records.py       run_suite(): validate, write the report, record it in the ledger
+    pii.py           personal data detection
+
+::
+
+    suite = plinth.validation.infer_suite(reference_df)   # edit suite.to_yaml(), save it
+    result = plinth.validation.validate(new_df, suite)    # .success, .failures, .to_html()
+    plinth.validation.run_suite("suite.yaml", "flights@3") # + report + ledger record
+
+May import the plinth core, ``plinth.profiles`` and ``plinth.versioning``'s public
+functions (dataset loading). Nothing is imported until a name is used.
+"""
+
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from plinth.validation.inference import infer_suite
+    from plinth.validation.records import run_suite
+    from plinth.validation.results import CheckResult, ValidationResult
+    from plinth.validation.runner import validate
+    from plinth.validation.suites import Check, Suite
+
+_LAZY = {
+    "Check": "plinth.validation.suites",
+    "CheckResult": "plinth.validation.results",
+    "Suite": "plinth.validation.suites",
+    "ValidationResult": "plinth.validation.results",
+    "infer_suite": "plinth.validation.inference",
+    "run_suite": "plinth.validation.records",
+    "validate": "plinth.validation.runner",
+    # "pii": the pii module is a submodule: ``from plinth.validation import pii``.
+}
+
+__all__ = [
+    "Check",
+    "CheckResult",
+    "Suite",
+    "ValidationResult",
+    "infer_suite",
+    "run_suite",
+    "validate",
+]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'plinth.validation' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

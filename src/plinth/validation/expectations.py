@@ -1,0 +1,551 @@
+"""Expectations: each check compiled to DuckDB aggregate expressions over one table.
+
+:func:`compile_check` turns a :class:`~plinth.validation.suites.Check` into a
+:class:`Compiled`: SQL aggregates (``count_if(...)``, ``avg(...)``) that the runner puts
+into ONE query with every other check's, a function that judges their values, and, for
+row checks, a query for a few failing values that runs only when the check failed.
+Nulls never fail a row check (``max_null_fraction`` is about them); they do fail ``sql``
+(a row fails when its condition is not true).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from plinth.errors import UsageError
+from plinth.validation.suites import Check, locate, parse_duration, parse_timestamp, suggest
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["DATA", "Compiled", "Outcome", "compile_check", "families", "quote"]
+
+#: The name the data is registered under in DuckDB.
+DATA = "_plinth_data"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one check found."""
+
+    success: bool
+    observed: Any
+    expected: str
+    failing_count: int | None = None
+    failing_fraction: float | None = None
+    message: str | None = None
+    #: Failing values, when the check found them itself (else the runner's sample query).
+    sample: tuple[Any, ...] = ()
+
+
+@dataclass
+class Compiled:
+    """A check as SQL: aggregates for the one shared query, a judge, a sample query."""
+
+    check: Check
+    aggregates: list[str] = field(default_factory=list)
+    #: (values of ``aggregates``, row count) -> Outcome.
+    judge: Callable[[Sequence[Any], int], Outcome] | None = None
+    #: ``SELECT ... AS v FROM ...``: failing values, run (LIMIT n) only if the check failed.
+    sample_sql: str | None = None
+    #: Checks that need their own query (a join with another table) run this instead.
+    run: Callable[[Any, int], Outcome] | None = None
+    #: Statements that must bind and run cleanly first (a regex compiles, SQL is valid).
+    preflight: list[str] = field(default_factory=list)
+
+
+def quote(name: str) -> str:
+    """A SQL identifier, double-quoted with inner quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: Any) -> str:
+    """A SQL literal for a YAML scalar, date or timestamp."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return (
+            repr(value) if value == value and abs(value) != float("inf") else f"'{value}'::DOUBLE"
+        )
+    if isinstance(value, dt.datetime):
+        kind = "TIMESTAMPTZ" if value.tzinfo is not None else "TIMESTAMP"
+        return f"{kind} '{value.isoformat(sep=' ')}'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def families(arrow_type: pa.DataType) -> set[str]:
+    """The dtype families an arrow type belongs to: int64 -> {integer, numeric}."""
+    import pyarrow.types as pt
+
+    t = arrow_type.value_type if pt.is_dictionary(arrow_type) else arrow_type
+    if pt.is_integer(t):
+        return {"integer", "numeric"}
+    if pt.is_floating(t):
+        return {"float", "numeric"}
+    if pt.is_decimal(t):
+        return {"numeric"}
+    if pt.is_string(t) or pt.is_large_string(t) or pt.is_string_view(t):
+        return {"string"}
+    if pt.is_boolean(t):
+        return {"boolean"}
+    if pt.is_timestamp(t):
+        return {"timestamp", "temporal"}
+    if pt.is_date(t):
+        return {"date", "temporal"}
+    return set()
+
+
+def type_matches(arrow_type: pa.DataType, wanted: str) -> bool:
+    """Whether a column of ``arrow_type`` satisfies ``dtype: wanted``."""
+    if wanted in families(arrow_type) or str(arrow_type) == wanted:
+        return True
+    import pyarrow as pa
+
+    try:
+        return bool(pa.type_for_alias(wanted) == arrow_type)
+    except (ValueError, KeyError):
+        return False
+
+
+def _family_name(arrow_type: pa.DataType) -> str:
+    found = families(arrow_type) - {"numeric", "temporal"}
+    return next(iter(found)) if found else str(arrow_type)
+
+
+#: Column families each column check needs (absent: any type).
+NEEDS: dict[str, tuple[str, ...]] = {
+    "freshness": ("temporal",),
+    "between": ("numeric", "temporal"),
+    "regex": ("string",),
+    "string_length": ("string",),
+    "mean_between": ("numeric",),
+    "std_between": ("numeric",),
+    "quantile_between": ("numeric",),
+}
+
+
+@dataclass(frozen=True)
+class Env:
+    """What compiling needs to know about the data and the rest of the suite."""
+
+    where: str
+    types: Mapping[str, pa.DataType]
+    #: Columns some ``required_columns`` check lists: missing ones fail checks, not raise.
+    declared: frozenset[str]
+    #: Columns whose ``dtype`` check fails on this data: wrong-type checks fail, not raise.
+    mistyped: frozenset[str]
+    #: Float columns holding NaN (checks read NaN as null there; elsewhere it costs nothing).
+    nan_columns: frozenset[str]
+    #: Loads the table of an ``in_dataset`` check (dataset ref or path) as pyarrow.
+    load_reference: Callable[[Check], pa.Table]
+    now: float = field(default_factory=time.time)
+
+
+def _range_text(low: Any, high: Any, what: str = "value") -> str:
+    if low is not None and high is not None:
+        return f"{low} <= {what} <= {high}"
+    return f"{what} >= {low}" if low is not None else f"{what} <= {high}"
+
+
+def _failed(check: Check, expected: str, message: str) -> Compiled:
+    outcome = Outcome(False, None, expected, message=message)
+    return Compiled(check, judge=lambda values, rows: outcome)
+
+
+def compile_check(check: Check, env: Env) -> Compiled:
+    """``check`` as SQL over :data:`DATA`; :class:`UsageError` when it cannot apply."""
+    loc = locate(env.where, check)
+    table_level = _TABLE.get(check.check)
+    if table_level is not None:
+        return table_level(check, env, loc)
+    column = check.column
+    assert column is not None
+    if column not in env.types:
+        if column in env.declared:
+            return _failed(check, _expected(check), f"column {column!r} is missing")
+        raise UsageError(
+            f"{loc}: unknown column {column!r}{suggest(column, list(env.types))}",
+            hint=f"the data has: {', '.join(env.types)}",
+            field=f"checks[{check.index}].column",
+        )
+    arrow_type = env.types[column]
+    needs = NEEDS.get(check.check)
+    if needs and not families(arrow_type) & set(needs):
+        message = (
+            f"column {column!r} is {_family_name(arrow_type)} ({arrow_type}); "
+            f"{check.check} needs a {' or '.join(needs)} column"
+        )
+        if column in env.mistyped:
+            return _failed(check, _expected(check), message)
+        raise UsageError(f"{loc}: {message}", field=f"checks[{check.index}].column")
+    col = quote(column)
+    if column in env.nan_columns:
+        # NaN counts as null, as in profiles: it is never "out of range" and never averaged.
+        col = f"nullif({col}, 'NaN'::DOUBLE)"
+    return _COLUMN[check.check](check, env, loc, col, arrow_type)
+
+
+def _expected(check: Check) -> str:
+    a = check.args
+    texts: dict[str, Callable[[], str]] = {
+        "row_count": lambda: _range_text(a.get("min"), a.get("max"), "rows"),
+        "required_columns": lambda: "columns present: " + ", ".join(a["columns"]),
+        "no_unexpected_columns": lambda: f"only the {len(a['columns'])} listed columns",
+        "freshness": lambda: f"newest value at most {a['max_age']} old",
+        "no_duplicates": lambda: "no duplicate " + ", ".join(a["columns"]),
+        "dtype": lambda: str(a["type"]),
+        "max_null_fraction": lambda: f"null fraction <= {a['value']}",
+        "unique": lambda: "no duplicate values",
+        "between": lambda: _range_text(a.get("min"), a.get("max")),
+        "allowed_values": lambda: _values_text(a["values"]),
+        "regex": lambda: f"matches {a['pattern']}",
+        "string_length": lambda: _range_text(a.get("min"), a.get("max"), "length"),
+        "mean_between": lambda: _range_text(a.get("min"), a.get("max"), "mean"),
+        "std_between": lambda: _range_text(a.get("min"), a.get("max"), "std"),
+        "quantile_between": lambda: _range_text(a.get("min"), a.get("max"), f"q{a['q']}"),
+        "in_dataset": lambda: (
+            "in "
+            + (a.get("dataset") or a.get("path") or "")
+            + f".{a.get('dataset_column') or check.column}"
+        ),
+        "sql": lambda: str(a["condition"]),
+    }
+    return texts[check.check]()
+
+
+def _values_text(values: Sequence[Any]) -> str:
+    shown = ", ".join(str(v) for v in values[:8])
+    return f"one of {shown}" + (f", ... ({len(values)} values)" if len(values) > 8 else "")
+
+
+def _in_range(value: Any, low: Any, high: Any) -> bool:
+    if value is None or value != value:  # no value, or NaN: cannot be in range
+        return False
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _rows_judge(expected: str) -> Callable[[Sequence[Any], int], Outcome]:
+    """A judge for checks whose first aggregate counts failing rows.
+
+    The observed value is the failing count, or ``{"min", "max"}`` when two more
+    aggregates give the observed range.
+    """
+
+    def judge(values: Sequence[Any], rows: int) -> Outcome:
+        failing = int(values[0] or 0)
+        observed = {"min": values[1], "max": values[2]} if len(values) == 3 else failing
+        return Outcome(failing == 0, observed, expected, failing, failing / rows if rows else 0.0)
+
+    return judge
+
+
+# ---- table checks -------------------------------------------------------------------------
+
+
+def _row_count(check: Check, env: Env, loc: str) -> Compiled:
+    low, high = check.args.get("min"), check.args.get("max")
+    expected = _expected(check)
+
+    def judge(values: Sequence[Any], rows: int) -> Outcome:
+        return Outcome(_in_range(rows, low, high), rows, expected)
+
+    return Compiled(check, judge=judge)
+
+
+def _required_columns(check: Check, env: Env, loc: str) -> Compiled:
+    missing = [c for c in check.args["columns"] if c not in env.types]
+    message = None
+    if missing:
+        message = "missing: " + "; ".join(c + suggest(c, list(env.types)) for c in missing)
+    outcome = Outcome(not missing, missing, _expected(check), message=message)
+    return Compiled(check, judge=lambda values, rows: outcome)
+
+
+def _no_unexpected(check: Check, env: Env, loc: str) -> Compiled:
+    listed = set(check.args["columns"])
+    extra = [c for c in env.types if c not in listed]
+    outcome = Outcome(not extra, extra, _expected(check), message=None)
+    return Compiled(check, judge=lambda values, rows: outcome)
+
+
+def _no_duplicates(check: Check, env: Env, loc: str) -> Compiled:
+    columns = check.args["columns"]
+    missing = [c for c in columns if c not in env.types]
+    if missing:
+        if all(c in env.declared for c in missing):
+            return _failed(check, _expected(check), f"column {missing[0]!r} is missing")
+        raise UsageError(
+            f"{loc}: unknown column {missing[0]!r}{suggest(missing[0], list(env.types))}",
+            hint=f"the data has: {', '.join(env.types)}",
+            field=f"checks[{check.index}].columns",
+        )
+    key = ", ".join(quote(c) for c in columns)
+    struct = "{" + ", ".join(f"{literal(c)}: {quote(c)}" for c in columns) + "}"
+    expected = _expected(check)
+
+    def judge(values: Sequence[Any], rows: int) -> Outcome:
+        extra = rows - int(values[0] or 0)
+        return Outcome(extra == 0, extra, expected, extra, extra / rows if rows else 0.0)
+
+    return Compiled(
+        check,
+        [f"count(DISTINCT row({key}))"],
+        judge,
+        sample_sql=f"SELECT {struct} AS v FROM {DATA} GROUP BY {key} HAVING count(*) > 1",  # noqa: S608
+    )
+
+
+def _sql(check: Check, env: Env, loc: str) -> Compiled:
+    fails = f"NOT coalesce(({check.args['condition']}), false)"
+    return Compiled(
+        check,
+        [f"count_if({fails})"],
+        _rows_judge(_expected(check)),
+        sample_sql=f"SELECT {DATA} AS v FROM {DATA} WHERE {fails}",  # noqa: S608
+        preflight=[f"SELECT count_if({fails}) FROM {DATA} WHERE false"],  # noqa: S608
+    )
+
+
+_TABLE: dict[str, Callable[[Check, Env, str], Compiled]] = {
+    "row_count": _row_count,
+    "required_columns": _required_columns,
+    "no_unexpected_columns": _no_unexpected,
+    "no_duplicates": _no_duplicates,
+    "sql": _sql,
+}
+
+# ---- column checks ------------------------------------------------------------------------
+
+ColumnCompiler = Callable[[Check, Env, str, str, "pa.DataType"], Compiled]
+
+
+def _dtype(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+    outcome = Outcome(
+        type_matches(arrow_type, check.args["type"]), str(arrow_type), _expected(check)
+    )
+    return Compiled(check, judge=lambda values, rows: outcome)
+
+
+def _max_null_fraction(
+    check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType
+) -> Compiled:
+    limit, expected = check.args["value"], _expected(check)
+
+    def judge(values: Sequence[Any], rows: int) -> Outcome:
+        nulls = int(values[0] or 0)
+        fraction = nulls / rows if rows else 0.0
+        return Outcome(fraction <= limit, round(fraction, 6), expected, nulls, fraction)
+
+    return Compiled(check, [f"count(*) - count({col})"], judge)
+
+
+def _unique(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+    expected = _expected(check)
+
+    def judge(values: Sequence[Any], rows: int) -> Outcome:
+        extra = int(values[0] or 0) - int(values[1] or 0)
+        return Outcome(extra == 0, extra, expected, extra, extra / rows if rows else 0.0)
+
+    return Compiled(
+        check,
+        [f"count({col})", f"count(DISTINCT {col})"],
+        judge,
+        sample_sql=f"SELECT {col} AS v FROM {DATA} WHERE {col} IS NOT NULL "  # noqa: S608
+        f"GROUP BY {col} HAVING count(*) > 1",
+    )
+
+
+def _bound_literal(check: Check, key: str, arrow_type: pa.DataType, loc: str) -> str | None:
+    value = check.args.get(key)
+    if value is None:
+        return None
+    temporal = "temporal" in families(arrow_type)
+    if temporal:
+        if isinstance(value, (int, float)):
+            raise UsageError(
+                f"{loc}: {key} {value!r} is a number but column {check.column!r} is "
+                f"{arrow_type}; write an ISO date or timestamp",
+                field=f"checks[{check.index}].{key}",
+            )
+        return literal(parse_timestamp(value))
+    if not isinstance(value, (int, float)):
+        raise UsageError(
+            f"{loc}: {key} {value!r} is not a number but column {check.column!r} is {arrow_type}",
+            field=f"checks[{check.index}].{key}",
+        )
+    return literal(value)
+
+
+def _outside(col: str, low: str | None, high: str | None, value: str | None = None) -> str:
+    v = value or col
+    parts = ([f"{v} < {low}"] if low else []) + ([f"{v} > {high}"] if high else [])
+    return f"{col} IS NOT NULL AND ({' OR '.join(parts)})"
+
+
+def _between(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+    low = _bound_literal(check, "min", arrow_type, loc)
+    high = _bound_literal(check, "max", arrow_type, loc)
+    fails = _outside(col, low, high)
+    return Compiled(
+        check,
+        [f"count_if({fails})", f"min({col})", f"max({col})"],
+        _rows_judge(_expected(check)),
+        sample_sql=f"SELECT DISTINCT {col} AS v FROM {DATA} WHERE {fails}",  # noqa: S608
+    )
+
+
+def _allowed_values(
+    check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType
+) -> Compiled:
+    kinds = families(arrow_type)
+    values = check.args["values"]
+    if "string" in kinds:
+        values = [str(v) for v in values]
+    elif "numeric" in kinds or "boolean" in kinds:
+        boolean = "boolean" in kinds
+        bad = [v for v in values if isinstance(v, bool) != boolean or isinstance(v, str)]
+        if bad:
+            raise UsageError(
+                f"{loc}: value {bad[0]!r} cannot be in column {check.column!r} ({arrow_type})",
+                field=f"checks[{check.index}].values",
+            )
+    fails = f"{col} IS NOT NULL AND {col} NOT IN ({', '.join(literal(v) for v in values)})"
+    return Compiled(
+        check,
+        [f"count_if({fails})"],
+        _rows_judge(_expected(check)),
+        sample_sql=f"SELECT DISTINCT {col} AS v FROM {DATA} WHERE {fails}",  # noqa: S608
+    )
+
+
+def _regex(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+    pattern = literal(check.args["pattern"])
+    fails = f"{col} IS NOT NULL AND NOT regexp_matches({col}, {pattern})"
+    return Compiled(
+        check,
+        [f"count_if({fails})"],
+        _rows_judge(_expected(check)),
+        sample_sql=f"SELECT DISTINCT {col} AS v FROM {DATA} WHERE {fails}",  # noqa: S608
+        preflight=[f"SELECT regexp_matches('', {pattern})"],
+    )
+
+
+def _string_length(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+    low, high = check.args.get("min"), check.args.get("max")
+    length = f"length({col})"
+    fails = _outside(
+        col, None if low is None else str(low), None if high is None else str(high), length
+    )
+    return Compiled(
+        check,
+        [f"count_if({fails})", f"min({length})", f"max({length})"],
+        _rows_judge(_expected(check)),
+        sample_sql=f"SELECT DISTINCT {col} AS v FROM {DATA} WHERE {fails}",  # noqa: S608
+    )
+
+
+def _statistic(sql: Callable[[str], str]) -> ColumnCompiler:
+    def compile_(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+        low, high, expected = check.args.get("min"), check.args.get("max"), _expected(check)
+
+        def judge(values: Sequence[Any], rows: int) -> Outcome:
+            value = None if values[0] is None else float(values[0])
+            return Outcome(_in_range(value, low, high), value, expected)
+
+        return Compiled(check, [sql(col)], judge)
+
+    return compile_
+
+
+def _quantile(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+    q = float(check.args["q"])
+    return _statistic(lambda c: f"quantile_cont({c}, {q!r})")(check, env, loc, col, arrow_type)
+
+
+def _freshness(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+    max_age = parse_duration(check.args["max_age"])
+    as_of = check.args.get("as_of")
+    if as_of is None:
+        now = env.now
+    else:
+        stamp = parse_timestamp(as_of)
+        now = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)).timestamp()
+    newest = (
+        f"max({col})" if "timestamp" in families(arrow_type) else f"CAST(max({col}) AS TIMESTAMP)"
+    )
+    expected = _expected(check)
+
+    def judge(values: Sequence[Any], rows: int) -> Outcome:
+        if values[0] is None:
+            return Outcome(False, None, expected, message="the column has no values")
+        age = now - float(values[0])
+        stamp = dt.datetime.fromtimestamp(float(values[0]), dt.UTC).isoformat()
+        return Outcome(age <= max_age, {"newest": stamp, "age_s": round(age, 3)}, expected)
+
+    # Naive timestamps are taken as UTC (epoch() reads them so).
+    return Compiled(check, [f"epoch({newest})"], judge)
+
+
+def _in_dataset(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+    ref_column = check.args.get("dataset_column") or check.column
+    assert ref_column is not None
+    expected = _expected(check)
+
+    def run(con: Any, rows: int) -> Outcome:
+        reference = env.load_reference(check)
+        if ref_column not in reference.column_names:
+            raise UsageError(
+                f"{loc}: the reference table has no column {ref_column!r}"
+                f"{suggest(ref_column, reference.column_names)}",
+                hint=f"it has: {', '.join(reference.column_names)}",
+                field=f"checks[{check.index}].dataset_column",
+            )
+        name = f"_plinth_ref_{check.index}"
+        con.register(name, reference.select([ref_column]))
+        rc = quote(ref_column)
+        fails = (
+            f"{col} IS NOT NULL AND {col} NOT IN (SELECT {rc} FROM {name} WHERE {rc} IS NOT NULL)"  # noqa: S608
+        )
+        failing = int(con.execute(f"SELECT count_if({fails}) FROM {DATA}").fetchall()[0][0] or 0)  # noqa: S608
+        sample: list[Any] = []
+        if failing:
+            sample = [
+                r[0]
+                for r in con.execute(
+                    f"SELECT DISTINCT {col} FROM {DATA} WHERE {fails} LIMIT 5"  # noqa: S608
+                ).fetchall()
+            ]
+        return Outcome(
+            failing == 0,
+            failing,
+            expected,
+            failing,
+            failing / rows if rows else 0.0,
+            sample=tuple(sample),
+        )
+
+    return Compiled(check, run=run)
+
+
+_COLUMN: dict[str, ColumnCompiler] = {
+    "dtype": _dtype,
+    "max_null_fraction": _max_null_fraction,
+    "unique": _unique,
+    "between": _between,
+    "allowed_values": _allowed_values,
+    "regex": _regex,
+    "string_length": _string_length,
+    "mean_between": _statistic(lambda c: f"avg({c})"),
+    "std_between": _statistic(lambda c: f"stddev_samp({c})"),
+    "quantile_between": _quantile,
+    "freshness": _freshness,
+    "in_dataset": _in_dataset,
+}

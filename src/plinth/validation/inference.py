@@ -1,0 +1,263 @@
+"""Inferring a suite from a table's profile, with tolerances meant to be edited.
+
+The tolerances (also written as comments in the YAML):
+
+- ``row_count`` within [0.5x, 2x] the observed rows;
+- ``required_columns`` and ``no_unexpected_columns``: exactly the observed columns;
+- ``dtype``: the observed family (integer, float, string, boolean, timestamp, date);
+- ``max_null_fraction``: 0 when there were no nulls, else the observed share x 1.2 + 0.005,
+  rounded up to 0.01;
+- ``unique`` when every row has a distinct, non-null value (an id: no range or mean checks);
+- ``between``: observed min/max widened by 10 % of the range on each side;
+- ``mean_between``: mean +/- (0.1 std + 4 standard errors), robust to sampling noise
+  without missing a shifted distribution;
+- ``allowed_values`` for strings with at most 50 distinct values, all known exactly;
+- ``string_length``: observed lengths widened by 10 % of their range (at least 1);
+  exact when every value has the same length.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from plinth.validation.suites import Check, Suite
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from plinth.context import Context
+    from plinth.profiles import ColumnProfile, TableProfile
+
+__all__ = ["MAX_ALLOWED_VALUES", "infer_suite"]
+
+#: Strings with at most this many distinct values get an ``allowed_values`` check.
+MAX_ALLOWED_VALUES = 50
+_FAMILY_PREFIXES = (
+    ("int", "integer"), ("uint", "integer"), ("halffloat", "float"), ("float", "float"),
+    ("double", "float"), ("decimal", "numeric"), ("string", "string"),
+    ("large_string", "string"), ("string_view", "string"), ("utf8", "string"),
+    ("large_utf8", "string"), ("bool", "boolean"), ("timestamp", "timestamp"),
+    ("date", "date"),
+)  # fmt: skip
+
+
+def family_of(type_text: str) -> str:
+    """The dtype family of an arrow type string, or the string itself when it has none."""
+    text = type_text
+    match = re.match(r"dictionary<values=([^,]+),", text)
+    if match:
+        text = match[1]
+    for prefix, family in _FAMILY_PREFIXES:
+        if text == prefix or re.fullmatch(rf"{prefix}\d*(\[.*\]|\(.*\))?", text):
+            return family
+    return type_text
+
+
+def _profile_of(data: Any, ctx: Context | None) -> tuple[TableProfile, str, pa.Table | None]:
+    """The profile to infer from, what it is of, and the table itself when at hand."""
+    from plinth.profiles import TableProfile, profile_table, profile_version
+
+    if isinstance(data, TableProfile):
+        return data, "a profile", None
+    if isinstance(data, (str, Path)):
+        from plinth.validation.sources import resolve
+
+        source = resolve(data, ctx)
+        if source.version is not None:
+            from plinth.context import current
+
+            context = ctx if ctx is not None else current()
+            return profile_version(context, source.version), source.version.ref, source.table
+        table = source.table
+        return profile_table(table, top_k=MAX_ALLOWED_VALUES), source.target, table
+    from plinth.validation.sources import to_table
+
+    table = to_table(data)
+    return profile_table(table, top_k=MAX_ALLOWED_VALUES), f"a {type(data).__name__}", table
+
+
+def _unique_columns(profile: TableProfile, table: pa.Table | None) -> set[str]:
+    """Columns whose every value is distinct and non-null.
+
+    Past 1,000 values a profile's distinct count is an estimate: such columns are
+    confirmed with one exact DuckDB query when the table is at hand.
+    """
+    rows = profile.row_count
+    # Floats are left out: continuous values are all distinct without being ids.
+    candidates = [
+        c
+        for c in profile.columns.values()
+        if family_of(c.type) in ("integer", "string") and c.count == rows > 0
+    ]
+    exact = {c.name for c in candidates if c.distinct_exact and c.distinct == rows}
+    likely = [c.name for c in candidates if not c.distinct_exact and c.distinct >= 0.9 * rows]
+    if not likely or table is None:
+        return exact
+    from plinth.validation.expectations import DATA, quote
+    from plinth.validation.runner import connect
+
+    con = connect(table)
+    try:
+        row = con.execute(
+            "SELECT "  # noqa: S608
+            + ", ".join(f"count(DISTINCT {quote(n)}) = count(*)" for n in likely)
+            + f" FROM {DATA}"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    assert row is not None
+    return exact | {n for n, ok in zip(likely, row, strict=True) if ok}
+
+
+def _name(source: str) -> str:
+    stem = Path(source.split("@")[0]).stem if source and not source.startswith("a ") else ""
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", stem).lstrip("_.-")
+    return cleaned[:200] or "suite"
+
+
+def _round_up(value: float, step: float = 0.01) -> float:
+    return min(1.0, math.ceil(value / step - 1e-9) * step)
+
+
+def _num(value: float, integer: bool, up: bool) -> int | float:
+    if integer:
+        return int(math.ceil(value) if up else math.floor(value))
+    return float(f"{value:.6g}")
+
+
+def _column_checks(
+    c: ColumnProfile, rows: int, is_id: bool
+) -> list[tuple[dict[str, Any], str | None]]:
+    family = family_of(c.type)
+    out: list[tuple[dict[str, Any], str | None]] = [
+        ({"check": "dtype", "column": c.name, "type": family}, None)
+    ]
+    nulls = c.null_fraction
+    limit = 0.0 if c.null_count == 0 else _round_up(nulls * 1.2 + 0.005)
+    note = f"observed {nulls:.2%} nulls" if c.null_count else None
+    out.append(({"check": "max_null_fraction", "column": c.name, "value": limit}, note))
+    if rows == 0 or c.count == 0:
+        return out
+    if is_id:
+        out.append(({"check": "unique", "column": c.name}, "every value distinct: an id?"))
+    if c.kind == "numeric" and family in ("integer", "float", "numeric") and not is_id:
+        out.extend(_numeric_checks(c, family == "integer"))
+    if family == "string":
+        out.extend(_string_checks(c))
+    return out
+
+
+def _numeric_checks(c: ColumnProfile, integer: bool) -> list[tuple[dict[str, Any], str | None]]:
+    out: list[tuple[dict[str, Any], str | None]] = []
+    low, high = c.min, c.max
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        span = high - low or abs(high) or 1.0
+        floor = low - 0.1 * span
+        if low >= 0 > floor:  # a column never seen negative is not widened below zero
+            floor = 0
+        out.append(
+            (
+                {
+                    "check": "between",
+                    "column": c.name,
+                    "min": _num(floor, integer, up=False),
+                    "max": _num(high + 0.1 * span, integer, up=True),
+                },
+                f"observed {low:.6g}..{high:.6g}, widened by 10% of the range"
+                + (" (not below 0)" if floor == 0 and low > 0 else ""),
+            )
+        )
+    if c.mean is not None and c.std is not None and math.isfinite(c.mean):
+        margin = 0.1 * c.std + 4 * c.std / math.sqrt(max(c.count, 1))
+        margin = margin or max(abs(c.mean) * 0.01, 1e-9)
+        out.append(
+            (
+                {
+                    "check": "mean_between",
+                    "column": c.name,
+                    "min": float(f"{c.mean - margin:.6g}"),
+                    "max": float(f"{c.mean + margin:.6g}"),
+                },
+                f"observed mean {c.mean:.6g}, std {c.std:.6g}: +/- (0.1 std + 4 standard errors)",
+            )
+        )
+    return out
+
+
+def _string_checks(c: ColumnProfile) -> list[tuple[dict[str, Any], str | None]]:
+    out: list[tuple[dict[str, Any], str | None]] = []
+    complete = c.other_count == 0 and len(c.top_values) == c.distinct
+    if c.distinct_exact and complete and 0 < c.distinct <= MAX_ALLOWED_VALUES:
+        values = sorted(c.top_values)
+        out.append(
+            (
+                {"check": "allowed_values", "column": c.name, "values": values},
+                f"the {len(values)} values seen",
+            )
+        )
+        return out
+    if c.str_len is not None:
+        low, high = int(c.str_len["min"]), int(c.str_len["max"])
+        pad = 0 if low == high else max(1, math.ceil(0.1 * (high - low)))
+        out.append(
+            (
+                {
+                    "check": "string_length",
+                    "column": c.name,
+                    "min": max(0, low - pad),
+                    "max": high + pad,
+                },
+                f"observed lengths {low}..{high}" + (", widened by 10%" if pad else ""),
+            )
+        )
+    return out
+
+
+def infer_suite(data: Any, *, name: str | None = None, ctx: Context | None = None) -> Suite:
+    """A suite from a table's profile: a DataFrame, Arrow table, path, dataset ref or profile.
+
+    The tolerances are guesses (see this module's docstring); review the YAML before use::
+
+        suite = plinth.validation.infer_suite(reference_df, name="flights")
+        Path("suite.yaml").write_text(suite.to_yaml())
+    """
+    profile, source, table = _profile_of(data, ctx)
+    rows = profile.row_count
+    ids = _unique_columns(profile, table)
+    specs: list[tuple[dict[str, Any], str | None]] = [
+        (
+            {"check": "row_count", "min": rows // 2, "max": rows * 2},
+            f"observed {rows:,} rows; allowed 0.5x..2x",
+        ),
+        ({"check": "required_columns", "columns": list(profile.columns)}, None),
+        ({"check": "no_unexpected_columns", "columns": list(profile.columns)}, None),
+    ]
+    temporal = []
+    for column in profile.columns.values():
+        specs.extend(_column_checks(column, rows, column.name in ids))
+        if family_of(column.type) in ("timestamp", "date"):
+            temporal.append(column.name)
+    suite_name = name or _name(source)
+    parsed = Suite.from_dict(
+        {"suite": suite_name, "checks": [spec for spec, _ in specs]}, where=f"inferred {suite_name}"
+    )
+    checks = tuple(
+        Check(c.check, c.column, c.args, c.severity, c.index, None, note)
+        for c, (_, note) in zip(parsed.checks, specs, strict=True)
+    )
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    header = [
+        f"Inferred by plinth from {source} ({rows:,} rows) at {now}.",
+        "The tolerances are guesses from one sample: edit them before relying on this suite.",
+        "Severity is 'error' unless a check says 'severity: warning'. See docs/validation.md.",
+    ]
+    if temporal:
+        header.append(
+            f"Add e.g. {{check: freshness, column: {temporal[0]}, max_age: 1d}} "
+            "for data that must be recent."
+        )
+    return Suite(suite_name, checks, header=tuple(header))
