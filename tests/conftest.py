@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import plinth
 from plinth.cli.main import main
+from plinth.context import Context
 from plinth.testing.s3server import TEST_CREDENTIALS, create_bucket, moto_s3_server
 
 PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
@@ -33,6 +35,19 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.chdir(folder)
     return folder
+
+
+@pytest.fixture
+def project(project_dir: Path) -> Iterator[Context]:
+    """A fresh embedded project in ``project_dir``, made current for the API (system metrics
+    off unless a test turns them on); any run a test leaves active is ended."""
+    from plinth.tracking.runs import active_run
+
+    ctx = plinth.init(project_dir, system_metrics=False)
+    yield ctx
+    while (run := active_run()) is not None:
+        run.end("finished")
+    ctx.close()
 
 
 @dataclass

@@ -4,7 +4,7 @@ version is stored but quarantined, with its report, and ``datasets.load`` refuse
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-import plinth
 from plinth.context import Context
 from plinth.entities import RecordRef
 from plinth.errors import QuarantinedError, UsageError
@@ -33,15 +32,11 @@ checks:
 """
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    ctx = plinth.init(folder, system_metrics=False)
-    (folder / "suite.yaml").write_text(SUITE)
-    yield ctx
-    ctx.close()
+@pytest.fixture(autouse=True)
+def suite_file(project: Context) -> Path:
+    path = project.settings.root / "suite.yaml"
+    path.write_text(SUITE)
+    return path
 
 
 def write(table: pa.Table, path: Path) -> Path:
@@ -144,8 +139,7 @@ def test_a_suite_needs_a_table(project: Context) -> None:
     assert [d.name for d, _ in datasets.list_datasets()] == []
 
 
-def test_data_add_suite_on_the_cli(project: Context, cli: Callable[..., Any]) -> None:
-    root = project.settings.root
+def _cli_story(cli: Callable[..., Any], root: Path) -> None:
     write(make_table(1), root / "good.parquet")
     write(faulty(2), root / "bad.parquet")
     r = cli("data", "add", "good.parquet", "--name", "trips", "--suite", "suite.yaml")
@@ -162,6 +156,52 @@ def test_data_add_suite_on_the_cli(project: Context, cli: Callable[..., Any]) ->
     assert (shown["success"], shown["failed"]) == (False, ["between distance"])
     r = cli("data", "log", "trips")
     assert "trips@2 [QUARANTINED]" in r.out
+    r = cli("data", "profile", "trips@1", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["version"]["row_count"] == 4000
+    r = cli("validate", "run", "suite.yaml", "trips@1", "--json")
+    assert (r.code, json.loads(r.out)["success"]) == (0, True)
+    r = cli(
+        "data",
+        "forget",
+        "trips",
+        "--where",
+        "id IN (1000003, 2000003)",
+        "-m",
+        "erasure request",
+        "--json",
+    )
+    assert r.code == 0, r.err
+    r = cli("data", "log", "trips", "--json")
+    # The rows left of a quarantined version are still quarantined.
+    assert [v["status"] for v in json.loads(r.out)["versions"]] == [
+        "quarantined",
+        "erased",
+        "erased",
+    ]
     r = cli("data", "add", "good.parquet", "--name", "trips", "--suite", "missing.yaml")
     assert r.code == 2
     assert "no suite file missing.yaml" in r.err
+
+
+def test_data_add_suite_on_the_cli(project: Context, cli: Callable[..., Any]) -> None:
+    _cli_story(cli, project.settings.root)
+
+
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_data_add_suite_on_postgres_and_s3(
+    project_dir: Path,
+    cli: Callable[..., Any],
+    pg_schema: str,
+    moto_endpoint: str,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metadata = f"postgresql+psycopg://root@127.0.0.1:5432/test?options=-csearch_path%3D{pg_schema}"
+    monkeypatch.setenv("PLINTH_S3_ENDPOINT_URL", moto_endpoint)
+    r = cli("init", "--metadata", metadata, "--artifacts", f"s3://{s3_bucket}/team")
+    assert r.code == 0, r.err
+    (project_dir / "suite.yaml").write_text(SUITE)
+    _cli_story(cli, project_dir)
+    assert not (project_dir / ".plinth" / "plinth.db").exists()

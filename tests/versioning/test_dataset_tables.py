@@ -4,7 +4,6 @@ and the lineage a run records when it loads or saves one."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -17,20 +16,7 @@ from plinth.cli.main import main
 from plinth.context import Context
 from plinth.entities import RecordRef
 from plinth.errors import UsageError
-from plinth.tracking.runs import active_run
 from plinth.versioning import datasets
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    ctx = plinth.init(folder, system_metrics=False)
-    yield ctx
-    while (run := active_run()) is not None:
-        run.end("finished")
-    ctx.close()
 
 
 def test_parquet_rows_and_schema_come_from_its_metadata(project: Context, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +25,6 @@ from plinth.versioning import datasets
 from plinth.versioning.statcache import RACY_WINDOW_NS
 
 OLD_NS = 1_600_000_000 * 10**9  # a moment well before any test: never "racy"
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    ctx = plinth.init(folder, system_metrics=False)
-    yield ctx
-    ctx.close()
 
 
 def make_tree(root: Path, files: dict[str, bytes], *, mtime_ns: int = OLD_NS) -> Path:

@@ -31,11 +31,9 @@ def users(*ids: int) -> pa.Table:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    ctx = plinth.init(folder, system_metrics=False, user="dpo")
+def project(project_dir: Path) -> Iterator[Context]:
+    """A project whose user (``dpo``) the audit trail must name."""
+    ctx = plinth.init(project_dir, system_metrics=False, user="dpo")
     yield ctx
     ctx.close()
 

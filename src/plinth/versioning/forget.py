@@ -17,7 +17,7 @@ matches nothing leaves the dataset as it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -196,6 +196,11 @@ def forget(name: str, where: str, message: str, *, ctx: Context | None = None) -
     if rows_removed:
         kept = pa.concat_tables(kept_parts) if len(kept_parts) > 1 else kept_parts[0]
         new = save(kept, name, f"erasure: {message}", ctx=context).version
+        if latest.status == "quarantined" and new.status != "quarantined":
+            # Fewer rows of data that failed its suite have not passed it: still quarantined.
+            with _session(context) as (_, catalog):
+                catalog.store.set_status([new.id], "quarantined")
+            new = replace(new, status="quarantined")
         manifests[new.number] = _manifest(context, new)
     erased_numbers = {v.number for v in holding}
     released = _released(manifests, versions, erased_numbers)
