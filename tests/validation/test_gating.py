@@ -156,6 +156,12 @@ def _cli_story(cli: Callable[..., Any], root: Path) -> None:
     assert (shown["success"], shown["failed"]) == (False, ["between distance"])
     r = cli("data", "log", "trips")
     assert "trips@2 [QUARANTINED]" in r.out
+    # A quarantined version can still be inspected: validated again, scanned, profiled.
+    r = cli("validate", "run", "suite.yaml", "trips@2", "--json")
+    assert (r.code, json.loads(r.out)["success"]) == (1, False)
+    r = cli("data", "scan", "trips@2", "--json")
+    assert r.code == 0, r.err
+    assert cli("data", "profile", "trips@2").code == 0
     r = cli("data", "profile", "trips@1", "--json")
     assert r.code == 0, r.err
     assert json.loads(r.out)["version"]["row_count"] == 4000
