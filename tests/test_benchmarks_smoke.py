@@ -64,3 +64,33 @@ def test_data_benchmark_quick(tmp_path: Path) -> None:
     assert {row["workload"][:2] for row in report["rows"]} == {"D1", "D2", "D3", "D4", "D5"}
     assert all(row["plinth_s"] > 0 and row["dvc_s"] is None for row in report["rows"])
     assert "| D3 data status" in done.stdout
+
+
+def test_validation_benchmark_quick(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "validation.py"),
+            "--quick",
+            "--no-peers",
+            "--no-results",
+            "--json",
+            str(out),
+            "--tmp",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    report = json.loads(out.read_text())
+    plinth = report["summary"]["plinth"]
+    assert set(report["summary"]) == {"plinth"}
+    assert plinth["clean_s"] > 0
+    assert plinth["profile_s"] > 0
+    assert plinth["missed"] == []
+    assert plinth["false_alarms"] == []
+    assert "| plinth" in done.stdout

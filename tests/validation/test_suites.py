@@ -155,3 +155,12 @@ def test_bad_dtype_name() -> None:
 def test_from_dict_validates_like_yaml() -> None:
     with pytest.raises(UsageError, match=r"<suite>, check 1 \(between\): give at least one of min"):
         Suite.from_dict({"suite": "s", "checks": [{"check": "between", "column": "x"}]})
+
+
+def test_mixed_time_zone_bounds_are_named() -> None:
+    text = (
+        "suite: s\nchecks:\n"
+        '  - {check: between, column: t, min: "2024-01-01", max: "2024-02-01T00:00:00+00:00"}\n'
+    )
+    with pytest.raises(UsageError, match="must both carry a time zone or both not"):
+        Suite.from_yaml(text, where="s.yaml")

@@ -1,19 +1,27 @@
 """Running a suite: every check compiled into ONE DuckDB aggregate query over the Arrow table.
 
 The table is registered in an in-memory DuckDB connection (a zero-copy Arrow scan). One
-``SELECT count(*), count_if(...), avg(...), ... FROM data`` computes what every check needs
+``SELECT count(*), min(...), avg(...), ... FROM data`` computes what every check needs
 in a single vectorised pass; a second query, only when some row check failed, fetches up
 to :data:`SAMPLE_SIZE` distinct failing values per failed check. ``in_dataset`` checks join
 another table and run one query each. No Python loop ever touches rows.
+
+What DuckDB does slowly is answered from the Arrow table instead, exactly: null counts from
+the columns' metadata, allowed string values from each column's distinct values (pyarrow
+hashing; DuckDB would convert every string it scans), uniqueness of integers with a numpy
+bitmap or sort; these run in threads while the query runs. Range checks read only min and
+max in the query and count failing rows in a follow-up query when those fall outside.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +87,6 @@ def _mistyped(suite: Suite, types: dict[str, pa.DataType]) -> frozenset[str]:
 
 def _nan_columns(table: pa.Table, suite: Suite) -> frozenset[str]:
     """Float columns a check reads that hold NaN: one vectorised pass each (~1 ms per 1M)."""
-    import pyarrow.compute as pc
 
     from plinth.validation.expectations import families
 
@@ -89,8 +96,29 @@ def _nan_columns(table: pa.Table, suite: Suite) -> frozenset[str]:
         for name in used
         if name in table.column_names
         and "float" in families(table.schema.field(name).type)
-        and pc.any(pc.is_nan(table[name])).as_py()
+        and _has_nan(table[name])
     )
+
+
+def _has_nan(column: pa.ChunkedArray) -> bool:
+    """Whether a float column holds NaN (nulls aside).
+
+    A plain float chunk's sum is NaN exactly when it holds NaN or both infinities, so the
+    sum (no allocation) decides and a second pass only confirms a NaN sum.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.types as pt
+
+    if not pt.is_floating(column.type):  # dictionary-encoded floats
+        return bool(pc.any(pc.is_nan(column)).as_py())
+    for chunk in column.chunks:
+        values = pc.drop_null(chunk) if chunk.null_count else chunk
+        x = values.to_numpy(zero_copy_only=False)
+        with np.errstate(invalid="ignore"):  # inf + -inf
+            if np.isnan(x.sum()) and np.isnan(x).any():
+                return True
+    return False
 
 
 def _reference_loader(suite: Suite, ctx: Context | None) -> Any:
@@ -188,6 +216,68 @@ def _aggregate(con: Any, compiled: Sequence[Compiled], where: str) -> list[Any]:
     return list(row)
 
 
+class _Locals:
+    """The checks answered from the Arrow table, run in threads while the shared query runs.
+
+    DuckDB and Arrow compute both release the GIL, so on two cores or more the query and
+    these overlap; the threads are joined (and their errors raised) by :meth:`outcomes`.
+    """
+
+    def __init__(self, compiled: Sequence[Compiled]) -> None:
+        self._checks = [c for c in compiled if c.local is not None]
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[tuple[Compiled, Future[Outcome | None]]] = []
+
+    def __enter__(self) -> _Locals:
+        if self._checks:
+            workers = max(1, min(len(self._checks), os.cpu_count() or 1, 4))
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="plinth-validate")
+            for c in self._checks:
+                assert c.local is not None
+                self._futures.append((c, self._pool.submit(c.local)))
+        return self
+
+    def outcomes(self) -> list[tuple[Compiled, Outcome | None]]:
+        return [(c, future.result()) for c, future in self._futures]
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _LazyConnection:
+    """A DuckDB cursor on the table, opened on first call (a suite may need none)."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table
+        self._con: Any = None
+
+    def __call__(self) -> Any:
+        if self._con is None:
+            self._con = connect(self._table)
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+
+
+def _recount(con: Any, pending: Sequence[Compiled], rows: int) -> dict[int, Outcome]:
+    """Second-query aggregates of the checks whose judge needed them (failing range checks)."""
+    if not pending:
+        return {}
+    expressions = [a for c in pending for a in c.recount]
+    row = con.execute(f"SELECT {', '.join(expressions)} FROM {DATA}").fetchall()[0]  # noqa: S608
+    out: dict[int, Outcome] = {}
+    position = 0
+    for c in pending:
+        assert c.rejudge is not None
+        n = len(c.recount)
+        out[c.check.index] = c.rejudge(row[position : position + n], rows)
+        position += n
+    return out
+
+
 def _samples(con: Any, failed: Sequence[Compiled]) -> dict[int, list[Any]]:
     """Up to SAMPLE_SIZE failing values of each failed row check, from one query."""
     import duckdb
@@ -217,31 +307,47 @@ def check_table(
         mistyped=_mistyped(suite, types),
         nan_columns=_nan_columns(table, suite),
         load_reference=_reference_loader(suite, ctx),
+        table=table,
     )
     compiled = [compile_check(check, env) for check in suite.checks]
-    con = connect(table)
-    try:
-        _preflight(con, compiled, suite.where)
-        values = _aggregate(con, compiled, suite.where)
+    outcomes: dict[int, Outcome] = {}
+    recount: list[Compiled] = []
+    with contextlib.ExitStack() as stack:
+        # The Arrow-side checks start first: they overlap opening DuckDB and the query.
+        local = stack.enter_context(_Locals(compiled))
+        con = _LazyConnection(table)
+        stack.callback(con.close)
+        if any(c.aggregates or c.preflight or c.run for c in compiled):
+            _preflight(con(), compiled, suite.where)
+            values = _aggregate(con(), compiled, suite.where)
+        else:  # every check answered from the Arrow table: DuckDB is not even opened
+            values = [table.num_rows]
         rows = int(values[0])
-        outcomes: dict[int, Outcome] = {}
+        for c, found in local.outcomes():
+            if found is None:
+                recount.append(c)
+            else:
+                outcomes[c.check.index] = found
         position = 1
         for c in compiled:
             n = len(c.aggregates)
             if c.run is not None:
-                outcomes[c.check.index] = c.run(con, rows)
-            else:
-                assert c.judge is not None
-                outcomes[c.check.index] = c.judge(values[position : position + n], rows)
+                outcomes[c.check.index] = c.run(con(), rows)
+            elif c.judge is not None and c.local is None:
+                outcome = c.judge(values[position : position + n], rows)
+                if outcome is None:
+                    recount.append(c)
+                else:
+                    outcomes[c.check.index] = outcome
             position += n
+        if recount:
+            outcomes.update(_recount(con(), recount, rows))
         failed = [
             c
             for c in compiled
             if c.sample_sql is not None and outcomes[c.check.index].failing_count
         ]
-        samples = _samples(con, failed)
-    finally:
-        con.close()
+        samples = _samples(con(), failed) if failed else {}
     results = tuple(
         _result(c.check, outcomes[c.check.index], samples.get(c.check.index)) for c in compiled
     )

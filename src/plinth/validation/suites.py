@@ -265,6 +265,14 @@ def _parse_check(raw: Any, index: int, line: int | None, where: str) -> Check:
 def _check_consistency(kind: str, args: dict[str, Any], fail: Any) -> None:
     low, high = args.get("min"), args.get("max")
     comparable = low is not None and high is not None and type(_bound(low)) is type(_bound(high))
+    if comparable and isinstance(_bound(low), dt.datetime):
+        aware = [_bound(b).tzinfo is not None for b in (low, high)]
+        if aware[0] != aware[1]:
+            raise fail(
+                "min" if not aware[0] else "max",
+                f"min {low!r} and max {high!r} must both carry a time zone or both not",
+                hint="write both as e.g. 2024-01-01T00:00:00+00:00, or both without an offset",
+            )
     if comparable and _bound(low) > _bound(high):
         raise fail("min", f"min {low!r} is greater than max {high!r}")
     if kind == "in_dataset" and "dataset" in args and "path" in args:
