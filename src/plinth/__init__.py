@@ -8,6 +8,7 @@ The object model::
        │                                  run ─── environment (stored once per digest)
        │     artifact (owner record, logical path) ──> blob digest
        │     dataset ─< dataset_version (manifest blob: path -> digest) ─< tags
+       │     model ─< model_version (manifest blob, run, signature) ─< aliases (CAS, audited)
        │     lineage_edge (src record ─relation→ dst record)
        └── blobs   (local folder | S3 | memory)    content-addressed by BLAKE3
 
@@ -31,6 +32,7 @@ from plinth.settings import Settings, load_settings
 
 if _typing.TYPE_CHECKING:
     from plinth import profiles, validation
+    from plinth.registry import api as models
     from plinth.tracking import (
         ActiveRun,
         MetricHistory,
@@ -46,6 +48,7 @@ if _typing.TYPE_CHECKING:
 # Loaded on first access, so that `import plinth` stays cheap. Modules map to themselves.
 _LAZY_MODULES = {
     "datasets": "plinth.versioning.datasets",
+    "models": "plinth.registry.api",
     "profiles": "plinth.profiles",
     "validation": "plinth.validation",
 }
@@ -75,6 +78,7 @@ __all__ = [
     "init",
     "load_settings",
     "metric_history",
+    "models",
     "profiles",
     "seed_everything",
     "start_run",

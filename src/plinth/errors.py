@@ -9,7 +9,8 @@ CLI ``exit_code`` (2 for usage and input errors, 1 for a failed check) and an HT
     ├── ConfigError                 bad plinth.yaml, unknown setting, bad value or URI   (2, 400)
     │   └── MissingExtraError       a backend needs an optional extra that is missing    (2, 501)
     ├── UsageError                  bad arguments to a command or function               (2, 400)
-    │   └── InvalidPathError        an artifact path that is empty or escapes its owner  (2, 400)
+    │   ├── InvalidPathError        an artifact path that is empty or escapes its owner  (2, 400)
+    │   └── UntrustedModelError     loading a model would run code nobody vouched for    (2, 403)
     ├── NotFoundError               a record or blob that does not exist                 (2, 404)
     ├── ConflictError               a write that contradicts what is recorded            (2, 409)
     │   └── ProjectExistsError      ``plinth init`` over an existing project             (2, 409)
@@ -41,6 +42,7 @@ __all__ = [
     "PolicyViolationError",
     "ProjectExistsError",
     "QuarantinedError",
+    "UntrustedModelError",
     "UsageError",
 ]
 
@@ -110,6 +112,21 @@ class InvalidPathError(UsageError):
     """An artifact path is empty, absolute, or would escape its owner."""
 
     default_hint = "use a relative path with '/' separators and no '..', e.g. 'plots/loss.png'"
+
+
+class UntrustedModelError(UsageError):
+    """Loading a model would unpickle or import code that was not vouched for.
+
+    Raised for a pickled (or python-function) model loaded without ``trusted=True`` or whose
+    file digest is not among those recorded when it was logged, and for a skops file that
+    holds a type outside plinth's allow-list.
+    """
+
+    status = 403
+    default_hint = (
+        "load it with trusted=True only if you trust whoever logged it; pickled files must "
+        "also match the digests recorded at logging time"
+    )
 
 
 class NotFoundError(PlinthError):

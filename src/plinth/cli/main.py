@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "env": ("plinth.cli.env", "env", "Show or export the environment a run recorded."),
     "gc": ("plinth.cli.gc", "gc", "Find and delete blobs no record references."),
     "init": ("plinth.cli.init", "init", "Create plinth.yaml and the embedded stores."),
+    "models": (
+        "plinth.cli.models",
+        "models",
+        "Registered models: list, show, alias, rollback, history, card.",
+    ),
     "reproduce": (
         "plinth.cli.reproduce",
         "reproduce",

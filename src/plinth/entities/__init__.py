@@ -11,6 +11,7 @@ from plinth.entities.datasets import (
     DatasetVersion,
     Erasure,
 )
+from plinth.entities.models import AliasMove, Model, ModelVersion
 from plinth.entities.records import (
     RUN_STATUSES,
     Artifact,
@@ -30,6 +31,7 @@ __all__ = [
     "DATASET_KINDS",
     "RUN_STATUSES",
     "VERSION_STATUSES",
+    "AliasMove",
     "Artifact",
     "Dataset",
     "DatasetKind",
@@ -41,6 +43,8 @@ __all__ = [
     "LineageEdge",
     "MetricPoint",
     "MetricSummary",
+    "Model",
+    "ModelVersion",
     "Project",
     "RecordRef",
     "Run",

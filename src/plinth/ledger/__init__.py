@@ -10,6 +10,8 @@ aggregate, reached from an open :class:`Ledger`::
            ├─ environments  EnvironmentStore  Python environments by digest
            ├─ lineage       LineageStore      src —relation→ dst edges, up/downstream walks
            ├─ datasets      DatasetStore      datasets, numbered versions, tags, their blobs
+           ├─ validation    ValidationStore   suite versions, validation results
+           ├─ models        ModelStore        models, numbered versions, aliases (CAS), audit
            └─ gc            GcStore           referenced digests, gc events
 
 Only :mod:`plinth.entities` records cross this package's boundary. It may import

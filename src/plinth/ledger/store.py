@@ -16,6 +16,7 @@ from plinth.ledger.environments import EnvironmentStore
 from plinth.ledger.gc import GcStore
 from plinth.ledger.lineage import LineageStore
 from plinth.ledger.migrate import current_revision, ensure_schema
+from plinth.ledger.models import ModelStore
 from plinth.ledger.projects import ProjectStore
 from plinth.ledger.runs import RunStore
 from plinth.ledger.search import SearchStore
@@ -45,6 +46,7 @@ class Ledger:
         self.lineage = LineageStore(self._db)
         self.datasets = DatasetStore(self._db)
         self.validation = ValidationStore(self._db)
+        self.models = ModelStore(self._db)
         self.gc = GcStore(self._db)
 
     @classmethod

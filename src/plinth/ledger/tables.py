@@ -24,8 +24,12 @@ __all__ = [
     "lineage_edges",
     "metadata",
     "metrics",
+    "model_aliases",
+    "model_versions",
+    "models",
     "params",
     "projects",
+    "registry_events",
     "runs",
     "schema_log",
     "tags",
@@ -42,6 +46,7 @@ BLOB_REFERENCES: tuple[tuple[str, str], ...] = (
     ("dataset_versions", "profile_digest"),
     ("validation_suites", "digest"),
     ("validation_results", "report_digest"),
+    ("model_versions", "manifest_digest"),
 )
 
 NAMING_CONVENTION = {
@@ -300,6 +305,69 @@ validation_results = sa.Table(
     *_created(),
     sa.Index(None, "suite_id"),
     sa.Index(None, "dataset_version_id"),
+)
+
+#: A named model of a project. ``versions`` counts its versions: a new version's number is
+#: taken by incrementing it in the inserting transaction, as for ``datasets``.
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("versions", sa.Integer, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    *_created(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+#: One registered model: its manifest (a blob listing path -> digest, size), the run that
+#: made it, a snapshot of that run's final metrics and the digests of the files that need
+#: pickle to load (recorded when the model was logged, checked when it is loaded).
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("run_id", ID, nullable=True),
+    sa.Column("flavor", sa.String(32), nullable=False),
+    sa.Column("manifest_digest", sa.String(64), nullable=False),
+    sa.Column("signature", sa.JSON, nullable=True),
+    sa.Column("environment_id", ID, nullable=True),
+    sa.Column("metrics", sa.JSON, nullable=True),
+    sa.Column("trusted_digests", sa.JSON, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    *_created(),
+    sa.UniqueConstraint("model_id", "number"),
+    sa.Index(None, "run_id"),
+    sa.Index(None, "manifest_digest"),
+)
+
+#: ``NAME@ALIAS`` names a version; aliases move only by compare-and-swap, each move audited.
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), primary_key=True),
+    sa.Column("alias", NAME, primary_key=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("updated_at", MS, nullable=False),
+    sa.Column("updated_by", USER, nullable=False),
+)
+
+#: The audit trail of alias moves: who moved which alias from where to where, and why.
+#: ``to_number`` NULL records a deleted alias; ``from_number`` NULL a newly set one.
+registry_events = sa.Table(
+    "registry_events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("alias", NAME, nullable=False),
+    sa.Column("from_number", sa.Integer, nullable=True),
+    sa.Column("to_number", sa.Integer, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    *_created(),
+    sa.Index(None, "model_id"),
 )
 
 gc_events = sa.Table(

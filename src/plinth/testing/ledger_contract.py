@@ -32,6 +32,7 @@ from plinth.errors import ConflictError, InvalidPathError, NotFoundError, UsageE
 from plinth.ids import now_ms
 from plinth.ledger import BLOB_REFERENCES, Ledger, head_revision
 from plinth.testing.dataset_contract import DatasetStoreContract
+from plinth.testing.model_contract import ModelStoreContract
 
 __all__ = ["LedgerContract", "digest_of", "race"]
 
@@ -55,10 +56,11 @@ def race(workers: int, call: Callable[[], T]) -> list[T]:
         return list(pool.map(lambda _: task(), range(workers), timeout=120))
 
 
-class LedgerContract(DatasetStoreContract):
+class LedgerContract(DatasetStoreContract, ModelStoreContract):
     """Behaviour every ledger must show; test methods take the ``ledger`` fixture.
 
-    The dataset store's tests come from :class:`DatasetStoreContract`.
+    The dataset store's tests come from :class:`DatasetStoreContract`, the model store's
+    from :class:`ModelStoreContract`.
     """
 
     def experiment(self, ledger: Ledger, name: str = "exp") -> Experiment:

@@ -44,7 +44,7 @@ from plinth.tracking.ingest import (
 from plinth.tracking.journal import SLOT_BITS, JournalWriter, parse_journal_name
 
 if TYPE_CHECKING:
-    from plinth.entities import Artifact
+    from plinth.entities import Artifact, ModelVersion
     from plinth.tracking.capture import CapturedContext
     from plinth.tracking.system import SystemMetricsSampler
 
@@ -235,6 +235,12 @@ class ActiveRun:
         from plinth.tracking.extras import log_weights
 
         return log_weights(self, model, stage=stage)
+
+    def log_model(self, model: Any, name: str, **kwargs: Any) -> ModelVersion:
+        """Save and register a model version (:func:`plinth.registry.logging.log_model`)."""
+        from plinth.registry.logging import log_model
+
+        return log_model(self, model, name, **kwargs)
 
     @property
     def context(self) -> Context:

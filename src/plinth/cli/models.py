@@ -1,0 +1,308 @@
+"""``plinth models``: list models, show versions, move aliases (compare-and-swap), cards.
+
+A thin layer over :mod:`plinth.registry.api` (``plinth.models``). REF is ``NAME`` (the
+latest version), ``NAME@3`` or ``NAME@champion``. A conflicting alias move exits 2 and
+moves nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from plinth.cli._common import echo_json, json_option
+
+if TYPE_CHECKING:
+    from plinth.entities import AliasMove, ModelVersion
+    from plinth.entities.models import Unchecked
+
+
+@click.group(
+    epilog="Example: plinth models show delays@champion && "
+    "plinth models alias delays champion 4 --expect 3 --reason 'better rmse'"
+)
+def models() -> None:
+    """Registered models: list, show, alias, rollback, history, card."""
+
+
+def _when(ms: int) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _number(n: int | None) -> str:
+    return "-" if n is None else f"v{n}"
+
+
+def move_json(m: AliasMove) -> dict[str, Any]:
+    """The fields every ``plinth models ... --json`` prints for an alias move."""
+    return {
+        "model": m.model,
+        "alias": m.alias,
+        "from": m.from_number,
+        "to": m.to_number,
+        "reason": m.reason,
+        "created_at": m.created_at,
+        "created_by": m.created_by,
+    }
+
+
+def _echo_move(m: AliasMove) -> None:
+    what = "deleted" if m.to_number is None else f"-> {_number(m.to_number)}"
+    why = f"  ({m.reason})" if m.reason else ""
+    click.echo(f"{m.model}@{m.alias}: {_number(m.from_number)} {what}{why}")
+
+
+def _parse_expect(text: str | None) -> int | Unchecked | None:
+    from plinth.entities.models import UNCHECKED
+    from plinth.errors import UsageError
+
+    if text is None:
+        return UNCHECKED
+    if text.lower() == "none":
+        return None
+    digits = text[1:] if text[:1] in "vV" else text
+    if not digits.isdecimal() or int(digits) < 1:
+        raise UsageError(
+            f"--expect {text!r} is not a version",
+            hint="pass the version the alias points at now (e.g. 3), or none if it is unset",
+            field="expect",
+        )
+    return int(digits)
+
+
+@models.command("list", epilog="Example: plinth models list --json")
+@json_option
+def list_command(as_json: bool) -> None:
+    """List the project's models with their version count and aliases."""
+    from plinth.context import Context
+    from plinth.registry import api
+
+    with Context.open() as ctx:
+        rows = [(model, ctx.ledger.models.aliases(model)) for model in api.list_models(ctx=ctx)]
+    if as_json:
+        echo_json(
+            [
+                {
+                    "name": m.name,
+                    "versions": m.versions,
+                    "aliases": aliases,
+                    "description": m.description,
+                    "created_at": m.created_at,
+                    "created_by": m.created_by,
+                }
+                for m, aliases in rows
+            ]
+        )
+        return
+    if not rows:
+        click.echo("No models yet (log one with run.log_model(model, name=...))")
+        return
+    click.echo(f"{'NAME':<24} {'VERSIONS':>8}  ALIASES")
+    for m, aliases in rows:
+        shown = ", ".join(f"{a}=v{n}" for a, n in aliases.items()) or "-"
+        click.echo(f"{m.name:<24} {m.versions:>8}  {shown}")
+
+
+def _echo_version(v: ModelVersion) -> None:
+    click.echo(f"{v.ref}  ({v.flavor})")
+    if v.aliases:
+        click.echo(f"aliases      {', '.join(v.aliases)}")
+    if v.description:
+        click.echo(f"description  {v.description}")
+    click.echo(f"run          {v.run_id or '-'}")
+    click.echo(f"registered   {_when(v.created_at)} by {v.created_by}")
+    click.echo(f"manifest     {v.manifest_digest}")
+    for key, value in sorted((v.metrics or {}).items()):
+        click.echo(f"  {key} = {value:g}")
+
+
+@models.command(
+    epilog="Examples:\n\n  plinth models show delays\n\n  plinth models show delays@champion --json"
+)
+@click.argument("ref")
+@json_option
+def show(ref: str, as_json: bool) -> None:
+    """Show model REF: its versions (NAME), or one version (NAME@3, NAME@champion)."""
+    from plinth.context import Context
+    from plinth.registry import api
+
+    name, spec = api.parse_ref(ref)
+    with Context.open() as ctx:
+        if spec is not None:
+            version = api.get(ref, ctx=ctx)
+            if as_json:
+                echo_json(api.version_dict(version))
+            else:
+                _echo_version(version)
+            return
+        versions = api.versions(name, ctx=ctx)
+        aliases = api.aliases(name, ctx=ctx)
+    if as_json:
+        echo_json(
+            {
+                "name": name,
+                "aliases": aliases,
+                "versions": [api.version_dict(v) for v in versions],
+            }
+        )
+        return
+    click.echo(f"model {name}: {len(versions)} version" + ("" if len(versions) == 1 else "s"))
+    for v in versions:
+        tags = f"  [{', '.join(v.aliases)}]" if v.aliases else ""
+        run = f"  run {v.run_id}" if v.run_id else ""
+        click.echo(f"  v{v.number:<4} {v.flavor:<10} {_when(v.created_at)}{run}{tags}")
+
+
+@models.command(
+    epilog="Examples:\n\n  plinth models alias delays champion 4\n\n"
+    "  plinth models alias delays champion 4 --expect 3 --reason 'better rmse'\n\n"
+    "  plinth models alias delays challenger latest --expect none"
+)
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version")
+@click.option(
+    "--expect",
+    metavar="V",
+    help="Move only if ALIAS points at version V now ('none': only if it is unset); "
+    "otherwise exit 2 and move nothing.",
+)
+@click.option("--reason", help="Why: kept in the audit record.")
+@json_option
+def alias(
+    name: str, alias: str, version: str, expect: str | None, reason: str | None, as_json: bool
+) -> None:
+    """Point ALIAS of model NAME at VERSION (a number, latest, or another alias)."""
+    from plinth.context import Context
+    from plinth.registry import api
+
+    expected = _parse_expect(expect)
+    with Context.open() as ctx:
+        move = api.set_alias(name, alias, version, expected=expected, reason=reason, ctx=ctx)
+    if as_json:
+        echo_json(move_json(move))
+    else:
+        _echo_move(move)
+
+
+@models.command(
+    epilog="Example: plinth models rollback delays champion --reason 'p99 latency regression'"
+)
+@click.argument("name")
+@click.argument("alias")
+@click.option("--reason", help="Why: kept in the audit record.")
+@json_option
+def rollback(name: str, alias: str, reason: str | None, as_json: bool) -> None:
+    """Move ALIAS of model NAME back to where it pointed before its latest move."""
+    from plinth.context import Context
+    from plinth.registry import api
+
+    with Context.open() as ctx:
+        move = api.rollback(name, alias, reason=reason, ctx=ctx)
+    if as_json:
+        echo_json(move_json(move))
+    else:
+        _echo_move(move)
+
+
+@models.command(
+    epilog="Examples:\n\n  plinth models history delays\n\n"
+    "  plinth models history delays --alias champion --json"
+)
+@click.argument("name")
+@click.option("--alias", "alias_name", help="Only the moves of this alias.")
+@json_option
+def history(name: str, alias_name: str | None, as_json: bool) -> None:
+    """List the alias moves of model NAME, newest first: who, when, from, to, why."""
+    from plinth.context import Context
+    from plinth.registry import api
+
+    with Context.open() as ctx:
+        moves = api.history(name, alias_name, ctx=ctx)
+    if as_json:
+        echo_json([move_json(m) for m in moves])
+        return
+    if not moves:
+        click.echo(f"No alias moves for model {name} yet")
+        return
+    for m in moves:
+        to = "deleted" if m.to_number is None else _number(m.to_number)
+        why = f"  {m.reason}" if m.reason else ""
+        click.echo(
+            f"{_when(m.created_at)}  {m.created_by:<12} {m.alias:<12} "
+            f"{_number(m.from_number):>5} -> {to:<7}{why}"
+        )
+
+
+@models.command(
+    epilog="Examples:\n\n  plinth models card delays@4\n\n"
+    "  plinth models card delays@champion --json"
+)
+@click.argument("ref")
+@json_option
+def card(ref: str, as_json: bool) -> None:
+    """Print the model card of REF: metrics, params, data versions and their validation,
+    code commit, environment and signature."""
+    from plinth.context import Context
+    from plinth.registry import api
+
+    with Context.open() as ctx:
+        info = api.card(ref, ctx=ctx)
+    if as_json:
+        echo_json(info)
+        return
+    _echo_card(info)
+
+
+def _echo_card(info: dict[str, Any]) -> None:
+    click.echo(f"# {info['ref']}  ({info['flavor']})")
+    if info["aliases"]:
+        click.echo(f"aliases      {', '.join(info['aliases'])}")
+    if info["description"]:
+        click.echo(f"description  {info['description']}")
+    click.echo(f"registered   {_when(info['created_at'])} by {info['created_by']}")
+    run = info["run"]
+    click.echo(f"run          {run['id'] + ' (' + run['status'] + ')' if run else '-'}")
+    click.echo(f"code commit  {info['code_commit'] or '-'}")
+    env = info["environment"]
+    if env and not env.get("missing"):
+        click.echo(
+            f"environment  Python {env['python']} on {env['platform']} ({env['digest'][:12]})"
+        )
+    else:
+        click.echo("environment  -")
+    metrics = info["metrics"] or (run["metrics"] if run else {})
+    click.echo("metrics" + ("" if metrics else "      -"))
+    for key, value in sorted(metrics.items()):
+        click.echo(f"  {key} = {value:g}")
+    params = run["params"] if run else {}
+    click.echo("params" + ("" if params else "       -"))
+    for key, value in sorted(params.items()):
+        click.echo(f"  {key} = {value}")
+    click.echo("data" + ("" if info["data"] else "         -"))
+    for d in info["data"]:
+        if d.get("missing"):
+            click.echo(f"  dataset version {d['id']} (no longer in the ledger)")
+            continue
+        checks = d["validations"]
+        if not checks:
+            verdict = "not validated"
+        else:
+            latest = checks[0]
+            verdict = (
+                f"{'passed' if latest['success'] else 'FAILED'} {latest['suite']} "
+                f"({latest['error_count']} errors, {latest['warning_count']} warnings)"
+            )
+        click.echo(f"  {d['ref']}  {d['status']}  {verdict}")
+    signature = info["signature"]
+    if signature:
+        import json
+
+        click.echo("signature")
+        for line in json.dumps(signature, indent=2).splitlines():
+            click.echo(f"  {line}")
+    else:
+        click.echo("signature    -")

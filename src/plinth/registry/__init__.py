@@ -1,0 +1,63 @@
+"""The model registry: models, numbered versions, aliases moved by compare-and-swap, audit.
+
+Owns :mod:`plinth.registry.api` (``plinth.models``: read versions, move aliases, model
+cards), :mod:`plinth.registry.logging` (``run.log_model``, ``load_model``) and
+:mod:`plinth.registry.flavors` (saving and loading each framework's models). It may import
+the core (:mod:`plinth.ledger` through a context, :mod:`plinth.storage`,
+:mod:`plinth.entities`, :mod:`plinth.errors`) and :mod:`plinth.tracking`'s readers; the
+pillars above it (serving, pipelines) import it, never the reverse. Names load on first
+access, so that importing this package stays cheap.
+"""
+
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from plinth.registry.api import (
+        card,
+        get,
+        history,
+        list_models,
+        rollback,
+        set_alias,
+        versions,
+    )
+    from plinth.registry.logging import load_model, log_model
+
+_LAZY = {
+    "card": "plinth.registry.api",
+    "get": "plinth.registry.api",
+    "history": "plinth.registry.api",
+    "list_models": "plinth.registry.api",
+    "load_model": "plinth.registry.logging",
+    "log_model": "plinth.registry.logging",
+    "rollback": "plinth.registry.api",
+    "set_alias": "plinth.registry.api",
+    "versions": "plinth.registry.api",
+}
+
+__all__ = [
+    "card",
+    "get",
+    "history",
+    "list_models",
+    "load_model",
+    "log_model",
+    "rollback",
+    "set_alias",
+    "versions",
+]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'plinth.registry' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

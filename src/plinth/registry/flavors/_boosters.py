@@ -1,0 +1,69 @@
+"""LightGBM and XGBoost models in their native formats (text, UBJSON): no pickle involved."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from plinth.errors import MissingExtraError, UntrustedModelError
+from plinth.registry.flavors.base import FlavorInfo, PlinthModel
+
+LIGHTGBM_FILE = "model.txt"
+XGBOOST_FILE = "model.ubj"
+#: xgboost's scikit-learn wrappers a model may be loaded back into (by name, never by path).
+XGBOOST_WRAPPERS = frozenset(
+    {"XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor"}
+)
+
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise MissingExtraError(f"the {name} flavor", name) from None
+
+
+def save_lightgbm(model: Any, folder: Path) -> FlavorInfo:
+    booster = getattr(model, "booster_", model)  # LGBMClassifier & co wrap a Booster
+    booster.save_model(str(folder / LIGHTGBM_FILE))
+    return FlavorInfo(
+        "lightgbm",
+        (LIGHTGBM_FILE,),
+        needs_pickle=False,
+        loader="lightgbm.Booster",
+        extra={"class": type(model).__name__},
+    )
+
+
+def load_lightgbm(folder: Path, info: FlavorInfo, *, trusted: bool) -> PlinthModel:
+    lightgbm = _module("lightgbm")
+    booster = lightgbm.Booster(model_file=str(folder / LIGHTGBM_FILE))
+    return PlinthModel("lightgbm", booster)
+
+
+def save_xgboost(model: Any, folder: Path) -> FlavorInfo:
+    model.save_model(str(folder / XGBOOST_FILE))
+    return FlavorInfo(
+        "xgboost",
+        (XGBOOST_FILE,),
+        needs_pickle=False,
+        loader="xgboost.load_model",
+        extra={"class": type(model).__name__},
+    )
+
+
+def load_xgboost(folder: Path, info: FlavorInfo, *, trusted: bool) -> PlinthModel:
+    xgboost = _module("xgboost")
+    name = str(info.extra.get("class", "Booster"))
+    if name == "Booster":
+        booster = xgboost.Booster()
+        booster.load_model(str(folder / XGBOOST_FILE))
+        return PlinthModel(
+            "xgboost", booster, predict=lambda data: booster.predict(xgboost.DMatrix(data))
+        )
+    if name not in XGBOOST_WRAPPERS:
+        raise UntrustedModelError(f"unknown xgboost model class {name!r} in the flavor record")
+    model = getattr(xgboost, name)()
+    model.load_model(str(folder / XGBOOST_FILE))
+    return PlinthModel("xgboost", model)

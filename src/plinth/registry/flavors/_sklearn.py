@@ -1,0 +1,75 @@
+"""scikit-learn models as skops files, loaded only when every type in them is allow-listed."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from plinth.errors import MissingExtraError, UntrustedModelError
+from plinth.registry.flavors.base import FlavorInfo, PlinthModel
+
+FILE = "model.skops"
+
+#: Types skops does not trust by default that plinth lets it load: scikit-learn's own
+#: fitted internals (trees, tree predictors, neighbour indexes, optimizers) and numpy dtypes.
+#: Anything else in a skops file needs ``trusted=True``. Extend with care, one name at a time.
+ALLOWED_TYPES: frozenset[str] = frozenset(
+    {
+        "numpy.dtype",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.metrics._dist_metrics.ManhattanDistance64",
+        "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+        "sklearn.tree._tree.Tree",
+    }
+)
+
+
+def _skops_io() -> Any:
+    try:
+        return importlib.import_module("skops.io")
+    except ImportError:
+        raise MissingExtraError("saving and loading scikit-learn models", "sklearn") from None
+
+
+def save(model: Any, folder: Path) -> FlavorInfo:
+    sio = _skops_io()
+    sklearn = importlib.import_module("sklearn")
+    sio.dump(model, folder / FILE)
+    return FlavorInfo(
+        "sklearn",
+        (FILE,),
+        needs_pickle=False,
+        loader="skops.io.load",
+        extra={
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "sklearn_version": sklearn.__version__,
+        },
+    )
+
+
+def untrusted_types(path: Path) -> list[str]:
+    """Types in a skops file that neither skops' defaults nor :data:`ALLOWED_TYPES` cover."""
+    found: list[str] = _skops_io().get_untrusted_types(file=path)
+    return sorted(name for name in found if name not in ALLOWED_TYPES)
+
+
+def load(folder: Path, info: FlavorInfo, *, trusted: bool) -> PlinthModel:
+    sio = _skops_io()
+    path = folder / FILE
+    found: list[str] = sio.get_untrusted_types(file=path)
+    refused = sorted(name for name in found if name not in ALLOWED_TYPES)
+    if refused and not trusted:
+        names = ", ".join(refused)
+        raise UntrustedModelError(
+            f"the scikit-learn model holds types outside plinth's allow-list: {names}",
+            hint="loading them can run their code; pass trusted=True only if you trust "
+            "whoever logged the model",
+        )
+    model = sio.load(path, trusted=found)
+    return PlinthModel("sklearn", model)
