@@ -25,6 +25,7 @@ from plinth.entities.records import (
     Run,
 )
 from plinth.entities.search import MetricSummary, RunRow
+from plinth.entities.serving import DeploymentVersion, PredictionBatch
 from plinth.entities.validation import SuiteVersion, ValidationRecord
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Dataset",
     "DatasetKind",
     "DatasetVersion",
+    "DeploymentVersion",
     "Environment",
     "Erasure",
     "Experiment",
@@ -45,6 +47,7 @@ __all__ = [
     "MetricSummary",
     "Model",
     "ModelVersion",
+    "PredictionBatch",
     "Project",
     "RecordRef",
     "Run",

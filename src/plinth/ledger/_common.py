@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from plinth.errors import UsageError
-from plinth.ids import now_ms
+from plinth.errors import ConflictError, UsageError
+from plinth.ids import new_id, now_ms
 from plinth.ledger.engine import SQLITE_BEGIN_OPTION, translate_errors
 
 T = TypeVar("T")
@@ -75,3 +75,47 @@ def to_db_float(value: float) -> float | None:
 
 def from_db_float(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+#: Attempts at numbering a new version when other writers keep taking the next number.
+NUMBERING_ATTEMPTS = 5
+
+
+def save_numbered(
+    db: Db,
+    table: sa.Table,
+    scope: Mapping[str, Any],
+    digest: str,
+    what: str,
+    values: Mapping[str, Any] | None = None,
+) -> Mapping[Any, Any]:
+    """The row of ``table`` with ``scope`` (e.g. project and name) and ``digest``: found,
+    or inserted with the next ``number`` in that scope. Concurrent savers of one text get
+    one row; of different texts, consecutive numbers (a lost race is retried)."""
+    key = sa.and_(*(table.c[k] == v for k, v in scope.items()))
+    same = key & (table.c.digest == digest)
+    for _ in range(NUMBERING_ATTEMPTS):
+        with db.write() as conn:
+            row = conn.execute(sa.select(table).where(same)).mappings().first()
+            if row is not None:
+                return row
+            latest = conn.execute(sa.select(sa.func.max(table.c.number)).where(key)).scalar()
+            conn.execute(
+                upsert(conn, table)
+                .values(
+                    id=new_id(),
+                    **scope,
+                    number=(latest or 0) + 1,
+                    digest=digest,
+                    **(values or {}),
+                    **db.stamp(),
+                )
+                .on_conflict_do_nothing()
+            )
+            row = conn.execute(sa.select(table).where(same)).mappings().first()
+            if row is not None:
+                return row
+    raise ConflictError(  # pragma: no cover - needs five writers racing on one name
+        f"could not number a new version of {what}: other writers kept taking the next number",
+        hint="run the command again",
+    )

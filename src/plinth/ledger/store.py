@@ -11,6 +11,7 @@ from plinth.errors import UsageError
 from plinth.ledger._common import Db
 from plinth.ledger.artifacts import ArtifactStore
 from plinth.ledger.datasets import DatasetStore
+from plinth.ledger.deployments import DeploymentStore
 from plinth.ledger.engine import create_ledger_engine, redacted_url, translate_errors
 from plinth.ledger.environments import EnvironmentStore
 from plinth.ledger.gc import GcStore
@@ -45,6 +46,7 @@ class Ledger:
         self.environments = EnvironmentStore(self._db)
         self.lineage = LineageStore(self._db)
         self.datasets = DatasetStore(self._db)
+        self.deployments = DeploymentStore(self._db)
         self.validation = ValidationStore(self._db)
         self.models = ModelStore(self._db)
         self.gc = GcStore(self._db)

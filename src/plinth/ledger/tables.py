@@ -17,6 +17,7 @@ __all__ = [
     "dataset_tags",
     "dataset_versions",
     "datasets",
+    "deployments",
     "environments",
     "experiments",
     "gc_events",
@@ -28,6 +29,7 @@ __all__ = [
     "model_versions",
     "models",
     "params",
+    "prediction_batches",
     "projects",
     "registry_events",
     "runs",
@@ -47,6 +49,8 @@ BLOB_REFERENCES: tuple[tuple[str, str], ...] = (
     ("validation_suites", "digest"),
     ("validation_results", "report_digest"),
     ("model_versions", "manifest_digest"),
+    ("deployments", "digest"),
+    ("prediction_batches", "digest"),
 )
 
 NAMING_CONVENTION = {
@@ -368,6 +372,41 @@ registry_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     *_created(),
     sa.Index(None, "model_id"),
+)
+
+#: A deployment spec (YAML, a blob) by name; the same text again is the same version.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    *_created(),
+    sa.UniqueConstraint("project_id", "name", "number"),
+    sa.UniqueConstraint("project_id", "name", "digest"),
+)
+
+#: One Parquet blob of logged predictions: its time range and request-id range (UUIDv7,
+#: time-sortable), so a request id finds its batch with one indexed read.
+prediction_batches = sa.Table(
+    "prediction_batches",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("deployment_id", ID, sa.ForeignKey("deployments.id"), nullable=False),
+    sa.Column("start_ms", MS, nullable=False),
+    sa.Column("end_ms", MS, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("model_versions", sa.JSON, nullable=False),
+    sa.Column("first_request_id", ID, nullable=False),
+    sa.Column("last_request_id", ID, nullable=False),
+    sa.Column("dropped", sa.BigInteger, nullable=False),
+    *_created(),
+    sa.Index(None, "deployment_id", "start_ms"),
+    sa.Index(None, "first_request_id"),
 )
 
 gc_events = sa.Table(

@@ -16,15 +16,12 @@ import sqlalchemy as sa
 from plinth.entities import SuiteVersion, ValidationRecord
 from plinth.errors import NotFoundError, UsageError
 from plinth.ids import new_id
-from plinth.ledger._common import Db, check_text, upsert
+from plinth.ledger._common import Db, check_text, save_numbered
 from plinth.ledger.dataset_rows import check_digest
 from plinth.ledger.tables import validation_results as results_t
 from plinth.ledger.tables import validation_suites as suites_t
 
 __all__ = ["ValidationStore"]
-
-#: Attempts at numbering a new suite version when another writer takes the number first.
-_NUMBERING_ATTEMPTS = 5
 
 
 class ValidationStore:
@@ -38,43 +35,8 @@ class ValidationStore:
         """The version of suite ``name`` whose text has ``digest``, numbered if new."""
         check_text(name, "suite name")
         check_digest(digest, "suite digest")
-        key = (suites_t.c.project_id == project_id) & (suites_t.c.name == name)
-        for _ in range(_NUMBERING_ATTEMPTS):
-            with self._db.write() as conn:
-                row = (
-                    conn.execute(sa.select(suites_t).where(key & (suites_t.c.digest == digest)))
-                    .mappings()
-                    .first()
-                )
-                if row is not None:
-                    return _suite(row)
-                latest = conn.execute(
-                    sa.select(sa.func.max(suites_t.c.number)).where(key)
-                ).scalar_one_or_none()
-                conn.execute(
-                    upsert(conn, suites_t)
-                    .values(
-                        id=new_id(),
-                        project_id=project_id,
-                        name=name,
-                        number=(latest or 0) + 1,
-                        digest=digest,
-                        **self._db.stamp(),
-                    )
-                    .on_conflict_do_nothing()
-                )
-                row = (
-                    conn.execute(sa.select(suites_t).where(key & (suites_t.c.digest == digest)))
-                    .mappings()
-                    .first()
-                )
-                if row is not None:
-                    return _suite(row)
-        raise UsageError(  # pragma: no cover - needs five writers racing on one name
-            f"could not number a new version of suite {name!r}: other writers kept taking "
-            "the next number",
-            hint="run the command again",
-        )
+        scope = {"project_id": project_id, "name": name}
+        return _suite(save_numbered(self._db, suites_t, scope, digest, f"suite {name!r}"))
 
     def get_suite(self, project_id: str, name: str, number: int | None = None) -> SuiteVersion:
         """Suite ``name`` at ``number`` (None: the newest version)."""

@@ -29,7 +29,7 @@ import pytest
 
 from plinth.entities import Experiment, MetricPoint, RecordRef, Run
 from plinth.errors import ConflictError, InvalidPathError, NotFoundError, UsageError
-from plinth.ids import now_ms
+from plinth.ids import new_id, now_ms
 from plinth.ledger import BLOB_REFERENCES, Ledger, head_revision
 from plinth.testing.dataset_contract import DatasetStoreContract
 from plinth.testing.model_contract import ModelStoreContract
@@ -540,3 +540,73 @@ class LedgerContract(DatasetStoreContract, ModelStoreContract):
                 results=[],
                 report_digest=None,
             )
+
+    # -- deployments ------------------------------------------------------------------------
+
+    def test_deployments_are_versioned_by_digest(self, ledger: Ledger) -> None:
+        project = ledger.projects.ensure_project("contract")
+        spec = {"name": "delays", "model": "delays@champion"}
+        v1 = ledger.deployments.save(project.id, "delays", digest_of("a"), spec)
+        assert ledger.deployments.save(project.id, "delays", digest_of("a"), spec) == v1
+        v2 = ledger.deployments.save(project.id, "delays", digest_of("b"), {**spec, "x": 1})
+        assert (v1.number, v2.number, v1.ref, v2.spec["x"]) == (1, 2, "delays@1", 1)
+        assert ledger.deployments.get(project.id, "delays") == v2
+        assert ledger.deployments.get(project.id, "delays", 1) == v1
+        assert ledger.deployments.get_by_id(v1.id) == v1
+        with pytest.raises(NotFoundError, match="no deployment 'delays' version 7"):
+            ledger.deployments.get(project.id, "delays", 7)
+        with pytest.raises(UsageError, match="deployment digest"):
+            ledger.deployments.save(project.id, "delays", "x", spec)
+        assert {("deployments", "digest"), ("prediction_batches", "digest")} <= set(BLOB_REFERENCES)
+        saved = race(
+            4, lambda: ledger.deployments.save(project.id, "raced", digest_of("same"), spec)
+        )
+        assert {s.id for s in saved} == {saved[0].id}
+
+    def test_prediction_batches_are_found_by_request_id(self, ledger: Ledger) -> None:
+        project = ledger.projects.ensure_project("contract")
+        deployment = ledger.deployments.save(project.id, "d", digest_of("d"), {"name": "d"})
+        ids = sorted(new_id() for _ in range(6))
+        first = ledger.deployments.record_batch(
+            deployment,
+            start_ms=1000,
+            end_ms=2000,
+            rows=3,
+            digest=digest_of("b1"),
+            model_versions=["m@2", "m@1", "m@2"],
+            first_request_id=ids[0],
+            last_request_id=ids[2],
+        )
+        second = ledger.deployments.record_batch(
+            deployment,
+            start_ms=2500,
+            end_ms=3000,
+            rows=3,
+            digest=digest_of("b2"),
+            model_versions=["m@2"],
+            first_request_id=ids[3],
+            last_request_id=ids[5],
+            dropped=4,
+        )
+        assert (first.model_versions, second.dropped) == (("m@1", "m@2"), 4)
+        assert ledger.deployments.find_batch(ids[1]) == first
+        assert ledger.deployments.find_batch(ids[5]) == second
+        assert ledger.deployments.find_batch(new_id()) is None
+        assert ledger.deployments.batches(deployment.id) == [first, second]
+        assert ledger.deployments.batches(deployment.id, since_ms=2100) == [second]
+        assert ledger.deployments.batches(deployment.id, until_ms=2100) == [first]
+        assert digest_of("b2") in ledger.gc.referenced_digests()
+        for bad in ({"rows": 0}, {"end_ms": 10}, {"first_request_id": ids[5]}, {"dropped": -1}):
+            args: dict[str, Any] = {
+                "start_ms": 100,
+                "end_ms": 200,
+                "rows": 1,
+                "digest": digest_of("b3"),
+                "model_versions": ["m@1"],
+                "first_request_id": ids[0],
+                "last_request_id": ids[1],
+                **bad,
+            }
+            with pytest.raises(UsageError):
+                ledger.deployments.record_batch(deployment, **args)
+        assert len(ledger.deployments.batches(deployment.id)) == 2

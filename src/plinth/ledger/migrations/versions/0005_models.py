@@ -2,7 +2,7 @@
 
 Revision ID: 0005_models
 Revises: 0004_data_quality
-Create Date: 2026-12-08
+Create Date: 2026-12-01
 """
 
 from __future__ import annotations

@@ -1,0 +1,184 @@
+"""Deployments: specs versioned by the digest of their YAML, and prediction-log batches.
+
+A deployment spec is saved under its name: the same text again is the same version, a
+changed text the next number. The prediction log records one row per Parquet batch it
+writes, with the request-id range it holds, so a request id finds its batch by one
+indexed read (request ids are UUIDv7: they sort by time).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from plinth.entities import DeploymentVersion, PredictionBatch
+from plinth.errors import NotFoundError, UsageError
+from plinth.ids import new_id
+from plinth.ledger._common import Db, check_text, save_numbered
+from plinth.ledger.dataset_rows import check_digest
+from plinth.ledger.tables import deployments as deployments_t
+from plinth.ledger.tables import prediction_batches as batches_t
+
+__all__ = ["DeploymentStore"]
+
+
+class DeploymentStore:
+    """``ledger.deployments``: save and find deployment versions; record and find batches."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    # -- deployments -------------------------------------------------------------------
+    def save(
+        self, project_id: str, name: str, digest: str, spec: Mapping[str, Any]
+    ) -> DeploymentVersion:
+        """The version of deployment ``name`` whose YAML has ``digest``, numbered if new."""
+        check_text(name, "deployment name")
+        check_digest(digest, "deployment digest")
+        if not isinstance(spec, Mapping):
+            raise UsageError(f"a deployment spec is a mapping, not {type(spec).__name__}")
+        row = save_numbered(
+            self._db,
+            deployments_t,
+            {"project_id": project_id, "name": name},
+            digest,
+            f"deployment {name!r}",
+            {"spec": dict(spec)},
+        )
+        return _deployment(row)
+
+    def get(self, project_id: str, name: str, number: int | None = None) -> DeploymentVersion:
+        """Deployment ``name`` at ``number`` (None: its newest version)."""
+        key = (deployments_t.c.project_id == project_id) & (deployments_t.c.name == name)
+        query = sa.select(deployments_t).where(key)
+        if number is None:
+            query = query.order_by(deployments_t.c.number.desc()).limit(1)
+        else:
+            query = query.where(deployments_t.c.number == number)
+        with self._db.read() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            what = f"deployment {name!r}" + ("" if number is None else f" version {number}")
+            raise NotFoundError(
+                f"no {what} in this project",
+                hint="deployments are saved when plinth serve starts one",
+                field="deployment",
+            )
+        return _deployment(row)
+
+    def get_by_id(self, deployment_id: str) -> DeploymentVersion:
+        with self._db.read() as conn:
+            row = (
+                conn.execute(sa.select(deployments_t).where(deployments_t.c.id == deployment_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFoundError(f"no deployment with id {deployment_id!r} in the ledger")
+        return _deployment(row)
+
+    # -- prediction batches --------------------------------------------------------------
+    def record_batch(
+        self,
+        deployment: DeploymentVersion,
+        *,
+        start_ms: int,
+        end_ms: int,
+        rows: int,
+        digest: str,
+        model_versions: Iterable[str],
+        first_request_id: str,
+        last_request_id: str,
+        dropped: int = 0,
+    ) -> PredictionBatch:
+        """Record one written batch of logged predictions (its blob is already stored)."""
+        check_digest(digest, "batch digest")
+        for what, value in (("rows", rows), ("dropped", dropped)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(f"batch {what} must be an integer >= 0, got {value!r}")
+        if rows == 0:
+            raise UsageError("a prediction batch holds at least one row")
+        if end_ms < start_ms:
+            raise UsageError(f"batch ends ({end_ms}) before it starts ({start_ms})")
+        if last_request_id < first_request_id:
+            raise UsageError(
+                f"batch request ids are out of order: {first_request_id} > {last_request_id}",
+                hint="write the rows of a batch sorted by request id",
+            )
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "deployment_id": deployment.id,
+            "start_ms": start_ms,
+            "end_ms": end_ms,
+            "rows": rows,
+            "digest": digest,
+            "model_versions": sorted(set(model_versions)),
+            "first_request_id": first_request_id,
+            "last_request_id": last_request_id,
+            "dropped": dropped,
+            **self._db.stamp(),
+        }
+        with self._db.write() as conn:
+            conn.execute(batches_t.insert().values(**row))
+        return _batch(row)
+
+    def batches(
+        self, deployment_id: str, since_ms: int | None = None, until_ms: int | None = None
+    ) -> builtins.list[PredictionBatch]:
+        """Batches of a deployment version overlapping [since_ms, until_ms], oldest first."""
+        query = sa.select(batches_t).where(batches_t.c.deployment_id == deployment_id)
+        if since_ms is not None:
+            query = query.where(batches_t.c.end_ms >= since_ms)
+        if until_ms is not None:
+            query = query.where(batches_t.c.start_ms <= until_ms)
+        with self._db.read() as conn:
+            rows = conn.execute(query.order_by(batches_t.c.start_ms, batches_t.c.id)).mappings()
+            return [_batch(r) for r in rows]
+
+    def find_batch(self, request_id: str) -> PredictionBatch | None:
+        """The batch whose request-id range holds ``request_id``, if any was recorded."""
+        check_text(request_id, "request id", max_length=36)
+        query = (
+            sa.select(batches_t)
+            .where(
+                (batches_t.c.first_request_id <= request_id)
+                & (batches_t.c.last_request_id >= request_id)
+            )
+            .order_by(batches_t.c.first_request_id.desc())
+        )
+        with self._db.read() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _batch(row)
+
+
+def _deployment(m: Mapping[Any, Any]) -> DeploymentVersion:
+    return DeploymentVersion(
+        id=m["id"],
+        project_id=m["project_id"],
+        name=m["name"],
+        number=m["number"],
+        digest=m["digest"],
+        spec=dict(m["spec"]),
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+    )
+
+
+def _batch(m: Mapping[Any, Any]) -> PredictionBatch:
+    return PredictionBatch(
+        id=m["id"],
+        deployment_id=m["deployment_id"],
+        start_ms=m["start_ms"],
+        end_ms=m["end_ms"],
+        rows=m["rows"],
+        digest=m["digest"],
+        model_versions=tuple(m["model_versions"]),
+        first_request_id=m["first_request_id"],
+        last_request_id=m["last_request_id"],
+        dropped=m["dropped"],
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+    )
