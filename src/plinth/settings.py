@@ -93,6 +93,21 @@ class Settings:
         "Seconds closing a run waits for its metric journal to reach the ledger; what is "
         "left stays in the journal and is ingested by the next plinth call.",
     )
+    serve_alias_poll_seconds: float = _setting(
+        5.0,
+        "Seconds between two reads of a served model's alias; when it moved, the server "
+        "loads the new version in the background and swaps it in.",
+    )
+    serve_batch_wait_ms: float = _setting(
+        2.0,
+        "Milliseconds a prediction may wait for concurrent requests still being read to "
+        "join its model call (never when it is alone); 0 turns the wait off.",
+    )
+    prediction_log_flush_seconds: float = _setting(
+        5.0,
+        "Seconds between two writes of a deployment's prediction log (one Parquet batch "
+        "each); it is also written on shutdown.",
+    )
     pii: Mapping[str, tuple[str, ...]] = field(
         default_factory=dict,
         metadata={

@@ -66,7 +66,7 @@ def test_the_card_gathers_run_environment_data_and_validation(project: Context) 
     )
     experiment = ledger.projects.ensure_experiment(project.project.id, "train")
     run = ledger.runs.create_run(
-        experiment.id, source={"commit": "abc123", "dirty": False}, environment_id=env.id
+        experiment.id, source={"git_commit": "abc123", "git_dirty": False}, environment_id=env.id
     )
     ledger.runs.log_params(run.id, {"lr": 0.1})
     dataset = ledger.datasets.ensure(project.project.id, "flights")

@@ -23,11 +23,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "data",
         "Version datasets: add, status, list, show, log, diff, checkout, tag.",
     ),
+    "deploy": (
+        "plinth.cli.deploy",
+        "deploy",
+        "Export a deployment as a Dockerfile plus Kubernetes or compose files.",
+    ),
     "demo": ("plinth.cli.demo", "demo", "Run the end-to-end demo on bundled data."),
     "doctor": ("plinth.cli.doctor", "doctor", "Check every configured backend."),
     "env": ("plinth.cli.env", "env", "Show or export the environment a run recorded."),
     "gc": ("plinth.cli.gc", "gc", "Find and delete blobs no record references."),
     "init": ("plinth.cli.init", "init", "Create plinth.yaml and the embedded stores."),
+    "lineage": (
+        "plinth.cli.lineage",
+        "lineage",
+        "Walk from a logged prediction to its model, run, code, environment and data.",
+    ),
     "models": (
         "plinth.cli.models",
         "models",
@@ -37,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "plinth.cli.reproduce",
         "reproduce",
         "Rerun a run's recorded code and compare its metrics.",
+    ),
+    "serve": (
+        "plinth.cli.serve",
+        "serve",
+        "Serve a deployment over HTTP: predict, model, health, metrics.",
     ),
     "runs": ("plinth.cli.runs", "runs", "List, search, show, compare, delete and export runs."),
     "validate": ("plinth.cli.validate", "validate", "Check data against suites: infer, run."),

@@ -306,3 +306,65 @@ def _echo_card(info: dict[str, Any]) -> None:
             click.echo(f"  {line}")
     else:
         click.echo("signature    -")
+
+
+@models.command(
+    epilog="Examples:\n\n"
+    "  plinth models predict delays@champion --input flights.parquet --output preds.parquet\n\n"
+    "  plinth models predict delays@4 --input f.parquet --output p.parquet --dataset preds"
+)
+@click.argument("ref")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Parquet file to score.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Parquet file to write: the input's columns plus prediction (and score).",
+)
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=1),
+    default=50_000,
+    show_default=True,
+    help="Rows read, predicted and written at a time (bounds memory).",
+)
+@click.option("--dataset", help="Also add the output as a new version of this dataset.")
+@click.option("--trusted", is_flag=True, help="Allow loading a pickled model (see docs).")
+@json_option
+def predict(
+    ref: str,
+    input_path: str,
+    output_path: str,
+    chunk_rows: int,
+    dataset: str | None,
+    trusted: bool,
+    as_json: bool,
+) -> None:
+    """Score the Parquet file --input with model REF into --output, in chunks."""
+    from plinth.context import Context
+    from plinth.serving.batch import predict_file
+
+    with Context.open() as ctx:
+        result = predict_file(
+            ref,
+            input_path,
+            output_path,
+            chunk_rows=chunk_rows,
+            trusted=trusted,
+            dataset=dataset,
+            ctx=ctx,
+            progress=not as_json,
+        )
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    click.echo(f"{result.rows} predictions of {result.model_version} -> {result.output_path}")
+    if result.dataset_version:
+        click.echo(f"added as dataset version {result.dataset_version}")

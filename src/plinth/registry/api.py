@@ -197,7 +197,7 @@ def card(ref: str, *, ctx: Context | None = None) -> dict[str, Any]:
                 "end_time": run.end_time,
                 "params": ledger.runs.get_params(run.id),
                 "metrics": ledger.runs.latest_metrics(run.id),
-                "commit": source.get("commit"),
+                "commit": source.get("git_commit"),
                 "source": source,
             }
             environment_id = environment_id or run.environment_id

@@ -1,0 +1,59 @@
+"""``plinth serve DEPLOYMENT.yaml``: record the deployment version and serve it on uvicorn.
+
+A thin layer over :mod:`plinth.serving` (spec, app). With ``--workers`` above 1 uvicorn
+starts that many processes, each building the app from the spec path it finds in the
+environment.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command(
+    epilog="Example: plinth serve deployment.yaml --port 8000  "
+    "(then: curl -d '{\"records\": [{...}]}' localhost:8000/v1/predict)"
+)
+@click.argument("deployment", type=click.Path(dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes."
+)
+def serve(deployment: str, host: str, port: int, workers: int) -> None:
+    """Serve a deployment: POST /v1/predict, GET /v1/model, /health, /ready, /metrics."""
+    import os
+    from pathlib import Path
+
+    from plinth.context import Context
+    from plinth.errors import MissingExtraError
+    from plinth.serving.spec import DeploymentSpec, save_deployment
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise MissingExtraError("plinth serve", "serve") from None
+
+    spec = DeploymentSpec.load(deployment)
+    with Context.open() as ctx:
+        version = save_deployment(spec, ctx)
+    click.echo(f"deployment {version.ref} ({spec.model}) on http://{host}:{port}", err=True)
+    if workers > 1:
+        os.environ["_PLINTH_SERVE_SPEC"] = str(Path(deployment).resolve())
+        uvicorn.run(
+            "plinth.serving.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+        return
+    from plinth.serving.app import create_app
+
+    ctx = Context.open()
+    try:
+        app = create_app(spec, ctx=ctx, deployment=version)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        ctx.close()

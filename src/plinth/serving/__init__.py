@@ -1,0 +1,1 @@
+"""Serving: deployment spec, app factory, prediction log, batch scoring and deploy export."""

@@ -1,0 +1,436 @@
+"""The ASGI app of one deployment: predictions, model description, health and metrics.
+
+::
+
+    app = create_app(DeploymentSpec.load("deployment.yaml"), ctx=ctx)
+    # POST /v1/predict  {"records": [{...}]} or {"columns": {...}}
+    # GET  /v1/model  /health  /ready  /metrics  /openapi.json
+
+Models are loaded at start-up (``/ready`` answers 503 until then). A background task reads
+each alias every ``serve_alias_poll_seconds`` and swaps in a moved version once it is
+loaded. The request path does no disk or database I/O: bodies are parsed with orjson,
+checked against the signature, micro-batched into one model call in a worker thread, and
+handed to the prediction log (memory only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from plinth.serving.decode import Problem, RequestError, openapi
+from plinth.serving.metrics import ServingMetrics
+from plinth.serving.served import ModelSlot, ServedModel
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from plinth.context import Context
+    from plinth.entities import DeploymentVersion, ModelVersion
+    from plinth.serving.spec import DeploymentSpec
+
+__all__ = ["Server", "create_app"]
+
+log = logging.getLogger("plinth.serving")
+
+_JSON = "application/json"
+
+
+class Server:
+    """The state behind one app: the model slots, metrics, prediction log and counters."""
+
+    def __init__(
+        self,
+        spec: DeploymentSpec,
+        *,
+        ctx: Context | None,
+        models: Mapping[str, Any] | None = None,
+        predlog: Any = None,
+        log_predictions: bool = True,
+        deployment: DeploymentVersion | None = None,
+        seed: int | None = None,
+        poll_seconds: float | None = None,
+        batch_wait_ms: float | None = None,
+    ) -> None:
+        if ctx is None and models is None:
+            raise ValueError("create_app needs ctx (to load models) or models")
+        settings = None if ctx is None else ctx.settings
+        self.spec = spec
+        self.ctx = ctx
+        self.deployment = deployment
+        self.predlog = predlog
+        self._log_predictions = log_predictions and predlog is None
+        self.poll_seconds = float(
+            poll_seconds
+            if poll_seconds is not None
+            else (settings.serve_alias_poll_seconds if settings else 5.0)
+        )
+        wait_ms = (
+            batch_wait_ms
+            if batch_wait_ms is not None
+            else (settings.serve_batch_wait_ms if settings else 2.0)
+        )
+        self.wait_s = max(0.0, float(wait_ms)) / 1000.0
+        self.metrics = ServingMetrics(spec.name, predlog)
+        self.random = random.Random(seed)  # noqa: S311 (traffic split, not secrets)
+        self.arriving = 0  # requests being read, not yet queued for a model
+        injected = dict(models or {})
+        self.primary = self._slot(spec.model, "primary", injected)
+        self.canary = (
+            None if spec.canary is None else self._slot(spec.canary.model, "canary", injected)
+        )
+        self.shadow = None if spec.shadow is None else self._slot(spec.shadow, "shadow", injected)
+        self.slots = [s for s in (self.primary, self.canary, self.shadow) if s is not None]
+        self.ready = False
+        self._openapi: tuple[ServedModel, bytes] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _slot(self, ref: str, role: str, injected: Mapping[str, Any]) -> ModelSlot:
+        if injected and ref not in injected:
+            raise ValueError(f"no injected model for {ref!r}")
+        return ModelSlot(
+            ref,
+            role,
+            ctx=self.ctx,
+            make=lambda model, name, version, lineage: self._served(
+                model, name, role, version, lineage
+            ),
+            metrics=self.metrics,
+            model=injected.get(ref),
+        )
+
+    def _served(
+        self,
+        model: Any,
+        name: str,
+        role: str,
+        version: ModelVersion | None,
+        lineage: dict[str, Any],
+    ) -> ServedModel:
+        return ServedModel(
+            model,
+            name,
+            role,
+            max_rows=self.spec.max_rows,
+            wait_s=self.wait_s,
+            arriving=lambda: self.arriving,
+            metrics=self.metrics,
+            version=version,
+            lineage=lineage,
+        )
+
+    # -- life cycle (worker threads) ---------------------------------------------------
+    def start(self) -> None:
+        """Record the deployment version, load every model, start the prediction log."""
+        if self.deployment is None and self.ctx is not None:
+            from plinth.serving.spec import save_deployment
+
+            self.deployment = save_deployment(self.spec, self.ctx)
+        for slot in self.slots:
+            slot.refresh()
+        if self._log_predictions and self.ctx is not None and self.deployment is not None:
+            from plinth.serving.predlog import PredictionLog
+
+            self.predlog = PredictionLog(self.ctx, self.deployment, sample=self.spec.sample)
+            self.predlog.start()
+            self.metrics.predlog = self.predlog
+        self.ready = True
+
+    def refresh(self) -> bool:
+        """Read every alias and swap in moved versions; True if any moved. Does I/O."""
+        moved = False
+        for slot in self.slots:
+            try:
+                moved = slot.refresh() or moved
+            except Exception as exc:  # keep serving what is loaded; try again next poll
+                log.warning("plinth: could not refresh %s: %s", slot.ref, exc)
+        return moved
+
+    async def poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            await asyncio.to_thread(self.refresh)
+
+    def close(self) -> None:
+        if self.predlog is not None and hasattr(self.predlog, "close"):
+            self.predlog.close()
+            self.metrics.sync_predlog()
+        for slot in self.slots:
+            if slot.current is not None:
+                slot.current.close()
+
+    # -- requests ---------------------------------------------------------------------
+    async def predict(self, request: Request) -> Response:
+        from starlette.responses import Response
+
+        self.arriving += 1
+        queued = False
+        try:
+            body = await self._body(request)
+            primary = self.primary.current
+            if not self.ready or primary is None:
+                raise RequestError(
+                    503, [Problem("model", "the model is still loading")], "internal"
+                )
+            served = primary
+            canary = self.canary
+            if canary is not None and canary.current is not None:
+                assert self.spec.canary is not None
+                if self.random.random() < self.spec.canary.traffic:
+                    served = canary.current
+            doc = _parse(body)
+            columns, rows = served.decoder.decode(doc)
+            self.metrics.rows.observe(rows)
+            self.arriving -= 1
+            queued = True
+            try:
+                predictions = await served.batcher.submit(columns, rows)
+            except Exception as exc:
+                log.warning("plinth: %s failed on a request: %s", served.name, exc)
+                raise RequestError(
+                    500,
+                    [Problem("model", f"the model failed: {type(exc).__name__}: {exc}")],
+                    "model",
+                ) from None
+        except RequestError as error:
+            if not queued:
+                self.arriving -= 1
+            self.metrics.error(error.kind)
+            return self._json(error.body(), error.status)
+        except Exception as exc:  # the server answers, whatever the input
+            if not queued:
+                self.arriving -= 1
+            log.exception("plinth: internal error on /v1/predict")
+            self.metrics.error("internal")
+            return self._json(
+                {"errors": [{"field": None, "message": f"internal error: {type(exc).__name__}"}]},
+                500,
+            )
+        import orjson
+
+        from plinth.ids import new_id
+
+        request_id = new_id()
+        payload = orjson.dumps(
+            {"predictions": predictions, "model_version": served.name, "request_id": request_id}
+        )
+        self.metrics.response_bytes.observe(len(payload))
+        if self.predlog is not None:
+            try:
+                self.predlog.append(
+                    request_id, time.time_ns() // 1_000_000, served.name, columns, predictions
+                )
+            except Exception as exc:  # the log never fails a prediction
+                log.warning("plinth: prediction log refused a request: %s", exc)
+        if self.shadow is not None and self.shadow.current is not None:
+            self._spawn(self._shadow(self.shadow.current, doc))
+        return Response(payload, media_type=_JSON, headers={"X-Request-ID": request_id})
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.spec.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            self.metrics.request_bytes.observe(int(declared))
+            raise _too_large(int(declared), limit)
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                self.metrics.request_bytes.observe(size)
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+        self.metrics.request_bytes.observe(size)
+        return b"".join(chunks)
+
+    async def _shadow(self, served: ServedModel, doc: Any) -> None:
+        try:
+            columns, rows = served.decoder.decode(doc)
+            await served.batcher.submit(columns, rows)
+        except Exception as exc:  # a shadow never affects anyone; it is counted
+            log.info("plinth: shadow %s failed: %s", served.name, exc)
+            self.metrics.error("shadow")
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _json(self, doc: Any, status: int = 200) -> Response:
+        import orjson
+        from starlette.responses import Response
+
+        payload = orjson.dumps(doc)
+        self.metrics.response_bytes.observe(len(payload))
+        return Response(payload, status_code=status, media_type=_JSON)
+
+    async def model(self, request: Request) -> Response:
+        if not self.ready or self.primary.current is None:
+            return self._json({"errors": [{"field": "model", "message": "still loading"}]}, 503)
+        doc = self.primary.current.describe()
+        doc["deployment"] = {
+            "name": self.spec.name,
+            "version": None if self.deployment is None else self.deployment.number,
+            "digest": self.spec.digest,
+        }
+        doc["canary"] = None
+        if self.canary is not None and self.canary.current is not None:
+            assert self.spec.canary is not None
+            doc["canary"] = {
+                **self.canary.current.describe(),
+                "traffic": self.spec.canary.traffic,
+            }
+        doc["shadow"] = (
+            None
+            if self.shadow is None or self.shadow.current is None
+            else self.shadow.current.describe()
+        )
+        return self._json(doc)
+
+    async def openapi(self, request: Request) -> Response:
+        from starlette.responses import Response
+
+        primary = self.primary.current
+        if primary is None:
+            return self._json({"errors": [{"field": "model", "message": "still loading"}]}, 503)
+        cached = self._openapi
+        if cached is None or cached[0] is not primary:
+            import orjson
+
+            doc = openapi(
+                f"plinth deployment {self.spec.name}", primary.name, primary.decoder, primary.output
+            )
+            cached = (primary, orjson.dumps(doc))
+            self._openapi = cached
+        return Response(cached[1], media_type=_JSON)
+
+    async def health(self, request: Request) -> Response:
+        return self._json({"status": "ok"})
+
+    async def ready_route(self, request: Request) -> Response:
+        primary = self.primary.current
+        if not self.ready or primary is None:
+            return self._json({"ready": False}, 503)
+        return self._json({"ready": True, "model_version": primary.name})
+
+    async def metrics_route(self, request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+        from starlette.responses import Response
+
+        return Response(self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _parse(body: bytes) -> Any:
+    import orjson
+
+    if not body.strip():
+        raise RequestError(
+            422, [Problem("body", 'empty body; send {"records": [...]} or {"columns": {...}}')]
+        )
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(422, [Problem("body", f"not valid JSON: {exc}")]) from None
+
+
+def _too_large(size: int, limit: int) -> RequestError:
+    return RequestError(
+        413,
+        [Problem("body", f"{size} bytes is more than this deployment's limit of {limit}")],
+        "too_large",
+    )
+
+
+def _timed(
+    server: Server, route: str, handler: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    histogram = server.metrics.latency.labels(server.spec.name, route)
+
+    async def endpoint(request: Request) -> Response:
+        start = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            histogram.observe(time.perf_counter() - start)
+
+    return endpoint
+
+
+def create_app(
+    spec: DeploymentSpec,
+    *,
+    ctx: Context | None = None,
+    models: Mapping[str, Any] | None = None,
+    predlog: Any = None,
+    log_predictions: bool = True,
+    deployment: DeploymentVersion | None = None,
+    seed: int | None = None,
+    poll_seconds: float | None = None,
+    batch_wait_ms: float | None = None,
+) -> Starlette:
+    """The Starlette app serving ``spec``; ``app.state.server`` is its :class:`Server`.
+
+    ``models`` maps the spec's references (``"m@champion"``) to loaded models, for tests;
+    otherwise they are loaded from the registry of ``ctx`` at start-up. ``predlog`` is a
+    prediction log to append to; by default one is started for the deployment version
+    (``log_predictions=False``: none).
+    """
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    server = Server(
+        spec,
+        ctx=ctx,
+        models=models,
+        predlog=predlog,
+        log_predictions=log_predictions,
+        deployment=deployment,
+        seed=seed,
+        poll_seconds=poll_seconds,
+        batch_wait_ms=batch_wait_ms,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(server.start)
+        poller = asyncio.create_task(server.poll_forever())
+        try:
+            yield
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            await asyncio.to_thread(server.close)
+
+    routes = [
+        Route("/v1/predict", _timed(server, "/v1/predict", server.predict), methods=["POST"]),
+        Route("/v1/model", _timed(server, "/v1/model", server.model), methods=["GET"]),
+        Route("/openapi.json", _timed(server, "/openapi.json", server.openapi), methods=["GET"]),
+        Route("/health", _timed(server, "/health", server.health), methods=["GET"]),
+        Route("/ready", _timed(server, "/ready", server.ready_route), methods=["GET"]),
+        Route("/metrics", _timed(server, "/metrics", server.metrics_route), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.server = server
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The app for ``uvicorn --factory`` (``plinth serve --workers N``): the spec path and
+    project come from ``_PLINTH_SERVE_SPEC`` and the working directory."""
+    import os
+
+    from plinth.context import Context
+    from plinth.serving.spec import DeploymentSpec
+
+    spec = DeploymentSpec.load(os.environ["_PLINTH_SERVE_SPEC"])
+    return create_app(spec, ctx=Context.open())

@@ -1,0 +1,269 @@
+"""Batch scoring: a registered model over a Parquet file, streamed in chunks.
+
+The input is read one record batch at a time (bounded memory), each chunk is predicted
+and appended to the output Parquet file, which appears under its name only when complete::
+
+    result = predict_file("delays@champion", "flights.parquet", "preds.parquet")
+    result.rows, result.model_version          # 1_000_000, "delays@4"
+
+The output holds every input column plus ``prediction`` (and ``score``, the probability
+of the positive class, for a binary classifier with ``predict_proba``). The input is
+checked against the model's signature first: a missing or mistyped column stops before
+anything is predicted; columns the model does not take are carried to the output, not
+given to the model. Lineage: inside an active run, ``run —used→ model_version``; with
+``dataset=NAME`` the output becomes a version of that dataset and
+``model_version —produced→ dataset_version``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from plinth.entities import RecordRef
+from plinth.errors import UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from plinth.context import Context
+    from plinth.entities import ModelVersion
+    from plinth.registry.flavors import PlinthModel
+
+__all__ = ["OUTPUT_COLUMNS", "BatchResult", "predict_file"]
+
+#: Columns batch scoring adds to the input's.
+OUTPUT_COLUMNS = ("prediction", "score")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch scoring wrote: ``rows`` predictions of ``model_version`` (``NAME@N``)
+    in ``output_path``; ``dataset_version`` (``NAME@N``) when it was added as one."""
+
+    rows: int
+    model_version: str
+    output_path: Path
+    chunks: int = 0
+    dataset_version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "model_version": self.model_version,
+            "output": str(self.output_path),
+            "chunks": self.chunks,
+            "dataset_version": self.dataset_version,
+        }
+
+
+def _context(ctx: Context | None) -> Context:
+    if ctx is not None:
+        return ctx
+    run = _active_run()
+    if run is not None:
+        run_context: Context = run.context
+        return run_context
+    from plinth.context import current
+
+    return current()
+
+
+def _active_run() -> Any:
+    runs = sys.modules.get("plinth.tracking.runs")
+    return None if runs is None else runs.active_run()
+
+
+def _open_input(path: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise UsageError(
+            f"input file {path} does not exist", hint="pass a Parquet file", field="input"
+        )
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise UsageError(
+            f"{path} is not a readable Parquet file: {exc}",
+            hint="batch scoring reads Parquet; convert CSV with pandas or DuckDB first",
+            field="input",
+        ) from None
+
+
+def _features(version: ModelVersion, schema: pa.Schema, where: Path) -> list[str] | None:
+    """The input columns the model takes, in its signature's order (None: all of them,
+    the signature is a tensor or unknown); UsageError naming every problem."""
+    from plinth.registry.flavors.signature import Signature
+
+    if version.signature is None:
+        return None
+    signature = Signature.from_dict(version.signature)
+    problems = [p for p in signature.check(schema.empty_table()) if p.kind != "extra"]
+    if problems:
+        raise UsageError(
+            f"{where} does not fit the signature of {version.ref}: "
+            + "; ".join(p.message for p in problems),
+            hint=f"see the expected columns with: plinth models show {version.ref} --json",
+            field=problems[0].field or "input",
+        )
+    if signature.is_tensor:
+        return None
+    return [spec.name for spec in signature.inputs]
+
+
+def _binary_scores(model: PlinthModel, features: Any) -> Any:
+    """The positive-class probabilities, or None when the model is no binary classifier."""
+    import numpy as np
+
+    try:
+        proba = model.predict_proba
+    except AttributeError:
+        return None
+    scores = np.asarray(proba(features))
+    if scores.ndim != 2 or scores.shape[1] != 2:
+        return None
+    return scores[:, 1]
+
+
+def _column(values: Any) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+
+    if hasattr(values, "to_numpy"):  # pandas Series or DataFrame
+        values = values.to_numpy()
+    array = np.asarray(values)
+    if array.ndim > 1:
+        if array.shape[1] == 1:
+            return pa.array(array[:, 0])
+        return pa.array(list(array))
+    return pa.array(array)
+
+
+def predict_file(
+    ref: str | ModelVersion,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    chunk_rows: int = 50_000,
+    trusted: bool = False,
+    dataset: str | None = None,
+    ctx: Context | None = None,
+    progress: bool = True,
+) -> BatchResult:
+    """Predict every row of the Parquet file ``input_path`` with model ``ref`` into
+    ``output_path``, ``chunk_rows`` rows at a time; see the module docstring."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from plinth.registry import api
+
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise UsageError(
+            f"chunk_rows must be an integer >= 1, got {chunk_rows!r}", field="chunk_rows"
+        )
+    context = _context(ctx)
+    source, target = Path(input_path), Path(output_path)
+    version = ref if not isinstance(ref, str) else api.get(ref, ctx=context)
+    parquet = _open_input(source)
+    schema = parquet.schema_arrow
+    taken = [name for name in OUTPUT_COLUMNS if name in schema.names]
+    if taken:
+        raise UsageError(
+            f"{source} already has a column named {taken[0]!r}, which batch scoring writes",
+            hint="rename or drop that column first",
+            field="input",
+        )
+    features = _features(version, schema, source)
+    model = api.load(version, trusted=trusted, ctx=context)
+    total = parquet.metadata.num_rows
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    writer: pq.ParquetWriter | None = None
+    rows = chunks = 0
+    bar = _progress(total, version.ref) if progress and sys.stderr.isatty() else None
+    try:
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas()
+            inputs = frame if features is None else frame[features]
+            table = pa.Table.from_batches([batch])
+            table = table.append_column("prediction", _column(model.predict(inputs)))
+            scores = _binary_scores(model, inputs)
+            if scores is not None:
+                table = table.append_column("score", _column(scores))
+            if writer is None:
+                writer = pq.ParquetWriter(partial, table.schema, compression="zstd")
+            elif table.schema != writer.schema:
+                table = table.cast(writer.schema)
+            writer.write_table(table)
+            rows += batch.num_rows
+            chunks += 1
+            if bar is not None:
+                bar.advance(batch.num_rows)
+        if writer is None:  # an empty input: an empty output with the input's columns
+            empty = schema.empty_table().append_column("prediction", pa.array([], pa.float64()))
+            pq.write_table(empty, partial, compression="zstd")
+        else:
+            writer.close()
+            writer = None
+        os.replace(partial, target)
+    finally:
+        if writer is not None:
+            writer.close()
+        if bar is not None:
+            bar.stop()
+        partial.unlink(missing_ok=True)
+    made = _record_lineage(context, version, target, dataset, source)
+    return BatchResult(rows, version.ref, target, chunks, made)
+
+
+def _record_lineage(
+    ctx: Context, version: ModelVersion, target: Path, dataset: str | None, source: Path
+) -> str | None:
+    model_ref = RecordRef("model_version", version.id)
+    run = _active_run()
+    if run is not None and run.context is ctx:
+        ctx.ledger.lineage.add(RecordRef("run", run.id), model_ref, "used")
+    if dataset is None:
+        return None
+    from plinth.versioning import datasets
+
+    added = datasets.add(
+        target, dataset, message=f"predictions of {version.ref} on {source.name}", ctx=ctx
+    )
+    ctx.ledger.lineage.add(model_ref, RecordRef("dataset_version", added.version.id), "produced")
+    return added.version.ref
+
+
+class _Bar:
+    """A Rich progress bar on stderr, counting rows."""
+
+    def __init__(self, total: int, label: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task(f"scoring with {label}", total=total)
+        self._progress.start()
+
+    def advance(self, rows: int) -> None:
+        self._progress.advance(self._task, rows)
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+
+def _progress(total: int, label: str) -> _Bar:
+    return _Bar(total, label)

@@ -1,0 +1,353 @@
+"""Request bodies to columns in the signature's order, with every bad field named.
+
+``{"records": [{...}, ...]}`` or ``{"columns": {"name": [...], ...}}`` become one list per
+input of the signature; all problems are collected, each with the field it is about
+(``records[3].distance``, ``columns.origin[0]``), and raised together as
+:class:`RequestError` (status 422, or 413 for too many rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Decoder", "Problem", "RequestError", "openapi"]
+
+_MAX_PROBLEMS = 50  # enough to fix a request; a 10,000-row mistake need not echo 10,000 times
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+
+class RequestError(Exception):
+    """A request the server refuses: ``status`` and every problem found."""
+
+    def __init__(self, status: int, problems: Sequence[Problem], kind: str = "validation"):
+        super().__init__(problems[0].message if problems else "bad request")
+        self.status = status
+        self.problems = list(problems)
+        self.kind = kind
+
+    def body(self) -> dict[str, Any]:
+        return {"errors": [{"field": p.field, "message": p.message} for p in self.problems]}
+
+
+def _group(dtype: str) -> str:
+    if dtype.startswith(("int", "uint")):
+        return "integer"
+    if dtype in {"halffloat", "float", "double"} or dtype.startswith("float"):
+        return "number"
+    if dtype in {"bool", "boolean"}:
+        return "boolean"
+    if dtype in {"string", "large_string", "utf8"}:
+        return "string"
+    return "any"
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_integer(v: Any) -> str | None:
+    if type(v) is int:
+        return None
+    if type(v) is float and v.is_integer():
+        return None
+    if v is None:
+        return "expected an integer, got null"
+    return f"expected an integer, got {_describe(v)}"
+
+
+def _check_number(v: Any) -> str | None:
+    t = type(v)
+    if t is float or t is int or v is None:  # null is a missing value: NaN
+        return None
+    return f"expected a number, got {_describe(v)}"
+
+
+def _check_boolean(v: Any) -> str | None:
+    if type(v) is bool:
+        return None
+    return f"expected true or false, got {'null' if v is None else _describe(v)}"
+
+
+def _check_string(v: Any) -> str | None:
+    if type(v) is str or v is None:
+        return None
+    return f"expected a string, got {_describe(v)}"
+
+
+def _check_any(v: Any) -> str | None:
+    return None
+
+
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "integer": _check_integer,
+    "number": _check_number,
+    "boolean": _check_boolean,
+    "string": _check_string,
+    "any": _check_any,
+}
+_JSON_TYPES: dict[str, dict[str, Any]] = {
+    "integer": {"type": "integer"},
+    "number": {"type": ["number", "null"]},
+    "boolean": {"type": "boolean"},
+    "string": {"type": ["string", "null"]},
+    "any": {},
+}
+
+
+class Decoder:
+    """Decodes request documents for one signature's inputs (name, Arrow type) in order."""
+
+    def __init__(self, inputs: Sequence[tuple[str, str]], *, max_rows: int) -> None:
+        self.names = [name for name, _ in inputs]
+        self.dtypes = dict(inputs)
+        self.groups = {name: _group(dtype) for name, dtype in inputs}
+        self.checks = [(name, _CHECKS[self.groups[name]]) for name in self.names]
+        self.known = frozenset(self.names)
+        self.max_rows = max_rows
+
+    def decode(self, doc: Any) -> tuple[dict[str, list[Any]], int]:
+        """``(columns, rows)`` from a parsed body; RequestError naming every bad field."""
+        if not isinstance(doc, dict):
+            raise RequestError(
+                422,
+                [Problem("body", 'expected {"records": [...]} or {"columns": {...}}')],
+            )
+        extra = [key for key in doc if key not in ("records", "columns")]
+        problems = [Problem(k, "unknown key; send 'records' or 'columns'") for k in extra]
+        if "records" in doc and "columns" in doc:
+            problems.append(Problem("body", "send either 'records' or 'columns', not both"))
+        if problems:
+            raise RequestError(422, problems)
+        if "records" in doc:
+            return self._records(doc["records"])
+        if "columns" in doc:
+            return self._columns(doc["columns"])
+        raise RequestError(
+            422, [Problem("body", 'expected {"records": [...]} or {"columns": {...}}')]
+        )
+
+    def _too_many(self, where: str, n: int) -> RequestError:
+        return RequestError(
+            413,
+            [Problem(where, f"{n} rows is more than this deployment's limit of {self.max_rows}")],
+            kind="too_large",
+        )
+
+    def _records(self, records: Any) -> tuple[dict[str, list[Any]], int]:
+        if not isinstance(records, list) or not records:
+            got = "an empty list" if records == [] else _describe(records)
+            raise RequestError(
+                422, [Problem("records", f"expected a non-empty list of objects, got {got}")]
+            )
+        n = len(records)
+        if n > self.max_rows:
+            raise self._too_many("records", n)
+        names, known = self.names, self.known
+        if n == 1 and type(records[0]) is dict:  # the common single-row request
+            row = records[0]
+            if row.keys() == known and all(check(row[k]) is None for k, check in self.checks):
+                return {name: [row[name]] for name in names}, 1
+        columns: dict[str, list[Any]] = {name: [None] * n for name in names}
+        problems: list[Problem] = []
+        for i, row in enumerate(records):
+            if type(row) is not dict:
+                problems.append(
+                    Problem(f"records[{i}]", f"expected an object, got {_describe(row)}")
+                )
+                continue
+            for name, check in self.checks:
+                if name not in row:
+                    problems.append(
+                        Problem(f"records[{i}].{name}", f"missing ({self.dtypes[name]})")
+                    )
+                    continue
+                value = row[name]
+                message = check(value)
+                if message is not None:
+                    problems.append(Problem(f"records[{i}].{name}", message))
+                else:
+                    columns[name][i] = value
+            if len(row) > len(names) or not known.issuperset(row):
+                problems.extend(
+                    Problem(f"records[{i}].{key}", "not an input of the model")
+                    for key in row
+                    if key not in known
+                )
+            if len(problems) >= _MAX_PROBLEMS:
+                break
+        if problems:
+            raise RequestError(422, problems[:_MAX_PROBLEMS])
+        return columns, n
+
+    def _columns(self, given: Any) -> tuple[dict[str, list[Any]], int]:
+        if not isinstance(given, dict) or not given:
+            raise RequestError(
+                422,
+                [
+                    Problem(
+                        "columns", f"expected an object of name: [values], got {_describe(given)}"
+                    )
+                ],
+            )
+        problems: list[Problem] = []
+        lengths: dict[str, int] = {}
+        for name, check in self.checks:
+            if name not in given:
+                problems.append(Problem(f"columns.{name}", f"missing ({self.dtypes[name]})"))
+                continue
+            values = given[name]
+            if not isinstance(values, list):
+                problems.append(
+                    Problem(
+                        f"columns.{name}", f"expected a list of values, got {_describe(values)}"
+                    )
+                )
+                continue
+            lengths[name] = len(values)
+            for i, value in enumerate(values):
+                message = check(value)
+                if message is not None:
+                    problems.append(Problem(f"columns.{name}[{i}]", message))
+                    if len(problems) >= _MAX_PROBLEMS:
+                        break
+        problems.extend(
+            Problem(f"columns.{key}", "not an input of the model")
+            for key in given
+            if key not in self.known
+        )
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{k}: {v}" for k, v in lengths.items())
+            problems.append(Problem("columns", f"columns differ in length ({shown})"))
+        n = next(iter(lengths.values()), 0)
+        if not problems and n == 0:
+            problems.append(Problem("columns", "no rows: every column is empty"))
+        if problems:
+            raise RequestError(422, problems[:_MAX_PROBLEMS])
+        if n > self.max_rows:
+            raise self._too_many("columns", n)
+        return {name: given[name] for name in self.names}, n
+
+    def input_schema(self) -> dict[str, Any]:
+        """The JSON Schema of one record."""
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(self.names),
+            "properties": {
+                name: {**_JSON_TYPES[self.groups[name]], "description": self.dtypes[name]}
+                for name in self.names
+            },
+        }
+
+
+def openapi(title: str, version: str, decoder: Decoder, output: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of a deployment, built from its model's signature."""
+    record = decoder.input_schema()
+    columns = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": record["required"],
+        "properties": {
+            name: {"type": "array", "items": schema}
+            for name, schema in record["properties"].items()
+        },
+    }
+    error = {
+        "type": "object",
+        "properties": {
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            }
+        },
+    }
+    errors: dict[str, Any] = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": {
+            "/v1/predict": {
+                "post": {
+                    "summary": f"Predict ({output})",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {
+                                            "type": "object",
+                                            "required": ["records"],
+                                            "properties": {
+                                                "records": {
+                                                    "type": "array",
+                                                    "minItems": 1,
+                                                    "maxItems": decoder.max_rows,
+                                                    "items": {
+                                                        "$ref": "#/components/schemas/Record"
+                                                    },
+                                                }
+                                            },
+                                        },
+                                        {
+                                            "type": "object",
+                                            "required": ["columns"],
+                                            "properties": {
+                                                "columns": {"$ref": "#/components/schemas/Columns"}
+                                            },
+                                        },
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "One prediction per row, in order",
+                            "headers": {"X-Request-ID": {"schema": {"type": "string"}}},
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Predictions"}
+                                }
+                            },
+                        },
+                        "413": {"description": "Too many rows or too large a body", **errors},
+                        "422": {"description": "Invalid input; every bad field", **errors},
+                    },
+                }
+            },
+            "/v1/model": {"get": {"summary": "The served model: signature, version, lineage"}},
+            "/health": {"get": {"summary": "The process is up"}},
+            "/ready": {"get": {"summary": "The model is loaded (503 until then)"}},
+            "/metrics": {"get": {"summary": "Prometheus metrics"}},
+        },
+        "components": {
+            "schemas": {
+                "Record": record,
+                "Columns": columns,
+                "Predictions": {
+                    "type": "object",
+                    "required": ["predictions", "model_version", "request_id"],
+                    "properties": {
+                        "predictions": {"type": "array"},
+                        "model_version": {"type": "string"},
+                        "request_id": {"type": "string"},
+                    },
+                },
+                "Errors": error,
+            }
+        },
+    }

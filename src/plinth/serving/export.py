@@ -1,0 +1,444 @@
+"""Infrastructure as code: a deployment YAML as a container image plus Kubernetes or compose.
+
+:func:`export_deployment` resolves the deployment's model in the registry, takes the
+environment its run recorded and writes a build folder::
+
+    Dockerfile  requirements.txt  deployment.yaml
+    k8s/configmap.yaml  k8s/deployment.yaml  k8s/service.yaml  k8s/hpa.yaml  k8s/kustomization.yaml
+    # or, for --target compose:
+    compose.yaml  plinth.env.example  prometheus/prometheus.yml  grafana/...
+
+Every YAML file is written with ``yaml.safe_dump``. Store URIs (``PLINTH_METADATA``,
+``PLINTH_ARTIFACTS``, ``PLINTH_ONLINE_STORE``) may hold passwords, so they are never
+written: Kubernetes reads them from the Secret ``<name>-stores``, compose from ``plinth.env``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from plinth.errors import NotFoundError, UsageError
+from plinth.serving.spec import DeploymentSpec
+
+if TYPE_CHECKING:
+    from plinth.context import Context
+    from plinth.entities import Environment, ModelVersion
+
+__all__ = ["TARGETS", "dns_name", "export_deployment", "read_name"]
+
+TARGETS: tuple[str, ...] = ("kubernetes", "compose")
+
+#: Store settings the server needs; their values may hold credentials.
+_STORE_VARIABLES = ("PLINTH_METADATA", "PLINTH_ARTIFACTS")
+#: The online store and S3 credentials, passed through from the same Secret when present.
+_OPTIONAL_VARIABLES = (
+    "PLINTH_ONLINE_STORE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ENDPOINT_URL",
+)
+_APP_SPEC = "/app/deployment.yaml"
+_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+def dns_name(name: str) -> str:
+    """``name`` as a DNS-1123 label (Kubernetes object names): ``Delays_v2`` -> ``delays-v2``."""
+    label = _DNS.sub("-", name.lower()).strip("-")[:63].rstrip("-")
+    if not label:
+        raise UsageError(
+            f"deployment name {name!r} has no letter or digit",
+            hint="name the deployment with letters, digits and '-', e.g. name: delays",
+            field="name",
+        )
+    return label
+
+
+def export_deployment(
+    spec_path: str | Path,
+    target: str,
+    out_dir: str | Path,
+    *,
+    ctx: Context | None = None,
+    image: str | None = None,
+    port: int = 8000,
+    replicas: int = 2,
+) -> list[Path]:
+    """Write the build folder for ``target`` (``kubernetes`` or ``compose``); the paths written.
+
+    ``image`` names the image the manifests run (default ``<name>:<model>-v<number>``);
+    ``replicas`` is the Deployment's and the autoscaler's minimum.
+    """
+    from plinth.context import current
+
+    if target not in TARGETS:
+        raise UsageError(
+            f"unknown deploy target {target!r}",
+            hint="use one of: " + ", ".join(TARGETS),
+            field="target",
+        )
+    if replicas < 1:
+        raise UsageError(f"replicas must be at least 1, not {replicas}", field="replicas")
+    if not 0 < port < 65536:
+        raise UsageError(f"port {port} is not a TCP port", field="port")
+    spec = DeploymentSpec.load(spec_path)
+    context = ctx or current()
+    version = _resolve(spec.model, "model", spec_path, context)
+    if spec.canary is not None:
+        _resolve(spec.canary.model, "canary", spec_path, context)
+    if spec.shadow is not None:
+        _resolve(spec.shadow, "shadow", spec_path, context)
+    env = _environment(version, context)
+    name = dns_name(spec.name)
+    tag = image or f"{name}:{dns_name(version.model)}-v{version.number}"
+    out = Path(out_dir)
+    files: dict[str, str] = {
+        "Dockerfile": _dockerfile(env, port),
+        "requirements.txt": _requirements(env),
+        "deployment.yaml": spec.yaml_text,
+    }
+    if target == "kubernetes":
+        files.update(_kubernetes(name, spec.yaml_text, tag, port, replicas, context.project.name))
+    else:
+        files.update(_compose(name, port, context.project.name))
+    written = [_write(out / rel, text) for rel, text in files.items()]
+    if target == "compose":
+        dashboard = _assets() / "grafana" / "plinth-serving.json"
+        target_path = out / "grafana" / "dashboards" / dashboard.name
+        target_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dashboard, target_path)
+        written.append(target_path)
+    return written
+
+
+# -- reading the deployment ------------------------------------------------------------------
+
+
+def read_name(spec_path: str | Path) -> str:
+    """The ``name`` of a deployment YAML; UsageError when the file is missing or malformed."""
+    return DeploymentSpec.load(spec_path).name
+
+
+def _resolve(ref: str, key: str, path: str | Path, ctx: Context) -> ModelVersion:
+    from plinth.registry import api
+
+    try:
+        return api.get(ref, ctx=ctx)
+    except NotFoundError as exc:
+        raise NotFoundError(
+            f"{path}: {key} {ref!r} is not in the registry: {exc.message}",
+            hint=exc.hint or "log it with run.log_model and set the alias: plinth models alias",
+            field=key,
+        ) from None
+
+
+def _environment(version: ModelVersion, ctx: Context) -> Environment:
+    environment_id = version.environment_id
+    if environment_id is None and version.run_id is not None:
+        environment_id = ctx.ledger.runs.get_run(version.run_id).environment_id
+    if environment_id is None:
+        raise UsageError(
+            f"model version {version.ref} has no environment recorded",
+            hint="log the model inside plinth.start_run, which records the environment",
+            field="model",
+        )
+    return ctx.ledger.environments.get(environment_id)
+
+
+# -- the image -------------------------------------------------------------------------------
+
+
+def _requirements(env: Environment) -> str:
+    """The recorded packages pinned (as ``plinth env export``), plinth itself with ``[serve]``."""
+    from plinth.versioning.env import canonical_name, export_environment
+
+    kept = []
+    for line in export_environment(env, "requirements").splitlines():
+        if canonical_name(line.partition("==")[0].strip()) != "plinth":
+            kept.append(line)
+    version = next((v for n, v in env.packages.items() if canonical_name(n) == "plinth"), None)
+    editable = {canonical_name(str(n)) for n in env.extra.get("editable") or ()}
+    if version is None or "plinth" in editable or "+" in version:
+        kept.append("plinth[serve]  # the recorded plinth is not a release on an index")
+    else:
+        kept.append(f"plinth[serve]=={version}")
+    return "\n".join(kept) + "\n"
+
+
+def _dockerfile(env: Environment, port: int) -> str:
+    major_minor = ".".join(env.python.split(".")[:2])
+    probe = _health_probe(port)
+    cmd = ["plinth", "serve", _APP_SPEC, "--host", "0.0.0.0", "--port", str(port)]  # noqa: S104
+    return "\n".join(
+        [
+            f"# plinth environment {env.digest}",
+            f"# Recorded with Python {env.python} on {env.platform}.",
+            "# Written by `plinth deploy export`; build in this folder: docker build -t IMAGE .",
+            f"FROM python:{major_minor}-slim",
+            "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1",
+            "WORKDIR /app",
+            "COPY requirements.txt /app/requirements.txt",
+            "RUN pip install --no-cache-dir -r /app/requirements.txt",
+            f"COPY deployment.yaml {_APP_SPEC}",
+            "RUN useradd --create-home --uid 10001 plinth",
+            "USER 10001",
+            f"EXPOSE {port}",
+            "HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \\",
+            f"  CMD {json.dumps(['python', '-c', probe])}",
+            f"CMD {json.dumps(cmd)}",
+            "",
+        ]
+    )
+
+
+# -- Kubernetes ------------------------------------------------------------------------------
+
+
+def _kubernetes(
+    name: str, spec_text: str, image: str, port: int, replicas: int, project: str
+) -> dict[str, str]:
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "plinth"}
+    config = f"{name}-config"
+    secret = f"{name}-stores"
+    digest = hashlib.sha256(spec_text.encode("utf-8")).hexdigest()
+    env: list[dict[str, Any]] = [{"name": "PLINTH_PROJECT", "value": project}]
+    for variable in _STORE_VARIABLES + _OPTIONAL_VARIABLES:
+        ref: dict[str, Any] = {"name": secret, "key": variable}
+        if variable in _OPTIONAL_VARIABLES:
+            ref["optional"] = True
+        env.append({"name": variable, "valueFrom": {"secretKeyRef": ref}})
+    container = {
+        "name": "serve",
+        "image": image,
+        "args": ["plinth", "serve", _APP_SPEC, "--host", "0.0.0.0", "--port", str(port)],  # noqa: S104
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "env": env,
+        "readinessProbe": _probe("/ready", period=5, failures=3),
+        "livenessProbe": _probe("/health", period=10, failures=3, delay=10),
+        "resources": {
+            "requests": {"cpu": "250m", "memory": "512Mi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        },
+        "volumeMounts": [
+            {"name": "deployment", "mountPath": _APP_SPEC, "subPath": "deployment.yaml"}
+        ],
+        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False},
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(port),
+                        "prometheus.io/path": "/metrics",
+                        # A new deployment YAML changes the pod template: pods roll.
+                        "plinth.dev/deployment-sha256": digest,
+                    },
+                },
+                "spec": {
+                    "containers": [container],
+                    "volumes": [{"name": "deployment", "configMap": {"name": config}}],
+                },
+            },
+        },
+    }
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": config, "labels": labels},
+        "data": {"deployment.yaml": spec_text},
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "selector": {"app.kubernetes.io/name": name},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": replicas,
+            "maxReplicas": max(replicas * 5, 10),
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 70},
+                    },
+                }
+            ],
+        },
+    }
+    resources = ["configmap.yaml", "deployment.yaml", "service.yaml", "hpa.yaml"]
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    }
+    return {
+        "k8s/configmap.yaml": _yaml(configmap),
+        "k8s/deployment.yaml": _yaml(deployment),
+        "k8s/service.yaml": _yaml(service),
+        "k8s/hpa.yaml": _yaml(hpa),
+        "k8s/kustomization.yaml": _yaml(kustomization),
+    }
+
+
+def _probe(path: str, *, period: int, failures: int, delay: int = 0) -> dict[str, Any]:
+    probe: dict[str, Any] = {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 3,
+        "failureThreshold": failures,
+    }
+    if delay:
+        probe["initialDelaySeconds"] = delay
+    return probe
+
+
+# -- compose ---------------------------------------------------------------------------------
+
+
+def _compose(name: str, port: int, project: str) -> dict[str, str]:
+    probe = _health_probe(port)
+    compose = {
+        "name": name,
+        "services": {
+            name: {
+                "build": ".",
+                "image": f"{name}:latest",
+                "ports": [f"{port}:{port}"],
+                "environment": {"PLINTH_PROJECT": project},
+                "env_file": ["plinth.env"],
+                "healthcheck": {
+                    "test": ["CMD", "python", "-c", probe],
+                    "interval": "15s",
+                    "timeout": "5s",
+                    "retries": 3,
+                    "start_period": "30s",
+                },
+                "restart": "unless-stopped",
+            },
+            "prometheus": {
+                "image": "prom/prometheus:v2.53.0",
+                "ports": ["9090:9090"],
+                "volumes": ["./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"],
+                "depends_on": [name],
+            },
+            "grafana": {
+                "image": "grafana/grafana:11.1.0",
+                "ports": ["3000:3000"],
+                "environment": {"GF_AUTH_ANONYMOUS_ENABLED": "true"},
+                "volumes": [
+                    "./grafana/provisioning:/etc/grafana/provisioning:ro",
+                    "./grafana/dashboards:/var/lib/grafana/dashboards:ro",
+                ],
+                "depends_on": ["prometheus"],
+            },
+        },
+    }
+    datasources = {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "Prometheus",
+                "uid": "prometheus",
+                "type": "prometheus",
+                "access": "proxy",
+                "url": "http://prometheus:9090",
+                "isDefault": True,
+            }
+        ],
+    }
+    dashboards = {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "plinth",
+                "type": "file",
+                "options": {"path": "/var/lib/grafana/dashboards"},
+            }
+        ],
+    }
+    env_example = "\n".join(
+        [
+            "# Copy to plinth.env and fill in: the stores the server reads the model from.",
+            "# plinth.env holds credentials: keep it out of version control.",
+            *(f"{variable}=" for variable in _STORE_VARIABLES),
+            "# Optional: an online store, S3 credentials for s3:// artifacts.",
+            *(f"# {variable}=" for variable in _OPTIONAL_VARIABLES),
+            "",
+        ]
+    )
+    return {
+        "compose.yaml": _yaml(compose),
+        "plinth.env.example": env_example,
+        "prometheus/prometheus.yml": _yaml(_compose_prometheus(f"{name}:{port}")),
+        "grafana/provisioning/datasources/prometheus.yaml": _yaml(datasources),
+        "grafana/provisioning/dashboards/plinth.yaml": _yaml(dashboards),
+    }
+
+
+def _compose_prometheus(target: str) -> dict[str, Any]:
+    """The shipped Prometheus config with its local job pointed at the compose service."""
+    config = yaml.safe_load((_assets() / "prometheus" / "prometheus.yml").read_text("utf-8"))
+    jobs = [job for job in config["scrape_configs"] if job.get("static_configs")]
+    for job in jobs:
+        job["static_configs"] = [{"targets": [target]}]
+    config["scrape_configs"] = jobs
+    assert isinstance(config, dict)
+    return config
+
+
+def _assets() -> Path:
+    """The ``deploy/`` folder: inside the installed package, else the source checkout's."""
+    here = Path(__file__).resolve().parent
+    for folder in (here.parent / "_deploy", here.parents[2] / "deploy"):
+        if (folder / "grafana" / "plinth-serving.json").is_file():
+            return folder
+    raise NotFoundError(
+        "plinth's deploy assets (Grafana dashboard, Prometheus config) are not installed",
+        hint="reinstall plinth, or export with --target kubernetes",
+    )
+
+
+def _health_probe(port: int) -> str:
+    """A Python one-liner that exits non-zero unless /health answers 200 (slim images lack curl)."""
+    url = f"http://127.0.0.1:{port}/health"
+    return (
+        "import sys, urllib.request; "
+        f"sys.exit(urllib.request.urlopen({url!r}, timeout=3).status != 200)"
+    )
+
+
+def _yaml(doc: dict[str, Any]) -> str:
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _write(path: Path, text: str) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}", field="output") from None
+    return path

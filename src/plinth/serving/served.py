@@ -1,0 +1,275 @@
+"""A loaded model ready to serve, and the slot that swaps it when its alias moves.
+
+:class:`ServedModel` knows how to turn a batch of decoded requests into the model's input
+(a 2-D float array, or a DataFrame with named columns only when the model needs one) and
+its output into one plain list per request. :class:`ModelSlot` holds the current one for a
+``NAME@ALIAS``; :meth:`ModelSlot.refresh` (run off the request path) reads the alias and,
+when it moved, loads the new version and swaps a single reference.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from plinth.errors import UsageError
+from plinth.serving.batcher import Batcher, Item
+from plinth.serving.decode import Decoder
+
+if TYPE_CHECKING:
+    from plinth.context import Context
+    from plinth.entities import ModelVersion
+    from plinth.serving.metrics import ServingMetrics
+
+__all__ = ["ModelSlot", "ServedModel"]
+
+log = logging.getLogger("plinth.serving")
+
+_NUMERIC = ("integer", "number", "boolean")
+
+
+class ServedModel:
+    """One model version: its decoder, batcher, output kind and lineage summary.
+
+    ``output`` is ``probability`` (a binary classifier: the positive class's probability),
+    ``label`` (a classifier's predicted class) or ``value`` (whatever ``predict`` returns).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        name: str,
+        role: str,
+        *,
+        max_rows: int,
+        wait_s: float,
+        arriving: Callable[[], int],
+        metrics: ServingMetrics,
+        version: ModelVersion | None = None,
+        lineage: dict[str, Any] | None = None,
+    ) -> None:
+        signature = getattr(model, "signature", None)
+        if signature is None:
+            raise UsageError(
+                f"{name} has no signature, so its requests cannot be checked",
+                hint="log the model with an input_example (run.log_model(m, name=..., "
+                "input_example=df.head()))",
+                field="model",
+            )
+        self.model = model
+        self.name = name
+        self.role = role
+        self.version = version
+        self.signature = signature
+        self.lineage = lineage or {}
+        self.metrics = metrics
+        if signature.is_tensor:
+            inputs = [(signature.inputs[0].name, "tensor")]
+        else:
+            inputs = [(spec.name, spec.dtype) for spec in signature.inputs]
+        self.decoder = Decoder(inputs, max_rows=max_rows)
+        native = getattr(model, "model", model)
+        classes = getattr(native, "classes_", None)
+        self.positive_class: Any = None
+        if classes is not None and hasattr(native, "predict_proba") and len(classes) == 2:
+            self.output = "probability"
+            self.positive_class = classes[1].item() if hasattr(classes[1], "item") else classes[1]
+        elif classes is not None:
+            self.output = "label"
+        else:
+            self.output = "value"
+        groups = self.decoder.groups
+        numeric = all(groups[n] in _NUMERIC for n in self.decoder.names)
+        self.as_frame = not signature.is_tensor and (
+            not numeric or getattr(native, "feature_names_in_", None) is not None
+        )
+        self.batcher = Batcher(
+            self._predict_batch,
+            max_rows=max_rows,
+            wait_s=wait_s,
+            arriving=arriving,
+            on_batch=metrics.batch_size.observe,
+        )
+
+    def _input(self, columns: dict[str, list[Any]]) -> Any:
+        import numpy as np
+
+        names, groups = self.decoder.names, self.decoder.groups
+        if self.signature.is_tensor:
+            return np.asarray(columns[names[0]], dtype=float)
+        if self.as_frame:
+            import pandas as pd
+
+            data = {}
+            for name in names:
+                group = groups[name]
+                if group == "number":
+                    data[name] = np.array(columns[name], dtype=float)
+                elif group == "integer":
+                    data[name] = np.array(columns[name], dtype=np.int64)
+                elif group == "boolean":
+                    data[name] = np.array(columns[name], dtype=bool)
+                else:
+                    data[name] = np.array(columns[name], dtype=object)
+            return pd.DataFrame(data, columns=names, copy=False)
+        n = len(columns[names[0]])
+        array = np.empty((n, len(names)), dtype=float)
+        for j, name in enumerate(names):
+            array[:, j] = columns[name]
+        return array
+
+    def predict_columns(self, columns: dict[str, list[Any]]) -> list[Any]:
+        """Predictions for decoded columns, as a plain list (one per row)."""
+        import numpy as np
+
+        data = self._input(columns)
+        if self.output == "probability":
+            out = np.asarray(self.model.predict_proba(data))[:, 1]
+        else:
+            out = np.asarray(self.model.predict(data))
+        values: list[Any] = out.tolist()
+        return values
+
+    def _predict_batch(self, items: Sequence[Item]) -> list[list[Any]]:
+        if len(items) == 1:
+            predictions = self.predict_columns(items[0].columns)
+        else:
+            merged: dict[str, list[Any]] = {}
+            for name in self.decoder.names:
+                column: list[Any] = []
+                for item in items:
+                    column.extend(item.columns[name])
+                merged[name] = column
+            predictions = self.predict_columns(merged)
+        if len(predictions) != sum(item.rows for item in items):
+            raise RuntimeError(
+                f"{self.name} returned {len(predictions)} predictions for "
+                f"{sum(item.rows for item in items)} rows"
+            )
+        self.metrics.observe_predictions(self.name, self.role, predictions, self.output)
+        out = []
+        start = 0
+        for item in items:
+            out.append(predictions[start : start + item.rows])
+            start += item.rows
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /v1/model`` says about this model."""
+        output: dict[str, Any] = {"kind": self.output}
+        if self.output == "probability":
+            output["description"] = (
+                f"the probability of the positive class {self.positive_class!r} "
+                "(predict_proba's second column)"
+            )
+        elif self.output == "label":
+            output["description"] = "the predicted class"
+        else:
+            output["description"] = "the model's predict() value"
+        version = self.version
+        return {
+            "model_version": self.name,
+            "role": self.role,
+            "flavor": getattr(self.model, "flavor", None),
+            "signature": self.signature.to_dict(),
+            "output": output,
+            "version": None
+            if version is None
+            else {
+                "id": version.id,
+                "model": version.model,
+                "number": version.number,
+                "run_id": version.run_id,
+                "metrics": version.metrics,
+                "created_at": version.created_at,
+            },
+            "lineage": self.lineage,
+        }
+
+    def close(self) -> None:
+        self.batcher.close()
+
+
+def _lineage(ctx: Context, ref: str) -> dict[str, Any]:
+    from plinth.registry import api
+
+    try:
+        card = api.card(ref, ctx=ctx)
+    except Exception as exc:  # the summary is informative; serving does not depend on it
+        log.warning("plinth: no lineage summary for %s: %s", ref, exc)
+        return {}
+    run = card.get("run") or {}
+    return {
+        "run_id": run.get("id"),
+        "run_name": run.get("name"),
+        "code_commit": card.get("code_commit"),
+        "environment_id": (card.get("environment") or {}).get("id"),
+        "data": [d.get("ref") for d in card.get("data") or []],
+    }
+
+
+class ModelSlot:
+    """The model serving one role (primary, canary, shadow) for a reference like ``m@champion``.
+
+    ``current`` is swapped as a whole: a request reads it once and keeps that model.
+    """
+
+    def __init__(
+        self,
+        ref: str,
+        role: str,
+        *,
+        ctx: Context | None,
+        make: Callable[[Any, str, ModelVersion | None, dict[str, Any]], ServedModel],
+        metrics: ServingMetrics,
+        model: Any = None,
+    ) -> None:
+        self.ref = ref
+        self.role = role
+        self._ctx = ctx
+        self._make = make
+        self._metrics = metrics
+        self._injected = model
+        self._lock = threading.Lock()
+        self.current: ServedModel | None = None
+        self.reloads = 0
+
+    def refresh(self) -> bool:
+        """Read the alias and load the version it names if that is not the one served.
+
+        Does database and disk I/O: call it from a worker thread, never on the request
+        path. Returns True when a new version was swapped in.
+        """
+        with self._lock:
+            if self._injected is not None:
+                if self.current is None:
+                    self._swap(self._make(self._injected, self.ref, None, {}))
+                    return True
+                return False
+            from plinth.registry import api
+
+            assert self._ctx is not None
+            version = api.get(self.ref, ctx=self._ctx)
+            current = self.current
+            if (
+                current is not None
+                and current.version is not None
+                and current.version.id == version.id
+            ):
+                return False
+            model = api.load(version, ctx=self._ctx)
+            served = self._make(model, version.ref, version, _lineage(self._ctx, version.ref))
+            self._swap(served)
+            return True
+
+    def _swap(self, served: ServedModel) -> None:
+        previous = self.current
+        self.current = served  # one reference: requests see the old model or the new one
+        self._metrics.served(served.name, self.role, None if previous is None else previous.name)
+        if previous is not None:
+            self.reloads += 1
+            log.info("plinth: %s %s now serves %s", self.role, self.ref, served.name)
+            # Not closed: requests that read the old model still finish on it; its thread
+            # ends when the last of them lets go of it.
