@@ -12,6 +12,7 @@ import pytest
 import plinth
 from plinth.context import Context
 from plinth.entities import RecordRef
+from plinth.serving.predlog import lineage_of_request
 
 
 @pytest.fixture
@@ -80,6 +81,18 @@ def test_demo_trains_ranks_and_records_everything(demo_repo: Path, cli: Callable
             for record in ctx.ledger.validation.results(dataset_version_id=versions[n].id)
         )
         assert (demo_repo / "plinth-demo" / "flights-suite.yaml").is_file()
+        # The best run's model is champion; it answered requests, logged and traceable.
+        best = data["ranking"][0]["run_id"]
+        champion = plinth.models.get("flight-delays@champion", ctx=ctx)
+        assert (champion.run_id, champion.ref) == (best, data["champion"])
+        assert [v.run_id for v in plinth.models.versions("flight-delays", ctx=ctx)] != []
+        chain = lineage_of_request(ctx, data["request_id"])
+        assert chain["prediction"]["model_version"] == data["champion"]
+        assert chain["run"]["id"] == best
+        assert chain["code"]["commit"]
+        assert [d["ref"] for d in chain["data"]] == ["flights@9"]
+        deployment = ctx.ledger.deployments.get(ctx.project.id, "flight-delays")
+        assert sum(b.rows for b in ctx.ledger.deployments.batches(deployment.id)) == 100
 
 
 def test_a_demo_run_reproduces(

@@ -35,6 +35,8 @@ def demo(directory: Path, quick: bool, as_json: bool) -> None:
                 "run_ids": result.run_ids,
                 "train_ref": result.train_ref,
                 "quarantined_ref": result.quarantined_ref,
+                "champion": result.champion,
+                "request_id": result.request_id,
                 "ranking": [
                     {"run_id": r, "name": n, "holdout_auc": auc, "holdout_log_loss": loss}
                     for r, n, auc, loss in result.ranking

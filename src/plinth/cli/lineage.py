@@ -95,7 +95,7 @@ def lines(chain: dict[str, Any]) -> list[str]:
         if checks:
             latest = checks[0]
             verdict = (
-                f"{'passed' if latest['success'] else 'FAILED'} {latest['suite']} "
+                f"{'passed' if latest['success'] else 'FAILED'} suite {latest['suite']} "
                 f"({latest['error_count']} errors, {latest['warning_count']} warnings)"
             )
         else:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from plinth.demo.datasets import DataStory
+    from plinth.demo.serving import ServeStory
 
 __all__ = ["CONFIGS", "DemoResult", "run_demo"]
 
@@ -43,6 +44,9 @@ class DemoResult:
     #: The dataset version the models trained on, and the one quarantined (if made now).
     train_ref: str | None = None
     quarantined_ref: str | None = None
+    #: The model version made ``champion`` and served, and one request id it answered.
+    champion: str | None = None
+    request_id: str | None = None
 
 
 def run_demo(
@@ -57,6 +61,7 @@ def run_demo(
     from plinth.demo import train
     from plinth.demo.data import load_flights
     from plinth.demo.datasets import version_flights
+    from plinth.demo.serving import serve_champion
     from plinth.project import init_project
     from plinth.settings import CONFIG_FILE
     from plinth.versioning.code import module_entry_point
@@ -90,8 +95,31 @@ def run_demo(
         name = ctx.ledger.runs.get_run(run_id).name or run_id
         ranking.append((run_id, name, metrics["holdout_auc"], metrics["holdout_log_loss"]))
     ranking.sort(key=lambda row: -row[2])
-    _print_ranking(ranking, directory, echo, story)
-    return DemoResult(directory, run_ids, ranking, story.train_ref, story.quarantined_ref)
+    served = serve_champion(
+        ctx, directory, data, (ranking[0][0], ranking[0][2]), echo, requests=100 if quick else 300
+    )
+    _print_lineage(served, echo)
+    _print_ranking(ranking, directory, echo, story, served)
+    return DemoResult(
+        directory,
+        run_ids,
+        ranking,
+        story.train_ref,
+        story.quarantined_ref,
+        served.champion,
+        served.request_id,
+    )
+
+
+def _print_lineage(served: ServeStory, echo: Callable[[str], None]) -> None:
+    from plinth.cli.lineage import lines
+
+    if not served.lineage:
+        return
+    echo("")
+    echo(f"Lineage of request {served.request_id}, from the prediction back to the data:")
+    for line in lines(served.lineage):
+        echo(f"  {line}")
 
 
 def _print_ranking(
@@ -99,6 +127,7 @@ def _print_ranking(
     directory: Path,
     echo: Callable[[str], None],
     story: DataStory,
+    served: ServeStory,
 ) -> None:
     echo("")
     echo("Runs ranked by holdout AUC (July and August 2013, unseen months):")
@@ -118,3 +147,7 @@ def _print_ranking(
     if story.quarantined_ref:
         echo(f"  plinth data show {story.quarantined_ref}        # quarantined, with its report")
     echo(f"  plinth validate run {story.suite_path.name} {story.train_ref}")
+    echo("  plinth models card flight-delays@champion")
+    echo("  plinth serve deployment.yaml          # the same server, in the foreground")
+    if served.request_id:
+        echo(f"  plinth lineage {served.request_id}")

@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
     from plinth.tracking import ActiveRun
 
-__all__ = ["EXPERIMENT", "main", "parse_args", "train"]
+__all__ = ["EXPERIMENT", "MODEL", "main", "parse_args", "train"]
 
 EXPERIMENT = "flight-delays"
+#: The registered model every demo run logs a version of.
+MODEL = "flight-delays"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -62,12 +64,13 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _model(args: argparse.Namespace, categories: Mapping[str, list[str]]) -> Any:
+    import numpy as np
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
     from plinth.demo.data import CATEGORICAL, NUMERIC
 
@@ -82,27 +85,35 @@ def _model(args: argparse.Namespace, categories: Mapping[str, list[str]]) -> Any
         return Pipeline(
             [("features", features), ("clf", LogisticRegression(C=args.C, max_iter=1000))]
         )
-    return HistGradientBoostingClassifier(
+    # Categories are encoded inside the pipeline, so the logged model takes the raw columns
+    # (strings for carrier, origin, dest) that a request to the served model carries.
+    encode_cat = OrdinalEncoder(
+        categories=[categories[c] for c in CATEGORICAL],
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+    )
+    features = ColumnTransformer(
+        [("cat", encode_cat, CATEGORICAL), ("num", "passthrough", NUMERIC)],
+        verbose_feature_names_out=False,
+    )
+    clf = HistGradientBoostingClassifier(
         learning_rate=args.learning_rate,
         max_iter=args.max_iter,
         max_leaf_nodes=args.max_leaf_nodes,
-        categorical_features="from_dtype",
+        categorical_features=list(range(len(CATEGORICAL))),
         early_stopping=False,
         random_state=args.seed,
     )
+    return Pipeline([("features", features), ("clf", clf)])
 
 
-def _frame(df: pd.DataFrame, categories: Mapping[str, list[str]], model: str) -> pd.DataFrame:
-    import pandas as pd
-
+def _frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The model's input: the feature columns as they arrive (categories as strings)."""
     from plinth.demo.data import CATEGORICAL, NUMERIC
 
     x = df[[*NUMERIC, *CATEGORICAL]].copy()
     for column in CATEGORICAL:
-        if model == "hgb":  # native categorical splits need a fixed category order
-            x[column] = pd.Categorical(x[column], categories=categories[column])
-        else:
-            x[column] = x[column].astype(object)
+        x[column] = x[column].astype(object)
     return x
 
 
@@ -123,8 +134,8 @@ def train(args: argparse.Namespace, data: pd.DataFrame, run: ActiveRun) -> dict[
     train_df, holdout_df = split(
         data, train_rows=args.train_rows, holdout_rows=args.holdout_rows, seed=args.seed
     )
-    x_train, y_train = _frame(train_df, categories, args.model), train_df[TARGET].to_numpy()
-    x_hold, y_hold = _frame(holdout_df, categories, args.model), holdout_df[TARGET].to_numpy()
+    x_train, y_train = _frame(train_df), train_df[TARGET].to_numpy()
+    x_hold, y_hold = _frame(holdout_df), holdout_df[TARGET].to_numpy()
     run.log_metrics({"train_rows": len(x_train), "holdout_rows": len(x_hold)})
 
     model = _model(args, categories)
@@ -133,7 +144,8 @@ def train(args: argparse.Namespace, data: pd.DataFrame, run: ActiveRun) -> dict[
     fit_seconds = time.perf_counter() - started
 
     if args.model == "hgb":  # the learning curve, one point per boosting round
-        for step, proba in enumerate(model.staged_predict_proba(x_hold)):
+        encoded = model[:-1].transform(x_hold)
+        for step, proba in enumerate(model[-1].staged_predict_proba(encoded)):
             run.log_metric(
                 "holdout_log_loss_curve", log_loss(y_hold, proba[:, 1], labels=[0, 1]), step=step
             )
@@ -169,6 +181,8 @@ def train(args: argparse.Namespace, data: pd.DataFrame, run: ActiveRun) -> dict[
             {n: float(v) for n, v in zip(names, result.importances_mean, strict=True)},
             "weights/permutation_importance.json",
         )
+    # Registered as a version of one model: plinth demo points `champion` at the best.
+    run.log_model(model, name=MODEL, input_example=x_hold.head(5))
     return metrics
 
 

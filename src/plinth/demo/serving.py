@@ -1,0 +1,186 @@
+"""The demo's serving story: the best model becomes ``champion`` and answers real requests.
+
+The best run's model version gets the ``champion`` alias (an audited move), a deployment
+spec (``deployment.yaml``) serves ``flight-delays@champion`` on a local port, a few hundred
+September flights — a month no model has seen — are sent as single-row requests from a few
+threads, ``/metrics`` is read back, and one request id is walked back to the data version
+its model was trained on. The server runs in this process (uvicorn in a thread), so the
+demo needs no second terminal; ``plinth serve deployment.yaml`` runs the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from plinth.context import Context
+
+__all__ = ["ServeStory", "serve_champion"]
+
+DEPLOYMENT = """\
+# Served by plinth demo; run it yourself with: plinth serve deployment.yaml
+name: flight-delays
+model: flight-delays@champion
+logging: {sample: 1.0}
+limits: {max_rows: 1000}
+"""
+#: The month sent to the server: after every month the models trained or were scored on.
+REQUEST_MONTH = 9
+#: Metric families printed from /metrics.
+SHOWN_METRICS = (
+    "plinth_predictions_total",
+    "plinth_request_duration_seconds_count",
+    "plinth_request_duration_seconds_sum",
+    "plinth_batch_size_count",
+    "plinth_errors_total",
+    "plinth_prediction_log_rows_total",
+)
+
+
+@dataclass(frozen=True)
+class ServeStory:
+    """What the serving step did: the champion, the requests and one request's lineage."""
+
+    champion: str
+    requests: int
+    errors: int
+    request_id: str
+    lineage: dict[str, Any]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - local
+            return int(answer.status), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 - the demo's own local server
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return int(answer.status), dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as error:
+        return error.code, dict(json.loads(error.read() or b"{}"))
+
+
+def _records(data: pd.DataFrame, rows: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``rows`` September flights as JSON records (missing weather as null)."""
+    from plinth.demo.data import CATEGORICAL, NUMERIC
+
+    month = data[data["month"] == REQUEST_MONTH]
+    sample = month.sample(n=min(rows, len(month)), random_state=seed)[[*NUMERIC, *CATEGORICAL]]
+    records = sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
+    return [{str(k): v for k, v in r.items()} for r in records]
+
+
+def _champion(ctx: Context, best_run: str, auc: float) -> str:
+    from plinth import models
+    from plinth.demo.train import MODEL
+
+    version = next(v for v in models.versions(MODEL, ctx=ctx) if v.run_id == best_run)
+    models.set_alias(
+        MODEL, "champion", version.number, reason=f"best holdout AUC ({auc:.4f})", ctx=ctx
+    )
+    return str(version.ref)
+
+
+def serve_champion(
+    ctx: Context,
+    directory: Path,
+    data: pd.DataFrame,
+    best: tuple[str, float],
+    echo: Callable[[str], None] = print,
+    *,
+    requests: int = 300,
+) -> ServeStory:
+    """Alias the best model, serve it, send ``requests`` September flights, walk one back."""
+    import uvicorn
+
+    from plinth.errors import BackendError
+    from plinth.serving.app import create_app
+    from plinth.serving.predlog import lineage_of_request
+    from plinth.serving.spec import DeploymentSpec
+
+    champion = _champion(ctx, *best)
+    echo("")
+    echo(f"Serving: {champion} is now flight-delays@champion")
+    spec_path = directory / "deployment.yaml"
+    spec_path.write_text(DEPLOYMENT, encoding="utf-8")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(DeploymentSpec.load(spec_path), ctx=ctx)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, name="plinth-demo-server", daemon=True)
+    started = time.perf_counter()
+    thread.start()
+    try:
+        deadline = started + 60
+        while True:
+            try:
+                if _get(f"{base}/ready", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.perf_counter() > deadline or not thread.is_alive():
+                raise BackendError(
+                    f"the demo server on {base} did not become ready within 60 s",
+                    hint=f"run it in the foreground to see why: plinth serve {spec_path}",
+                )
+            time.sleep(0.05)
+        echo(
+            f"  {spec_path.name} served on {base} (ready in {time.perf_counter() - started:.1f} s)"
+        )
+        records = _records(data, requests)
+        url = f"{base}/v1/predict"
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda r: _post(url, {"records": [r]}), records))
+        ok = [body for status, body in answers if status == 200]
+        late = sum(1 for body in ok if body["predictions"][0] >= 0.5)
+        echo(
+            f"  sent {len(records)} September flights, one per request, from 8 threads: "
+            f"{len(ok)} answered, {late} predicted late (p >= 0.5)"
+        )
+        metrics = _get(f"{base}/metrics")[1].decode()
+        echo("  /metrics (excerpt: the predict route, non-zero series):")
+        for line in metrics.splitlines():
+            name, _, value = line.rpartition(" ")
+            if (
+                line.startswith(SHOWN_METRICS)
+                and value not in ("0.0", "0")
+                and ("route=" not in name or 'route="/v1/predict"' in name)
+            ):
+                echo(f"    {line}")
+    finally:
+        server.should_exit = True  # shutdown flushes the prediction log
+        thread.join(timeout=60)
+    request_id = str(ok[0]["request_id"]) if ok else ""
+    chain = lineage_of_request(ctx, request_id) if request_id else {}
+    return ServeStory(champion, len(records), len(records) - len(ok), request_id, chain)
