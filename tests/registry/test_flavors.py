@@ -77,6 +77,29 @@ def test_hist_gradient_boosting_loads_through_the_allow_list(tmp_path: Path) -> 
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
 
 
+def test_categorical_hist_gradient_boosting_loads_through_the_allow_list(tmp_path: Path) -> None:
+    """Native categorical splits wrap check_array in functools.partial: both are admitted."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y = _xy()
+    codes = (x[:, 2] > 0).astype(float)
+    features = np.column_stack([codes, x[:, :2]])
+    model = HistGradientBoostingClassifier(max_iter=10, categorical_features=[0]).fit(features, y)
+    loaded = load_model(tmp_path, save_model(model, tmp_path))
+    np.testing.assert_array_equal(loaded.predict_proba(features), model.predict_proba(features))
+
+
+def test_a_partial_of_a_function_outside_the_allow_list_is_refused(tmp_path: Path) -> None:
+    import functools
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    model = FunctionTransformer(func=functools.partial(np.round, decimals=1))
+    info = save_model(model, tmp_path)
+    with pytest.raises(UntrustedModelError, match=r"allow-list: .*numpy.*round"):
+        load_model(tmp_path, info)
+
+
 def test_skops_file_with_a_type_outside_the_allow_list_is_refused(tmp_path: Path) -> None:
     from sklearn.preprocessing import FunctionTransformer
 

@@ -14,8 +14,12 @@ FILE = "model.skops"
 #: Types skops does not trust by default that plinth lets it load: scikit-learn's own
 #: fitted internals (trees, tree predictors, neighbour indexes, optimizers) and numpy dtypes.
 #: Anything else in a skops file needs ``trusted=True``. Extend with care, one name at a time.
+#: ``functools.partial`` is safe to admit because skops lists the function it wraps as a
+#: type of its own: only the allow-listed ``check_array`` (which HistGradientBoosting's
+#: categorical preprocessing wraps) gets through.
 ALLOWED_TYPES: frozenset[str] = frozenset(
     {
+        "functools.partial",
         "numpy.dtype",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
         "sklearn.metrics._dist_metrics.EuclideanDistance64",
@@ -26,6 +30,7 @@ ALLOWED_TYPES: frozenset[str] = frozenset(
         "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
         "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
         "sklearn.tree._tree.Tree",
+        "sklearn.utils.validation.check_array",
     }
 )
 
