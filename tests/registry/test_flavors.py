@@ -181,3 +181,26 @@ def test_torchscript_round_trip(tmp_path: Path) -> None:
     assert info.flavor == "torch"
     data = torch.ones(2, 3)
     torch.testing.assert_close(load_model(tmp_path, info).predict(data), module(data))
+
+
+def test_onnx_round_trip_through_onnxruntime(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.array([[1.0], [-2.0], [0.5]], dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        initializer=[numpy_helper.from_array(weights, name="w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    info = save_model(model, tmp_path)
+    assert (info.flavor, info.files, info.needs_pickle) == ("onnx", ("model.onnx",), False)
+    x, _ = _xy()
+    loaded = load_model(tmp_path, info)
+    expected = x.astype(np.float32) @ weights
+    np.testing.assert_allclose(loaded.predict(x.astype(np.float32)), expected, rtol=1e-6)
