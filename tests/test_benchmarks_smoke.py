@@ -94,3 +94,32 @@ def test_validation_benchmark_quick(tmp_path: Path) -> None:
     assert plinth["missed"] == []
     assert plinth["false_alarms"] == []
     assert "| plinth" in done.stdout
+
+
+def test_serving_benchmark_quick(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "serving.py"),
+            "--quick",
+            "--no-results",
+            "--json",
+            str(out),
+            "--tmp",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    report = json.loads(out.read_text())
+    served = report["raw"]["plinth 1 worker"]
+    assert set(report["raw"]) == {"model_call", "plinth 1 worker"}
+    assert served["startup_s"] > 0
+    for name in ("c1", "c8", "c64", "c64x100"):
+        assert served[name]["requests"] > 0
+        assert served[name]["errors"] == 0
+    assert "| 8 conn, 1 row" in done.stdout

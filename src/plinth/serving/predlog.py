@@ -213,24 +213,30 @@ class PredictionLog:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        tables = []
-        good = []
         bad = 0
-        for request in taken:
-            try:
-                tables.append(_request_table(request))
-                good.append(request)
-            except (pa.ArrowException, ValueError, TypeError) as exc:
-                bad += request.rows
-                log.warning(
-                    "plinth: request %s of %s cannot be logged (%s); dropped",
-                    request.request_id,
-                    self.deployment.ref,
-                    exc,
-                )
-        if not tables:
-            return None, 0, bad
-        table = pa.concat_tables(tables, promote_options="permissive").sort_by("request_id")
+        try:  # one table built from every request's values at once
+            table = _batch_table(taken)
+            good = taken
+        except (pa.ArrowException, ValueError, TypeError):
+            # Some request Arrow cannot hold: find it, one table per request.
+            tables = []
+            good = []
+            for request in taken:
+                try:
+                    tables.append(_request_table(request))
+                    good.append(request)
+                except (pa.ArrowException, ValueError, TypeError) as exc:
+                    bad += request.rows
+                    log.warning(
+                        "plinth: request %s of %s cannot be logged (%s); dropped",
+                        request.request_id,
+                        self.deployment.ref,
+                        exc,
+                    )
+            if not tables:
+                return None, 0, bad
+            table = pa.concat_tables(tables, promote_options="permissive")
+        table = table.sort_by("request_id")
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
         ref = self.ctx.blobs.put_bytes(sink.getvalue())
@@ -265,6 +271,53 @@ class PredictionLog:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _values(values: Any, rows: int, what: str) -> list[Any]:
+    import numpy as np
+
+    if isinstance(values, np.ndarray):
+        out: list[Any] = values.tolist() if values.ndim == 1 else list(values)
+    else:
+        out = list(values)
+    if len(out) != rows:
+        raise ValueError(f"{what} has {len(out)} values for {rows} predictions")
+    return out
+
+
+def _batch_table(requests: list[_Request]) -> pa.Table:
+    """One Arrow table of many requests, built column by column (a column a request lacks
+    is null for its rows)."""
+    import pyarrow as pa
+
+    ids: list[str] = []
+    ts: list[int] = []
+    versions: list[str] = []
+    columns: dict[str, list[Any]] = {}
+    predictions: list[Any] = []
+    total = 0
+    for request in requests:
+        n = request.rows
+        ids.extend([request.request_id] * n)
+        ts.extend([request.ts_ms] * n)
+        versions.extend([request.model_version] * n)
+        for name, values in request.columns.items():
+            column = columns.setdefault(str(name), [None] * total)
+            column.extend(_values(values, n, f"column {name!r}"))
+        total += n
+        for column in columns.values():
+            if len(column) < total:
+                column.extend([None] * (total - len(column)))
+        predictions.extend(_values(request.predictions, n, "the predictions"))
+    data: dict[str, Any] = {
+        "request_id": pa.array(ids, pa.string()),
+        "ts": pa.array(ts, pa.timestamp("ms")),
+        "model_version": pa.array(versions, pa.string()),
+    }
+    for name, values in columns.items():
+        data[f"input.{name}" if name in RESERVED else name] = pa.array(values)
+    data["prediction"] = pa.array(predictions)
+    return pa.table(data)
 
 
 def _request_table(request: _Request) -> pa.Table:

@@ -85,6 +85,11 @@ class ServedModel:
         self.as_frame = not signature.is_tensor and (
             not numeric or getattr(native, "feature_names_in_", None) is not None
         )
+        if self.as_frame and numeric and _array_safe(native, self.decoder.names):
+            # Fitted on a DataFrame, but a plain scikit-learn estimator over numbers in
+            # the signature's order: an array gives the same answers without a per-batch
+            # DataFrame (checked once below on a probe row).
+            self.as_frame = not _same_on_arrays(self, native)
         self.batcher = Batcher(
             self._predict_batch,
             max_rows=max_rows,
@@ -99,26 +104,24 @@ class ServedModel:
         names, groups = self.decoder.names, self.decoder.groups
         if self.signature.is_tensor:
             return np.asarray(columns[names[0]], dtype=float)
-        if self.as_frame:
-            import pandas as pd
+        if not self.as_frame:
+            # Row-major straight from the decoded values (null -> NaN), in signature order.
+            rows = zip(*[columns[name] for name in names], strict=True)
+            return np.array(list(rows), dtype=float)
+        import pandas as pd
 
-            data = {}
-            for name in names:
-                group = groups[name]
-                if group == "number":
-                    data[name] = np.array(columns[name], dtype=float)
-                elif group == "integer":
-                    data[name] = np.array(columns[name], dtype=np.int64)
-                elif group == "boolean":
-                    data[name] = np.array(columns[name], dtype=bool)
-                else:
-                    data[name] = np.array(columns[name], dtype=object)
-            return pd.DataFrame(data, columns=names, copy=False)
-        n = len(columns[names[0]])
-        array = np.empty((n, len(names)), dtype=float)
-        for j, name in enumerate(names):
-            array[:, j] = columns[name]
-        return array
+        data = {}
+        for name in names:
+            group = groups[name]
+            if group == "number":
+                data[name] = np.array(columns[name], dtype=float)
+            elif group == "integer":
+                data[name] = np.array(columns[name], dtype=np.int64)
+            elif group == "boolean":
+                data[name] = np.array(columns[name], dtype=bool)
+            else:
+                data[name] = np.array(columns[name], dtype=object)
+        return pd.DataFrame(data, columns=names, copy=False)
 
     def predict_columns(self, columns: dict[str, list[Any]]) -> list[Any]:
         """Predictions for decoded columns, as a plain list (one per row)."""
@@ -190,6 +193,52 @@ class ServedModel:
 
     def close(self) -> None:
         self.batcher.close()
+
+
+#: scikit-learn's warning when an estimator fitted on a DataFrame is given an array.
+_NO_NAMES = r"X does not have valid feature names"
+
+
+def _array_safe(native: Any, names: Sequence[str]) -> bool:
+    """A plain (not composite) scikit-learn estimator fitted on exactly ``names`` in order."""
+    fitted = getattr(native, "feature_names_in_", None)
+    if fitted is None or [str(n) for n in fitted] != list(names):
+        return False
+    if not type(native).__module__.startswith("sklearn."):
+        return False
+    composite = ("steps", "transformers", "estimator", "estimators", "base_estimator")
+    return not any(hasattr(native, attr) for attr in composite)
+
+
+def _same_on_arrays(served: ServedModel, native: Any) -> bool:
+    """Whether the model answers a probe batch the same given an array as given a frame.
+
+    When it does, scikit-learn's warning about an array without feature names is
+    silenced for this estimator's module (it is expected from now on).
+    """
+    import warnings
+
+    import numpy as np
+
+    names = served.decoder.names
+    probe = {name: [0.0, 1.0, -1.0] for name in names}
+    try:
+        served.as_frame = True
+        framed = served.predict_columns(probe)
+        served.as_frame = False
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_NO_NAMES, category=UserWarning)
+            arrayed = served.predict_columns(probe)
+        same = bool(np.array_equal(np.asarray(framed), np.asarray(arrayed)))
+    except Exception:  # whatever the array path does wrong, the frame path stays
+        same = False
+    finally:
+        served.as_frame = True
+    if same:
+        warnings.filterwarnings(
+            "ignore", message=_NO_NAMES, category=UserWarning, module=r"sklearn\."
+        )
+    return same
 
 
 def _lineage(ctx: Context, ref: str) -> dict[str, Any]:
