@@ -17,7 +17,7 @@ sockets (HTTP/1.1 keep-alive, N connections, a fixed duration, every request's l
 non-2xx answers and broken connections counted as errors) in its own process pinned to the
 second core; the server process (and everything it starts) is pinned to the first core
 (two workers: both cores, the client sharing the second). Workloads, 10 s each after a 1 s
-warm-up (``--quick``: 1 s, plinth with one worker only):
+warm-up (``--quick``: 0.3 s, plinth with one worker only):
 
 - 1 connection, single-row requests: p50 beside the in-process model call for the same row;
 - 8 and 64 connections, single-row requests; 64 connections, 100-row requests;
@@ -460,7 +460,7 @@ class Bench:
         self.args = args
         self.work = work
         self.size = (
-            {"duration_s": 1.0, "warmup_s": 0.2}
+            {"duration_s": 0.3, "warmup_s": 0.1}
             if args.quick
             else {
                 "duration_s": 10.0,
@@ -690,7 +690,7 @@ class Bench:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 s runs, plinth (1 worker) only")
+    parser.add_argument("--quick", action="store_true", help="0.3 s runs, plinth (1 worker) only")
     parser.add_argument("--no-peers", action="store_true", help="measure plinth only")
     parser.add_argument("--json", type=Path, help="also write every raw number here")
     parser.add_argument("--results", type=Path, help="markdown file whose section to rewrite")

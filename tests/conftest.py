@@ -4,6 +4,7 @@ a PostgreSQL schema of one's own and a real S3-compatible server (moto)."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,13 +38,33 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def migrated_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedded ledger migrated once per session (a project ``proj``, nothing else).
+
+    Migrating a fresh SQLite database costs ~60 ms; the ``project`` fixture copies this one
+    instead. Tests of migrating itself open their own databases."""
+    folder = tmp_path_factory.mktemp("template") / "proj"
+    folder.mkdir()
+    ctx = plinth.init(folder, system_metrics=False)
+    assert ctx.project.name == "proj"
+    ctx.close()
+    ledger = folder / ".plinth" / "plinth.db"
+    assert ledger.is_file()
+    assert not ledger.with_name("plinth.db-wal").exists(), "closed ledgers are checkpointed"
+    return ledger
+
+
 @pytest.fixture
-def project(project_dir: Path) -> Iterator[Context]:
+def project(project_dir: Path, migrated_ledger: Path) -> Iterator[Context]:
     """A fresh embedded project in ``project_dir``, made current for the API (system metrics
     off unless a test turns them on); any run a test leaves active is ended."""
     from plinth.tracking.runs import active_run
 
+    (project_dir / ".plinth").mkdir()
+    shutil.copyfile(migrated_ledger, project_dir / ".plinth" / "plinth.db")
     ctx = plinth.init(project_dir, system_metrics=False)
+    assert ctx.ledger.migrations_applied == ()
     yield ctx
     while (run := active_run()) is not None:
         run.end("finished")

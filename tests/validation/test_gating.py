@@ -33,8 +33,8 @@ checks:
 
 
 @pytest.fixture(autouse=True)
-def suite_file(project: Context) -> Path:
-    path = project.settings.root / "suite.yaml"
+def suite_file(project_dir: Path) -> Path:
+    path = project_dir / "suite.yaml"
     path.write_text(SUITE)
     return path
 
