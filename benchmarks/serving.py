@@ -520,6 +520,9 @@ class Bench:
             DO_NOT_TRACK="true",
             BENTOML_DO_NOT_TRACK="true",
         )
+        # As if the peer's environment were activated: `mlflow models serve` execs uvicorn
+        # through a shell, by name.
+        env["PATH"] = f"{folder / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         if peer == "mlflow":
             (project / "mlflow_save.py").write_text(MLFLOW_SAVE, encoding="utf-8")
             run_worker(python, project / "mlflow_save.py", "-", {}, cwd=project, env=env)
