@@ -24,6 +24,8 @@ only, for commands that must start fast) can be imported without SQLAlchemy.
 
 import typing as _typing
 
+from plinth._lazy import lazy_attributes
+
 if _typing.TYPE_CHECKING:
     from plinth.ledger.engine import create_ledger_engine, redacted_url
     from plinth.ledger.migrate import ensure_schema, head_revision
@@ -49,16 +51,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'plinth.ledger' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

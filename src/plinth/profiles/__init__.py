@@ -32,7 +32,9 @@ from one side's table counts 0 there, so merged top values past that size are es
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from plinth._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from plinth.profiles._compute import profile_table
@@ -62,10 +64,4 @@ def merge_profiles(a: TableProfile, b: TableProfile) -> TableProfile:
     return a.merge(b)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'plinth.profiles' has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(module), name)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -24,6 +24,8 @@ functions (dataset loading). Nothing is imported until a name is used.
 
 import typing as _typing
 
+from plinth._lazy import lazy_attributes
+
 if _typing.TYPE_CHECKING:
     from plinth.validation.inference import infer_suite
     from plinth.validation.records import run_suite
@@ -53,16 +55,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'plinth.validation' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -17,6 +17,8 @@ other pillars only through their public functions. Nothing here imports torch or
 
 import typing as _typing
 
+from plinth._lazy import lazy_attributes
+
 if _typing.TYPE_CHECKING:
     from plinth.versioning.code import (
         REPRODUCE_OF_ENV,
@@ -85,16 +87,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'plinth.versioning' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
