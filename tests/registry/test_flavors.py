@@ -204,3 +204,19 @@ def test_onnx_round_trip_through_onnxruntime(tmp_path: Path) -> None:
     loaded = load_model(tmp_path, info)
     expected = x.astype(np.float32) @ weights
     np.testing.assert_allclose(loaded.predict(x.astype(np.float32)), expected, rtol=1e-6)
+
+
+def test_the_pickle_loader_checks_trust_and_the_bytes_it_unpickles(tmp_path: Path) -> None:
+    """The python_function loader is gated itself, not only by its caller."""
+    from plinth.registry.flavors import _pyfunc
+
+    info = save_model(Doubler(), tmp_path)
+    digest = hash_file(tmp_path / "model.pkl").digest
+    with pytest.raises(UntrustedModelError, match="pickled"):
+        _pyfunc.load(tmp_path, info, trusted=False, trusted_digests=[digest])
+    with pytest.raises(UntrustedModelError, match="not one the model was logged with"):
+        _pyfunc.load(tmp_path, info, trusted=True)
+    swapped = tmp_path / "model.pkl"
+    swapped.write_bytes(swapped.read_bytes() + b".")  # the checked file was replaced
+    with pytest.raises(UntrustedModelError, match="not one the model was logged with"):
+        _pyfunc.load(tmp_path, info, trusted=True, trusted_digests=[digest])

@@ -138,5 +138,9 @@ def load_model(
                     hint="load the model through the registry, which records the digests "
                     "of pickled files when it is logged",
                 )
-    loaded: PlinthModel = _function(info.flavor, 2)(folder, info, trusted=trusted)
+    loader = _function(info.flavor, 2)
+    if info.needs_pickle:  # the loader re-checks the digest of the very bytes it unpickles
+        loaded: PlinthModel = loader(folder, info, trusted=trusted, trusted_digests=allowed)
+    else:
+        loaded = loader(folder, info, trusted=trusted)
     return loaded

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from plinth.errors import UsageError
+from plinth.errors import UntrustedModelError, UsageError
 from plinth.registry.flavors.base import FlavorInfo, PlinthModel
 
 FILE = "model.pkl"
@@ -38,8 +39,27 @@ def save(model: Any, folder: Path) -> FlavorInfo:
     )
 
 
-def load(folder: Path, info: FlavorInfo, *, trusted: bool) -> PlinthModel:
-    # The caller has checked trust and the file's digest before we get here.
-    with open(folder / FILE, "rb") as source:
-        model = pickle.load(source)  # noqa: S301
+def load(
+    folder: Path, info: FlavorInfo, *, trusted: bool, trusted_digests: Collection[str] = ()
+) -> PlinthModel:
+    """Unpickle the model: only with ``trusted`` and only bytes whose digest was recorded
+    when the model was logged. The bytes are read once, hashed, then unpickled, so a file
+    swapped between the check and the load is never run."""
+    from blake3 import blake3
+
+    if not trusted:
+        raise UntrustedModelError(
+            "the python_function model is pickled: loading it runs code from its files",
+            hint="pass trusted=True only if you trust whoever logged it",
+        )
+    data = (folder / FILE).read_bytes()
+    digest = blake3(data).hexdigest()
+    if digest not in set(trusted_digests):
+        raise UntrustedModelError(
+            f"model file {FILE} (digest {digest}) is not one the model was logged with; "
+            "refusing to unpickle it even with trusted=True",
+            hint="load the model through the registry, which records the digests of pickled "
+            "files when it is logged",
+        )
+    model = pickle.loads(data)  # noqa: S301 - trusted and digest-checked just above
     return PlinthModel("python_function", model)
