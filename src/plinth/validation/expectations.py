@@ -18,17 +18,38 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import UsageError
+from plinth.validation.arrays import (
+    allowed_array,
+    distinct_integers,
+    epoch_us,
+    from_epoch_us,
+    is_dictionary,
+    mean,
+    min_max,
+    naive_timestamp,
+    not_in,
+    numbers,
+    plain_number,
+)
+from plinth.validation.columns import (
+    families,
+    family_name,
+    in_range,
+    literal,
+    quote,
+    range_text,
+    type_matches,
+    values_text,
+)
 from plinth.validation.suites import Check, locate, parse_duration, parse_timestamp, suggest
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["DATA", "Compiled", "Outcome", "compile_check", "families", "quote"]
+__all__ = ["DATA", "Compiled", "Outcome", "compile_check"]
 
 #: The name the data is registered under in DuckDB.
 DATA = "_plinth_data"
-#: Failing values a check finds itself keeps (as the runner's SAMPLE_SIZE).
-_SAMPLE = 5
 
 
 @dataclass(frozen=True)
@@ -69,68 +90,6 @@ class Compiled:
     rejudge: Callable[[Sequence[Any], int], Outcome] | None = None
 
 
-def quote(name: str) -> str:
-    """A SQL identifier, double-quoted with inner quotes doubled."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(value: Any) -> str:
-    """A SQL literal for a YAML scalar, date or timestamp."""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return (
-            repr(value) if value == value and abs(value) != float("inf") else f"'{value}'::DOUBLE"
-        )
-    if isinstance(value, dt.datetime):
-        kind = "TIMESTAMPTZ" if value.tzinfo is not None else "TIMESTAMP"
-        return f"{kind} '{value.isoformat(sep=' ')}'"
-    if isinstance(value, dt.date):
-        return f"DATE '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def families(arrow_type: pa.DataType) -> set[str]:
-    """The dtype families an arrow type belongs to: int64 -> {integer, numeric}."""
-    import pyarrow.types as pt
-
-    t = arrow_type.value_type if pt.is_dictionary(arrow_type) else arrow_type
-    if pt.is_integer(t):
-        return {"integer", "numeric"}
-    if pt.is_floating(t):
-        return {"float", "numeric"}
-    if pt.is_decimal(t):
-        return {"numeric"}
-    if pt.is_string(t) or pt.is_large_string(t) or pt.is_string_view(t):
-        return {"string"}
-    if pt.is_boolean(t):
-        return {"boolean"}
-    if pt.is_timestamp(t):
-        return {"timestamp", "temporal"}
-    if pt.is_date(t):
-        return {"date", "temporal"}
-    return set()
-
-
-def type_matches(arrow_type: pa.DataType, wanted: str) -> bool:
-    """Whether a column of ``arrow_type`` satisfies ``dtype: wanted``."""
-    if wanted in families(arrow_type) or str(arrow_type) == wanted:
-        return True
-    import pyarrow as pa
-
-    try:
-        return bool(pa.type_for_alias(wanted) == arrow_type)
-    except (ValueError, KeyError):
-        return False
-
-
-def _family_name(arrow_type: pa.DataType) -> str:
-    found = families(arrow_type) - {"numeric", "temporal"}
-    return next(iter(found)) if found else str(arrow_type)
-
-
 #: Column families each column check needs (absent: any type).
 NEEDS: dict[str, tuple[str, ...]] = {
     "freshness": ("temporal",),
@@ -162,12 +121,6 @@ class Env:
     table: pa.Table | None = None
 
 
-def _range_text(low: Any, high: Any, what: str = "value") -> str:
-    if low is not None and high is not None:
-        return f"{low} <= {what} <= {high}"
-    return f"{what} >= {low}" if low is not None else f"{what} <= {high}"
-
-
 def _failed(check: Check, expected: str, message: str) -> Compiled:
     outcome = Outcome(False, None, expected, message=message)
     return Compiled(check, judge=lambda values, rows: outcome)
@@ -193,7 +146,7 @@ def compile_check(check: Check, env: Env) -> Compiled:
     needs = NEEDS.get(check.check)
     if needs and not families(arrow_type) & set(needs):
         message = (
-            f"column {column!r} is {_family_name(arrow_type)} ({arrow_type}); "
+            f"column {column!r} is {family_name(arrow_type)} ({arrow_type}); "
             f"{check.check} needs a {' or '.join(needs)} column"
         )
         if column in env.mistyped:
@@ -209,7 +162,7 @@ def compile_check(check: Check, env: Env) -> Compiled:
 def _expected(check: Check) -> str:
     a = check.args
     texts: dict[str, Callable[[], str]] = {
-        "row_count": lambda: _range_text(a.get("min"), a.get("max"), "rows"),
+        "row_count": lambda: range_text(a.get("min"), a.get("max"), "rows"),
         "required_columns": lambda: "columns present: " + ", ".join(a["columns"]),
         "no_unexpected_columns": lambda: f"only the {len(a['columns'])} listed columns",
         "freshness": lambda: f"newest value at most {a['max_age']} old",
@@ -217,13 +170,13 @@ def _expected(check: Check) -> str:
         "dtype": lambda: str(a["type"]),
         "max_null_fraction": lambda: f"null fraction <= {a['value']}",
         "unique": lambda: "no duplicate values",
-        "between": lambda: _range_text(a.get("min"), a.get("max")),
-        "allowed_values": lambda: _values_text(a["values"]),
+        "between": lambda: range_text(a.get("min"), a.get("max")),
+        "allowed_values": lambda: values_text(a["values"]),
         "regex": lambda: f"matches {a['pattern']}",
-        "string_length": lambda: _range_text(a.get("min"), a.get("max"), "length"),
-        "mean_between": lambda: _range_text(a.get("min"), a.get("max"), "mean"),
-        "std_between": lambda: _range_text(a.get("min"), a.get("max"), "std"),
-        "quantile_between": lambda: _range_text(a.get("min"), a.get("max"), f"q{a['q']}"),
+        "string_length": lambda: range_text(a.get("min"), a.get("max"), "length"),
+        "mean_between": lambda: range_text(a.get("min"), a.get("max"), "mean"),
+        "std_between": lambda: range_text(a.get("min"), a.get("max"), "std"),
+        "quantile_between": lambda: range_text(a.get("min"), a.get("max"), f"q{a['q']}"),
         "in_dataset": lambda: (
             "in "
             + (a.get("dataset") or a.get("path") or "")
@@ -232,17 +185,6 @@ def _expected(check: Check) -> str:
         "sql": lambda: str(a["condition"]),
     }
     return texts[check.check]()
-
-
-def _values_text(values: Sequence[Any]) -> str:
-    shown = ", ".join(str(v) for v in values[:8])
-    return f"one of {shown}" + (f", ... ({len(values)} values)" if len(values) > 8 else "")
-
-
-def _in_range(value: Any, low: Any, high: Any) -> bool:
-    if value is None or value != value:  # no value, or NaN: cannot be in range
-        return False
-    return (low is None or value >= low) and (high is None or value <= high)
 
 
 def _rows_judge(expected: str) -> Callable[[Sequence[Any], int], Outcome]:
@@ -268,7 +210,7 @@ def _row_count(check: Check, env: Env, loc: str) -> Compiled:
     expected = _expected(check)
 
     def judge(values: Sequence[Any], rows: int) -> Outcome:
-        return Outcome(_in_range(rows, low, high), rows, expected)
+        return Outcome(in_range(rows, low, high), rows, expected)
 
     return Compiled(check, judge=judge)
 
@@ -376,11 +318,11 @@ def _unique(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType)
         f"GROUP BY {col} HAVING count(*) > 1"
     )
     table = env.table
-    if table is not None and "integer" in families(arrow_type) and not _is_dictionary(arrow_type):
+    if table is not None and "integer" in families(arrow_type) and not is_dictionary(arrow_type):
         column = table.column(check.column)
 
         def local() -> Outcome:
-            count, distinct, sample = _distinct_integers(column)
+            count, distinct, sample = distinct_integers(column)
             outcome = judge([count, distinct], table.num_rows)
             return dataclasses.replace(outcome, sample=sample)
 
@@ -388,50 +330,6 @@ def _unique(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType)
     return Compiled(
         check, [f"count({col})", f"count(DISTINCT {col})"], judge, sample_sql=sample_sql
     )
-
-
-def _is_dictionary(arrow_type: pa.DataType) -> bool:
-    import pyarrow.types as pt
-
-    return bool(pt.is_dictionary(arrow_type))
-
-
-def _distinct_integers(column: pa.ChunkedArray) -> tuple[int, int, tuple[int, ...]]:
-    """Non-null values, distinct values and a few duplicated ones of an integer column.
-
-    Exact, in O(n) or O(n log n): a bitmap over [min, max] when that span is at most 8 bytes
-    per value (one byte per possible value: ~5 ms for 1M ids, where DuckDB's
-    ``count(DISTINCT)`` takes ~190 ms); otherwise a sort of the values.
-    """
-    import numpy as np
-    import pyarrow.compute as pc
-
-    chunks = [c.to_numpy(zero_copy_only=False) for c in pc.drop_null(column).chunks if len(c)]
-    if not chunks:
-        return 0, 0, ()
-    x = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-    n = len(x)
-    low, high = int(x.min()), int(x.max())
-    span = high - low + 1
-    if span <= max(8 * n, 1 << 16):
-        seen = np.zeros(span, dtype=np.bool_)
-        # In the values' own type for uint64 (they may not fit int64); int64 otherwise
-        # (a small type would overflow on the subtraction).
-        offsets = x - x.dtype.type(low) if x.dtype == np.uint64 else x.astype(np.int64) - low
-        seen[offsets] = True
-        distinct = int(np.count_nonzero(seen))
-        if distinct == n:
-            return n, n, ()
-        counts = np.bincount(offsets, minlength=span)  # only on failure: 8 bytes per value
-        twice = np.flatnonzero(counts > 1)[:_SAMPLE]
-        return n, distinct, tuple(low + int(v) for v in twice)
-    ordered = np.sort(x)
-    repeats = ordered[1:] == ordered[:-1]
-    distinct = n - int(np.count_nonzero(repeats))
-    if distinct == n:
-        return n, n, ()
-    twice = np.unique(ordered[1:][repeats])[:_SAMPLE]
-    return n, distinct, tuple(int(v) for v in twice)
 
 
 def _bound_literal(check: Check, key: str, arrow_type: pa.DataType, loc: str) -> str | None:
@@ -494,18 +392,18 @@ def _between(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType
     recount = [f"count_if({fails})", f"min({col})", f"max({col})"]
     sample_sql = f"SELECT DISTINCT {col} AS v FROM {DATA} WHERE {fails}"  # noqa: S608
     table = env.table
-    if table is not None and _naive_timestamp(arrow_type):
+    if table is not None and naive_timestamp(arrow_type):
         column = table.column(check.column)
         factor = {"s": 1_000_000, "ms": 1_000, "us": 1}[arrow_type.unit]
         bounds = [
-            None if check.args.get(k) is None else _epoch_us(parse_timestamp(check.args[k]))
+            None if check.args.get(k) is None else epoch_us(parse_timestamp(check.args[k]))
             for k in ("min", "max")
         ]
 
         def local_time() -> Outcome | None:
             import numpy as np
 
-            first, last = _min_max([x.view(np.int64) for x in _numbers(column, False)])
+            first, last = min_max([x.view(np.int64) for x in numbers(column, False)])
             if first is None or last is None:
                 return Outcome(True, {"min": None, "max": None}, expected, 0, 0.0)
             first, last = first * factor, last * factor
@@ -514,7 +412,7 @@ def _between(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType
             ):
                 return None  # DuckDB counts (and reports min and max)
             try:
-                seen = {"min": _from_epoch_us(first), "max": _from_epoch_us(last)}
+                seen = {"min": from_epoch_us(first), "max": from_epoch_us(last)}
             except OverflowError:  # beyond datetime's years: let DuckDB report
                 return None
             return Outcome(True, seen, expected, 0, 0.0)
@@ -522,83 +420,17 @@ def _between(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType
         return Compiled(
             check, local=local_time, sample_sql=sample_sql, recount=recount, rejudge=rejudge
         )
-    if table is not None and _plain_number(arrow_type):
+    if table is not None and plain_number(arrow_type):
         # min and max straight from the Arrow buffers (numpy): no query at all when in range.
         column, nan = table.column(check.column), check.column in env.nan_columns
 
         def local() -> Outcome | None:
-            return judge(_min_max(_numbers(column, nan)), table.num_rows)
+            return judge(min_max(numbers(column, nan)), table.num_rows)
 
         return Compiled(check, local=local, sample_sql=sample_sql, recount=recount, rejudge=rejudge)
     return Compiled(
         check, aggregates, judge, sample_sql=sample_sql, recount=recount, rejudge=rejudge
     )
-
-
-_EPOCH = dt.datetime(1970, 1, 1)
-
-
-def _naive_timestamp(arrow_type: pa.DataType) -> bool:
-    """A zone-less timestamp of at most microsecond precision (what datetime holds)."""
-    import pyarrow.types as pt
-
-    return bool(pt.is_timestamp(arrow_type) and arrow_type.tz is None and arrow_type.unit != "ns")
-
-
-def _epoch_us(stamp: dt.datetime) -> int:
-    """Microseconds since the epoch; naive stamps are UTC, as DuckDB reads them here."""
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
-    return (stamp - _EPOCH) // dt.timedelta(microseconds=1)
-
-
-def _from_epoch_us(value: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=value)
-
-
-def _plain_number(arrow_type: pa.DataType) -> bool:
-    """An integer or float column numpy reads as it is (not decimal, not dictionary)."""
-    import pyarrow.types as pt
-
-    return bool(pt.is_integer(arrow_type) or pt.is_floating(arrow_type))
-
-
-def _numbers(column: pa.ChunkedArray, nan_as_null: bool) -> list[Any]:
-    """The non-null values of a number column as numpy arrays (zero-copy when no nulls)."""
-    import numpy as np
-    import pyarrow.compute as pc
-
-    parts = []
-    for chunk in column.chunks:
-        values = pc.drop_null(chunk) if chunk.null_count else chunk
-        x = values.to_numpy(zero_copy_only=False)
-        if nan_as_null:
-            x = x[~np.isnan(x)]
-        if len(x):
-            parts.append(x)
-    return parts
-
-
-def _min_max(parts: Sequence[Any]) -> list[Any]:
-    if not parts:
-        return [None, None]
-    return [min(x.min() for x in parts).item(), max(x.max() for x in parts).item()]
-
-
-def _mean(parts: Sequence[Any]) -> float | None:
-    """The mean, as DuckDB's ``avg``: integers summed exactly, floats pairwise (numpy)."""
-    import numpy as np
-
-    n = sum(len(x) for x in parts)
-    if not n:
-        return None
-    if parts[0].dtype.kind == "f":
-        with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf is NaN, as in SQL
-            return sum(float(np.sum(x, dtype=np.float64)) for x in parts) / n
-    low, high = _min_max(parts)
-    if max(abs(low), abs(high)) * n < 2**63:  # no int64 (or uint64) sum can overflow
-        return sum(int(x.sum()) for x in parts) / n
-    return sum(sum(x.tolist()) for x in parts) / n  # Python ints: exact, slower
 
 
 def _allowed_values(
@@ -619,59 +451,20 @@ def _allowed_values(
     fails = f"{col} IS NOT NULL AND {col} NOT IN ({', '.join(literal(v) for v in values)})"
     sample_sql = f"SELECT DISTINCT {col} AS v FROM {DATA} WHERE {fails}"  # noqa: S608
     table = env.table
-    allowed = _allowed_array(values, arrow_type) if table is not None else None
+    allowed = allowed_array(values, arrow_type) if table is not None else None
     if table is not None and allowed is not None:
         # DuckDB converts every string of an Arrow column it scans (~15 ms per 1M) and tests
         # NOT IN value by value; Arrow hashes the column once and tests its few distinct values.
         column, judge = table.column(check.column), _rows_judge(_expected(check))
 
         def local() -> Outcome:
-            failing, sample = _not_in(column, allowed)
+            failing, sample = not_in(column, allowed)
             return dataclasses.replace(judge([failing], table.num_rows), sample=sample)
 
         return Compiled(check, local=local)
     return Compiled(
         check, [f"count_if({fails})"], _rows_judge(_expected(check)), sample_sql=sample_sql
     )
-
-
-def _plain_string(arrow_type: pa.DataType) -> bool:
-    import pyarrow.types as pt
-
-    return bool(pt.is_string(arrow_type) or pt.is_large_string(arrow_type))
-
-
-def _allowed_array(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array | None:
-    """``values`` as an Arrow array of the column's type, for a string or integer column.
-
-    None (the SQL path) for other types, or when a value does not convert exactly (a float
-    listed for an integer column, a value beyond the type's range).
-    """
-    import pyarrow as pa
-    import pyarrow.types as pt
-
-    if not (_plain_string(arrow_type) or pt.is_integer(arrow_type)):
-        return None
-    try:
-        return pa.array(values, type=arrow_type)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        return None
-
-
-def _not_in(column: pa.ChunkedArray, allowed: pa.Array) -> tuple[int, tuple[Any, ...]]:
-    """How many non-null values of ``column`` are not in ``allowed``, and a few of them.
-
-    The column's distinct values are tested; its rows are counted only when some fail.
-    """
-    import pyarrow.compute as pc
-
-    distinct = pc.drop_null(pc.unique(column))
-    unexpected = distinct.filter(pc.invert(pc.is_in(distinct, value_set=allowed)))
-    if not len(unexpected):
-        return 0, ()
-    present = pc.drop_null(column)
-    failing = len(present) - int(pc.sum(pc.is_in(present, value_set=allowed)).as_py() or 0)
-    return failing, tuple(unexpected[:_SAMPLE].to_pylist())
 
 
 def _regex(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
@@ -706,14 +499,14 @@ def _statistic(sql: Callable[[str], str]) -> ColumnCompiler:
 
         def judge(values: Sequence[Any], rows: int) -> Outcome:
             value = None if values[0] is None else float(values[0])
-            return Outcome(_in_range(value, low, high), value, expected)
+            return Outcome(in_range(value, low, high), value, expected)
 
         table = env.table
-        if check.check == "mean_between" and table is not None and _plain_number(arrow_type):
+        if check.check == "mean_between" and table is not None and plain_number(arrow_type):
             column, nan = table.column(check.column), check.column in env.nan_columns
 
             def local() -> Outcome:
-                return judge([_mean(_numbers(column, nan))], table.num_rows)
+                return judge([mean(numbers(column, nan))], table.num_rows)
 
             return Compiled(check, local=local)
         return Compiled(check, [sql(col)], judge)

@@ -97,7 +97,8 @@ def _unique_columns(profile: TableProfile, table: pa.Table | None) -> set[str]:
     likely = [c.name for c in candidates if not c.distinct_exact and c.distinct >= 0.9 * rows]
     if not likely or table is None:
         return exact
-    from plinth.validation.expectations import DATA, quote
+    from plinth.validation.columns import quote
+    from plinth.validation.expectations import DATA
     from plinth.validation.runner import connect
 
     con = connect(table)

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import UsageError
+from plinth.validation.columns import type_matches
 from plinth.validation.expectations import (
     DATA,
     Compiled,
     Env,
     Outcome,
     compile_check,
-    type_matches,
 )
 from plinth.validation.results import CheckResult, ValidationResult
 from plinth.validation.suites import Check, Suite, locate
@@ -88,7 +88,7 @@ def _mistyped(suite: Suite, types: dict[str, pa.DataType]) -> frozenset[str]:
 def _nan_columns(table: pa.Table, suite: Suite) -> frozenset[str]:
     """Float columns a check reads that hold NaN: one vectorised pass each (~1 ms per 1M)."""
 
-    from plinth.validation.expectations import families
+    from plinth.validation.columns import families
 
     used = {c.column for c in suite.checks if c.column is not None}
     return frozenset(
