@@ -136,7 +136,7 @@ class DatasetStoreContract:
             store.resolve(dataset, 0)
 
     def test_racing_writers_get_distinct_consecutive_numbers(self, ledger: Ledger) -> None:
-        from plinth.testing.ledger_contract import race
+        from plinth.testing.races import race
 
         dataset = self.dataset(ledger)
         counter = iter(range(1, 100))
@@ -153,7 +153,7 @@ class DatasetStoreContract:
             assert v.parent == (v.number - 1 or None)
 
     def test_racing_writers_of_one_manifest_make_one_version(self, ledger: Ledger) -> None:
-        from plinth.testing.ledger_contract import race
+        from plinth.testing.races import race
 
         dataset = self.dataset(ledger)
         made = race(

@@ -110,7 +110,7 @@ class ModelStoreContract:
             store.get_version_by_id("0" * 36)
 
     def test_twenty_racing_registrations_get_exactly_one_to_twenty(self, ledger: Ledger) -> None:
-        from plinth.testing.ledger_contract import race
+        from plinth.testing.races import race
 
         model = self.model(ledger)
         made = race(20, lambda: self.register(ledger, model, 1))
@@ -172,7 +172,7 @@ class ModelStoreContract:
             store.set_alias(model, "champion", 9)
 
     def test_racing_compare_and_swaps_let_exactly_one_win(self, ledger: Ledger) -> None:
-        from plinth.testing.ledger_contract import race
+        from plinth.testing.races import race
 
         store = ledger.models
         model = self.versions(ledger, 8)
