@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "models",
         "Registered models: list, show, alias, rollback, history, card.",
     ),
+    "monitor": (
+        "plinth.cli.monitor",
+        "monitor",
+        "Watch models and data for drift: drift, run, watch, labels.",
+    ),
     "reproduce": (
         "plinth.cli.reproduce",
         "reproduce",

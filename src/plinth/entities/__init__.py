@@ -12,6 +12,14 @@ from plinth.entities.datasets import (
     Erasure,
 )
 from plinth.entities.models import AliasMove, Model, ModelVersion
+from plinth.entities.monitoring import (
+    ALERT_STATUSES,
+    REPORT_KINDS,
+    REPORT_STATUSES,
+    Alert,
+    LabelBatch,
+    MonitorReport,
+)
 from plinth.entities.records import (
     RUN_STATUSES,
     Artifact,
@@ -29,9 +37,13 @@ from plinth.entities.serving import DeploymentVersion, PredictionBatch
 from plinth.entities.validation import SuiteVersion, ValidationRecord
 
 __all__ = [
+    "ALERT_STATUSES",
     "DATASET_KINDS",
+    "REPORT_KINDS",
+    "REPORT_STATUSES",
     "RUN_STATUSES",
     "VERSION_STATUSES",
+    "Alert",
     "AliasMove",
     "Artifact",
     "Dataset",
@@ -42,11 +54,13 @@ __all__ = [
     "Erasure",
     "Experiment",
     "GcEvent",
+    "LabelBatch",
     "LineageEdge",
     "MetricPoint",
     "MetricSummary",
     "Model",
     "ModelVersion",
+    "MonitorReport",
     "PredictionBatch",
     "Project",
     "RecordRef",

@@ -47,3 +47,5 @@ class PredictionBatch:
     dropped: int
     created_at: int
     created_by: str
+    #: The blob of the batch's profile, once a monitor has computed it.
+    profile_digest: str | None = None

@@ -138,6 +138,39 @@ class DeploymentStore:
             rows = conn.execute(query.order_by(batches_t.c.start_ms, batches_t.c.id)).mappings()
             return [_batch(r) for r in rows]
 
+    def batches_of(
+        self,
+        project_id: str,
+        name: str,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+    ) -> builtins.list[PredictionBatch]:
+        """Batches of every version of deployment ``name`` overlapping [since_ms, until_ms],
+        oldest first."""
+        versions = sa.select(deployments_t.c.id).where(
+            (deployments_t.c.project_id == project_id) & (deployments_t.c.name == name)
+        )
+        query = sa.select(batches_t).where(batches_t.c.deployment_id.in_(versions))
+        if since_ms is not None:
+            query = query.where(batches_t.c.end_ms >= since_ms)
+        if until_ms is not None:
+            query = query.where(batches_t.c.start_ms <= until_ms)
+        with self._db.read() as conn:
+            rows = conn.execute(query.order_by(batches_t.c.start_ms, batches_t.c.id)).mappings()
+            return [_batch(r) for r in rows]
+
+    def set_batch_profile(self, batch_id: str, digest: str) -> bool:
+        """Record the profile of a batch, once: False when the batch already had one (the
+        first writer wins; profiles of one batch are equal) or does not exist."""
+        check_digest(digest, "profile digest")
+        with self._db.write() as conn:
+            done = conn.execute(
+                batches_t.update()
+                .where((batches_t.c.id == batch_id) & batches_t.c.profile_digest.is_(None))
+                .values(profile_digest=digest)
+            )
+        return bool(done.rowcount)
+
     def find_batch(self, request_id: str) -> PredictionBatch | None:
         """The batch whose request-id range holds ``request_id``, if any was recorded."""
         check_text(request_id, "request id", max_length=36)
@@ -181,4 +214,5 @@ def _batch(m: Mapping[Any, Any]) -> PredictionBatch:
         dropped=m["dropped"],
         created_at=m["created_at"],
         created_by=m["created_by"],
+        profile_digest=m.get("profile_digest"),
     )

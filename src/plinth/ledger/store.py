@@ -18,6 +18,7 @@ from plinth.ledger.gc import GcStore
 from plinth.ledger.lineage import LineageStore
 from plinth.ledger.migrate import current_revision, ensure_schema
 from plinth.ledger.models import ModelStore
+from plinth.ledger.monitoring import MonitoringStore
 from plinth.ledger.projects import ProjectStore
 from plinth.ledger.runs import RunStore
 from plinth.ledger.search import SearchStore
@@ -49,6 +50,7 @@ class Ledger:
         self.deployments = DeploymentStore(self._db)
         self.validation = ValidationStore(self._db)
         self.models = ModelStore(self._db)
+        self.monitoring = MonitoringStore(self._db)
         self.gc = GcStore(self._db)
 
     @classmethod

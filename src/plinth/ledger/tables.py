@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 __all__ = [
     "BLOB_REFERENCES",
+    "alerts",
     "artifacts",
     "dataset_blobs",
     "dataset_erasures",
@@ -21,6 +22,7 @@ __all__ = [
     "environments",
     "experiments",
     "gc_events",
+    "label_batches",
     "latest_metrics",
     "lineage_edges",
     "metadata",
@@ -28,6 +30,7 @@ __all__ = [
     "model_aliases",
     "model_versions",
     "models",
+    "monitor_reports",
     "params",
     "prediction_batches",
     "projects",
@@ -51,6 +54,9 @@ BLOB_REFERENCES: tuple[tuple[str, str], ...] = (
     ("model_versions", "manifest_digest"),
     ("deployments", "digest"),
     ("prediction_batches", "digest"),
+    ("prediction_batches", "profile_digest"),
+    ("monitor_reports", "report_digest"),
+    ("label_batches", "digest"),
 )
 
 NAMING_CONVENTION = {
@@ -405,8 +411,68 @@ prediction_batches = sa.Table(
     sa.Column("last_request_id", ID, nullable=False),
     sa.Column("dropped", sa.BigInteger, nullable=False),
     *_created(),
+    #: The batch's profile, computed once when a monitor first reads the batch.
+    sa.Column("profile_digest", sa.String(64), nullable=True),
     sa.Index(None, "deployment_id", "start_ms"),
     sa.Index(None, "first_request_id"),
+)
+
+#: One evaluation of a monitor (kind ``monitor``), an ad-hoc drift check (``drift``) or a
+#: join of labels (``performance``); ``results`` holds every check's outcome.
+monitor_reports = sa.Table(
+    "monitor_reports",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("monitor", NAME, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("deployment_id", ID, sa.ForeignKey("deployments.id"), nullable=True),
+    sa.Column("dataset", NAME, nullable=True),
+    sa.Column("reference", NAME, nullable=True),
+    sa.Column("window_start_ms", MS, nullable=True),
+    sa.Column("window_end_ms", MS, nullable=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("drifted", sa.Boolean, nullable=True),
+    sa.Column("drift_share", sa.Float, nullable=True),
+    sa.Column("results", sa.JSON, nullable=False),
+    sa.Column("report_digest", sa.String(64), nullable=True),
+    sa.Column("spec", sa.JSON, nullable=True),
+    *_created(),
+    sa.Index(None, "project_id", "monitor", "created_at"),
+)
+
+#: One delivery decision per alert and route: sent, suppressed (cool-down) or failed.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("report_id", ID, sa.ForeignKey("monitor_reports.id"), nullable=True),
+    sa.Column("monitor", NAME, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("route", NAME, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    *_created(),
+    sa.Index(None, "project_id", "monitor", "fingerprint", "route", "created_at"),
+)
+
+#: Ground truth joined to logged predictions (``plinth monitor labels``): a Parquet blob.
+label_batches = sa.Table(
+    "label_batches",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("deployment", NAME, nullable=False),
+    sa.Column("key", NAME, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("matched", sa.BigInteger, nullable=False),
+    *_created(),
+    sa.Index(None, "project_id", "deployment"),
 )
 
 gc_events = sa.Table(

@@ -16,14 +16,14 @@ text is the same deployment version in the ledger.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import UsageError
+from plinth.specfile import check_mapping, check_number, no_unknown, parse_yaml, read_yaml
 
 if TYPE_CHECKING:
     from plinth.context import Context
@@ -97,31 +97,13 @@ class DeploymentSpec:
     @classmethod
     def load(cls, path: str | Path) -> DeploymentSpec:
         """Read and parse a deployment file."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(f"no deployment file {path}", hint=_HINT, field="deployment") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(
-                f"cannot read deployment file {path}: {exc}", field="deployment"
-            ) from None
-        return cls.from_yaml(text, where=str(path))
+        data, text = read_yaml(path, what="deployment", hint=_HINT)
+        return cls.from_dict(data, where=str(path), text=text)
 
     @classmethod
     def from_yaml(cls, text: str, where: str = "<deployment>") -> DeploymentSpec:
         """Parse deployment YAML; a malformed file names the line and column."""
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            at = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise UsageError(
-                f"{where}{at}: malformed YAML: {problem}", hint=_HINT, field="deployment"
-            ) from None
+        data = parse_yaml(text, where=where, what="deployment", hint=_HINT)
         return cls.from_dict(data, where=where, text=text)
 
     @classmethod
@@ -133,7 +115,7 @@ class DeploymentSpec:
                 hint=_HINT,
                 field="deployment",
             )
-        _no_unknown(data, _TOP, where, "")
+        no_unknown(data, _TOP, where, "")
         name = data.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
             raise UsageError(
@@ -147,10 +129,10 @@ class DeploymentSpec:
         canary = None
         if data.get("canary") is not None:
             raw = _mapping(data["canary"], where, "canary")
-            _no_unknown(raw, ("model", "traffic"), where, "canary.")
+            no_unknown(raw, ("model", "traffic"), where, "canary.")
             canary_model = _model_ref(raw.get("model"), where, "canary.model", required=True)
             assert canary_model is not None
-            traffic = _number(raw.get("traffic"), where, "canary.traffic")
+            traffic = check_number(raw.get("traffic"), where, "canary.traffic")
             if not 0 < traffic < 1:
                 raise UsageError(
                     f"{where}: 'canary.traffic' is the fraction of requests the canary "
@@ -163,9 +145,9 @@ class DeploymentSpec:
         sample = 1.0
         if data.get("logging") is not None:
             raw = _mapping(data["logging"], where, "logging")
-            _no_unknown(raw, ("sample",), where, "logging.")
+            no_unknown(raw, ("sample",), where, "logging.")
             if raw.get("sample") is not None:
-                sample = _number(raw["sample"], where, "logging.sample")
+                sample = check_number(raw["sample"], where, "logging.sample")
                 if not 0 <= sample <= 1:
                     raise UsageError(
                         f"{where}: 'logging.sample' is the fraction of requests logged, "
@@ -176,7 +158,7 @@ class DeploymentSpec:
         max_rows, max_body = DEFAULT_MAX_ROWS, DEFAULT_MAX_BODY_BYTES
         if data.get("limits") is not None:
             raw = _mapping(data["limits"], where, "limits")
-            _no_unknown(raw, ("max_rows", "max_body_bytes"), where, "limits.")
+            no_unknown(raw, ("max_rows", "max_body_bytes"), where, "limits.")
             if raw.get("max_rows") is not None:
                 max_rows = _positive_int(raw["max_rows"], where, "limits.max_rows")
             if raw.get("max_body_bytes") is not None:
@@ -193,24 +175,8 @@ class DeploymentSpec:
         )
 
 
-def _no_unknown(data: Mapping[Any, Any], known: Sequence[str], where: str, prefix: str) -> None:
-    for key in data:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-            guess = f" — did you mean {prefix}{close[0]!r}?" if close else ""
-            raise UsageError(
-                f"{where}: unknown key '{prefix}{key}'{guess}",
-                hint=f"known keys here: {', '.join(known)}",
-                field=f"{prefix}{key}",
-            )
-
-
 def _mapping(value: Any, where: str, key: str) -> Mapping[Any, Any]:
-    if not isinstance(value, Mapping):
-        raise UsageError(
-            f"{where}: '{key}' must be a mapping, got {value!r:.40}", hint=_HINT, field=key
-        )
-    return value
+    return check_mapping(value, where, key, _HINT)
 
 
 def _model_ref(value: Any, where: str, key: str, *, required: bool) -> str | None:
@@ -225,12 +191,6 @@ def _model_ref(value: Any, where: str, key: str, *, required: bool) -> str | Non
             field=key,
         )
     return str(value)
-
-
-def _number(value: Any, where: str, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise UsageError(f"{where}: '{key}' must be a number, got {value!r:.40}", field=key)
-    return float(value)
 
 
 def _positive_int(value: Any, where: str, key: str) -> int:

@@ -29,6 +29,7 @@ from plinth.ids import now_ms
 from plinth.ledger import BLOB_REFERENCES, Ledger, head_revision
 from plinth.testing.dataset_contract import DatasetStoreContract
 from plinth.testing.model_contract import ModelStoreContract
+from plinth.testing.monitor_contract import MonitoringContract
 from plinth.testing.races import digest_of, race
 from plinth.testing.spec_contract import VersionedSpecContract
 
@@ -37,7 +38,9 @@ __all__ = ["LedgerContract", "digest_of", "race"]
 T = TypeVar("T")
 
 
-class LedgerContract(DatasetStoreContract, ModelStoreContract, VersionedSpecContract):
+class LedgerContract(
+    DatasetStoreContract, ModelStoreContract, MonitoringContract, VersionedSpecContract
+):
     """Behaviour every ledger must show; test methods take the ``ledger`` fixture.
 
     The dataset store's tests come from :class:`DatasetStoreContract`, the model store's
