@@ -7,13 +7,35 @@ Every problem is a :class:`~plinth.errors.UsageError` naming the file (``where``
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from plinth.errors import UsageError
 
-__all__ = ["check_mapping", "check_number", "no_unknown", "parse_yaml", "read_yaml"]
+__all__ = [
+    "check_mapping",
+    "check_number",
+    "duration_seconds",
+    "no_unknown",
+    "parse_yaml",
+    "read_yaml",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_seconds(value: Any) -> float:
+    """Seconds in ``90``, ``'90s'``, ``'15m'``, ``'1h'``, ``'3d'`` or ``'2w'`` (a bare
+    number is seconds); ValueError for anything else or a negative number."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(value)
+    return float(match[1]) * _UNITS[match[2] or "s"]
 
 
 def read_yaml(path: str | Path, *, what: str, hint: str) -> tuple[Any, str]:
@@ -46,7 +68,7 @@ def no_unknown(data: Mapping[Any, Any], known: Sequence[str], where: str, prefix
     for key in data:
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-            guess = f" — did you mean {prefix}{close[0]!r}?" if close else ""
+            guess = f" — did you mean '{prefix}{close[0]}'?" if close else ""
             raise UsageError(
                 f"{where}: unknown key '{prefix}{key}'{guess}",
                 hint=f"known keys here: {', '.join(known)}",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,20 +19,18 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def parse_duration(text: str, *, option: str) -> float:
     """Seconds in '90', '90s', '15m', '1h', '7d' or '2w'."""
-    match = _DURATION.match(text)
-    if not match:
+    from plinth.specfile import duration_seconds
+
+    try:
+        return duration_seconds(text)
+    except ValueError:
         raise UsageError(
             f"{option} {text!r} is not a duration",
             hint="write a number with an optional unit s, m, h, d or w, e.g. 1h or 30m",
             field=option,
-        )
-    return float(match[1]) * _UNITS[match[2] or "s"]
+        ) from None
 
 
 def human_bytes(n: int) -> str:

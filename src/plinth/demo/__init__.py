@@ -96,7 +96,13 @@ def run_demo(
         ranking.append((run_id, name, metrics["holdout_auc"], metrics["holdout_log_loss"]))
     ranking.sort(key=lambda row: -row[2])
     served = serve_champion(
-        ctx, directory, data, (ranking[0][0], ranking[0][2]), echo, requests=100 if quick else 300
+        ctx,
+        directory,
+        data,
+        (ranking[0][0], ranking[0][2]),
+        echo,
+        requests=100 if quick else 300,
+        monitor_rows=300 if quick else 1500,
     )
     _print_lineage(served, echo)
     _print_ranking(ranking, directory, echo, story, served)
@@ -149,5 +155,9 @@ def _print_ranking(
     echo(f"  plinth validate run {story.suite_path.name} {story.train_ref}")
     echo("  plinth models card flight-delays@champion")
     echo("  plinth serve deployment.yaml          # the same server, in the foreground")
+    if served.monitoring is not None:
+        echo("  plinth monitor run monitor.yaml       # evaluate the monitor again")
+        echo("  plinth monitor reports --monitor flight-delays")
+        echo("  plinth monitor drift flights@2 flights@9   # ad hoc: two versions")
     if served.request_id:
         echo(f"  plinth lineage {served.request_id}")

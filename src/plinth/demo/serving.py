@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from plinth.context import Context
+    from plinth.demo.monitoring import MonitorStory
 
 __all__ = ["ServeStory", "serve_champion"]
 
@@ -58,6 +59,7 @@ class ServeStory:
     errors: int
     request_id: str
     lineage: dict[str, Any]
+    monitoring: MonitorStory | None = None
 
 
 def _free_port() -> int:
@@ -118,8 +120,10 @@ def serve_champion(
     echo: Callable[[str], None] = print,
     *,
     requests: int = 300,
+    monitor_rows: int = 0,
 ) -> ServeStory:
-    """Alias the best model, serve it, send ``requests`` September flights, walk one back."""
+    """Alias the best model, serve it, send ``requests`` September flights, walk one back;
+    with ``monitor_rows``, replay that many flights of each later month and monitor them."""
     import uvicorn
 
     from plinth.errors import BackendError
@@ -178,9 +182,23 @@ def serve_champion(
                 and ("route=" not in name or 'route="/v1/predict"' in name)
             ):
                 echo(f"    {line}")
+        monitoring = None
+        if monitor_rows:
+            from plinth.demo.monitoring import replay_months
+
+            predlog = app.state.server.predlog
+            monitoring = replay_months(
+                ctx,
+                directory,
+                data,
+                lambda body: _post(url, body),
+                predlog.flush,
+                echo,
+                rows=monitor_rows,
+            )
     finally:
         server.should_exit = True  # shutdown flushes the prediction log
         thread.join(timeout=60)
     request_id = str(ok[0]["request_id"]) if ok else ""
     chain = lineage_of_request(ctx, request_id) if request_id else {}
-    return ServeStory(champion, len(records), len(records) - len(ok), request_id, chain)
+    return ServeStory(champion, len(records), len(records) - len(ok), request_id, chain, monitoring)

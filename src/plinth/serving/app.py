@@ -137,6 +137,7 @@ class Server:
             self.deployment = save_deployment(self.spec, self.ctx)
         for slot in self.slots:
             slot.refresh()
+        self.refresh_monitors()
         if self._log_predictions and self.ctx is not None and self.deployment is not None:
             from plinth.serving.predlog import PredictionLog
 
@@ -153,7 +154,19 @@ class Server:
                 moved = slot.refresh() or moved
             except Exception as exc:  # keep serving what is loaded; try again next poll
                 log.warning("plinth: could not refresh %s: %s", slot.ref, exc)
+        self.refresh_monitors()
         return moved
+
+    def refresh_monitors(self) -> None:
+        """Set the monitoring gauges from the newest report of each of its monitors."""
+        if self.ctx is None:
+            return
+        from plinth.monitoring.gauges import latest_reports
+
+        try:
+            self.metrics.monitors.update(latest_reports(self.ctx, deployment=self.spec.name))
+        except Exception as exc:  # gauges are informative; serving never depends on them
+            log.warning("plinth: could not read monitor reports: %s", exc)
 
     async def poll_forever(self) -> None:
         while True:

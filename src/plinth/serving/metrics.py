@@ -30,6 +30,14 @@ METRIC_NAMES: tuple[str, ...] = (
     "plinth_rows_per_request",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
+    # set from the deployment's monitor reports (plinth.monitoring.gauges)
+    "plinth_drift_detected",
+    "plinth_drift_score",
+    "plinth_drift_share",
+    "plinth_drift_threshold",
+    "plinth_model_performance",
+    "plinth_monitor_last_run_timestamp_seconds",
+    "plinth_monitor_status",
 )
 
 #: ``type`` label values of ``plinth_errors_total``, present (at 0) from the start.
@@ -133,6 +141,10 @@ class ServingMetrics:
         self._log_dropped = self.log_dropped.labels(deployment)
         self._log_seen = (0, 0)
         self.predlog = predlog
+        from plinth.monitoring.gauges import MonitorGauges
+
+        #: Drift and performance of this deployment's monitors (set on each alias poll).
+        self.monitors = MonitorGauges(reg)
 
     def error(self, kind: str) -> None:
         self.errors.labels(self.deployment, kind).inc()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from plinth.errors import UsageError
+from plinth.specfile import duration_seconds
 
 __all__ = ["SEVERITIES", "SPECS", "Check", "CheckSpec", "Suite", "parse_duration"]
 
@@ -32,8 +33,6 @@ SEVERITIES = ("error", "warning")
 #: Keys every check accepts besides its own arguments.
 COMMON_KEYS = ("check", "column", "severity")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -103,12 +102,7 @@ FAMILIES = ("integer", "float", "numeric", "string", "boolean", "timestamp", "da
 
 def parse_duration(value: Any) -> float:
     """Seconds in ``90``, ``'90s'``, ``'15m'``, ``'1h'``, ``'3d'`` or ``'2w'`` (else ValueError)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(value)
-    return float(match[1]) * _UNITS[match[2] or "s"]
+    return duration_seconds(value)
 
 
 def parse_timestamp(value: Any) -> dt.datetime:

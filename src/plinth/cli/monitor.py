@@ -1,0 +1,276 @@
+"""``plinth monitor``: watch models and data for drift.
+
+A thin layer over :mod:`plinth.monitoring`. ``drift`` compares two tables ad hoc: each of
+REF and CUR is a Parquet or CSV file, a saved profile (``.json``), or a dataset reference
+``NAME[@VERSION|@TAG]`` (loaded as data, so p-values are exact). It exits 0 whether or
+not drift is found, unless ``--fail-on-drift``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from plinth.cli._common import echo_json, json_option
+
+if TYPE_CHECKING:
+    from plinth.context import Context
+    from plinth.monitoring import DriftReport
+
+#: Suffixes read as files; a missing path with one of them is not looked up as a dataset.
+_READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".json": "profile"}
+_HINT = "pass a .parquet or .csv file, a profile .json, or a dataset reference NAME[@VERSION]"
+
+
+@click.group(epilog="Example: plinth monitor drift flights@9 data/this_week.parquet")
+def monitor() -> None:
+    """Watch models and data for drift: drift, run, watch, labels."""
+
+
+@monitor.command(
+    epilog="Examples:\n\n  plinth monitor drift flights@9 flights@12\n\n"
+    "  plinth monitor drift train.parquet today.csv --columns delay,carrier "
+    "--method delay=psi --threshold psi=0.2 --fail-on-drift\n\n"
+    "  plinth monitor drift flights@gold batch.parquet --json --html report.html"
+)
+@click.argument("ref")
+@click.argument("cur")
+@click.option("--columns", help="Compare only these columns (comma-separated).")
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    metavar="COL=METHOD",
+    help="Test COL with METHOD: ks, wasserstein, psi, chisquare, jensenshannon or unseen "
+    "(repeatable).",
+)
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    metavar="METHOD=VALUE",
+    help="Drift threshold of METHOD, e.g. wasserstein=0.2 or ks=0.01 (repeatable).",
+)
+@click.option(
+    "--share-threshold",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="The dataset drifts when this share of columns drifts (0: any column).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    default="drift-report.html",
+    show_default=True,
+    help="Write the HTML report here.",
+)
+@click.option("--fail-on-drift", is_flag=True, help="Exit 1 when the dataset drifts.")
+@json_option
+@click.pass_context
+def drift(
+    ctx: click.Context,
+    ref: str,
+    cur: str,
+    columns: str | None,
+    methods: tuple[str, ...],
+    thresholds: tuple[str, ...],
+    share_threshold: float,
+    html_path: str,
+    fail_on_drift: bool,
+    as_json: bool,
+) -> None:
+    """Compare CUR with REF column by column and rank the columns by drift.
+
+    REF and CUR are Parquet/CSV files, profile .json files or dataset references
+    NAME[@VERSION|@TAG]. Small samples (up to 1,000 rows) get KS and chi-squared tests,
+    larger ones Wasserstein and Jensen-Shannon distances (threshold 0.1), with the
+    Benjamini-Hochberg adjusted p-value shown beside them."""
+    from plinth.errors import CheckFailedError
+    from plinth.monitoring import drift as compare
+
+    method_map = _pairs(methods, "--method", "COL=METHOD", "delay=psi")
+    threshold_map = {
+        method: _number(value, method)
+        for method, value in _pairs(
+            thresholds, "--threshold", "METHOD=VALUE", "wasserstein=0.2"
+        ).items()
+    }
+    wanted = None if columns is None else [c.strip() for c in columns.split(",") if c.strip()]
+    plinth_ctx: list[Context] = []
+    try:
+        reference = _load(ref, "reference", plinth_ctx)
+        current = _load(cur, "current", plinth_ctx)
+    finally:
+        for opened in plinth_ctx:
+            opened.close()
+    report = compare(
+        reference,
+        current,
+        columns=wanted,
+        methods=method_map,
+        thresholds=threshold_map,
+        share_threshold=share_threshold,
+    )
+    _write(report, html_path)
+    if as_json:
+        echo_json(report.to_dict())
+        if fail_on_drift and report.drifted:
+            ctx.exit(1)
+        return
+    _print(report, ref, cur, html_path)
+    if fail_on_drift and report.drifted:
+        raise CheckFailedError(
+            f"drift detected: {len(report.drifted_columns)} of {len(report.columns)} columns "
+            f"drifted ({report.share:.0%}, at or above {report.share_threshold:.0%})",
+            hint=f"see the table above and {html_path}",
+        )
+
+
+def _write(report: DriftReport, html_path: str) -> None:
+    from plinth.errors import UsageError
+
+    path = Path(html_path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        report.to_html(path)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the HTML report to {html_path}: {exc.strerror or exc}",
+            hint="pass --html with a writable file path",
+            field="--html",
+        ) from None
+
+
+def _pairs(items: tuple[str, ...], option: str, form: str, example: str) -> dict[str, str]:
+    from plinth.errors import UsageError
+
+    found: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UsageError(
+                f"{option} {item!r} is not {form}",
+                hint=f"write it as {form}, e.g. {option} {example}",
+                field=option,
+            )
+        found[key.strip()] = value.strip()
+    return found
+
+
+def _number(text: str, method: str) -> float:
+    from plinth.errors import UsageError
+
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(
+            f"--threshold {method}={text}: {text!r} is not a number",
+            hint="write it as METHOD=VALUE, e.g. --threshold wasserstein=0.2",
+            field="--threshold",
+        ) from None
+
+
+def _load(text: str, label: str, opened: list[Context]) -> Any:
+    """A table or profile from a file, or a dataset version's table."""
+    from plinth.errors import UsageError
+
+    path = Path(text)
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        raise UsageError(f"{text} is a folder, not a table file", hint=_HINT, field=label)
+    if path.is_file():
+        kind = _READERS.get(suffix)
+        if kind is None:
+            raise UsageError(
+                f"unsupported file format {suffix or '(no suffix)'}: {text}",
+                hint=_HINT,
+                field=label,
+            )
+        return _read(path, kind, label)
+    if os.sep in text or "/" in text or suffix in _READERS:
+        raise UsageError(f"no such file: {text} (the {label} data)", hint=_HINT, field=label)
+    from plinth.context import Context
+    from plinth.versioning import datasets
+
+    if not opened:
+        opened.append(Context.open())
+    # Exact rows, not the stored profile: p-values need them. Inspecting a quarantined
+    # version is allowed.
+    return datasets.load(text, as_="arrow", allow_quarantined=True, ctx=opened[0])
+
+
+def _read(path: Path, kind: str, label: str) -> Any:
+    import pyarrow as pa
+
+    from plinth.errors import UsageError
+
+    try:
+        if kind == "profile":
+            from plinth.profiles import TableProfile
+
+            return TableProfile.from_bytes(path.read_bytes(), where=str(path))
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        import pyarrow.csv as pcsv
+
+        return pcsv.read_csv(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise UsageError(
+            f"cannot read {path} as a {kind} table: {exc}",
+            hint="check that the file is complete and really is " + kind.capitalize(),
+            field=label,
+        ) from None
+
+
+def _print(report: DriftReport, ref: str, cur: str, html_path: str) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from plinth.cli import _runs_view as view
+    from plinth.monitoring.report import format_p, format_stat
+
+    table = Table(box=None, pad_edge=False)
+    for header in ("#", "column", "kind", "method", "statistic", "threshold", "p-value", "drift"):
+        numeric = header in ("#", "statistic", "threshold", "p-value")
+        table.add_column(header, justify="right" if numeric else "left")
+    for i, c in enumerate(report.columns, 1):
+        table.add_row(
+            str(i),
+            escape(c.column),
+            c.kind,
+            c.method,
+            format_stat(c.statistic),
+            format_stat(c.threshold),
+            format_p(c.p_value),
+            "[red]DRIFT[/]" if c.drifted else "[green]ok[/]",
+        )
+    out = view.console()
+    out.print(table)
+    verdict = "[red]dataset drift[/]" if report.drifted else "[green]no dataset drift[/]"
+    out.print(
+        f"{escape(cur)} vs {escape(ref)}: {verdict} — {len(report.drifted_columns)} of "
+        f"{len(report.columns)} columns drifted ({report.share:.0%}; threshold "
+        f"{report.share_threshold:.0%}); {report.reference_rows:,} vs "
+        f"{report.current_rows:,} rows"
+    )
+    if report.skipped:
+        skipped = "; ".join(f"{name} ({why})" for name, why in report.skipped.items())
+        out.print(f"Not tested: {escape(skipped)}")
+    out.print(f"Report: {escape(html_path)}")
+
+
+from plinth.cli.monitor_labels import labels  # noqa: E402
+
+monitor.add_command(labels)
+
+from plinth.cli.monitor_run import export, reports, run, watch  # noqa: E402
+
+for _command in (run, watch, reports, export):
+    monitor.add_command(_command)

@@ -1,0 +1,165 @@
+"""The demo's monitoring story: later months replayed through the server, watched.
+
+September to December 2013 go through the served champion as single-row requests, one
+month at a time. After each month the prediction log is flushed, the true arrival delays
+arrive as labels (``plinth monitor labels``), and ``monitor.yaml`` is evaluated: feature
+drift against the training version's stored profile (found through lineage), prediction
+drift against September, ROC AUC on the labelled window. The alert route is a log file;
+the worst month's drift report is written as HTML. ``plinth monitor run monitor.yaml``
+evaluates the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from plinth.context import Context
+
+__all__ = ["MONITOR", "MonitorStory", "replay_months"]
+
+MONITOR = """\
+# Evaluated by plinth demo after each month; run it yourself with: plinth monitor run monitor.yaml
+deployment: flight-delays
+window: {{rows: {rows}}}           # the newest {rows} logged predictions
+checks:
+  drift: {{share: 0.3}}            # alert when 30% of the features drift from the training data
+  prediction_drift: {{}}           # the predictions against the first window's (September)
+  performance: {{min: {{roc_auc: 0.65}}}}
+alerts:
+  cooldown: 1h
+  routes:
+    - {{name: ops-log, type: log, path: alerts.log}}
+"""
+MONTHS = (9, 10, 11, 12)
+NAMES = {9: "Sep", 10: "Oct", 11: "Nov", 12: "Dec"}
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    month: int
+    rows: int
+    share: float
+    drifted: list[str]
+    prediction: str
+    roc_auc: float | None
+    status: str
+    alerts: list[str]
+    report_id: str
+
+
+@dataclass
+class MonitorStory:
+    months: list[MonthRow] = field(default_factory=list)
+    worst_report: Path | None = None
+    alerts_log: Path | None = None
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    from plinth.demo.data import CATEGORICAL, NUMERIC
+
+    sample = frame[[*NUMERIC, *CATEGORICAL]]
+    records = sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
+    return [{str(k): v for k, v in r.items()} for r in records]
+
+
+def replay_months(
+    ctx: Context,
+    directory: Path,
+    data: pd.DataFrame,
+    post: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]],
+    flush: Callable[[], Any],
+    echo: Callable[[str], None] = print,
+    *,
+    rows: int = 1000,
+) -> MonitorStory:
+    """Send ``rows`` flights of each later month through ``post``, then label and monitor."""
+    import pandas as pd
+
+    from plinth.demo.data import TARGET
+    from plinth.monitoring.monitors import run_monitor
+    from plinth.monitoring.performance import record_labels
+    from plinth.monitoring.spec import MonitorSpec
+
+    spec_path = directory / "monitor.yaml"
+    spec_path.write_text(MONITOR.format(rows=rows), encoding="utf-8")
+    (directory / "alerts.log").unlink(missing_ok=True)
+    spec = MonitorSpec.load(spec_path)
+    echo("")
+    echo(
+        f"Monitoring: {rows:,} flights of each later month through the server, then "
+        f"{spec_path.name}"
+    )
+    echo(
+        f"  {'month':<7}{'drift share':>12}  {'prediction drift':<18}{'ROC AUC':>8}  "
+        f"{'status':<7} drifted features"
+    )
+    story = MonitorStory(alerts_log=directory / "alerts.log")
+    worst: tuple[float, str] | None = None
+    for month in MONTHS:
+        frame = data[data["month"] == month].sample(n=rows, random_state=month)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda r: post({"records": [r]}), _records(frame)))
+        flush()
+        ids = [body.get("request_id") for status, body in answers]
+        ok = [
+            (rid, late)
+            for (status, _), rid, late in zip(answers, ids, frame[TARGET].tolist(), strict=True)
+            if status == 200 and rid
+        ]
+        labels = pd.DataFrame({"request_id": [r for r, _ in ok], "late": [y for _, y in ok]})
+        record_labels(ctx, "flight-delays", labels, window="all")
+        outcome = run_monitor(spec, ctx=ctx)
+        checks = {c["check"]: c for c in outcome.checks}
+        drift = checks["drift"]
+        pred = checks.get("prediction_drift", {})
+        perf = checks.get("performance", {})
+        pred_text = (
+            f"{pred['column']['statistic']:.3f} ({pred['column']['method']})"
+            if pred.get("column")
+            else "baseline"
+        )
+        auc = (perf.get("metrics") or {}).get("roc_auc")
+        row = MonthRow(
+            month,
+            len(ok),
+            float(drift.get("share", 0.0)),
+            list(drift.get("drifted_columns", [])),
+            pred_text,
+            auc,
+            outcome.status,
+            [f"{d.route}: {d.status}" for d in outcome.deliveries],
+            outcome.report.id,
+        )
+        story.months.append(row)
+        shown = ", ".join(row.drifted) or "-"
+        auc_text = f"{auc:.4f}" if auc is not None else "-"
+        alerts = f"   alert -> {'; '.join(row.alerts)}" if row.alerts else ""
+        echo(
+            f"  {NAMES[month]:<7}{row.share:>12.2f}  {pred_text:<18}{auc_text:>8}  "
+            f"{row.status:<7} {shown}{alerts}"
+        )
+        if outcome.drift is not None and (worst is None or row.share > worst[0]):
+            worst = (row.share, NAMES[month])
+            story.worst_report = directory / "drift-report.html"
+            outcome.drift.to_html(story.worst_report)
+    if story.worst_report is not None and worst is not None:
+        size = story.worst_report.stat().st_size
+        echo(
+            f"  drift report of the worst month ({worst[1]}): {story.worst_report.name} "
+            f"({size / 1024:.0f} KiB, no rows in it)"
+        )
+    log = story.alerts_log
+    if log is not None and log.exists():
+        lines = log.read_text(encoding="utf-8").splitlines()
+        echo(
+            f"  {log.name}: {len(lines)} alert(s) written; later ones held back by the "
+            "1 h cool-down"
+        )
+    return story

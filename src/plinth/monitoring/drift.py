@@ -1,0 +1,311 @@
+"""Data drift: does the current data follow the reference's distribution, column by column?
+
+::
+
+    report = plinth.monitoring.drift(train_df, last_week_df)
+    report.drifted, report.share, [c.column for c in report.columns if c.drifted]
+    report.to_html("drift-report.html")
+
+Each common column gets one test, chosen by its type and the sample size unless
+``methods`` names one: numeric columns ``ks`` (two-sample Kolmogorov-Smirnov, p-value)
+when the smaller side has at most 1,000 rows, else ``wasserstein`` (Wasserstein-1 over
+the reference's standard deviation); categorical, boolean and numeric columns of at
+most 5 distinct reference values ``chisquare`` (p-value) or ``jensenshannon``
+(distance). ``psi`` (population stability index on the reference's deciles, or on the
+categories) and ``unseen`` (the share of current rows whose category the reference
+never had) are there to ask for. A test with a p-value flags drift when its
+Benjamini-Hochberg adjusted p-value is below the threshold; a distance when it reaches
+the threshold. ``p_value`` is always the adjusted p-value of the column's two-sample
+test (KS, or chi-squared on the counts), shown beside distances too. Against a profile's
+approximate sketch it is None past 1,000 rows a side, and conservative below (the KS
+statistic less the sketch's rank error). The dataset drifts when the share of drifted
+columns reaches ``share_threshold``.
+
+Not tested, and listed in ``DriftReport.skipped`` with the reason: temporal columns,
+types other than numbers, strings and booleans, id-like columns (strings with more
+distinct values than half the rows, consecutive distinct integers), columns whose types
+differ between the sides, and columns without values on a side. Missing values (null,
+NaN, infinities) are dropped: their share is reported, not tested.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from plinth.errors import UsageError
+
+if TYPE_CHECKING:
+    from plinth.monitoring._sides import Source
+    from plinth.profiles import TableProfile
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "METHODS",
+    "ColumnDrift",
+    "DriftReport",
+    "drift",
+    "drift_against_profile",
+]
+
+#: Every method, and the default threshold of each (p-value methods: the significance
+#: level of the adjusted p-value; the others: the statistic that counts as drift).
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "ks": 0.05,
+    "wasserstein": 0.1,
+    "psi": 0.1,
+    "chisquare": 0.05,
+    "jensenshannon": 0.1,
+    "unseen": 0.01,
+}
+METHODS = tuple(DEFAULT_THRESHOLDS)
+P_VALUE_METHODS = ("ks", "chisquare")
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """One column's test: ``drifted`` says whether ``statistic`` (or, for ``ks`` and
+    ``chisquare``, the adjusted ``p_value``) crossed ``threshold``.
+
+    The rest is for reading the result: the unadjusted p-value, non-missing and missing
+    rows per side, the share of current rows in categories the reference lacks, and both
+    distributions binned for a chart (``bins`` labels, ``edges`` for numeric columns,
+    shares of rows per bin) — summaries, never rows.
+    """
+
+    column: str
+    kind: str
+    method: str
+    statistic: float
+    threshold: float
+    p_value: float | None
+    drifted: bool
+    raw_p_value: float | None = None
+    exact: bool = True
+    reference_count: int = 0
+    current_count: int = 0
+    reference_nulls: int = 0
+    current_nulls: int = 0
+    unseen_share: float | None = None
+    bins: tuple[str, ...] = ()
+    edges: tuple[float, ...] = ()
+    reference_hist: tuple[float, ...] = ()
+    current_hist: tuple[float, ...] = ()
+
+    @property
+    def score(self) -> float:
+        """How far past (above 1) or short of its threshold the column is, for ranking."""
+        if self.method in P_VALUE_METHODS:
+            if self.p_value is None:
+                return 0.0
+            return self.threshold / max(self.p_value, 1e-300)
+        return self.statistic / self.threshold if math.isfinite(self.statistic) else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """``column, kind, method, statistic, threshold, p_value, drifted``."""
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "method": self.method,
+            "statistic": _finite(self.statistic),
+            "threshold": self.threshold,
+            "p_value": _finite(self.p_value),
+            "drifted": self.drifted,
+        }
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Per-column results, ranked (drifted first, then by score), and the verdict."""
+
+    drifted: bool
+    share: float
+    share_threshold: float
+    columns: list[ColumnDrift]
+    skipped: dict[str, str] = field(default_factory=dict)
+    reference_rows: int = 0
+    current_rows: int = 0
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.column for c in self.columns if c.drifted]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"drifted", "share", "columns": [...], "skipped": {column: reason}}``."""
+        return {
+            "drifted": self.drifted,
+            "share": self.share,
+            "columns": [c.to_dict() for c in self.columns],
+            "skipped": dict(self.skipped),
+        }
+
+    def to_html(self, path: Any = None) -> str:
+        """The self-contained HTML report (no scripts, no rows); written to ``path`` too."""
+        from plinth.monitoring.report import render_html
+
+        text = render_html(self)
+        if path is not None:
+            from pathlib import Path
+
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def drift(
+    reference: Any,
+    current: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    methods: Mapping[str, str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    share_threshold: float = 0.5,
+) -> DriftReport:
+    """Compare ``current`` with ``reference``, column by column (see the module docstring).
+
+    Either side is a pyarrow Table, a pandas or polars DataFrame, or a
+    :class:`~plinth.profiles.TableProfile` (a stored reference, or merged batch profiles).
+    ``columns`` limits the comparison; ``methods`` maps a column to a method of
+    :data:`METHODS`; ``thresholds`` maps a method to its threshold.
+    """
+    from plinth.monitoring._compare import compare
+    from plinth.monitoring._sides import source
+
+    ref, cur = source(reference, "reference"), source(current, "current")
+    limits = _thresholds(thresholds)
+    if not 0.0 <= share_threshold <= 1.0:
+        raise UsageError(
+            f"share_threshold must be between 0 and 1, not {share_threshold}",
+            field="share_threshold",
+        )
+    names, skipped = _select(ref, cur, columns)
+    chosen = _methods(methods, names)
+    results: list[ColumnDrift] = []
+    for name in names:
+        outcome = compare(name, ref, cur, chosen.get(name), limits)
+        if isinstance(outcome, str):
+            skipped[name] = outcome
+        else:
+            results.append(outcome)
+    order = dict.fromkeys([*ref.names, *cur.names])  # skipped columns in table order
+    skipped = {n: skipped[n] for n in order if n in skipped}
+    results = _decide(results)
+    results.sort(key=lambda c: (not c.drifted, -c.score, c.column))
+    n_drifted = sum(c.drifted for c in results)
+    share = n_drifted / len(results) if results else 0.0
+    return DriftReport(
+        drifted=n_drifted > 0 and share >= share_threshold,
+        share=share,
+        share_threshold=share_threshold,
+        columns=results,
+        skipped=skipped,
+        reference_rows=ref.rows,
+        current_rows=cur.rows,
+    )
+
+
+def drift_against_profile(profile: TableProfile, current: Any, **options: Any) -> DriftReport:
+    """:func:`drift` of ``current`` against a stored reference profile."""
+    return drift(profile, current, **options)
+
+
+def _thresholds(given: Mapping[str, float] | None) -> dict[str, float]:
+    limits = dict(DEFAULT_THRESHOLDS)
+    for method, value in (given or {}).items():
+        if method not in DEFAULT_THRESHOLDS:
+            raise UsageError(
+                f"unknown drift method {method!r} in thresholds",
+                hint=f"use one of {', '.join(METHODS)}",
+                field="thresholds",
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UsageError(
+                f"the threshold of {method} must be a number, not {value!r}", field="thresholds"
+            )
+        top = 1.0 if method in P_VALUE_METHODS or method == "unseen" else math.inf
+        if not 0.0 < value <= top:
+            bound = "between 0 and 1" if top == 1.0 else "above 0"
+            raise UsageError(
+                f"the threshold of {method} must be {bound}, not {value}", field="thresholds"
+            )
+        limits[method] = float(value)
+    return limits
+
+
+def _select(
+    ref: Source, cur: Source, columns: Sequence[str] | None
+) -> tuple[list[str], dict[str, str]]:
+    in_cur = set(cur.names)
+    if columns is not None:
+        wanted = [columns] if isinstance(columns, str) else list(columns)
+        for name in wanted:
+            for side in (ref, cur):
+                if name not in side.names:
+                    raise UsageError(
+                        f"column {name!r} is not in the {side.label} data",
+                        hint=f"its columns are {_listing(side.names)}",
+                        field="columns",
+                    )
+        return list(dict.fromkeys(wanted)), {}
+    names = [n for n in ref.names if n in in_cur]
+    if not names:
+        raise UsageError(
+            "the reference and current data have no column in common",
+            hint=f"the reference has {_listing(ref.names)}; the current data has "
+            f"{_listing(cur.names)}",
+            field="columns",
+        )
+    skipped = {n: "only in the reference" for n in ref.names if n not in in_cur}
+    in_ref = set(ref.names)
+    skipped.update({n: "only in the current data" for n in cur.names if n not in in_ref})
+    return names, skipped
+
+
+def _listing(names: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return (shown + more) or "no columns"
+
+
+def _methods(given: Mapping[str, str] | None, names: list[str]) -> dict[str, str]:
+    chosen = dict(given or {})
+    for column, method in chosen.items():
+        if method not in METHODS:
+            raise UsageError(
+                f"unknown drift method {method!r} for column {column!r}",
+                hint=f"use one of {', '.join(METHODS)}",
+                field="methods",
+            )
+        if column not in names:
+            raise UsageError(
+                f"a method is set for column {column!r}, which is not compared",
+                hint=f"compared columns are {_listing(names)}",
+                field="methods",
+            )
+    return chosen
+
+
+def _decide(results: list[ColumnDrift]) -> list[ColumnDrift]:
+    """Adjust the p-values across columns (Benjamini-Hochberg), then judge each column."""
+    import numpy as np
+
+    from plinth.monitoring._stats import benjamini_hochberg
+
+    tested = [i for i, c in enumerate(results) if c.raw_p_value is not None]
+    adjusted = benjamini_hochberg(np.array([results[i].raw_p_value for i in tested], dtype=float))
+    out = list(results)
+    for i, p in zip(tested, adjusted.tolist(), strict=True):
+        out[i] = replace(out[i], p_value=p)
+    judged = []
+    for c in out:
+        if c.method in P_VALUE_METHODS:
+            drifted = c.p_value is not None and c.p_value < c.threshold
+        else:
+            drifted = math.isfinite(c.statistic) and c.statistic >= c.threshold
+        judged.append(replace(c, drifted=bool(drifted)))
+    return judged

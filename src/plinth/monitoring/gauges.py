@@ -1,0 +1,120 @@
+"""Monitor results as Prometheus gauges: drift per feature, performance, status.
+
+The serving app sets them from the newest report of each monitor of its deployment, read
+off the request path on every alias poll; ``plinth monitor export`` serves the same gauges
+for batch use, for every monitor of the project. The names are a contract:
+``deploy/grafana/plinth-serving.json`` queries them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from plinth.context import Context
+    from plinth.entities import MonitorReport
+
+__all__ = ["MONITOR_METRIC_NAMES", "MonitorGauges", "latest_reports"]
+
+MONITOR_METRIC_NAMES: tuple[str, ...] = (
+    "plinth_drift_detected",
+    "plinth_drift_score",
+    "plinth_drift_share",
+    "plinth_drift_threshold",
+    "plinth_model_performance",
+    "plinth_monitor_last_run_timestamp_seconds",
+    "plinth_monitor_status",
+)
+_STATUS = {"ok": 0.0, "alert": 1.0, "error": 2.0}
+#: Reports read per refresh to find the newest of each monitor.
+_SCAN = 200
+
+
+def latest_reports(
+    ctx: Context, *, deployment: str | None = None, scan: int = _SCAN
+) -> list[MonitorReport]:
+    """The newest monitor report of each monitor (of ``deployment`` when given)."""
+    newest: dict[str, MonitorReport] = {}
+    for report in ctx.ledger.monitoring.reports(ctx.project.id, kind="monitor", limit=scan):
+        spec = report.spec or {}
+        if deployment is not None and spec.get("deployment") != deployment:
+            continue
+        newest.setdefault(report.monitor, report)
+    return list(newest.values())
+
+
+class MonitorGauges:
+    """The monitoring gauges in ``registry``; :meth:`update` sets them from reports."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        from prometheus_client import Gauge
+
+        self.score = Gauge(
+            "plinth_drift_score",
+            "Drift statistic per feature in the monitor's latest window (see method).",
+            ["monitor", "column", "method"],
+            registry=registry,
+        )
+        self.threshold = Gauge(
+            "plinth_drift_threshold",
+            "The threshold the drift statistic is judged against.",
+            ["monitor", "column", "method"],
+            registry=registry,
+        )
+        self.share = Gauge(
+            "plinth_drift_share",
+            "Share of the monitored features that drifted.",
+            ["monitor"],
+            registry=registry,
+        )
+        self.detected = Gauge(
+            "plinth_drift_detected",
+            "1 when the share of drifted features crossed the monitor's threshold.",
+            ["monitor"],
+            registry=registry,
+        )
+        self.performance = Gauge(
+            "plinth_model_performance",
+            "Model performance on the labelled predictions of the latest window.",
+            ["monitor", "metric"],
+            registry=registry,
+        )
+        self.status = Gauge(
+            "plinth_monitor_status",
+            "Latest evaluation: 0 ok, 1 alert, 2 error.",
+            ["monitor"],
+            registry=registry,
+        )
+        self.last_run = Gauge(
+            "plinth_monitor_last_run_timestamp_seconds",
+            "When the monitor last evaluated.",
+            ["monitor"],
+            registry=registry,
+        )
+
+    def update(self, reports: Iterable[MonitorReport]) -> None:
+        """Set every gauge from the newest report of each monitor (stale series removed)."""
+        for gauge in (self.score, self.threshold, self.performance):
+            gauge.clear()
+        for report in reports:
+            name = report.monitor
+            self.status.labels(name).set(_STATUS.get(report.status, 2.0))
+            self.last_run.labels(name).set(report.created_at / 1000.0)
+            checks: list[dict[str, Any]] = (report.results or {}).get("checks", [])
+            for check in checks:
+                if check.get("check") == "drift" and "columns" in check:
+                    self.share.labels(name).set(float(check.get("share", 0.0)))
+                    self.detected.labels(name).set(1.0 if check["status"] == "alert" else 0.0)
+                    for column in check["columns"]:
+                        if column.get("statistic") is None:
+                            continue
+                        labels = (name, column["column"], column["method"])
+                        self.score.labels(*labels).set(float(column["statistic"]))
+                        self.threshold.labels(*labels).set(float(column["threshold"]))
+                elif check.get("check") == "performance" and "metrics" in check:
+                    for metric, value in check["metrics"].items():
+                        if isinstance(value, int | float):
+                            self.performance.labels(name, metric).set(float(value))

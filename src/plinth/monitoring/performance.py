@@ -1,0 +1,547 @@
+"""Model performance once ground truth arrives: labels joined to the prediction log, scored
+per window of prediction time, checked against bounds and recorded as one ledger report::
+
+    result = record_labels(ctx, "web", "labels.parquet", window="1d",
+                           min_metrics={"roc_auc": 0.7})
+    result.status        # "ok", or "alert" when a window crossed a bound (result.breaches)
+
+Labels join on ``request_id`` (one logged row per request) or on any column both hold,
+such as an input ``flight_id``. Classification is binary: labels 0/1 (or booleans) and
+predictions that are probabilities of class 1 (every metric) or hard 0/1 labels (no
+``roc_auc``, no ``log_loss``). Real-valued scores outside [0, 1] get ``roc_auc`` and the
+threshold metrics, no ``log_loss``. Multi-class labels with hard class predictions get
+``accuracy`` only. Regression gets ``mae``, ``rmse`` and ``bias`` (mean of prediction minus
+label). A metric undefined in a window (``roc_auc`` over one class, ``precision`` with no
+predicted positive) is None there and is not checked against a bound.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from plinth.errors import UsageError
+from plinth.monitoring.metrics import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    TASKS,
+    as_vector,
+    classification_metrics,
+    infer_task,
+    regression_metrics,
+    task_metrics,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from plinth.context import Context
+    from plinth.entities import PredictionBatch
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "REGRESSION_METRICS",
+    "TASKS",
+    "PerformanceResult",
+    "classification_metrics",
+    "infer_task",
+    "join_labels",
+    "performance_windows",
+    "record_labels",
+    "regression_metrics",
+]
+
+#: Columns of the prediction log a key cannot be.
+_NOT_KEYS = ("ts", "model_version", "prediction", "label")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_WINDOW_HINT = "write a duration such as 15m, 1h, 1d or 7d, rows:N for N rows each, or all"
+
+
+def _window(window: str) -> tuple[str, int]:
+    """("all", 0), ("rows", N) or ("time", width in ms)."""
+    text = window.strip().lower() if isinstance(window, str) else ""
+    if text == "all":
+        return "all", 0
+    if text.startswith("rows:"):
+        size = text[5:].strip()
+        if size.isdigit() and int(size) > 0:
+            return "rows", int(size)
+    match = _DURATION.match(text)
+    if match is not None and int(match[1]) > 0:
+        return "time", int(match[1]) * _UNIT_MS[match[2]]
+    raise UsageError(f"window {window!r} is not understood", hint=_WINDOW_HINT, field="window")
+
+
+def performance_windows(
+    joined: pa.Table,
+    *,
+    window: str = "1d",
+    task: str | None = None,
+    threshold: float = 0.5,
+) -> list[dict[str, Any]]:
+    """Metrics of ``joined`` (from :func:`join_labels`) per window of prediction time,
+    oldest first; empty windows are left out.
+
+    ``window``: a duration ("15m", "1h", "1d", "7d": buckets aligned to the Unix epoch,
+    so days are UTC days; ``end_ms`` is exclusive), "rows:N" (N consecutive rows in time
+    order) or "all"; for the last two, ``start_ms``/``end_ms`` are the first and last
+    prediction times. The task is inferred once over every row unless given.
+    """
+    import pyarrow as pa
+
+    kind, size = _window(window)
+    n = joined.num_rows
+    if n == 0:
+        return []
+    ts = joined.column("ts").cast(pa.int64()).to_numpy()
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    labels = as_vector(joined.column("label").to_numpy(), "labels")[order]
+    predictions = as_vector(joined.column("prediction").to_numpy(), "predictions")[order]
+    versions = joined.column("model_version").to_numpy(zero_copy_only=False)[order]
+    task = infer_task(labels, predictions, task=task)
+    if kind == "all":
+        cuts = np.array([0, n])
+    elif kind == "rows":
+        cuts = np.r_[np.arange(0, n, size), n]
+    else:
+        buckets = ts // size
+        cuts = np.r_[0, np.flatnonzero(buckets[1:] != buckets[:-1]) + 1, n]
+    out = []
+    for lo, hi in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+        if kind == "time":
+            start = int(ts[lo] // size * size)
+            end = start + size
+        else:
+            start, end = int(ts[lo]), int(ts[hi - 1])
+        out.append(
+            {
+                "start_ms": start,
+                "end_ms": end,
+                "rows": hi - lo,
+                "model_versions": sorted({str(v) for v in versions[lo:hi]}),
+                "metrics": task_metrics(task, labels[lo:hi], predictions[lo:hi], threshold),
+            }
+        )
+    return out
+
+
+# -- joining -------------------------------------------------------------------------------
+def _read_labels(labels: Any) -> tuple[pa.Table, str]:
+    """The labels as an Arrow table, and how to name them in messages."""
+    import pyarrow as pa
+
+    if isinstance(labels, pa.Table):
+        return labels, "the labels table"
+    if isinstance(labels, str | Path):
+        path = Path(labels)
+        suffix = path.suffix.lower()
+        if suffix not in (".parquet", ".csv"):
+            raise UsageError(f"labels file {path} is not .parquet or .csv", field="labels")
+        if not path.is_file():
+            raise UsageError(f"no labels file {path}", field="labels")
+        try:
+            if suffix == ".parquet":
+                import pyarrow.parquet as pq
+
+                return pq.read_table(path), str(path)
+            import pyarrow.csv as pcsv
+
+            return pcsv.read_csv(path), str(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise UsageError(
+                f"cannot read labels file {path}: {exc}",
+                hint=f"check that it is complete and really is {suffix[1:]}",
+                field="labels",
+            ) from None
+    if hasattr(labels, "to_parquet") and hasattr(labels, "columns"):  # a pandas DataFrame
+        return pa.Table.from_pandas(labels, preserve_index=False), "the labels frame"
+    raise UsageError(
+        f"labels must be a .parquet/.csv path, an Arrow table or a DataFrame, "
+        f"not {type(labels).__name__}",
+        field="labels",
+    )
+
+
+def _label_column(table: pa.Table, key: str, label_column: str | None, source: str) -> str:
+    names = table.column_names
+    listed = ", ".join(names)
+    if key in _NOT_KEYS:
+        raise UsageError(
+            f"{key!r} cannot be a join key",
+            hint="join on request_id or on an input column both the log and the labels hold",
+            field="key",
+        )
+    if key not in names:
+        raise UsageError(
+            f"{source} has no key column {key!r}; its columns: {listed}",
+            hint="pass --key with the column that names each prediction",
+            field="key",
+        )
+    if label_column is None:
+        others = [name for name in names if name != key]
+        if len(others) == 1:
+            label_column = others[0]
+        elif "label" in others:
+            label_column = "label"
+        else:
+            raise UsageError(
+                f"which column of {source} holds the labels? its columns: {listed}",
+                hint="pass --label-column",
+                field="label_column",
+            )
+    if label_column not in names:
+        raise UsageError(
+            f"{source} has no label column {label_column!r}; its columns: {listed}",
+            field="label_column",
+        )
+    if label_column == key:
+        raise UsageError(f"the label column {key!r} is also the key", field="label_column")
+    return label_column
+
+
+def _numeric(column: pa.ChunkedArray, what: str) -> pa.ChunkedArray:
+    """``column`` as float64; UsageError (naming ``what``) unless numbers or booleans."""
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        raise UsageError(
+            f"{what} holds a list per row (multi-output): not supported",
+            hint="performance is computed for one number per row",
+        )
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+        raise UsageError(
+            f"{what} must hold numbers or booleans, not {kind}",
+            hint="encode classes as 0/1 (or the numbers the model predicts)",
+        )
+    return column.cast(pa.float64())
+
+
+def _log_table(ctx: Context, deployment: str, batches: list[PredictionBatch], key: str) -> pa.Table:
+    """The key, time, model version and prediction of every logged row, read column by
+    column from each batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = list(dict.fromkeys([key, "ts", "model_version", "prediction"]))
+    tables = []
+    seen: list[str] = []
+    for batch in batches:
+        parquet = pq.ParquetFile(pa.BufferReader(ctx.blobs.read_bytes(batch.digest)))
+        seen = parquet.schema_arrow.names
+        if key not in seen:  # a batch logged before the input existed cannot join
+            continue
+        table = parquet.read(columns=columns)
+        prediction = _numeric(
+            table.column("prediction"), f"the prediction column of deployment {deployment!r}"
+        )
+        tables.append(table.set_column(columns.index("prediction"), "prediction", prediction))
+    if not tables:
+        raise UsageError(
+            f"the prediction log of deployment {deployment!r} has no column {key!r}; "
+            f"its columns: {', '.join(seen)}",
+            hint="join on request_id or on an input column the requests carry",
+            field="key",
+        )
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _duplicates(table: pa.Table, key: str) -> list[Any]:
+    import pyarrow.compute as pc
+
+    counts = table.group_by(key).aggregate([(key, "count")])
+    repeated = counts.filter(pc.greater(counts.column(f"{key}_count"), 1))
+    values: list[Any] = repeated.column(key).to_pylist()
+    return values
+
+
+def _shown(values: list[Any]) -> str:
+    more = f" and {len(values) - 5} more" if len(values) > 5 else ""
+    return ", ".join(str(v) for v in values[:5]) + more
+
+
+def join_labels(
+    ctx: Context,
+    deployment: str,
+    labels: Any,
+    *,
+    key: str = "request_id",
+    label_column: str | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+) -> pa.Table:
+    """Labels joined to the logged predictions of ``deployment`` (every version), sorted by
+    time: columns ``KEY``, ``ts`` (timestamp, ms), ``model_version``, ``prediction`` and
+    ``label`` (floats). Labels without a logged prediction, or whose label is missing, are
+    left out; only batches overlapping [since_ms, until_ms] are read.
+
+    ``labels``: a .parquet/.csv path, an Arrow table or a pandas DataFrame.
+    ``label_column``: default the only column besides the key, else ``label``.
+    """
+    table, source = _read_labels(labels)
+    label_column = _label_column(table, key, label_column, source)
+    ctx.ledger.deployments.get(ctx.project.id, deployment)  # NotFoundError names it
+    return _join(ctx, deployment, table, source, key, label_column, since_ms, until_ms)
+
+
+def _join(
+    ctx: Context,
+    deployment: str,
+    table: pa.Table,
+    source: str,
+    key: str,
+    label_column: str,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    truth = table.select([key, label_column]).rename_columns([key, "label"])
+    truth = truth.set_column(
+        1, "label", _numeric(truth.column("label"), f"label column {label_column!r} of {source}")
+    )
+    truth = truth.filter(pc.is_finite(truth.column("label")))
+    repeated = _duplicates(truth, key)
+    if repeated:
+        raise UsageError(
+            f"{source} labels {key} {_shown(repeated)} more than once",
+            hint="keep one label per key",
+            field="key",
+        )
+    batches = ctx.ledger.deployments.batches_of(ctx.project.id, deployment, since_ms, until_ms)
+    if not batches:
+        raise UsageError(
+            f"deployment {deployment!r} has logged no predictions"
+            + ("" if since_ms is None and until_ms is None else " in that time range"),
+            hint="the prediction log writes every prediction_log_flush_seconds; "
+            "check the deployment's 'sample' rate",
+            field="deployment",
+        )
+    log = _log_table(ctx, deployment, batches, key)
+    if since_ms is not None or until_ms is not None:
+        ts = log.column("ts").cast(pa.int64())
+        keep = pc.and_(
+            pc.greater_equal(ts, -(2**62) if since_ms is None else since_ms),
+            pc.less_equal(ts, 2**62 if until_ms is None else until_ms),
+        )
+        log = log.filter(keep)
+    wanted = log.schema.field(key).type
+    if truth.schema.field(key).type != wanted:
+        try:
+            truth = truth.set_column(0, key, truth.column(key).cast(wanted))
+        except pa.ArrowException:
+            raise UsageError(
+                f"key column {key!r} of {source} is {truth.schema.field(key).type}, "
+                f"the prediction log's is {wanted}, and one cannot be read as the other",
+                field="key",
+            ) from None
+    joined = log.join(truth, keys=key, join_type="inner")
+    joined = joined.filter(pc.is_finite(joined.column("prediction")))
+    repeated = _duplicates(joined, key)
+    if repeated:
+        raise UsageError(
+            f"the prediction log of {deployment!r} holds several rows for {key} {_shown(repeated)}",
+            hint="labels join one row per key: join on a column that tells the rows of a "
+            "request apart (--key), or label requests that hold one row each",
+            field="key",
+        )
+    joined = joined.select([key, "ts", "model_version", "prediction", "label"])
+    return joined.sort_by([("ts", "ascending"), (key, "ascending")])
+
+
+# -- recording -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PerformanceResult:
+    """The outcome of :func:`record_labels`: metrics per window and the bounds crossed."""
+
+    deployment: str
+    task: str
+    key: str
+    label_column: str
+    rows: int
+    matched: int
+    windows: tuple[dict[str, Any], ...]
+    breaches: tuple[dict[str, Any], ...]
+    report_id: str
+    label_batch_id: str
+    status: str
+
+    @property
+    def unmatched(self) -> int:
+        """Labels without a logged prediction (or without a label value)."""
+        return self.rows - self.matched
+
+    @property
+    def success(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment,
+            "status": self.status,
+            "task": self.task,
+            "key": self.key,
+            "label_column": self.label_column,
+            "rows": self.rows,
+            "matched": self.matched,
+            "unmatched": self.unmatched,
+            "windows": list(self.windows),
+            "breaches": list(self.breaches),
+            "report_id": self.report_id,
+            "label_batch_id": self.label_batch_id,
+        }
+
+
+def _bounds(
+    task: str, min_metrics: Mapping[str, float] | None, max_metrics: Mapping[str, float] | None
+) -> list[tuple[str, str, float]]:
+    """(metric, "min" | "max", value) for each bound, checked against the task."""
+    known = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    out = []
+    for side, given in (("min", min_metrics), ("max", max_metrics)):
+        for metric, value in (given or {}).items():
+            if metric not in known:
+                raise UsageError(
+                    f"unknown {task} metric {metric!r} in a --{side} bound",
+                    hint=f"choose from {', '.join(known)}",
+                    field=side,
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise UsageError(f"the --{side} bound of {metric} must be a number", field=side)
+            if not math.isfinite(value):
+                raise UsageError(f"the --{side} bound of {metric} must be finite", field=side)
+            out.append((metric, side, float(value)))
+    return out
+
+
+def _breaches(
+    windows: list[dict[str, Any]], bounds: list[tuple[str, str, float]]
+) -> list[dict[str, Any]]:
+    out = []
+    for metric, side, bound in bounds:
+        if not any(metric in w["metrics"] for w in windows):
+            raise UsageError(
+                f"{metric} is not computed for these predictions, so it cannot be bounded",
+                hint="roc_auc and log_loss need probability scores, not hard 0/1 labels",
+                field=side,
+            )
+        for w in windows:
+            value = w["metrics"].get(metric)
+            if value is not None and (value < bound if side == "min" else value > bound):
+                out.append(
+                    {
+                        "start_ms": w["start_ms"],
+                        "end_ms": w["end_ms"],
+                        "metric": metric,
+                        "value": value,
+                        "bound": side,
+                        "threshold": bound,
+                    }
+                )
+    return out
+
+
+def record_labels(
+    ctx: Context,
+    deployment: str,
+    labels: Any,
+    *,
+    key: str = "request_id",
+    label_column: str | None = None,
+    window: str = "1d",
+    task: str | None = None,
+    threshold: float = 0.5,
+    min_metrics: Mapping[str, float] | None = None,
+    max_metrics: Mapping[str, float] | None = None,
+) -> PerformanceResult:
+    """Join ``labels`` to the prediction log of ``deployment``, score each window, check
+    the bounds (e.g. ``min_metrics={"roc_auc": 0.7}``, ``max_metrics={"rmse": 12}``) and
+    record the labels (a Parquet blob and a label batch) and one ``performance`` report,
+    status "alert" when any window crossed a bound. Everything is checked before anything
+    is written; labels that match no logged prediction are counted, not an error.
+    """
+    import pyarrow.parquet as pq
+
+    _window(window)
+    table, source = _read_labels(labels)
+    chosen = _label_column(table, key, label_column, source)
+    project_id = ctx.project.id
+    version = ctx.ledger.deployments.get(project_id, deployment)  # NotFoundError names it
+    joined = _join(ctx, deployment, table, source, key, chosen)
+    if joined.num_rows == 0:
+        raise UsageError(
+            f"none of the {table.num_rows} labels in {source} matches a logged prediction "
+            f"of {deployment!r} on {key!r}",
+            hint="was the prediction log flushed (it writes every "
+            "prediction_log_flush_seconds)? Is the deployment's sample rate below 1? "
+            "Are the keys the ones the requests carried?",
+            field="key",
+        )
+    task = infer_task(joined.column("label"), joined.column("prediction"), task=task)
+    windows = performance_windows(joined, window=window, task=task, threshold=threshold)
+    bounds = _bounds(task, min_metrics, max_metrics)
+    breaches = _breaches(windows, bounds)
+    status = "alert" if breaches else "ok"
+
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    digest = ctx.blobs.put_bytes(sink.getvalue()).digest
+    batch = ctx.ledger.monitoring.record_labels(
+        project_id,
+        deployment=deployment,
+        key=key,
+        digest=digest,
+        rows=table.num_rows,
+        matched=joined.num_rows,
+    )
+    spec = {
+        "key": key,
+        "label_column": chosen,
+        "window": window,
+        "task": task,
+        "threshold": threshold,
+        "min": {m: v for m, side, v in bounds if side == "min"},
+        "max": {m: v for m, side, v in bounds if side == "max"},
+    }
+    report = ctx.ledger.monitoring.record_report(
+        project_id,
+        kind="performance",
+        monitor=deployment,
+        status=status,
+        rows=joined.num_rows,
+        results={
+            "label_batch_id": batch.id,
+            "labels_digest": digest,
+            "rows": table.num_rows,
+            "matched": joined.num_rows,
+            "windows": windows,
+            "breaches": breaches,
+        },
+        deployment_id=version.id,
+        window_start_ms=windows[0]["start_ms"],
+        window_end_ms=windows[-1]["end_ms"],
+        spec=spec,
+    )
+    return PerformanceResult(
+        deployment=deployment,
+        task=task,
+        key=key,
+        label_column=chosen,
+        rows=table.num_rows,
+        matched=joined.num_rows,
+        windows=tuple(windows),
+        breaches=tuple(breaches),
+        report_id=report.id,
+        label_batch_id=batch.id,
+        status=status,
+    )

@@ -1,0 +1,99 @@
+"""Monitor results as Prometheus gauges: in the server's /metrics and the batch exporter."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+
+from plinth.context import Context
+from plinth.monitoring.gauges import MONITOR_METRIC_NAMES, MonitorGauges, latest_reports
+from plinth.serving.metrics import METRIC_NAMES
+
+CHECKS = {
+    "checks": [
+        {
+            "check": "drift",
+            "status": "alert",
+            "share": 0.5,
+            "columns": [
+                {"column": "x", "method": "wasserstein", "statistic": 0.31, "threshold": 0.1},
+                {"column": "c", "method": "jensenshannon", "statistic": 0.02, "threshold": 0.1},
+            ],
+        },
+        {"check": "performance", "status": "ok", "metrics": {"roc_auc": 0.81, "f1": None}},
+    ]
+}
+
+
+def _report(ctx: Context, monitor: str, deployment: str, results: Any = CHECKS) -> None:
+    ctx.ledger.monitoring.record_report(
+        ctx.project.id,
+        kind="monitor",
+        monitor=monitor,
+        status="alert",
+        rows=10,
+        results=results,
+        spec={"deployment": deployment},
+    )
+
+
+def test_gauges_come_from_the_newest_report_of_each_monitor(project: Context) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    _report(project, "web", "web", {"checks": []})
+    _report(project, "web", "web")  # newer: this one counts
+    _report(project, "other", "batch")
+    assert {r.monitor for r in latest_reports(project)} == {"web", "other"}
+    assert [r.monitor for r in latest_reports(project, deployment="web")] == ["web"]
+    registry = CollectorRegistry()
+    gauges = MonitorGauges(registry)
+    gauges.update(latest_reports(project, deployment="web"))
+    text = generate_latest(registry).decode()
+    assert 'plinth_drift_score{column="x",method="wasserstein",monitor="web"} 0.31' in text
+    assert 'plinth_drift_threshold{column="x",method="wasserstein",monitor="web"} 0.1' in text
+    assert 'plinth_drift_share{monitor="web"} 0.5' in text
+    assert 'plinth_drift_detected{monitor="web"} 1.0' in text
+    assert 'plinth_model_performance{metric="roc_auc",monitor="web"} 0.81' in text
+    assert 'metric="f1"' not in text  # undefined metrics are left out, not 0
+    assert 'plinth_monitor_status{monitor="web"} 1.0' in text
+    assert set(MONITOR_METRIC_NAMES) <= set(METRIC_NAMES)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_monitor_export_serves_the_gauges_for_batch_use(project: Context, cli: Any) -> None:
+    _report(project, "nightly", "batch")
+    port = _free_port()
+    result: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: result.setdefault(
+            "r", cli("monitor", "export", "--port", str(port), "--every", "1s", "--count", "3")
+        )
+    )
+    thread.start()
+    text = ""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
+                text = answer.read().decode()
+            break
+        except OSError:
+            time.sleep(0.1)
+    thread.join(timeout=30)
+    assert 'plinth_drift_score{column="x",method="wasserstein",monitor="nightly"} 0.31' in text
+    assert result["r"].code == 0
+    assert f"http://127.0.0.1:{port}/metrics" in result["r"].out
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
