@@ -31,7 +31,7 @@ from plinth.errors import PlinthError
 from plinth.settings import Settings, load_settings
 
 if _typing.TYPE_CHECKING:
-    from plinth import profiles, validation
+    from plinth import monitoring, profiles, validation
     from plinth.registry import api as models
     from plinth.tracking import (
         ActiveRun,
@@ -49,6 +49,7 @@ if _typing.TYPE_CHECKING:
 _LAZY_MODULES = {
     "datasets": "plinth.versioning.datasets",
     "models": "plinth.registry.api",
+    "monitoring": "plinth.monitoring",
     "profiles": "plinth.profiles",
     "validation": "plinth.validation",
 }
@@ -79,6 +80,7 @@ __all__ = [
     "load_settings",
     "metric_history",
     "models",
+    "monitoring",
     "profiles",
     "seed_everything",
     "start_run",
