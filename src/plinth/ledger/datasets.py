@@ -41,6 +41,7 @@ from plinth.ledger.tables import (
     dataset_tags,
     dataset_versions,
     datasets,
+    monitor_reports,
     validation_results,
 )
 
@@ -65,6 +66,21 @@ def scrub_validations(conn: sa.Connection, version_ids: Sequence[str]) -> builti
             .values(report_digest=None, results=scrubbed(row.results))
         )
     return released
+
+
+def scrub_monitor_reports(
+    conn: sa.Connection, project_id: str, refs: Sequence[str]
+) -> builtins.list[str]:
+    """Drop the HTML of monitor reports whose reference was an erased version (its charts
+    name the reference's top categories); the report digests released."""
+    where = (monitor_reports.c.project_id == project_id) & monitor_reports.c.reference.in_(refs)
+    found = [
+        r.report_digest
+        for r in conn.execute(sa.select(monitor_reports.c.report_digest).where(where))
+        if r.report_digest
+    ]
+    conn.execute(monitor_reports.update().where(where).values(report_digest=None))
+    return found
 
 
 class DatasetStore:
@@ -375,6 +391,10 @@ class DatasetStore:
                 )
                 conn.execute(_V.update().where(where).values(status="erased", profile_digest=None))
                 released = sorted({*released, *scrub_validations(conn, ids)})
+                refs = [f"{dataset.name}@{n}" for n in numbers]
+                released = sorted(
+                    {*released, *scrub_monitor_reports(conn, dataset.project_id, refs)}
+                )
                 row["released_blobs"] = released
             for chunk in chunks(released):
                 conn.execute(

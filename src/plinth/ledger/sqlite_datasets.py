@@ -430,6 +430,20 @@ class SqliteDatasetStore:
                         "WHERE id = ?",
                         (json.dumps(scrubbed(result["results"])), result["id"]),
                     )
+            # Monitor reports against an erased version chart its top categories.
+            refs = [f"{dataset.name}@{n}" for n in numbers]
+            for chunk in chunks(refs):
+                marks = ", ".join("?" for _ in chunk)
+                where = f"project_id = ? AND reference IN ({marks})"
+                found = conn.execute(
+                    f"SELECT report_digest FROM monitor_reports WHERE {where}",  # noqa: S608
+                    [dataset.project_id, *chunk],
+                ).fetchall()
+                released = sorted({*released, *(r[0] for r in found if r[0])})
+                conn.execute(
+                    f"UPDATE monitor_reports SET report_digest = NULL WHERE {where}",  # noqa: S608
+                    [dataset.project_id, *chunk],
+                )
             row["released_blobs"] = released
             conn.executemany(
                 "DELETE FROM dataset_blobs WHERE dataset_id = ? AND digest = ?",

@@ -232,6 +232,20 @@ class DatasetStoreContract:
         self.add(ledger, dataset, 1, new_digests=[_digest(100), _digest(101)])
         self.add(ledger, dataset, 2, new_digests=[_digest(102)])
         v3, _ = self.add(ledger, dataset, 3, new_digests=[_digest(103)])
+        # a monitor report charted against flights@2 (its HTML names top categories)
+        report_args: dict[str, Any] = {
+            "kind": "monitor",
+            "monitor": "m",
+            "status": "ok",
+            "rows": 1,
+            "results": [],
+        }
+        against_v2 = ledger.monitoring.record_report(
+            dataset.project_id, reference="flights@2", report_digest=_digest(110), **report_args
+        )
+        against_v3 = ledger.monitoring.record_report(
+            dataset.project_id, reference="flights@3", report_digest=_digest(111), **report_args
+        )
         erasure = store.record_erasure(
             dataset,
             predicate="user_id = 42",
@@ -247,7 +261,13 @@ class DatasetStoreContract:
             3,
         )
         assert (erasure.new_number, erasure.erased_numbers) == (3, (1, 2))
-        assert (erasure.released_blobs, erasure.created_by) == ((_digest(100),), ledger.user)
+        assert (erasure.released_blobs, erasure.created_by) == (
+            (_digest(100), _digest(110)),
+            ledger.user,
+        )
+        assert ledger.monitoring.get_report(against_v2.id).report_digest is None
+        assert ledger.monitoring.get_report(against_v3.id).report_digest == _digest(111)
+        assert _digest(110) not in ledger.gc.referenced_digests()
         assert [v.status for v in store.list_versions(dataset)] == [
             "published",
             "erased",
