@@ -364,3 +364,28 @@ def test_cli_run_reports_and_exit_codes(scene: Scene, cli: Any) -> None:
     assert "unknown key 'windw'" in wrong.err
     assert "did you mean 'window'" in wrong.err
     assert cli("monitor", "run", str(scene.folder / "missing.yaml")).code == 2
+
+
+def test_merged_batch_profiles_equal_the_profile_of_the_window_rows(scene: Scene) -> None:
+    from plinth.monitoring.window import LOG_COLUMNS, merged_profile, read_batches
+    from plinth.profiles import profile_table
+
+    rng = np.random.default_rng(10)
+    for _ in range(3):
+        scene.log(_frame(rng, 700))
+    batches = scene.ctx.ledger.deployments.batches_of(scene.ctx.project.id, "web")
+    assert len(batches) == 3
+    merged = merged_profile(scene.ctx, batches)
+    assert merged is not None
+    rows = read_batches(scene.ctx, batches)
+    whole = profile_table(rows.drop_columns(list(LOG_COLUMNS)))
+    assert merged.row_count == whole.row_count == 2100
+    for name in ("x", "z", "prediction"):
+        m, w = merged.columns[name], whole.columns[name]
+        assert (m.count, m.null_count) == (w.count, w.null_count)
+        assert m.mean == pytest.approx(w.mean, rel=1e-9)
+        assert m.std == pytest.approx(w.std, rel=1e-9)
+        span = w.quantiles[0.99] - w.quantiles[0.01]
+        for q, value in w.quantiles.items():  # KLL: within its rank error
+            assert m.quantiles[q] == pytest.approx(value, abs=0.05 * span), (name, q)
+    assert merged.columns["c"].top_values == whole.columns["c"].top_values  # exact counts
