@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 import urllib.request
+import warnings
 from typing import Any
 
 import pytest
@@ -62,6 +63,31 @@ def test_gauges_come_from_the_newest_report_of_each_monitor(project: Context) ->
     assert 'metric="f1"' not in text  # undefined metrics are left out, not 0
     assert 'plinth_monitor_status{monitor="web"} 1.0' in text
     assert set(MONITOR_METRIC_NAMES) <= set(METRIC_NAMES)
+
+
+def test_the_server_exposes_its_monitors_gauges(project: Context) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("starlette")
+    from sklearn.linear_model import LogisticRegression
+
+    import plinth
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette warns once, on import, it prefers httpx2
+        from starlette.testclient import TestClient
+    from plinth.serving.app import create_app
+    from plinth.serving.spec import DeploymentSpec
+
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
+    with plinth.start_run(experiment="t") as run:
+        run.log_model(LogisticRegression().fit(frame, [0, 0, 1, 1]), name="m", input_example=frame)
+    _report(project, "web-monitor", "web")
+    _report(project, "elsewhere", "other")
+    app = create_app(DeploymentSpec.from_yaml("name: web\nmodel: m@1\n"), ctx=project)
+    with TestClient(app) as client:
+        text = client.get("/metrics").text
+    assert 'plinth_drift_score{column="x",method="wasserstein",monitor="web-monitor"}' in text
+    assert 'monitor="elsewhere"' not in text
 
 
 def _free_port() -> int:

@@ -129,14 +129,7 @@ class DeploymentStore:
         self, deployment_id: str, since_ms: int | None = None, until_ms: int | None = None
     ) -> builtins.list[PredictionBatch]:
         """Batches of a deployment version overlapping [since_ms, until_ms], oldest first."""
-        query = sa.select(batches_t).where(batches_t.c.deployment_id == deployment_id)
-        if since_ms is not None:
-            query = query.where(batches_t.c.end_ms >= since_ms)
-        if until_ms is not None:
-            query = query.where(batches_t.c.start_ms <= until_ms)
-        with self._db.read() as conn:
-            rows = conn.execute(query.order_by(batches_t.c.start_ms, batches_t.c.id)).mappings()
-            return [_batch(r) for r in rows]
+        return self._batches(batches_t.c.deployment_id == deployment_id, since_ms, until_ms)
 
     def batches_of(
         self,
@@ -150,7 +143,12 @@ class DeploymentStore:
         versions = sa.select(deployments_t.c.id).where(
             (deployments_t.c.project_id == project_id) & (deployments_t.c.name == name)
         )
-        query = sa.select(batches_t).where(batches_t.c.deployment_id.in_(versions))
+        return self._batches(batches_t.c.deployment_id.in_(versions), since_ms, until_ms)
+
+    def _batches(
+        self, which: sa.ColumnElement[bool], since_ms: int | None, until_ms: int | None
+    ) -> builtins.list[PredictionBatch]:
+        query = sa.select(batches_t).where(which)
         if since_ms is not None:
             query = query.where(batches_t.c.end_ms >= since_ms)
         if until_ms is not None:
