@@ -94,7 +94,25 @@ def test_demo_trains_ranks_serves_and_reproduces(
         assert chain["code"]["commit"]
         assert [d["ref"] for d in chain["data"]] == ["flights@9"]
         deployment = ctx.ledger.deployments.get(ctx.project.id, "flight-delays")
-        assert sum(b.rows for b in ctx.ledger.deployments.batches(deployment.id)) == 100
+        # 100 September requests, then 300 of each of September to December, monitored
+        assert sum(b.rows for b in ctx.ledger.deployments.batches(deployment.id)) == 1300
+        months = data["monitoring"]
+        assert [m["month"] for m in months] == [9, 10, 11, 12]
+        assert all(m["rows"] == 300 for m in months)
+        assert all(0.5 < m["roc_auc"] < 1.0 for m in months)
+        assert "month" in months[-1]["drifted"]  # December: a month no model has seen
+        reports = ctx.ledger.monitoring.reports(
+            ctx.project.id, monitor="flight-delays", kind="monitor"
+        )
+        assert [r.id for r in reports][::-1] == [m["report_id"] for m in months]
+        assert all(r.reference == "flights@9" for r in reports)  # found through lineage
+        assert len(ctx.ledger.monitoring.label_batches(ctx.project.id, "flight-delays")) == 4
+        report = Path(data["drift_report"])
+        assert 0 < report.stat().st_size < 1_000_000
+        alerts = (demo_repo / "plinth-demo" / "alerts.log").read_text().splitlines()
+        sent = [a for a in ctx.ledger.monitoring.alerts(ctx.project.id) if a.status == "sent"]
+        assert len(alerts) == len(sent) >= 1
+        assert json.loads(alerts[0])["check"] in ("drift", "prediction_drift", "performance")
 
     # The best run reproduces (one demo run serves both checks: it is the slow part).
     monkeypatch.chdir(demo_repo / "plinth-demo")

@@ -41,5 +41,7 @@ def demo(directory: Path, quick: bool, as_json: bool) -> None:
                     {"run_id": r, "name": n, "holdout_auc": auc, "holdout_log_loss": loss}
                     for r, n, auc, loss in result.ranking
                 ],
+                "monitoring": result.monitoring,
+                "drift_report": None if result.drift_report is None else str(result.drift_report),
             }
         )

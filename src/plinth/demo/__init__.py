@@ -15,6 +15,7 @@ May import everything in plinth; pandas and scikit-learn come with the ``demo`` 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,10 @@ class DemoResult:
     #: The model version made ``champion`` and served, and one request id it answered.
     champion: str | None = None
     request_id: str | None = None
+    #: Per later month: {"month", "rows", "share", "drifted", "roc_auc", "status", "alerts",
+    #: "report_id"}; and the worst month's drift report.
+    monitoring: list[dict[str, object]] = field(default_factory=list)
+    drift_report: Path | None = None
 
 
 def run_demo(
@@ -114,6 +119,8 @@ def run_demo(
         story.quarantined_ref,
         served.champion,
         served.request_id,
+        [dataclasses.asdict(m) for m in served.monitoring.months] if served.monitoring else [],
+        served.monitoring.worst_report if served.monitoring else None,
     )
 
 
