@@ -84,6 +84,7 @@ class _Window:
     profile: TableProfile | None = None
     reference: str | None = None
     reference_profile: TableProfile | None = None
+    reference_error: PlinthError | None = None
     rows: int = 0
     start_ms: int | None = None
     end_ms: int | None = None
@@ -124,11 +125,16 @@ def _load_deployment(w: _Window) -> None:
     w.rows = sum(b.rows for b in w.batches)
     if w.batches:
         w.start_ms, w.end_ms = w.batches[0].start_ms, max(b.end_ms for b in w.batches)
+    if "drift" not in spec.checks:
+        return  # only feature drift needs the reference: the other checks run without it
     features = _features(w.profile) if w.profile is not None else []
-    if spec.reference == "lineage":
-        w.reference, w.reference_profile = lineage_reference(ctx, spec.deployment, features)
-    else:
-        w.reference, w.reference_profile = version_reference(ctx, spec.reference)
+    try:
+        if spec.reference == "lineage":
+            w.reference, w.reference_profile = lineage_reference(ctx, spec.deployment, features)
+        else:
+            w.reference, w.reference_profile = version_reference(ctx, spec.reference)
+    except PlinthError as exc:
+        w.reference_error = exc
 
 
 def _load_dataset(w: _Window) -> None:
@@ -155,6 +161,8 @@ def _load_dataset(w: _Window) -> None:
 def _check_drift(w: _Window, opts: dict[str, Any]) -> Check:
     from plinth.monitoring.drift import drift
 
+    if w.reference_error is not None:
+        raise w.reference_error
     if w.profile is None:
         return {"status": "skipped", "summary": "no logged predictions in the window yet"}
     if w.reference_profile is None:
