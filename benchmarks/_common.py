@@ -237,6 +237,39 @@ def replace_section(path: Path, name: str, body: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def status_mb(field: str) -> float | None:
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``, ...) in MB.
+
+    ``None`` where the file or the field is absent (not Linux).
+    """
+    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    return None
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS in MB since its exec: ``VmHWM`` of ``/proc/self/status``.
+
+    Not ``ru_maxrss``: Linux carries that across exec (the old memory map's high-water mark
+    is folded into it), so a worker would report at least the peak of the parent that
+    spawned it: the parent that generated the benchmark's tables, hundreds of MB. Only
+    where ``/proc`` is absent (not Linux: macOS, say) does this fall back to ``ru_maxrss``,
+    with no guarantee there that it excludes a parent's peak.
+
+    A worker that resets ``VmHWM`` (``/proc/self/clear_refs``) must keep the maximum of the
+    values read before each reset itself.
+    """
+    hwm = status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
+    import resource  # not on Windows; only needed here
+
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 1024 / 1024 if sys.platform == "darwin" else maxrss / 1024  # bytes : kB
+
+
 def human_rate(points_per_s: float) -> str:
     return f"{points_per_s:,.0f} points/s"
 

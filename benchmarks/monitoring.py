@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shlex
 import statistics
 import sys
@@ -59,9 +58,11 @@ from _common import (
     machine_info,
     markdown_table,
     package_versions,
+    peak_rss_mb,
     plinth_python,
     replace_section,
     run_worker,
+    status_mb,
     today,
 )
 
@@ -203,37 +204,20 @@ def _preload(args: dict[str, Any], *modules: str) -> float:
     return time.perf_counter() - args["started"]
 
 
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _peak_mb() -> float:
-    """This process's peak RSS since its exec (VmHWM).
-
-    Not ``ru_maxrss``: Linux carries that across exec, so a worker would report at least
-    the peak of the parent that spawned it (the parent that generated the tables).
-    """
-    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def worker_plinth(args: dict[str, Any]) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from plinth.monitoring import drift
 
     imports_s = _preload(args, *PLINTH_LIBRARIES)
-    ready = _status_mb("VmRSS")
+    ready = status_mb("VmRSS")
     start = time.perf_counter()
     reference = pq.read_table(args["reference"])
     current = pq.read_table(args["current"])
     read = time.perf_counter()
     report = drift(reference, current)
     done = time.perf_counter()
-    peak = _peak_mb()
+    peak = peak_rss_mb()
     html = report.to_html()
     html_s = time.perf_counter() - done
     return {
@@ -268,7 +252,7 @@ def worker_plinth_profile(args: dict[str, Any]) -> dict[str, Any]:
     from plinth.profiles import profile_table
 
     imports_s = _preload(args, *PLINTH_LIBRARIES)
-    ready = _status_mb("VmRSS")
+    ready = status_mb("VmRSS")
     start = time.perf_counter()
     reference = pq.read_table(args["reference"])
     read = time.perf_counter()
@@ -293,14 +277,14 @@ def worker_plinth_stored(args: dict[str, Any]) -> dict[str, Any]:
     from plinth.profiles import TableProfile
 
     imports_s = _preload(args, *PLINTH_LIBRARIES)
-    ready = _status_mb("VmRSS")
+    ready = status_mb("VmRSS")
     start = time.perf_counter()
     batch = pq.read_table(args["current"])
     profile = TableProfile.from_bytes(Path(args["profile"]).read_bytes())
     read = time.perf_counter()
     report = drift(profile, batch)
     done = time.perf_counter()
-    peak = _peak_mb()
+    peak = peak_rss_mb()
     html = report.to_html()
     return {
         "drift_s": done - start,
@@ -322,14 +306,14 @@ def worker_evidently(args: dict[str, Any]) -> dict[str, Any]:
     from evidently.presets import DataDriftPreset
 
     imports_s = _preload(args)
-    ready = _status_mb("VmRSS")
+    ready = status_mb("VmRSS")
     start = time.perf_counter()
     reference = pd.read_parquet(args["reference"])
     current = pd.read_parquet(args["current"])
     read = time.perf_counter()
     snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
     done = time.perf_counter()
-    peak = _peak_mb()
+    peak = peak_rss_mb()
     html = Path(args["html"])
     snapshot.save_html(str(html))
     html_s = time.perf_counter() - done
@@ -370,7 +354,7 @@ def worker_floor(args: dict[str, Any]) -> dict[str, Any]:
     from scipy import stats
 
     imports_s = _preload(args)
-    ready = _status_mb("VmRSS")
+    ready = status_mb("VmRSS")
     start = time.perf_counter()
     reference = pq.read_table(args["reference"])
     current = pq.read_table(args["current"])
@@ -410,7 +394,7 @@ def worker_floor(args: dict[str, Any]) -> dict[str, Any]:
         "html_bytes": None,
         "imports_s": imports_s,
         "rss_ready_mb": ready,
-        "drift_peak_mb": _peak_mb(),
+        "drift_peak_mb": peak_rss_mb(),
         "columns": columns,
         "detected": sorted(c["column"] for c in columns if c["drifted"]),
     }
@@ -437,7 +421,7 @@ def worker_main(tool: str, args: dict[str, Any]) -> int:
 
     warnings.simplefilter("ignore")
     result = WORKERS[tool]({**args, "started": time.perf_counter()})
-    result["peak_rss_mb"] = _peak_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     print(RESULT_PREFIX + json.dumps(result, default=_plain), flush=True)
     return 0
 

@@ -14,11 +14,12 @@ Every measurement is a fresh process in the tool's own environment (plinth's ``.
 ``requirements-gx.txt`` / ``requirements-pandera.txt``). The worker imports the tool, reads
 the Parquet file (plinth: a pyarrow table; GX and Pandera: a pandas DataFrame, as their users
 hold data; polars: a polars DataFrame) and builds the suite, none of it timed; then it runs the
-checks twice, timing each call. It reports both times, the failed checks, the process's peak
-RSS (``ru_maxrss``) and the RSS growth during the checks (peak RSS reset through
-``/proc/self/clear_refs`` just before the call). The headline is the first call, median over
-``--reps`` processes. A complete run (full size, with peers) rewrites its section of
-``benchmarks/RESULTS.md``.
+checks twice, timing each call. It reports both times, the failed checks, the process's own
+peak RSS (``VmHWM``, imports and the table included; not ``ru_maxrss``, which Linux carries
+across exec from the parent that made the tables) and the RSS growth during the checks (peak
+RSS reset through ``/proc/self/clear_refs`` just before the call). The headline is the first
+call, median over ``--reps`` processes. A complete run (full size, with peers) rewrites its
+section of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import argparse
 import datetime as dt
 import gc
 import json
-import resource
 import shlex
 import statistics
 import sys
@@ -50,9 +50,11 @@ from _common import (
     machine_info,
     markdown_table,
     package_versions,
+    peak_rss_mb,
     plinth_python,
     replace_section,
     run_worker,
+    status_mb,
     today,
 )
 
@@ -222,14 +224,6 @@ def suite_yaml(spec: list[dict[str, Any]]) -> str:
 # ---- the workers (run with each tool's own interpreter) -----------------------------------
 
 
-def _rss_kb(field: str = "VmRSS") -> int:
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def _reset_peak() -> bool:
     """Reset the process's peak RSS (VmHWM) to its current RSS (Linux >= 4.0)."""
     try:
@@ -241,31 +235,31 @@ def _reset_peak() -> bool:
 
 
 def _measure(run: Callable[[], list[str]], calls: int, ready_s: float) -> dict[str, Any]:
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss_ready = _rss_kb()
+    rss_ready = status_mb("VmRSS")
+    peak = peak_rss_mb()  # so far: imports, the table, the suite
     out = []
     for _ in range(calls):
         gc.collect()
-        before = _rss_kb()
-        peak_kb = max(peak_kb, _rss_kb("VmHWM"))
+        before = status_mb("VmRSS")
+        peak = max(peak, peak_rss_mb())  # the reset below forgets it
         reset = _reset_peak()
         start = time.perf_counter()
         failed = run()
         elapsed = time.perf_counter() - start
-        high = _rss_kb("VmHWM")
-        peak_kb = max(peak_kb, high, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        high = peak_rss_mb()  # since the reset, when there was one
+        peak = max(peak, high)
         out.append(
             {
                 "s": elapsed,
                 "failed": sorted(set(failed)),
-                "delta_mb": (high - before) / 1024 if reset else None,
+                "delta_mb": high - before if reset and before is not None else None,
             }
         )
     return {
         "calls": out,
         "ready_s": ready_s,
-        "rss_ready_mb": rss_ready / 1024,
-        "peak_rss_mb": peak_kb / 1024,
+        "rss_ready_mb": rss_ready,
+        "peak_rss_mb": peak,
     }
 
 
@@ -573,7 +567,7 @@ class Bench:
                     human_seconds(s["faulty_s"]),
                     ratio,
                     f"{s['clean_peak_mb']:.0f} MB",
-                    f"{s['clean_ready_mb']:.0f} MB",
+                    "—" if s["clean_ready_mb"] is None else f"{s['clean_ready_mb']:.0f} MB",
                     "—" if s["clean_delta_mb"] is None else f"{s['clean_delta_mb']:.0f} MB",
                     faults,
                     false,
@@ -735,8 +729,10 @@ def render_section(report: dict[str, Any], tools_table: str, targets_table: str)
             "`batch.validate(suite)` on a pandas DataFrame (ephemeral context, default result "
             "format); Pandera: `schema.validate(df, lazy=True)` (pandas back-end); polars: one "
             "fused `df.select(...)` of every check's aggregate.",
-            "- Peak RSS: `ru_maxrss` of the worker process (imports and the table included); "
-            "RSS growth: peak RSS during the first call minus RSS before it.",
+            "- Peak RSS: `VmHWM` of the worker process (imports and the table included; the "
+            "highest of its values around the calls, as the growth measure resets it). Not "
+            "`ru_maxrss`: Linux carries it across exec, so a worker would report at least its "
+            "parent's peak. RSS growth: peak RSS during the first call minus RSS before it.",
             "",
             tools_table,
             "",
