@@ -23,10 +23,12 @@ PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No PLINTH_* variable of the developer's shell leaks into a test."""
+    """No PLINTH_* variable of the developer's shell leaks into a test; output is 200 wide."""
     for name in list(os.environ):
         if name.startswith("PLINTH_"):
             monkeypatch.delenv(name)
+    # Rich tables wrap to the terminal; a pytest-xdist worker has none (80 columns).
+    monkeypatch.setenv("COLUMNS", "200")
 
 
 @pytest.fixture
