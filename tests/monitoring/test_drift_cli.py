@@ -103,6 +103,17 @@ def test_dataset_versions(project: Context, cli: Callable[..., Any]) -> None:
     data = json.loads(r.out)
     assert [c["column"] for c in data["columns"] if c["drifted"]] == ["route"]
     assert data["columns"][0]["method"] == "chisquare"  # exact rows, not the stored profile
+    # recorded: the current side as the monitor, the reference resolved, the HTML as a blob
+    (report,) = project.ledger.monitoring.reports(project.project.id, kind="drift")
+    assert (report.monitor, report.reference, report.status) == ("flights@2", "flights@1", "ok")
+    assert report.rows == 600
+    assert report.report_digest is not None
+    assert b"<svg" in project.blobs.read_bytes(report.report_digest)
+    assert cli("monitor", "drift", "flights@1", "flights", "--no-record").code == 0
+    assert len(project.ledger.monitoring.reports(project.project.id, kind="drift")) == 1
+    assert cli("monitor", "drift", "flights@1", "flights").code == 0
+    latest = project.ledger.monitoring.reports(project.project.id, kind="drift")[0]
+    assert latest.monitor == "flights@2"  # "flights" resolved to the latest version
     missing = cli("monitor", "drift", "flights@1", "trains@1")
     assert missing.code == 2
     assert "error: no dataset named 'trains' in this project (datasets: flights)" in missing.err

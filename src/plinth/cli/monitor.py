@@ -70,6 +70,11 @@ def monitor() -> None:
     help="Write the HTML report here.",
 )
 @click.option("--fail-on-drift", is_flag=True, help="Exit 1 when the dataset drifts.")
+@click.option(
+    "--no-record",
+    is_flag=True,
+    help="Do not record the result in the ledger (recorded when a side is a dataset version).",
+)
 @json_option
 @click.pass_context
 def drift(
@@ -82,6 +87,7 @@ def drift(
     share_threshold: float,
     html_path: str,
     fail_on_drift: bool,
+    no_record: bool,
     as_json: bool,
 ) -> None:
     """Compare CUR with REF column by column and rank the columns by drift.
@@ -105,18 +111,20 @@ def drift(
     try:
         reference = _load(ref, "reference", plinth_ctx)
         current = _load(cur, "current", plinth_ctx)
+        report = compare(
+            reference,
+            current,
+            columns=wanted,
+            methods=method_map,
+            thresholds=threshold_map,
+            share_threshold=share_threshold,
+        )
+        _write(report, html_path)
+        if plinth_ctx and not no_record:
+            _record(plinth_ctx[0], report, ref, cur)
     finally:
         for opened in plinth_ctx:
             opened.close()
-    report = compare(
-        reference,
-        current,
-        columns=wanted,
-        methods=method_map,
-        thresholds=threshold_map,
-        share_threshold=share_threshold,
-    )
-    _write(report, html_path)
     if as_json:
         echo_json(report.to_dict())
         if fail_on_drift and report.drifted:
@@ -202,6 +210,34 @@ def _load(text: str, label: str, opened: list[Context]) -> Any:
     # Exact rows, not the stored profile: p-values need them. Inspecting a quarantined
     # version is allowed.
     return datasets.load(text, as_="arrow", allow_quarantined=True, ctx=opened[0])
+
+
+def _record(plinth_ctx: Context, report: DriftReport, ref: str, cur: str) -> None:
+    """One ``drift`` report in the ledger: monitor = the current side, reference = the
+    reference side (dataset versions resolved to NAME@N, so an erasure finds them)."""
+    from pathlib import Path
+
+    from plinth.versioning.catalog import open_catalog
+
+    def resolved(text: str) -> str:
+        if Path(text).is_file():
+            return Path(text).name[-255:]
+        with open_catalog(plinth_ctx) as catalog:
+            return str(catalog.resolve(text, "latest").ref)
+
+    digest = plinth_ctx.blobs.put_bytes(report.to_html().encode("utf-8")).digest
+    plinth_ctx.ledger.monitoring.record_report(
+        plinth_ctx.project.id,
+        kind="drift",
+        monitor=resolved(cur),
+        status="alert" if report.drifted else "ok",
+        rows=report.current_rows,
+        results={"checks": [{"check": "drift", **report.to_dict()}]},
+        reference=resolved(ref),
+        drifted=report.drifted,
+        drift_share=report.share,
+        report_digest=digest,
+    )
 
 
 def _read(path: Path, kind: str, label: str) -> Any:

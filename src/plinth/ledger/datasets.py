@@ -71,9 +71,13 @@ def scrub_validations(conn: sa.Connection, version_ids: Sequence[str]) -> builti
 def scrub_monitor_reports(
     conn: sa.Connection, project_id: str, refs: Sequence[str]
 ) -> builtins.list[str]:
-    """Drop the HTML of monitor reports whose reference was an erased version (its charts
-    name the reference's top categories); the report digests released."""
-    where = (monitor_reports.c.project_id == project_id) & monitor_reports.c.reference.in_(refs)
+    """Drop the HTML of monitor reports whose reference was an erased version, or, for an
+    ad-hoc drift report, whose current side was (their charts name top categories); the
+    report digests released."""
+    t = monitor_reports
+    where = (t.c.project_id == project_id) & (
+        t.c.reference.in_(refs) | ((t.c.kind == "drift") & t.c.monitor.in_(refs))
+    )
     found = [
         r.report_digest
         for r in conn.execute(sa.select(monitor_reports.c.report_digest).where(where))

@@ -430,19 +430,24 @@ class SqliteDatasetStore:
                         "WHERE id = ?",
                         (json.dumps(scrubbed(result["results"])), result["id"]),
                     )
-            # Monitor reports against an erased version chart its top categories.
+            # Monitor reports against an erased version (and ad-hoc drift reports of one)
+            # chart its top categories.
             refs = [f"{dataset.name}@{n}" for n in numbers]
             for chunk in chunks(refs):
                 marks = ", ".join("?" for _ in chunk)
-                where = f"project_id = ? AND reference IN ({marks})"
+                where = (
+                    f"project_id = ? AND (reference IN ({marks}) "
+                    f"OR (kind = 'drift' AND monitor IN ({marks})))"
+                )
+                args = [dataset.project_id, *chunk, *chunk]
                 found = conn.execute(
                     f"SELECT report_digest FROM monitor_reports WHERE {where}",  # noqa: S608
-                    [dataset.project_id, *chunk],
+                    args,
                 ).fetchall()
                 released = sorted({*released, *(r[0] for r in found if r[0])})
                 conn.execute(
                     f"UPDATE monitor_reports SET report_digest = NULL WHERE {where}",  # noqa: S608
-                    [dataset.project_id, *chunk],
+                    args,
                 )
             row["released_blobs"] = released
             conn.executemany(

@@ -246,6 +246,12 @@ class DatasetStoreContract:
         against_v3 = ledger.monitoring.record_report(
             dataset.project_id, reference="flights@3", report_digest=_digest(111), **report_args
         )
+        of_v1 = ledger.monitoring.record_report(  # an ad-hoc drift report of flights@1
+            dataset.project_id,
+            reference="flights@3",
+            report_digest=_digest(112),
+            **{**report_args, "kind": "drift", "monitor": "flights@1"},
+        )
         erasure = store.record_erasure(
             dataset,
             predicate="user_id = 42",
@@ -262,9 +268,10 @@ class DatasetStoreContract:
         )
         assert (erasure.new_number, erasure.erased_numbers) == (3, (1, 2))
         assert (erasure.released_blobs, erasure.created_by) == (
-            (_digest(100), _digest(110)),
+            (_digest(100), _digest(110), _digest(112)),
             ledger.user,
         )
+        assert ledger.monitoring.get_report(of_v1.id).report_digest is None
         assert ledger.monitoring.get_report(against_v2.id).report_digest is None
         assert ledger.monitoring.get_report(against_v3.id).report_digest == _digest(111)
         assert _digest(110) not in ledger.gc.referenced_digests()
