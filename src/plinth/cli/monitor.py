@@ -226,13 +226,14 @@ def _record(plinth_ctx: Context, report: DriftReport, ref: str, cur: str) -> Non
             return str(catalog.resolve(text, "latest").ref)
 
     digest = plinth_ctx.blobs.put_bytes(report.to_html().encode("utf-8")).digest
+    status = "alert" if report.drifted else "ok"
     plinth_ctx.ledger.monitoring.record_report(
         plinth_ctx.project.id,
         kind="drift",
         monitor=resolved(cur),
-        status="alert" if report.drifted else "ok",
+        status=status,
         rows=report.current_rows,
-        results={"checks": [{"check": "drift", **report.to_dict()}]},
+        results={"checks": [{"check": "drift", "status": status, **report.to_dict()}]},
         reference=resolved(ref),
         drifted=report.drifted,
         drift_share=report.share,

@@ -128,9 +128,6 @@ def reports(
     """List recorded monitor, drift and performance reports, newest first."""
     from pathlib import Path
 
-    from rich.console import Console
-    from rich.table import Table
-
     from plinth.context import Context
     from plinth.errors import NotFoundError
 
@@ -163,21 +160,44 @@ def reports(
     if as_json:
         echo_json(rows)
         return
-    table = Table("created", "monitor", "kind", "status", "rows", "reference", "checks")
+    _print_reports(rows)
+
+
+_SHORT = {"ok": "ok", "alert": "ALERT", "skipped": "-", "error": "ERR"}
+
+
+def _print_reports(rows: list[dict[str, Any]]) -> None:
     import datetime as dt
 
+    from rich.markup import escape
+    from rich.table import Table
+
+    from plinth.cli import _runs_view as view
+
+    ids = view.short_ids(row["id"] for row in rows)
+    table = Table(box=None, pad_edge=False)
+    for header in ("id", "created (UTC)", "monitor", "kind", "status", "rows", "reference"):
+        table.add_column(header, justify="right" if header == "rows" else "left", no_wrap=True)
+    table.add_column("checks")
     for row in rows:
         when = dt.datetime.fromtimestamp(row["created_at"] / 1000, dt.UTC)
-        table.add_row(
-            when.strftime("%Y-%m-%d %H:%M:%S"),
-            row["monitor"],
-            row["kind"],
-            row["status"],
-            str(row["rows"]),
-            row["reference"] or "",
-            " ".join(row["checks"]),
+        checks = " ".join(
+            f"{name}:{_SHORT.get(status, status)}"
+            for name, _, status in (c.partition("=") for c in row["checks"])
         )
-    Console().print(table)
+        table.add_row(
+            ids[row["id"]],
+            when.strftime("%Y-%m-%d %H:%M:%S"),
+            escape(row["monitor"]),
+            row["kind"],
+            "[red]alert[/]" if row["status"] == "alert" else row["status"],
+            f"{row['rows']:,}",
+            escape(row["reference"] or "-"),
+            escape(checks or "-"),
+        )
+    out = view.console()
+    out.print(table)
+    out.print(f"{len(rows)} report(s); plinth monitor reports --json for every field")
 
 
 @click.command(
