@@ -8,17 +8,19 @@ so no tool's imports or caches leak into another's numbers.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "RESULTS.md"
 RESULT_PREFIX = "RESULT "
+WORKER_PREFIX = "worker:"
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 #: Settings of the caller's shell must not change what a benchmark measures.
 _SCRUB_PREFIXES = ("PLINTH_", "MLFLOW_", "PYTHON")
@@ -182,6 +186,24 @@ def run_worker(
     return result
 
 
+def dispatch_worker(
+    argv: Sequence[str], worker_main: Callable[[str, dict[str, Any]], int]
+) -> int | None:
+    """``worker_main(tool, args)``'s exit code where ``argv`` is a worker call, else ``None``.
+
+    A worker call is what a script passes ``run_worker`` to run itself as a worker:
+    ``worker:TOOL`` and the JSON of its arguments.
+    """
+    if argv and argv[0].startswith(WORKER_PREFIX):
+        return worker_main(argv[0].split(":", 1)[1], json.loads(argv[1]))
+    return None
+
+
+def print_result(result: dict[str, Any], default: Callable[[Any], Any] | None = None) -> None:
+    """A worker's measurements as the one ``RESULT {json}`` line ``run_worker`` reads."""
+    print(RESULT_PREFIX + json.dumps(result, default=default), flush=True)
+
+
 def time_command(argv: Sequence[str], *, cwd: Path, env: dict[str, str], repeat: int) -> float:
     """Median whole-process wall time of ``argv`` over ``repeat`` runs, after one warm-up."""
     times = []
@@ -235,6 +257,150 @@ def replace_section(path: Path, name: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def met_status(met: bool | None) -> str:
+    """A table's Status cell: ``met``, ``**MISSED**``, or ``—`` where there is no target."""
+    if met is None:
+        return "—"
+    return "met" if met else "**MISSED**"
+
+
+class Targets:
+    """The rows of a targets table (Target, plinth, Goal, Status) and whether all were met."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[str]] = []
+        self.met = True
+
+    def add(self, label: str, value: str, goal: str, met: bool | None) -> None:
+        """One target; ``met=None``: a figure for information, which cannot be missed."""
+        self.met = self.met and met is not False
+        self.rows.append([label, value, goal, met_status(met)])
+
+    def table(self) -> str:
+        return markdown_table(["Target", "plinth", "Goal", "Status"], self.rows)
+
+
+def print_tables(*tables: str) -> None:
+    """The run's tables on stdout, a blank line between them."""
+    print("\n\n".join(tables))
+
+
+# --- what every script's command line and report share ------------------------------------
+
+
+def common_arguments(
+    parser: argparse.ArgumentParser, *, complete: str | None, one_folder: bool = False
+) -> None:
+    """``--json``, ``--results``, ``--no-results`` and ``--tmp``: where a run's output goes.
+
+    ``complete`` says which runs rewrite RESULTS.md by default (shown in ``--results``'s
+    help); ``one_folder``: the run makes one work folder under ``--tmp``, not several.
+    """
+    parser.add_argument("--json", type=Path, help="also write every raw number here")
+    results_help = "markdown file whose section to rewrite"
+    if complete is not None:
+        results_help += (
+            f" (default: benchmarks/RESULTS.md, and only for a complete run: {complete})"
+        )
+    parser.add_argument("--results", type=Path, help=results_help)
+    parser.add_argument("--no-results", action="store_true", help="write no markdown")
+    folders = "work folder goes" if one_folder else "work folders go"
+    parser.add_argument("--tmp", type=Path, help=f"where the {folders} (default: $TMPDIR)")
+
+
+def command_line(script: str, argv: Sequence[str]) -> str:
+    """The command that repeats this run, as its RESULTS.md section shows it."""
+    return shlex.join([".venv/bin/python", f"benchmarks/{Path(script).name}", *argv])
+
+
+class Stopwatch:
+    """``with Stopwatch() as clock:`` the whole benchmark's wall time and the load around it.
+
+    ``clock.elapsed_s`` and ``clock.load`` (``before`` and ``after``, from ``load_now``).
+    """
+
+    def __enter__(self) -> Stopwatch:
+        self.load = {"before": load_now()}
+        self.elapsed_s = 0.0
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed_s = time.perf_counter() - self._started
+        self.load["after"] = load_now()
+
+
+def report_head(
+    command: str, machine: dict[str, str], clock: Stopwatch, versions: dict[str, Any]
+) -> dict[str, Any]:
+    """The keys every JSON report starts with: command, date, machine, load, versions."""
+    return {
+        "command": command,
+        "date": today(),
+        "machine": machine,
+        "load": clock.load,
+        "versions": versions,
+    }
+
+
+def write_json(path: Path | None, report: dict[str, Any]) -> None:
+    """The report, every raw number in it, where ``--json`` asks for it."""
+    if path:
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def write_section(
+    args: argparse.Namespace, section: str, render: Callable[[], str], *, complete: bool
+) -> None:
+    """Rewrite ``section`` of ``--results`` (default RESULTS.md, after a ``complete`` run only).
+
+    ``render`` makes the section's markdown; ``--no-results``: nothing is written or said.
+    """
+    if args.no_results:
+        return
+    target = args.results or (RESULTS_FILE if complete else None)
+    if target:
+        replace_section(target, section, render())
+        print(f"\nwrote the {section} section of {target}", file=sys.stderr)
+    else:
+        print("\n(partial run: RESULTS.md left alone; --results FILE writes one)", file=sys.stderr)
+
+
+def section_head(
+    title: str,
+    report: dict[str, Any],
+    tools: Sequence[str],
+    *,
+    folders: str | None = "work folders",
+    io_note: bool = False,
+) -> list[str]:
+    """The lines a RESULTS.md section opens with: title, command, date, machine, versions, load.
+
+    ``folders``: what the machine line says lay on the measured file system (``None``: no
+    file system); ``io_note``: explain I/O pressure after the machine state.
+    """
+    m, load = report["machine"], report["load"]
+    machine = (
+        f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}, "
+        f"Python {m['python']}"
+    )
+    machine += f", {folders} on {m['filesystem']}." if folders else "."
+    state = f"- Machine state: before {load['before']}; after {load['after']}"
+    state += " (I/O pressure: % of time tasks waited on I/O)." if io_note else "."
+    return [
+        f"## {title}",
+        "",
+        "```",
+        report["command"],
+        "```",
+        "",
+        f"- Date: {report['date']}; whole benchmark {report['elapsed_s']:.0f} s.",
+        machine,
+        f"- Versions: {'; '.join(tools)}.",
+        state,
+    ]
 
 
 def status_mb(field: str) -> float | None:

@@ -38,24 +38,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     BENCH_DIR,
-    RESULTS_FILE,
     ROOT,
+    TIMES,
+    Stopwatch,
     clean_env,
+    command_line,
+    common_arguments,
     ensure_venv,
     human_seconds,
-    load_now,
     machine_info,
     markdown_table,
+    met_status,
     package_versions,
     plinth_python,
-    replace_section,
-    today,
+    print_tables,
+    report_head,
+    section_head,
+    write_json,
+    write_section,
 )
 
 DVC_VENV = BENCH_DIR / ".venv-dvc"
 DVC_REQUIREMENTS = BENCH_DIR / "requirements-dvc.txt"
 SECTION = "benchmarks/data.py"
-TIMES = "\N{MULTIPLICATION SIGN}"
 #: plinth does not trust the stat of a file modified this recently (docs/data.md): wait
 #: this long after writing the inputs, as a user's data is rarely seconds old.
 SETTLE_S = 1.5
@@ -236,7 +241,7 @@ class Bench:
                     "—" if d is None else f"{d / p:.1f}{TIMES}",
                     floors[key],
                     target,
-                    "met" if met else "**MISSED**",
+                    met_status(met),
                 ]
             )
         headers = ["Workload", "plinth", "DVC", "plinth speed-up", "Floor", "Target", "Status"]
@@ -247,21 +252,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--no-peers", action="store_true", help="measure plinth only")
-    parser.add_argument("--json", type=Path, help="also write every raw number here")
-    parser.add_argument(
-        "--results",
-        type=Path,
-        help="markdown file whose section to rewrite (default: benchmarks/RESULTS.md, "
-        "and only for a complete run: full size, with DVC)",
-    )
-    parser.add_argument("--no-results", action="store_true", help="write no markdown")
-    parser.add_argument("--tmp", type=Path, help="where the work folders go (default: $TMPDIR)")
+    common_arguments(parser, complete="full size, with DVC")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    command = shlex.join([".venv/bin/python", "benchmarks/data.py", *sys.argv[1:]])
     with tempfile.TemporaryDirectory(prefix="plinth-bench-data-", dir=args.tmp) as tmp:
         work = Path(tmp)
         bench = Bench(args, work)
@@ -269,55 +266,31 @@ def main(argv: list[str] | None = None) -> int:
         versions = {"plinth": package_versions(plinth_python(), ["plinth", "blake3"])}
         if bench.dvc is not None:
             versions["dvc"] = package_versions(bench.dvc.parent / "python", ["dvc"])
-        load = {"before": load_now()}
-        started = time.perf_counter()
-        bench.run_all()
-        elapsed = time.perf_counter() - started
-        load["after"] = load_now()
+        with Stopwatch() as clock:
+            bench.run_all()
     table = bench.table()
-    print(table)
+    print_tables(table)
     report = {
-        "command": command,
-        "date": today(),
-        "machine": machine,
-        "load": load,
-        "versions": versions,
+        **report_head(command_line(__file__, argv), machine, clock, versions),
         "sizes": bench.size,
-        "elapsed_s": elapsed,
+        "elapsed_s": clock.elapsed_s,
         "rows": [asdict(r) for r in bench.rows],
         "raw": bench.raw,
     }
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     complete = not args.quick and not args.no_peers
-    target = args.results or (RESULTS_FILE if complete else None)
-    if target and not args.no_results:
-        replace_section(target, SECTION, render_section(report, table))
-        print(f"\nwrote the {SECTION} section of {target}", file=sys.stderr)
-    elif not args.no_results:
-        print("\n(partial run: RESULTS.md left alone; --results FILE writes one)", file=sys.stderr)
+    write_section(args, SECTION, lambda: render_section(report, table), complete=complete)
     return 0
 
 
 def render_section(report: dict[str, Any], table: str) -> str:
-    m, v = report["machine"], report["versions"]
+    v = report["versions"]
     tools = [f"plinth {v['plinth']['plinth']} (blake3 {v['plinth']['blake3']})"]
     if "dvc" in v:
         tools.append(f"DVC {v['dvc']['dvc']}")
     return "\n".join(
         [
-            "## Data versioning: plinth vs DVC",
-            "",
-            "```",
-            report["command"],
-            "```",
-            "",
-            f"- Date: {report['date']}; whole benchmark {report['elapsed_s']:.0f} s.",
-            f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}, "
-            f"Python {m['python']}, work folders on {m['filesystem']}.",
-            f"- Versions: {'; '.join(tools)}.",
-            f"- Machine state: before {report['load']['before']}; "
-            f"after {report['load']['after']} (I/O pressure: % of time tasks waited on I/O).",
+            *section_head("Data versioning: plinth vs DVC", report, tools, io_note=True),
             "- Whole-process wall times (start-up included), inputs random bytes in the page "
             "cache, each tool on its own `cp -r` copy, inputs left 1.5 s to settle (plinth "
             "rereads files modified within 0.1 s of an add). plinth: embedded default "

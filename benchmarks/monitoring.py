@@ -35,8 +35,6 @@ sizes, with Evidently) rewrites its section of ``benchmarks/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import statistics
 import sys
 import tempfile
@@ -49,25 +47,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     BENCH_DIR,
-    RESULT_PREFIX,
-    RESULTS_FILE,
+    TIMES,
+    Stopwatch,
+    Targets,
     clean_env,
+    command_line,
+    common_arguments,
+    dispatch_worker,
     ensure_venv,
     human_seconds,
-    load_now,
     machine_info,
     markdown_table,
     package_versions,
     peak_rss_mb,
     plinth_python,
-    replace_section,
+    print_result,
+    print_tables,
+    report_head,
     run_worker,
+    section_head,
     status_mb,
-    today,
+    write_json,
+    write_section,
 )
 
 SECTION = "benchmarks/monitoring.py"
-TIMES = "\N{MULTIPLICATION SIGN}"
 EVIDENTLY_VENV = BENCH_DIR / ".venv-evidently"
 EVIDENTLY_REQUIREMENTS = BENCH_DIR / "requirements-evidently.txt"
 SIZES = {"full": [100_000, 1_000_000], "quick": [100_000]}
@@ -422,7 +426,7 @@ def worker_main(tool: str, args: dict[str, Any]) -> int:
     warnings.simplefilter("ignore")
     result = WORKERS[tool]({**args, "started": time.perf_counter()})
     result["peak_rss_mb"] = peak_rss_mb()
-    print(RESULT_PREFIX + json.dumps(result, default=_plain), flush=True)
+    print_result(result, default=_plain)
     return 0
 
 
@@ -582,15 +586,8 @@ class Bench:
                           "HTML report"]  # fmt: skip
         stored_table = markdown_table(stored_headers, stored_rows)
 
-        targets: list[list[str]] = []
-        met_all = True
-
-        def target(label: str, value: str, goal: str, met: bool | None) -> None:
-            nonlocal met_all
-            met_all = met_all and met is not False
-            status = "—" if met is None else ("met" if met else "**MISSED**")
-            targets.append([label, value, goal, status])
-
+        targets = Targets()
+        target = targets.add
         for size in self.sizes:
             p = summary[f"plinth/{size}"]
             n = f"{size:,} vs {size:,}"
@@ -621,8 +618,7 @@ class Bench:
                  if k.startswith("plinth") and s["html_bytes"] is not None]  # fmt: skip
         target("plinth HTML report, largest", f"{max(sizes) / 1024:.0f} KB", "< 1 MB",
                max(sizes) < TARGET_HTML_BYTES)  # fmt: skip
-        targets_table = markdown_table(["Target", "plinth", "Goal", "Status"], targets)
-        return tools_table, stored_table, targets_table, met_all
+        return tools_table, stored_table, targets.table(), targets.met
 
 
 def _ratio(value: float | None) -> str:
@@ -652,24 +648,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="comma-separated row counts (e.g. 20000, for a smoke test)")
     parser.add_argument("--no-peers", action="store_true", help="plinth and the floor only")
     parser.add_argument("--reps", type=int, help="processes per tool and size (default 3)")
-    parser.add_argument("--json", type=Path, help="also write every raw number here")
-    parser.add_argument(
-        "--results",
-        type=Path,
-        help="markdown file whose section to rewrite (default: benchmarks/RESULTS.md, "
-        "and only for a complete run: default sizes, with Evidently)",
-    )
-    parser.add_argument("--no-results", action="store_true", help="write no markdown")
-    parser.add_argument("--tmp", type=Path, help="where the work folder goes (default: $TMPDIR)")
+    common_arguments(parser, complete="default sizes, with Evidently", one_folder=True)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0].startswith("worker:"):
-        return worker_main(argv[0].split(":", 1)[1], json.loads(argv[1]))
+    if (code := dispatch_worker(argv, worker_main)) is not None:
+        return code
     args = parse_args(argv)
-    command = shlex.join([".venv/bin/python", "benchmarks/monitoring.py", *argv])
     with tempfile.TemporaryDirectory(prefix="plinth-bench-monitoring-", dir=args.tmp) as tmp:
         work = Path(tmp)
         bench = Bench(args, work)
@@ -683,47 +670,29 @@ def main(argv: list[str] | None = None) -> int:
             versions["evidently"] = package_versions(
                 bench.pythons["evidently"], ["evidently", "pandas", "pyarrow", "numpy", "scipy"]
             )
-        load = {"before": load_now()}
-        started = time.perf_counter()
-        bench.run_all()
-        elapsed = time.perf_counter() - started
-        load["after"] = load_now()
+        with Stopwatch() as clock:
+            bench.run_all()
     summary = bench.summary()
-    tools_table, stored_table, targets_table, met = bench.tables(summary)
-    print(tools_table)
-    print()
-    print(stored_table)
-    print()
-    print(targets_table)
+    *tables, met = bench.tables(summary)
+    print_tables(*tables)
     report = {
-        "command": command,
-        "date": today(),
-        "machine": machine,
-        "load": load,
-        "versions": versions,
+        **report_head(command_line(__file__, argv), machine, clock, versions),
         "sizes": bench.sizes,
         "batch_rows": bench.raw["batch_rows"],
         "reps": bench.reps,
-        "elapsed_s": elapsed,
+        "elapsed_s": clock.elapsed_s,
         "summary": summary,
         "targets_met": met,
         "raw": bench.raw,
     }
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     complete = bench.sizes == SIZES["full"] and not args.no_peers
-    target = args.results or (RESULTS_FILE if complete else None)
-    if target and not args.no_results:
-        body = render_section(report, tools_table, stored_table, targets_table)
-        replace_section(target, SECTION, body)
-        print(f"\nwrote the {SECTION} section of {target}", file=sys.stderr)
-    elif not args.no_results:
-        print("\n(partial run: RESULTS.md left alone; --results FILE writes one)", file=sys.stderr)
+    write_section(args, SECTION, lambda: render_section(report, *tables), complete=complete)
     return 0
 
 
 def render_section(report: dict[str, Any], tools: str, stored: str, targets: str) -> str:
-    m, v = report["machine"], report["versions"]
+    v = report["versions"]
     p = v["plinth"]
     names = [f"plinth {p['plinth']} (pyarrow {p['pyarrow']}, numpy {p['numpy']}); floor: "
              f"numpy {p['numpy']}, scipy {p['scipy']}"]  # fmt: skip
@@ -731,19 +700,10 @@ def render_section(report: dict[str, Any], tools: str, stored: str, targets: str
         e = v["evidently"]
         names.append(f"Evidently {e['evidently']} (pandas {e['pandas']}, scipy {e['scipy']})")
     drifts = "; ".join(f"`{k}` ({d})" for k, d in DRIFTS.items())
+    title = "Drift: plinth vs Evidently and an exact numpy/scipy pass"
     return "\n".join(
         [
-            "## Drift: plinth vs Evidently and an exact numpy/scipy pass",
-            "",
-            "```",
-            report["command"],
-            "```",
-            "",
-            f"- Date: {report['date']}; whole benchmark {report['elapsed_s']:.0f} s.",
-            f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}, "
-            f"Python {m['python']}, work folder on {m['filesystem']}.",
-            f"- Versions: {'; '.join(names)}.",
-            f"- Machine state: before {report['load']['before']}; after {report['load']['after']}.",
+            *section_head(title, report, names, folders="work folder"),
             "- Data: reference vs current, 18 feature columns (10 float64, NaNs in `discount`; "
             "5 strings of 5-30 skewed categories; 3 int64 with > 10 distinct values), numpy, "
             "seeded, written once as Parquet and read by every tool. The current table has "

@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -47,21 +46,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     BENCH_DIR,
-    RESULTS_FILE,
+    TIMES,
+    Stopwatch,
     clean_env,
+    command_line,
+    common_arguments,
     ensure_venv,
-    load_now,
     machine_info,
     markdown_table,
+    met_status,
     package_versions,
     plinth_python,
-    replace_section,
+    print_tables,
+    report_head,
     run_worker,
-    today,
+    section_head,
+    write_json,
+    write_section,
 )
 
 SECTION = "benchmarks/serving.py"
-TIMES = "\N{MULTIPLICATION SIGN}"
 FEATURES = 20  # also written into the worker scripts below
 SERVER_CPUS = {0}
 CLIENT_CPUS = {1}
@@ -606,9 +610,6 @@ class Bench:
                 return "—"
             return f"{base[name]['rps'] / mlflow[name]['rps']:.1f}{TIMES}"
 
-        def status(ok: bool) -> str:
-            return "met" if ok else "**MISSED**"
-
         def p50(r: dict[str, Any]) -> str:
             return f"p50 {r['c1']['p50_ms']:.2f} ms ({r['c1']['rps']:,.0f}/s)"
 
@@ -621,7 +622,7 @@ class Bench:
                 *[cell(c, p50) for c in cols],
                 "—",
                 "p50 ≤ model call + 1 ms",
-                status(gap <= 1.0),
+                met_status(gap <= 1.0),
             ]
         )
         for name, label, need in (
@@ -643,7 +644,7 @@ class Bench:
                     *[cell(c, load(name)) for c in cols],
                     ratio(name),
                     target,
-                    "—" if ok is None else status(ok),
+                    met_status(ok),
                 ]
             )
         p99_limit = mlflow["c64"]["p99_ms"] if mlflow else ISSUE_MLFLOW["p99_c64_ms"]
@@ -653,7 +654,7 @@ class Bench:
                 *[cell(c, lambda r: f"{r['c64']['p99_ms']:.1f} ms") for c in cols],
                 "—",
                 f"≤ MLflow's ({p99_limit:.0f} ms)",
-                status(base["c64"]["p99_ms"] <= p99_limit),
+                met_status(base["c64"]["p99_ms"] <= p99_limit),
             ]
         )
         rows.append(
@@ -662,7 +663,7 @@ class Bench:
                 *[cell(c, lambda r: f"{r['startup_s']:.2f} s") for c in cols],
                 "—",
                 "≤ 3 s",
-                status(base["startup_s"] <= 3.0),
+                met_status(base["startup_s"] <= 3.0),
             ]
         )
         rows.append(
@@ -671,7 +672,7 @@ class Bench:
                 *[cell(c, lambda r: f"{r['rss_mb']:.0f} MB") for c in cols],
                 "—",
                 "≤ 300 MB",
-                status(base["rss_mb"] <= 300),
+                met_status(base["rss_mb"] <= 300),
             ]
         )
 
@@ -684,7 +685,7 @@ class Bench:
                 *[cell(c, errors) for c in cols],
                 "—",
                 "0",
-                status(errors(base) == "0"),
+                met_status(errors(base) == "0"),
             ]
         )
         headers = ["Workload", *cols, "plinth 1 worker / MLflow", "Target", "Status"]
@@ -695,71 +696,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="0.3 s runs, plinth (1 worker) only")
     parser.add_argument("--no-peers", action="store_true", help="measure plinth only")
-    parser.add_argument("--json", type=Path, help="also write every raw number here")
-    parser.add_argument("--results", type=Path, help="markdown file whose section to rewrite")
-    parser.add_argument("--no-results", action="store_true", help="write no markdown")
-    parser.add_argument("--tmp", type=Path, help="where the work folders go (default: $TMPDIR)")
+    common_arguments(parser, complete=None)
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.loadgen:
         return loadgen_main()
-    command = shlex.join([".venv/bin/python", "benchmarks/serving.py", *sys.argv[1:]])
     with tempfile.TemporaryDirectory(prefix="plinth-serve-bench-", dir=args.tmp) as tmp:
         work = Path(tmp)
         bench = Bench(args, work)
         machine = machine_info(work)
-        load = {"before": load_now()}
-        started = time.perf_counter()
-        bench.run()
-        elapsed = time.perf_counter() - started
-        load["after"] = load_now()
+        with Stopwatch() as clock:
+            bench.run()
     table = bench.table()
-    print(table)
+    print_tables(table)
     for peer, why in bench.not_measured.items():
         print(f"\n{peer}: not measured: {why}")
     report = {
-        "command": command,
-        "date": today(),
-        "machine": machine,
-        "load": load,
-        "versions": bench.versions,
+        **report_head(command_line(__file__, argv), machine, clock, bench.versions),
         "size": bench.size,
-        "elapsed_s": elapsed,
+        "elapsed_s": clock.elapsed_s,
         "not_measured": bench.not_measured,
         "raw": bench.raw,
         "table": table,
     }
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     complete = not args.quick and not args.no_peers
-    target = args.results or (RESULTS_FILE if complete else None)
-    if target and not args.no_results:
-        replace_section(target, SECTION, render_section(report, table))
-        print(f"\nwrote the {SECTION} section of {target}", file=sys.stderr)
-    elif not args.no_results:
-        print("\n(partial run: RESULTS.md left alone; --results FILE writes one)", file=sys.stderr)
+    write_section(args, SECTION, lambda: render_section(report, table), complete=complete)
     return 0
 
 
 def render_section(report: dict[str, Any], table: str) -> str:
-    m, v = report["machine"], report["versions"]
+    v = report["versions"]
     tools = [f"{name} " + ", ".join(f"{k} {x}" for k, x in got.items()) for name, got in v.items()]
     lines = [
-        "## Model serving: plinth vs MLflow and BentoML",
-        "",
-        "```",
-        report["command"],
-        "```",
-        "",
-        f"- Date: {report['date']}; whole benchmark {report['elapsed_s']:.0f} s.",
-        f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}, "
-        f"Python {m['python']}.",
-        f"- Versions: {'; '.join(tools)}.",
-        f"- Machine state: before {report['load']['before']}; after {report['load']['after']}.",
+        *section_head("Model serving: plinth vs MLflow and BentoML", report, tools, folders=None),
         "- Model: HistGradientBoostingClassifier (100 iterations) on 20 numeric features, "
         "fitted on a DataFrame (seeded); every server answers `predict_proba`'s positive "
         "column. Server pinned to CPU 0 (two workers: CPUs 0-1), the asyncio load generator "

@@ -21,9 +21,7 @@ A complete run (all workloads, with peers, full size) rewrites its section of
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -38,28 +36,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     BENCH_DIR,
-    RESULTS_FILE,
+    TIMES,
+    Stopwatch,
     clean_env,
+    command_line,
+    common_arguments,
     ensure_venv,
     git_repo,
     human_rate,
     human_seconds,
-    load_now,
     machine_info,
     markdown_table,
     median,
+    met_status,
     package_versions,
     plinth_python,
-    replace_section,
+    print_tables,
+    report_head,
     run_worker,
+    section_head,
     time_command,
-    today,
+    write_json,
+    write_section,
 )
 
 MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
 MLFLOW_REQUIREMENTS = BENCH_DIR / "requirements-mlflow.txt"
 SECTION = "benchmarks/tracking.py"
-TIMES = "\N{MULTIPLICATION SIGN}"
 
 SIZES: dict[str, dict[str, int]] = {
     "full": {
@@ -434,7 +437,7 @@ class Bench:
             human_rate(rate_m) if rate_m else None,
             ratio,
             f"≥ 200,000 points/s (SIGKILL-safe), ≥ 1,000{TIMES} MLflow",
-            _status(ok),
+            met_status(ok),
         )
         self.add(
             "W1 then end() (flush to the ledger)",
@@ -487,7 +490,7 @@ class Bench:
             human_seconds(m["runs_s"]) if m else None,
             ratio,
             f"≤ {limit:g} s, ≥ 10{TIMES} MLflow",
-            _status(ok),
+            met_status(ok),
         )
         self.add(
             f"W2 {shape}, plinth default",
@@ -507,7 +510,7 @@ class Bench:
             f"{m['query_ms']:.2f} ms" if m else None,
             ratio,
             "≤ 5 ms",
-            "pending (placeholder)" if pending else _status(off["query_ms"] <= 5),
+            "pending (placeholder)" if pending else met_status(off["query_ms"] <= 5),
         )
 
     # --- W3 ------------------------------------------------------------------------------
@@ -559,7 +562,7 @@ class Bench:
                 f"{human_seconds(m)} ({to_cp('mlflow', key):.2f}{TIMES} cp)" if m else None,
                 m / p if m else None,
                 f"≤ 1.5{TIMES} cp",
-                _status(p_cp <= 1.5),
+                met_status(p_cp <= 1.5),
             )
 
     # --- W4 ------------------------------------------------------------------------------
@@ -593,17 +596,13 @@ class Bench:
                 human_seconds(m) if m else None,
                 m / p if m else None,
                 target,
-                _status(p <= limit),
+                met_status(p <= limit),
             )
 
     # --- report --------------------------------------------------------------------------
     def table(self) -> str:
         headers = ["Workload", "plinth", "MLflow", "plinth speed-up", "Target", "Status"]
         return markdown_table(headers, [list(asdict(r).values()) for r in self.rows])
-
-
-def _status(ok: bool) -> str:
-    return "met" if ok else "**MISSED**"
 
 
 def _rounded(values: list[float]) -> list[float]:
@@ -646,15 +645,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--only", default=",".join(RUNNERS), help="workloads, e.g. W1,W4")
     parser.add_argument("--no-peers", action="store_true", help="measure plinth only")
-    parser.add_argument("--json", type=Path, help="also write every raw number here")
-    parser.add_argument(
-        "--results",
-        type=Path,
-        help="markdown file whose section to rewrite (default: benchmarks/RESULTS.md, "
-        "and only for a complete run: all workloads, full size, with MLflow)",
-    )
-    parser.add_argument("--no-results", action="store_true", help="write no markdown")
-    parser.add_argument("--tmp", type=Path, help="where the work folders go (default: $TMPDIR)")
+    common_arguments(parser, complete="all workloads, full size, with MLflow")
     args = parser.parse_args(argv)
     args.only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
     unknown = set(args.only) - set(RUNNERS)
@@ -664,8 +655,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    command = shlex.join([".venv/bin/python", "benchmarks/tracking.py", *sys.argv[1:]])
     with tempfile.TemporaryDirectory(prefix="plinth-bench-", dir=args.tmp) as tmp:
         work = Path(tmp)
         bench = Bench(args, work)
@@ -673,41 +664,28 @@ def main(argv: list[str] | None = None) -> int:
         versions = {"plinth": package_versions(bench.plinth.python, ["plinth", "SQLAlchemy"])}
         if bench.mlflow:
             versions["mlflow"] = package_versions(bench.mlflow.python, ["mlflow", "SQLAlchemy"])
-        load = {"before": load_now()}
-        started = time.perf_counter()
-        for name in args.only:
-            print(f"{name} ...", file=sys.stderr, flush=True)
-            RUNNERS[name](bench)
-        elapsed = time.perf_counter() - started
-        load["after"] = load_now()
+        with Stopwatch() as clock:
+            for name in args.only:
+                print(f"{name} ...", file=sys.stderr, flush=True)
+                RUNNERS[name](bench)
 
     table = bench.table()
-    print(table)
+    print_tables(table)
     report = {
-        "command": command,
-        "date": today(),
-        "machine": machine,
-        "load": load,
-        "versions": versions,
+        **report_head(command_line(__file__, argv), machine, clock, versions),
         "sizes": bench.size,
-        "elapsed_s": elapsed,
+        "elapsed_s": clock.elapsed_s,
         "rows": [asdict(r) for r in bench.rows],
         "raw": bench.raw,
     }
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     complete = not args.quick and not args.no_peers and set(args.only) == set(RUNNERS)
-    target = args.results or (RESULTS_FILE if complete else None)
-    if target and not args.no_results:
-        replace_section(target, SECTION, render_section(report, table))
-        print(f"\nwrote the {SECTION} section of {target}", file=sys.stderr)
-    elif not args.no_results:
-        print("\n(partial run: RESULTS.md left alone; --results FILE writes one)", file=sys.stderr)
+    write_section(args, SECTION, lambda: render_section(report, table), complete=complete)
     return 0
 
 
 def render_section(report: dict[str, Any], table: str) -> str:
-    m, v = report["machine"], report["versions"]
+    v = report["versions"]
     tools = [
         f"plinth {v['plinth']['plinth']} (SQLAlchemy {v['plinth']['SQLAlchemy']}, "
         f"SQLite {v['plinth']['sqlite']})"
@@ -719,18 +697,7 @@ def render_section(report: dict[str, Any], table: str) -> str:
         )
     return "\n".join(
         [
-            "## Experiment tracking: plinth vs MLflow",
-            "",
-            "```",
-            report["command"],
-            "```",
-            "",
-            f"- Date: {report['date']}; whole benchmark {report['elapsed_s']:.0f} s.",
-            f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}, "
-            f"Python {m['python']}, work folders on {m['filesystem']}.",
-            f"- Versions: {'; '.join(tools)}.",
-            f"- Machine state: before {report['load']['before']}; "
-            f"after {report['load']['after']} (I/O pressure: % of time tasks waited on I/O).",
+            *section_head("Experiment tracking: plinth vs MLflow", report, tools, io_note=True),
             "- Each tool on its embedded default, each workload in a fresh subprocess and a fresh "
             "git repository holding the worker script (so both capture git state as users' runs "
             "do). MLflow: `sqlite:///mlflow.db` and its local artifact root; telemetry off.",

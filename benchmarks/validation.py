@@ -28,7 +28,6 @@ import argparse
 import datetime as dt
 import gc
 import json
-import shlex
 import statistics
 import sys
 import tempfile
@@ -41,25 +40,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     BENCH_DIR,
-    RESULT_PREFIX,
-    RESULTS_FILE,
+    TIMES,
+    Stopwatch,
+    Targets,
     clean_env,
+    command_line,
+    common_arguments,
+    dispatch_worker,
     ensure_venv,
     human_seconds,
-    load_now,
     machine_info,
     markdown_table,
     package_versions,
     peak_rss_mb,
     plinth_python,
-    replace_section,
+    print_result,
+    print_tables,
+    report_head,
     run_worker,
+    section_head,
     status_mb,
-    today,
+    write_json,
+    write_section,
 )
 
 SECTION = "benchmarks/validation.py"
-TIMES = "\N{MULTIPLICATION SIGN}"
 GX_VENV = BENCH_DIR / ".venv-gx"
 GX_REQUIREMENTS = BENCH_DIR / "requirements-gx.txt"
 PANDERA_VENV = BENCH_DIR / ".venv-pandera"
@@ -469,7 +474,7 @@ def worker_main(tool: str, args: dict[str, Any]) -> int:
     run = WORKERS[tool](args)
     ready = time.perf_counter() - started
     result = _measure(run, int(args.get("calls", 2)), ready)
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    print_result(result)
     return 0
 
 
@@ -586,15 +591,8 @@ class Bench:
             "false alarms",
         ]
         tools_table = markdown_table(headers, rows)
-        targets = []
-        met_all = True
-
-        def target(label: str, value: str, goal: str, met: bool | None) -> None:
-            nonlocal met_all
-            met_all = met_all and met is not False
-            status = "—" if met is None else ("met" if met else "**MISSED**")
-            targets.append([label, value, goal, status])
-
+        targets = Targets()
+        target = targets.add
         target("plinth checks, clean table", human_seconds(p["clean_s"]), f"≤ {TARGET_S} s",
                p["clean_s"] <= TARGET_S)  # fmt: skip
         if "gx" in summary:
@@ -614,8 +612,7 @@ class Bench:
                not p["missed"] and not p["false_alarms"])  # fmt: skip
         target("plinth profile_table, clean table (information)",
                human_seconds(p["profile_s"]), "—", None)  # fmt: skip
-        targets_table = markdown_table(["Target", "plinth", "Goal", "Status"], targets)
-        return tools_table, targets_table, met_all
+        return tools_table, targets.table(), targets.met
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -623,24 +620,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="20,000 rows, for a smoke test")
     parser.add_argument("--no-peers", action="store_true", help="measure plinth only")
     parser.add_argument("--reps", type=int, help="processes per tool and table (default 3)")
-    parser.add_argument("--json", type=Path, help="also write every raw number here")
-    parser.add_argument(
-        "--results",
-        type=Path,
-        help="markdown file whose section to rewrite (default: benchmarks/RESULTS.md, "
-        "and only for a complete run: full size, with peers)",
-    )
-    parser.add_argument("--no-results", action="store_true", help="write no markdown")
-    parser.add_argument("--tmp", type=Path, help="where the work folder goes (default: $TMPDIR)")
+    common_arguments(parser, complete="full size, with peers", one_folder=True)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0].startswith("worker:"):
-        return worker_main(argv[0].split(":", 1)[1], json.loads(argv[1]))
+    if (code := dispatch_worker(argv, worker_main)) is not None:
+        return code
     args = parse_args(argv)
-    command = shlex.join([".venv/bin/python", "benchmarks/validation.py", *argv])
     with tempfile.TemporaryDirectory(prefix="plinth-bench-validation-", dir=args.tmp) as tmp:
         work = Path(tmp)
         bench = Bench(args, work)
@@ -657,43 +645,28 @@ def main(argv: list[str] | None = None) -> int:
             versions["pandera"] = package_versions(
                 bench.pythons["pandera"], ["pandera", "pandas", "polars"]
             )
-        load = {"before": load_now()}
-        started = time.perf_counter()
-        bench.run_all()
-        elapsed = time.perf_counter() - started
-        load["after"] = load_now()
+        with Stopwatch() as clock:
+            bench.run_all()
     summary = bench.summary()
-    tools_table, targets_table, met = bench.tables(summary)
-    print(tools_table)
-    print()
-    print(targets_table)
+    *tables, met = bench.tables(summary)
+    print_tables(*tables)
     report = {
-        "command": command,
-        "date": today(),
-        "machine": machine,
-        "load": load,
-        "versions": versions,
+        **report_head(command_line(__file__, argv), machine, clock, versions),
         "rows": bench.rows,
         "reps": bench.reps,
-        "elapsed_s": elapsed,
+        "elapsed_s": clock.elapsed_s,
         "summary": summary,
         "targets_met": met,
         "raw": bench.raw,
     }
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     complete = not args.quick and not args.no_peers
-    target = args.results or (RESULTS_FILE if complete else None)
-    if target and not args.no_results:
-        replace_section(target, SECTION, render_section(report, tools_table, targets_table))
-        print(f"\nwrote the {SECTION} section of {target}", file=sys.stderr)
-    elif not args.no_results:
-        print("\n(partial run: RESULTS.md left alone; --results FILE writes one)", file=sys.stderr)
+    write_section(args, SECTION, lambda: render_section(report, *tables), complete=complete)
     return 0
 
 
 def render_section(report: dict[str, Any], tools_table: str, targets_table: str) -> str:
-    m, v = report["machine"], report["versions"]
+    v = report["versions"]
     p = v["plinth"]
     tools = [f"plinth {p['plinth']} (DuckDB {p['duckdb']}, pyarrow {p['pyarrow']})"]
     if "gx" in v:
@@ -705,19 +678,10 @@ def render_section(report: dict[str, Any], tools_table: str, targets_table: str)
             f"polars {v['pandera']['polars']}"
         )
     faults = "; ".join(f"`{k}` ({d})" for k, d in FAULTS.items())
+    title = "Validation: plinth vs Great Expectations, Pandera and a polars floor"
     return "\n".join(
         [
-            "## Validation: plinth vs Great Expectations, Pandera and a polars floor",
-            "",
-            "```",
-            report["command"],
-            "```",
-            "",
-            f"- Date: {report['date']}; whole benchmark {report['elapsed_s']:.0f} s.",
-            f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}, "
-            f"Python {m['python']}, work folder on {m['filesystem']}.",
-            f"- Versions: {'; '.join(tools)}.",
-            f"- Machine state: before {report['load']['before']}; after {report['load']['after']}.",
+            *section_head(title, report, tools, folders="work folder"),
             f"- Data: {report['rows']:,} rows {TIMES} 20 columns (5 int64, 8 float64, 5 string, "
             "1 bool, 1 timestamp; numpy, seeded), Parquet. The same 72 checks in every tool: "
             "20 dtype, 20 null checks, 13 ranges, 6 allowed sets, 1 uniqueness, 12 mean bounds. "
