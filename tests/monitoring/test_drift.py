@@ -310,3 +310,49 @@ def test_bad_inputs_name_the_problem() -> None:
     dup = pa.Table.from_arrays([pa.array([1.0]), pa.array([2.0])], names=["a", "a"])
     with pytest.raises(UsageError, match="the reference data has two columns named 'a'"):
         drift(dup, pa.table({"a": [1.0]}))
+
+
+def test_kll_items_carry_the_rows_they_stand_for_after_merges() -> None:
+    """Four prediction-log batch sketches from a demo run (200, 489, 512 and 299 rows) whose
+    merge made datasketches 5.2's iterator report weight 1 per item (375 items for 1,500
+    rows); the sketch's CDF gives the right weights."""
+    import base64
+    import json
+    from pathlib import Path
+
+    import datasketches
+    import numpy as np
+
+    from plinth.monitoring._sides import _kll_items
+
+    blobs = json.loads((Path(__file__).parent / "data" / "kll_merged_batches.json").read_text())
+    sketches = [datasketches.kll_doubles_sketch.deserialize(base64.b64decode(b)) for b in blobs]
+    merged = sketches[0]
+    for other in sketches[1:]:
+        merged.merge(other)
+    assert merged.n == 1500
+    values, weights = _kll_items(merged)
+    assert weights.sum() == pytest.approx(1500)
+    assert np.all(np.diff(values) > 0)
+    assert np.all(weights > 0)
+    # the weighted median is the sketch's own median
+    median = values[np.searchsorted(np.cumsum(weights), 750)]
+    assert median == pytest.approx(merged.get_quantile(0.5), abs=1e-12)
+    for sketch in sketches:  # and unmerged sketches agree with their iterator
+        _, w = _kll_items(sketch)
+        assert w.sum() == pytest.approx(sketch.n)
+    # through drift(): the profile side counts 1,500 rows, so distances, not small-sample KS
+    from dataclasses import replace
+
+    import pyarrow as pa
+
+    base = profile_table(pa.table({"p": np.linspace(0.0, 1.0, 1500)}))
+    column = base.columns["p"]
+    merged_column = replace(
+        column,
+        count=1500,
+        state=replace(column.state, kll=merged.serialize(), values={}, exact=False),
+    )
+    side = replace(base, columns={"p": merged_column}, row_count=1500)
+    result = drift(base, side).columns[0]
+    assert (result.method, result.current_count) == ("wasserstein", 1500)
