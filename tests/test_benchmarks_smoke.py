@@ -1,4 +1,4 @@
-"""The tracking benchmark still runs: plinth only, tiny sizes, no MLflow environment needed."""
+"""Every benchmark still runs: plinth (and exact floors) only, tiny sizes, no peer environments."""
 
 from __future__ import annotations
 
@@ -6,21 +6,19 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_tracking_benchmark_quick(tmp_path: Path) -> None:
+def _run(tmp_path: Path, script: str, *args: str, timeout: int) -> tuple[Any, dict[str, Any]]:
+    """Run ``benchmarks/SCRIPT ARGS --json OUT --tmp TMP``; the process and its JSON report."""
     out = tmp_path / "out.json"
     done = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "benchmarks" / "tracking.py"),
-            "--quick",
-            "--only",
-            "W1,W4",
-            "--no-peers",
-            "--no-results",
+            str(ROOT / "benchmarks" / script),
+            *args,
             "--json",
             str(out),
             "--tmp",
@@ -28,11 +26,25 @@ def test_tracking_benchmark_quick(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    report = json.loads(out.read_text())
+    report: dict[str, Any] = json.loads(out.read_text())
+    return done, report
+
+
+def test_tracking_benchmark_quick(tmp_path: Path) -> None:
+    done, report = _run(
+        tmp_path,
+        "tracking.py",
+        "--quick",
+        "--only",
+        "W1,W4",
+        "--no-peers",
+        "--no-results",
+        timeout=120,
+    )
     assert {row["workload"][:2] for row in report["rows"]} == {"W1", "W4"}
     per_call = report["raw"]["W1"]["per_call"]["plinth"]
     assert per_call["log_s"] > 0
@@ -41,52 +53,16 @@ def test_tracking_benchmark_quick(tmp_path: Path) -> None:
 
 
 def test_data_benchmark_quick(tmp_path: Path) -> None:
-    out = tmp_path / "out.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "data.py"),
-            "--quick",
-            "--no-peers",
-            "--no-results",
-            "--json",
-            str(out),
-            "--tmp",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    report = json.loads(out.read_text())
+    done, report = _run(tmp_path, "data.py", "--quick", "--no-peers", "--no-results", timeout=180)
     assert {row["workload"][:2] for row in report["rows"]} == {"D1", "D2", "D3", "D4", "D5"}
     assert all(row["plinth_s"] > 0 and row["dvc_s"] is None for row in report["rows"])
     assert "| D3 data status" in done.stdout
 
 
 def test_validation_benchmark_quick(tmp_path: Path) -> None:
-    out = tmp_path / "out.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "validation.py"),
-            "--quick",
-            "--no-peers",
-            "--no-results",
-            "--json",
-            str(out),
-            "--tmp",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    done, report = _run(
+        tmp_path, "validation.py", "--quick", "--no-peers", "--no-results", timeout=180
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    report = json.loads(out.read_text())
     plinth = report["summary"]["plinth"]
     assert set(report["summary"]) == {"plinth"}
     assert plinth["clean_s"] > 0
@@ -97,25 +73,7 @@ def test_validation_benchmark_quick(tmp_path: Path) -> None:
 
 
 def test_serving_benchmark_quick(tmp_path: Path) -> None:
-    out = tmp_path / "out.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "serving.py"),
-            "--quick",
-            "--no-results",
-            "--json",
-            str(out),
-            "--tmp",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    report = json.loads(out.read_text())
+    done, report = _run(tmp_path, "serving.py", "--quick", "--no-results", timeout=240)
     served = report["raw"]["plinth 1 worker"]
     assert set(report["raw"]) == {"model_call", "plinth 1 worker"}
     assert served["startup_s"] > 0
@@ -123,3 +81,27 @@ def test_serving_benchmark_quick(tmp_path: Path) -> None:
         assert served[name]["requests"] > 0
         assert served[name]["errors"] == 0
     assert "| 8 conn, 1 row" in done.stdout
+
+
+def test_monitoring_benchmark_quick(tmp_path: Path) -> None:
+    done, report = _run(
+        tmp_path,
+        "monitoring.py",
+        "--sizes",
+        "20000",
+        "--reps",
+        "1",
+        "--no-peers",
+        "--no-results",
+        timeout=240,
+    )
+    summary = report["summary"]
+    assert set(summary) == {"plinth/20000", "floor/20000", "plinth-stored/20000"}
+    for key in ("plinth/20000", "plinth-stored/20000"):
+        plinth = summary[key]
+        assert plinth["drift_s"] > 0
+        assert 0 < plinth["html_bytes"] < 1_000_000
+        assert plinth["missed"] == []
+        assert plinth["false_alarms"] == []
+    assert summary["plinth-stored/20000"]["profile_bytes"] > 0
+    assert "| plinth" in done.stdout

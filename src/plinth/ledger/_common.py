@@ -119,3 +119,23 @@ def save_numbered(
         f"could not number a new version of {what}: other writers kept taking the next number",
         hint="run the command again",
     )
+
+
+def get_numbered(
+    db: Db, table: sa.Table, scope: Mapping[str, Any], number: int | None, what: str, hint: str
+) -> Mapping[Any, Any]:
+    """The row of ``table`` with ``scope`` at ``number`` (None: the highest number), as
+    :func:`save_numbered` writes them; NotFoundError naming ``what`` if there is none."""
+    from plinth.errors import NotFoundError
+
+    query = sa.select(table).where(sa.and_(*(table.c[k] == v for k, v in scope.items())))
+    if number is None:
+        query = query.order_by(table.c.number.desc()).limit(1)
+    else:
+        query = query.where(table.c.number == number)
+    with db.read() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        shown = what + ("" if number is None else f" version {number}")
+        raise NotFoundError(f"no {shown} in this project", hint=hint, field=what.split()[0])
+    return row

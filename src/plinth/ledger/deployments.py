@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from plinth.entities import DeploymentVersion, PredictionBatch
 from plinth.errors import NotFoundError, UsageError
 from plinth.ids import new_id
-from plinth.ledger._common import Db, check_text, save_numbered
+from plinth.ledger._common import Db, check_text, get_numbered, save_numbered
 from plinth.ledger.dataset_rows import check_digest
 from plinth.ledger.tables import deployments as deployments_t
 from plinth.ledger.tables import prediction_batches as batches_t
@@ -52,21 +52,9 @@ class DeploymentStore:
 
     def get(self, project_id: str, name: str, number: int | None = None) -> DeploymentVersion:
         """Deployment ``name`` at ``number`` (None: its newest version)."""
-        key = (deployments_t.c.project_id == project_id) & (deployments_t.c.name == name)
-        query = sa.select(deployments_t).where(key)
-        if number is None:
-            query = query.order_by(deployments_t.c.number.desc()).limit(1)
-        else:
-            query = query.where(deployments_t.c.number == number)
-        with self._db.read() as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
-            what = f"deployment {name!r}" + ("" if number is None else f" version {number}")
-            raise NotFoundError(
-                f"no {what} in this project",
-                hint="deployments are saved when plinth serve starts one",
-                field="deployment",
-            )
+        scope = {"project_id": project_id, "name": name}
+        hint = "deployments are saved when plinth serve starts one"
+        row = get_numbered(self._db, deployments_t, scope, number, f"deployment {name!r}", hint)
         return _deployment(row)
 
     def get_by_id(self, deployment_id: str) -> DeploymentVersion:

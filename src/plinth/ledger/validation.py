@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from plinth.entities import SuiteVersion, ValidationRecord
 from plinth.errors import NotFoundError, UsageError
 from plinth.ids import new_id
-from plinth.ledger._common import Db, check_text, save_numbered
+from plinth.ledger._common import Db, check_text, get_numbered, save_numbered
 from plinth.ledger.dataset_rows import check_digest
 from plinth.ledger.tables import validation_results as results_t
 from plinth.ledger.tables import validation_suites as suites_t
@@ -40,21 +40,9 @@ class ValidationStore:
 
     def get_suite(self, project_id: str, name: str, number: int | None = None) -> SuiteVersion:
         """Suite ``name`` at ``number`` (None: the newest version)."""
-        key = (suites_t.c.project_id == project_id) & (suites_t.c.name == name)
-        query = sa.select(suites_t).where(key)
-        if number is None:
-            query = query.order_by(suites_t.c.number.desc()).limit(1)
-        else:
-            query = query.where(suites_t.c.number == number)
-        with self._db.read() as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
-            what = f"suite {name!r}" + ("" if number is None else f" version {number}")
-            raise NotFoundError(
-                f"no {what} in this project",
-                hint="suites are saved when plinth validate run uses them",
-                field="suite",
-            )
+        scope = {"project_id": project_id, "name": name}
+        hint = "suites are saved when plinth validate run uses them"
+        row = get_numbered(self._db, suites_t, scope, number, f"suite {name!r}", hint)
         return _suite(row)
 
     def get_suite_by_id(self, suite_id: str) -> SuiteVersion:
