@@ -16,7 +16,7 @@ from plinth.entities import Artifact, RecordRef
 from plinth.errors import ConflictError, NotFoundError, UsageError
 from plinth.ledger._common import Db, check_text, chunks, upsert
 from plinth.ledger.tables import artifacts
-from plinth.storage.paths import normalize_artifact_path
+from plinth.guards.paths import normalize_artifact_path
 
 __all__ = ["ArtifactStore"]
 

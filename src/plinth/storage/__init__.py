@@ -30,7 +30,7 @@ from plinth.storage.content import (
 )
 from plinth.storage.local import LocalBlobStore
 from plinth.storage.memory import MemoryBlobStore
-from plinth.storage.paths import normalize_artifact_path, safe_join
+from plinth.guards.paths import normalize_artifact_path, safe_join
 
 __all__ = [
     "BlobInfo",

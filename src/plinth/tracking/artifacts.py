@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import UsageError
-from plinth.storage.paths import normalize_artifact_path
+from plinth.guards.paths import normalize_artifact_path
 
 if TYPE_CHECKING:
     from plinth.context import Context

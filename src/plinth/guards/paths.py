@@ -85,11 +85,17 @@ def safe_join(root: Path, logical: str) -> Path:
     """``root / logical`` after normalising, checked to resolve inside ``root``.
 
     Symlinks are followed when checking, so a link inside ``root`` pointing elsewhere is
-    caught too.
+    caught too. The check is made when called: a writer should call it just before writing,
+    create a temp file in the returned path's parent and ``os.replace`` it onto the path,
+    which replaces a final-component symlink instead of writing through it.
     """
     normalized = normalize_artifact_path(logical)
     target = root / normalized
-    resolved_root = root.resolve()
-    if not target.resolve().is_relative_to(resolved_root):
+    try:
+        resolved_root = root.resolve()
+        resolved = target.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before 3.13)
+        raise _reject(logical, f"it cannot be resolved under {root}: {exc}") from None
+    if not resolved.is_relative_to(resolved_root):
         raise _reject(logical, f"it resolves outside {resolved_root}")
     return target

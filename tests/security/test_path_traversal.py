@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plinth.errors import InvalidPathError
-from plinth.storage.paths import MAX_PATH_LENGTH, normalize_artifact_path, safe_join
+from plinth.guards.paths import MAX_PATH_LENGTH, normalize_artifact_path, safe_join
 
 
 @pytest.mark.parametrize(
