@@ -194,6 +194,10 @@ def test_compose_file_runs_the_server_with_prometheus_and_grafana(
     assert server["env_file"] == ["plinth.env"]
     assert server["healthcheck"]["test"][0] == "CMD"
     assert "/health" in " ".join(server["healthcheck"]["test"])
+    # The dashboards are published on this machine only, and Grafana asks for a login.
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
+    assert services["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
+    assert services["grafana"]["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
 
     # Every host file a service mounts is in the folder.
     for service in services.values():

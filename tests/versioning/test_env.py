@@ -136,3 +136,14 @@ def test_save_environment_stores_once(tmp_path: Path) -> None:
         assert first.id == second.id
         assert first.digest == capture_environment().digest
         assert first.packages == capture_environment().packages
+
+
+def test_export_refuses_a_capture_outside_the_packaging_grammar() -> None:
+    """Exports are validated: a pin that would become a pip option is refused, not written."""
+    bad = EnvironmentCapture(
+        SAMPLE.digest, SAMPLE.python, SAMPLE.platform, {"six": "1.16.0\n--index-url x"}, {}
+    )
+    for fmt in ("requirements", "dockerfile"):
+        with pytest.raises(UsageError, match=r"field 'packages\.six'") as caught:
+            export_environment(bad, fmt)
+        assert caught.value.field == "packages.six"

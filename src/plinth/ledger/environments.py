@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from plinth.entities import Environment
 from plinth.errors import NotFoundError, UsageError
+from plinth.guards.environments import check_environment
 from plinth.ids import new_id
 from plinth.ledger._common import Db, check_text, upsert
 from plinth.ledger.tables import environments
@@ -34,11 +35,25 @@ class EnvironmentStore:
         packages: Mapping[str, str],
         extra: Mapping[str, Any],
     ) -> Environment:
-        """The environment with ``digest``, stored now if it is new (safe under races)."""
+        """The environment with ``digest``, stored now if it is new (safe under races).
+
+        UsageError naming the field when any field breaks the packaging grammar
+        (:mod:`plinth.guards.environments`); nothing is written then.
+        """
         cached = self._by_digest.get(digest)
         if cached is not None:
             return cached
         check_text(digest, "environment digest", max_length=64)
+        # A record is read back by teammates and written into their Dockerfiles and
+        # requirements: refuse anything outside the packaging grammar before it is stored.
+        check_environment(
+            digest=digest,
+            python=python,
+            platform=platform,
+            packages=packages,
+            extra=extra,
+            where="cannot record the environment",
+        )
         values = {
             "python": check_text(python, "python version"),
             "platform": check_text(platform, "platform"),

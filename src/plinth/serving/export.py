@@ -8,9 +8,14 @@ environment its run recorded and writes a build folder::
     # or, for --target compose:
     compose.yaml  plinth.env.example  prometheus/prometheus.yml  grafana/...
 
-Every YAML file is written with ``yaml.safe_dump``. Store URIs (``PLINTH_METADATA``,
-``PLINTH_ARTIFACTS``, ``PLINTH_ONLINE_STORE``) may hold passwords, so they are never
-written: Kubernetes reads them from the Secret ``<name>-stores``, compose from ``plinth.env``.
+Every YAML file is written with ``yaml.safe_dump``, never by pasting text into YAML; every
+value that reaches the Dockerfile or requirements (the recorded Python version, platform and
+packages, the image name) is validated first by :mod:`plinth.guards.environments`, and an
+environment record that fails is refused before any file is written. Store URIs
+(``PLINTH_METADATA``, ``PLINTH_ARTIFACTS``, ``PLINTH_ONLINE_STORE``) may hold passwords, so
+they are never written: Kubernetes reads them from the Secret ``<name>-stores``, compose
+from ``plinth.env``. The compose file publishes Prometheus and Grafana on 127.0.0.1 only,
+with Grafana's anonymous access off: log in as ``admin`` with ``GRAFANA_ADMIN_PASSWORD``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from plinth.errors import NotFoundError, UsageError
+from plinth.guards.environments import (
+    check_image_reference,
+    check_text_field,
+    comment_line,
+    python_major_minor,
+)
 from plinth.serving.spec import DeploymentSpec
 
 if TYPE_CHECKING:
@@ -46,6 +57,16 @@ _OPTIONAL_VARIABLES = (
 )
 _APP_SPEC = "/app/deployment.yaml"
 _DNS = re.compile(r"[^a-z0-9-]+")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+#: Grafana's admin password: compose refuses to start Grafana until it is set.
+GRAFANA_PASSWORD_VARIABLE = "GRAFANA_ADMIN_PASSWORD"  # noqa: S105 - a variable's name
+_COMPOSE_HEADER = f"""\
+# Written by `plinth deploy export`. Start with: docker compose up --build
+# Prometheus (http://127.0.0.1:9090) and Grafana (http://127.0.0.1:3000) listen on this
+# machine only. Grafana has no anonymous access: log in as 'admin' with the password in
+# {GRAFANA_PASSWORD_VARIABLE} (export it, or put {GRAFANA_PASSWORD_VARIABLE}=... in a .env
+# file next to this one; compose refuses to start without it).
+"""
 
 
 def dns_name(name: str) -> str:
@@ -85,9 +106,12 @@ def export_deployment(
         )
     if replicas < 1:
         raise UsageError(f"replicas must be at least 1, not {replicas}", field="replicas")
-    if not 0 < port < 65536:
-        raise UsageError(f"port {port} is not a TCP port", field="port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise UsageError(f"port {port!r} is not a TCP port", field="port")
+    if image is not None:
+        check_image_reference(image, field="image")
     spec = DeploymentSpec.load(spec_path)
+    _check_name(spec.name, spec_path)
     context = ctx or current()
     version = _resolve(spec.model, "model", spec_path, context)
     if spec.canary is not None:
@@ -96,7 +120,7 @@ def export_deployment(
         _resolve(spec.shadow, "shadow", spec_path, context)
     env = _environment(version, context)
     name = dns_name(spec.name)
-    tag = image or f"{name}:{dns_name(version.model)}-v{version.number}"
+    tag = check_image_reference(image or f"{name}:{dns_name(version.model)}-v{version.number}")
     out = Path(out_dir)
     files: dict[str, str] = {
         "Dockerfile": _dockerfile(env, port),
@@ -125,6 +149,16 @@ def read_name(spec_path: str | Path) -> str:
     return DeploymentSpec.load(spec_path).name
 
 
+def _check_name(name: str, path: str | Path) -> None:
+    # fullmatch: ``re.match`` with ``$`` lets a trailing newline through.
+    if not _NAME.fullmatch(name):
+        raise UsageError(
+            f"{path}: 'name' must be letters, digits, '_', '.' and '-', got {name!r:.60}",
+            hint="name the deployment like 'delays'",
+            field="name",
+        )
+
+
 def _resolve(ref: str, key: str, path: str | Path, ctx: Context) -> ModelVersion:
     from plinth.registry import api
 
@@ -148,7 +182,12 @@ def _environment(version: ModelVersion, ctx: Context) -> Environment:
             hint="log the model inside plinth.start_run, which records the environment",
             field="model",
         )
-    return ctx.ledger.environments.get(environment_id)
+    from plinth.versioning.env import check_recorded_environment
+
+    env = ctx.ledger.environments.get(environment_id)
+    # The record may have been written by anyone who can write the ledger.
+    check_recorded_environment(env)
+    return env
 
 
 # -- the image -------------------------------------------------------------------------------
@@ -164,6 +203,7 @@ def _requirements(env: Environment) -> str:
             kept.append(line)
     version = next((v for n, v in env.packages.items() if canonical_name(n) == "plinth"), None)
     editable = {canonical_name(str(n)) for n in env.extra.get("editable") or ()}
+    # `version` passed the PEP 440 check in export_environment above.
     if version is None or "plinth" in editable or "+" in version:
         kept.append("plinth[serve]  # the recorded plinth is not a release on an index")
     else:
@@ -172,13 +212,18 @@ def _requirements(env: Environment) -> str:
 
 
 def _dockerfile(env: Environment, port: int) -> str:
-    major_minor = ".".join(env.python.split(".")[:2])
+    where = f"environment {env.id!r:.40}"
+    major_minor = python_major_minor(env.python, where=where)
     probe = _health_probe(port)
     cmd = ["plinth", "serve", _APP_SPEC, "--host", "0.0.0.0", "--port", str(port)]  # noqa: S104
     return "\n".join(
         [
-            f"# plinth environment {env.digest}",
-            f"# Recorded with Python {env.python} on {env.platform}.",
+            comment_line(f"plinth environment {env.digest}", where=where, field="digest"),
+            comment_line(
+                f"Recorded with Python {env.python} on {env.platform}.",
+                where=where,
+                field="platform",
+            ),
             "# Written by `plinth deploy export`; build in this folder: docker build -t IMAGE .",
             f"FROM python:{major_minor}-slim",
             "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1",
@@ -188,7 +233,7 @@ def _dockerfile(env: Environment, port: int) -> str:
             f"COPY deployment.yaml {_APP_SPEC}",
             "RUN useradd --create-home --uid 10001 plinth",
             "USER 10001",
-            f"EXPOSE {port}",
+            f"EXPOSE {int(port)}",
             "HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \\",
             f"  CMD {json.dumps(['python', '-c', probe])}",
             f"CMD {json.dumps(cmd)}",
@@ -203,6 +248,9 @@ def _dockerfile(env: Environment, port: int) -> str:
 def _kubernetes(
     name: str, spec_text: str, image: str, port: int, replicas: int, project: str
 ) -> dict[str, str]:
+    # Every value reaches YAML through safe_dump (quoted as needed); these are also checked
+    # so that a manifest never carries a multi-line or control-character label or value.
+    check_text_field(project, "project", where="deploy export")
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "plinth"}
     config = f"{name}-config"
     secret = f"{name}-stores"
@@ -320,6 +368,7 @@ def _probe(path: str, *, period: int, failures: int, delay: int = 0) -> dict[str
 
 
 def _compose(name: str, port: int, project: str) -> dict[str, str]:
+    check_text_field(project, "project", where="deploy export")
     probe = _health_probe(port)
     compose = {
         "name": name,
@@ -328,7 +377,8 @@ def _compose(name: str, port: int, project: str) -> dict[str, str]:
                 "build": ".",
                 "image": f"{name}:latest",
                 "ports": [f"{port}:{port}"],
-                "environment": {"PLINTH_PROJECT": project},
+                # Compose interpolates '$' in every value: '$$' is a literal '$'.
+                "environment": {"PLINTH_PROJECT": project.replace("$", "$$")},
                 "env_file": ["plinth.env"],
                 "healthcheck": {
                     "test": ["CMD", "python", "-c", probe],
@@ -341,14 +391,24 @@ def _compose(name: str, port: int, project: str) -> dict[str, str]:
             },
             "prometheus": {
                 "image": "prom/prometheus:v2.53.0",
-                "ports": ["9090:9090"],
+                # Loopback only: Prometheus has no authentication of its own.
+                "ports": ["127.0.0.1:9090:9090"],
                 "volumes": ["./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"],
                 "depends_on": [name],
             },
             "grafana": {
                 "image": "grafana/grafana:11.1.0",
-                "ports": ["3000:3000"],
-                "environment": {"GF_AUTH_ANONYMOUS_ENABLED": "true"},
+                "ports": ["127.0.0.1:3000:3000"],
+                "environment": {
+                    "GF_AUTH_ANONYMOUS_ENABLED": "false",
+                    "GF_USERS_ALLOW_SIGN_UP": "false",
+                    "GF_SECURITY_ADMIN_USER": "admin",
+                    # Compose interpolates this from the shell or .env and stops if unset.
+                    "GF_SECURITY_ADMIN_PASSWORD": (
+                        f"${{{GRAFANA_PASSWORD_VARIABLE}:?set {GRAFANA_PASSWORD_VARIABLE}"
+                        " to Grafana's admin password}"
+                    ),
+                },
                 "volumes": [
                     "./grafana/provisioning:/etc/grafana/provisioning:ro",
                     "./grafana/dashboards:/var/lib/grafana/dashboards:ro",
@@ -387,11 +447,13 @@ def _compose(name: str, port: int, project: str) -> dict[str, str]:
             *(f"{variable}=" for variable in _STORE_VARIABLES),
             "# Optional: an online store, S3 credentials for s3:// artifacts.",
             *(f"# {variable}=" for variable in _OPTIONAL_VARIABLES),
+            "# Grafana's admin password is read by compose itself, not from this file: set",
+            f"# {GRAFANA_PASSWORD_VARIABLE} in your shell or a .env file next to compose.yaml.",
             "",
         ]
     )
     return {
-        "compose.yaml": _yaml(compose),
+        "compose.yaml": _COMPOSE_HEADER + _yaml(compose),
         "plinth.env.example": env_example,
         "prometheus/prometheus.yml": _yaml(_compose_prometheus(f"{name}:{port}")),
         "grafana/provisioning/datasources/prometheus.yaml": _yaml(datasources),

@@ -10,6 +10,11 @@ two environments run the same code the same way::
 The kernel/libc string (``platform``), the CPU model, CPU count and GPU driver are recorded
 in the environment but left out of the digest: they describe the machine, not the software,
 and would give every host its own environment record.
+
+Every field is checked against the packaging grammar (:mod:`plinth.guards.environments`)
+when it is stored and again when it is exported: an installed distribution whose name or
+version is not PEP 508/PEP 440 is left out of the capture, named in
+``extra["skipped_packages"]`` and logged as a warning.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import functools
 import importlib
 import json
+import logging
 import os
 import platform
 import re
@@ -32,6 +38,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from blake3 import blake3
 
 from plinth.errors import UsageError
+from plinth.guards.environments import (
+    check_environment,
+    check_package,
+    comment_line,
+    invalid_version_reason,
+    python_major_minor,
+    requirement_line,
+)
 
 if TYPE_CHECKING:
     from plinth.context import Context
@@ -42,11 +56,14 @@ __all__ = [
     "PackageDiff",
     "canonical_name",
     "capture_environment",
+    "check_recorded_environment",
     "diff_environments",
     "environment_digest",
     "export_environment",
     "save_environment",
 ]
+
+log = logging.getLogger("plinth.versioning")
 
 ExportFormat = Literal["requirements", "dockerfile"]
 EXPORT_FORMATS: tuple[str, ...] = ("requirements", "dockerfile")
@@ -114,7 +131,7 @@ def environment_digest(
 @functools.lru_cache(maxsize=1)
 def capture_environment() -> EnvironmentCapture:
     """This process's environment; computed on the first call, then cached."""
-    packages, editable = _installed()
+    packages, editable, skipped = _installed()
     python = platform.python_version()
     machine = platform.machine()
     implementation = sys.implementation.name
@@ -126,11 +143,13 @@ def capture_environment() -> EnvironmentCapture:
     }
     if editable:
         extra["editable"] = editable
+    if skipped:
+        extra["skipped_packages"] = skipped
     extra.update(_nvidia())
     return EnvironmentCapture(
         digest=environment_digest(python, packages, machine, implementation),
         python=python,
-        platform=platform.platform(),
+        platform=_printable(platform.platform()),
         packages=packages,
         extra=extra,
     )
@@ -163,8 +182,11 @@ def export_environment(env: Environment | EnvironmentCapture, format: str) -> st
     """The environment as a pinned ``requirements`` file or a ``dockerfile`` that installs it.
 
     The Dockerfile copies ``requirements.txt`` from its build folder; write it with
-    ``plinth env export RUN_ID --format requirements -o requirements.txt``.
+    ``plinth env export RUN_ID --format requirements -o requirements.txt``. A record whose
+    fields break the packaging grammar (one altered in the ledger) is a UsageError naming
+    the field, raised before anything is returned.
     """
+    check_recorded_environment(env)
     if format == "requirements":
         return _requirements(env)
     if format == "dockerfile":
@@ -176,14 +198,33 @@ def export_environment(env: Environment | EnvironmentCapture, format: str) -> st
     )
 
 
+def check_recorded_environment(env: Environment | EnvironmentCapture) -> None:
+    """Refuse a record (or capture) that is not safe to write into a generated file."""
+    check_environment(
+        digest=env.digest,
+        python=env.python,
+        platform=env.platform,
+        packages=env.packages,
+        extra=env.extra,
+        where=_where(env),
+    )
+
+
+def _where(env: Environment | EnvironmentCapture) -> str:
+    record_id = getattr(env, "id", None)
+    # repr(): the id comes from the ledger too and is printed in the error.
+    return "this environment" if record_id is None else f"environment {record_id!r:.40}"
+
+
 def _requirements(env: Environment | EnvironmentCapture) -> str:
+    where = _where(env)
     editable = {canonical_name(str(n)) for n in env.extra.get("editable") or ()}
     lines = [
-        f"# plinth environment {env.digest}",
-        f"# Python {env.python} on {env.platform}",
+        comment_line(f"plinth environment {env.digest}", where=where, field="digest"),
+        comment_line(f"Python {env.python} on {env.platform}", where=where, field="platform"),
     ]
     for name in sorted(env.packages, key=canonical_name):
-        line = f"{name}=={env.packages[name]}"
+        line = requirement_line(name, env.packages[name], where=where)
         if canonical_name(name) in editable:
             line += "  # installed from a local folder: this version may not be on an index"
         lines.append(line)
@@ -191,11 +232,16 @@ def _requirements(env: Environment | EnvironmentCapture) -> str:
 
 
 def _dockerfile(env: Environment | EnvironmentCapture) -> str:
-    major_minor = ".".join(env.python.split(".")[:2])
+    where = _where(env)
+    major_minor = python_major_minor(env.python, where=where)
     return "\n".join(
         [
-            f"# plinth environment {env.digest}",
-            f"# Recorded with Python {env.python} on {env.platform}.",
+            comment_line(f"plinth environment {env.digest}", where=where, field="digest"),
+            comment_line(
+                f"Recorded with Python {env.python} on {env.platform}.",
+                where=where,
+                field="platform",
+            ),
             "# Build next to requirements.txt, written by:",
             "#   plinth env export RUN_ID --format requirements -o requirements.txt",
             f"FROM python:{major_minor}-slim",
@@ -208,10 +254,12 @@ def _dockerfile(env: Environment | EnvironmentCapture) -> str:
     )
 
 
-def _installed() -> tuple[dict[str, str], list[str]]:
-    """Every installed distribution (the first found wins, as for imports) and the editable ones."""
+def _installed() -> tuple[dict[str, str], list[str], list[str]]:
+    """Every installed distribution (the first found wins, as for imports), the editable ones
+    and those left out because their metadata is not PEP 508/PEP 440 (each with why)."""
     packages: dict[str, str] = {}
     editable: list[str] = []
+    skipped: list[str] = []
     for dist in metadata.distributions():
         try:
             raw_name = dist.metadata["Name"]
@@ -223,10 +271,35 @@ def _installed() -> tuple[dict[str, str], list[str]]:
         name = canonical_name(str(raw_name))
         if name in packages:
             continue
+        problem = _unpinnable(name, str(version))
+        if problem is not None:
+            # A legacy or broken version cannot be pinned in a requirements file: record
+            # that it was there rather than refuse the whole environment (and every run).
+            log.warning("environment capture: left out %s", problem)
+            skipped.append(problem)
+            continue
         packages[name] = str(version)
         if _is_local(dist):
             editable.append(name)
-    return dict(sorted(packages.items())), sorted(editable)
+    return dict(sorted(packages.items())), sorted(editable), sorted(skipped)
+
+
+def _unpinnable(name: str, version: str) -> str | None:
+    """Why this distribution cannot be recorded (as printable text), or None when it can."""
+    try:
+        check_package(name, version, where="installed distribution")
+    except UsageError:
+        reason = invalid_version_reason(version)
+        if reason is None:
+            return f"a distribution named {name!r:.80}: not a PEP 508 name"
+        return f"{name}: its version {reason}"
+    return None
+
+
+def _printable(text: str) -> str:
+    """Machine descriptions (kernel, CPU, GPU names) as one printable line."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in text).strip()[:255]
+    return cleaned or "unknown"
 
 
 def _is_local(dist: metadata.Distribution) -> bool:
@@ -250,8 +323,8 @@ def _cpu_model() -> str:
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         if sep and key.strip() in ("model name", "Hardware", "cpu model", "Model"):
-            return value.strip()
-    return platform.processor() or platform.machine() or "unknown"
+            return _printable(value.strip())
+    return _printable(platform.processor() or platform.machine() or "unknown")
 
 
 def _nvidia() -> dict[str, Any]:
@@ -268,7 +341,9 @@ def _nvidia() -> dict[str, Any]:
         return {}
     found: dict[str, Any] = {}
     try:
-        found["driver"] = _text(nvml.nvmlSystemGetDriverVersion())
+        driver = _text(nvml.nvmlSystemGetDriverVersion())
+        if re.fullmatch(r"[0-9]{1,5}(?:\.[0-9]{1,5}){0,3}", driver):
+            found["driver"] = driver
         cuda = int(nvml.nvmlSystemGetCudaDriverVersion())
         found["cuda"] = f"{cuda // 1000}.{cuda % 1000 // 10}"
         count = int(nvml.nvmlDeviceGetCount())
@@ -284,4 +359,5 @@ def _nvidia() -> dict[str, Any]:
 
 
 def _text(value: object) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return _printable(text)
