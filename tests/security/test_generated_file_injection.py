@@ -203,6 +203,17 @@ def test_env_export_cli_refuses_injected_record_exit_2_and_writes_no_file(
     assert result.out == ""
 
 
+def test_env_show_refuses_terminal_escapes_in_a_tampered_record(
+    project: Context, project_dir: Path, cli: Callable[..., Any]
+) -> None:
+    run_id = _run_with_raw_environment(project, project_dir, platform="Linux\x1b]2;pwned\x07")
+    for args in (("env", "show", run_id), ("env", "show", run_id, "--json")):
+        result = cli(*args)
+        assert result.code == 2
+        assert "field 'platform'" in result.err
+        assert "\x1b" not in result.out + result.err
+
+
 @pytest.fixture
 def spec_file(project: Context) -> Path:
     """Model ``m`` (champion = version 1) logged in a run, and a deployment file serving it."""

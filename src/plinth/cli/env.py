@@ -60,9 +60,13 @@ def export(run_id: str, fmt: str, output: Path | None) -> None:
 def show(run_id: str, as_json: bool) -> None:
     """Print RUN_ID's environment: digest, Python, platform, hardware and packages."""
     from plinth.context import Context
+    from plinth.versioning.env import check_recorded_environment
 
     with Context.open() as ctx:
         record = _environment_of(ctx, run_id)
+    # A record may have been written straight into the ledger: never print control characters
+    # (terminal escapes) from it; refuse it as export does, naming the field.
+    check_recorded_environment(record)
     if as_json:
         echo_json(
             {
