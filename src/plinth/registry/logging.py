@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.entities import RecordRef
-from plinth.errors import IntegrityError, UsageError
+from plinth.errors import IntegrityError, InvalidPathError, UsageError
+from plinth.guards.paths import safe_join
 from plinth.registry.flavors import FlavorInfo, PlinthModel, save_model
 from plinth.registry.flavors import load_model as load_flavor
 from plinth.registry.flavors.signature import Signature, infer_signature
@@ -88,8 +89,33 @@ class ModelManifest:
 
 def _temp_folder(ctx: Context) -> Path:
     folder = ctx.settings.data_dir / "tmp" / f"model-{uuid.uuid4().hex}"
-    folder.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700)  # owner-only: nobody else can plant a symlink in it
     return folder
+
+
+def _check_paths(folder: Path, manifest: ModelManifest, where: str) -> None:
+    """Check every manifest path against ``folder`` before anything is written.
+
+    The manifest is a record someone else may have written: a path that would leave the
+    folder (``..``, absolute, encoded, through a symlink) refuses the whole model.
+    """
+    try:
+        for path in manifest.files:
+            safe_join(folder, path)
+    except InvalidPathError as exc:
+        raise InvalidPathError(
+            f"{where} lists a file that would be written outside the model folder: {exc.message}",
+            hint="the model version's record was altered or written by a faulty client; "
+            "do not load it, and re-log the model from its run",
+            field="files",
+        ) from None
+    missing = sorted(set(manifest.info.files) - set(manifest.files))
+    if missing:
+        raise IntegrityError(
+            f"{where}: its flavor needs {missing[0]!r}, which its file list does not name",
+            hint="the model version's record was altered; re-log the model from its run",
+        )
 
 
 def _signature(
@@ -135,7 +161,7 @@ def log_model(
     folder = _temp_folder(ctx)
     try:
         info = save_model(model, folder, flavor=flavor)
-        refs = ctx.blobs.put_files([folder / path for path in info.files])
+        refs = ctx.blobs.put_files([safe_join(folder, path) for path in info.files])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     files = {path: (ref.digest, ref.size) for path, ref in zip(info.files, refs, strict=True)}
@@ -187,14 +213,15 @@ def load_model(
 
         ctx = current()
     version = _resolve(ctx, ref)
-    manifest = ModelManifest.from_bytes(
-        ctx.blobs.read_bytes(version.manifest_digest),
-        where=f"the manifest of {version.ref}",
-    )
+    where = f"the manifest of {version.ref}"
+    manifest = ModelManifest.from_bytes(ctx.blobs.read_bytes(version.manifest_digest), where=where)
     folder = _temp_folder(ctx)
     try:
+        _check_paths(folder, manifest, where)
         for path, (digest, size) in manifest.files.items():
-            ctx.blobs.copy_to(digest, folder / path, size=size)
+            # Joined again just before the write; copy_to renames a temp file onto the
+            # target, replacing a symlink there rather than writing through it.
+            ctx.blobs.copy_to(digest, safe_join(folder, path), size=size)
         loaded = load_flavor(
             folder,
             manifest.info,

@@ -8,6 +8,11 @@ store for every version that lists it, and read-only permissions do not stop the
 ``chmod`` or root. Reflinks share blocks copy-on-write, so they are as cheap and safe.
 Other stores (S3) stream each blob, verified, into place. Files already present with the
 right content are left alone; files with other content are a conflict unless ``force``.
+
+Manifest paths are records someone else may have written: each is joined with
+:func:`~plinth.guards.paths.safe_join` (no ``..``, absolute or encoded paths, no symlink in
+``dest`` leading out of it), all before anything is written and again just before each
+write. A file is renamed onto its path, so a symlink there is replaced, not written through.
 """
 
 from __future__ import annotations
@@ -21,8 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from plinth.errors import BlobCorruptedError, ConflictError, NotFoundError, UsageError
-from plinth.storage import LocalBlobStore, hash_file, normalize_artifact_path
+from plinth.errors import (
+    BlobCorruptedError,
+    ConflictError,
+    InvalidPathError,
+    NotFoundError,
+    UsageError,
+)
+from plinth.guards.paths import safe_join
+from plinth.storage import LocalBlobStore, hash_file
 
 if TYPE_CHECKING:
     from plinth.storage import ContentStore
@@ -51,7 +63,7 @@ def materialize(
     """Write every file of ``manifest`` under ``dest``; see the module docstring."""
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a folder", field="dir")
-    targets = {path: dest / normalize_artifact_path(path) for path in manifest.files}
+    targets = {path: _join(dest, path) for path in manifest.files}
     stats = CheckoutStats(files=len(targets))
     workers = min(8, (os.cpu_count() or 2) + 2)
     with ThreadPoolExecutor(workers, thread_name_prefix="plinth-checkout") as pool:
@@ -76,8 +88,9 @@ def materialize(
         items = sorted(targets.items())
 
         def write(item: tuple[str, Path]) -> bool:
-            path, target = item
+            path, _ = item
             digest, size = manifest.files[path]
+            target = _join(dest, path)  # again: a symlink may have appeared since
             target.parent.mkdir(parents=True, exist_ok=True)
             if os.path.isdir(target) and not os.path.islink(target):
                 raise ConflictError(f"{target} is a folder; the version has a file there")
@@ -92,6 +105,18 @@ def materialize(
             else:
                 stats.copied += 1
     return stats
+
+
+def _join(dest: Path, path: str) -> Path:
+    try:
+        return safe_join(dest, path)
+    except InvalidPathError as exc:
+        raise InvalidPathError(
+            f"refusing to check out into {dest}: {exc.message}",
+            hint="the version lists a path outside the folder, or the folder holds a symlink "
+            "leading out of it; check out into an empty folder",
+            field="dir",
+        ) from None
 
 
 def _digest_or_none(path: Path) -> str | None:

@@ -9,7 +9,8 @@ used. Loading never unpickles by default: a flavor whose files need pickle loads
     info = save_model(model, folder)              # FlavorInfo(flavor='sklearn', files=...)
     loaded = load_model(folder, info)             # PlinthModel: .predict(df), .model
 
-This package may import plinth.errors, plinth.storage and the flavor libraries, lazily.
+This package may import plinth.errors, plinth.guards, plinth.storage and the flavor
+libraries, lazily.
 """
 
 from __future__ import annotations
@@ -109,12 +110,14 @@ def load_model(
     A flavor that needs pickle loads only with ``trusted=True`` and when each of its files
     hashes to one of ``trusted_digests`` (the digests recorded when the model was logged).
     """
+    from plinth.guards.paths import safe_join
     from plinth.storage.content import hash_file
 
     folder = Path(folder)
     actual: dict[str, str] = {}
     if digests is not None or info.needs_pickle:
-        actual = {path: hash_file(folder / path).digest for path in info.files}
+        # info.files comes from a stored manifest: joined safely, never read from outside.
+        actual = {path: hash_file(safe_join(folder, path)).digest for path in info.files}
     if digests is not None:
         for path, digest in actual.items():
             if digests.get(path) != digest:
