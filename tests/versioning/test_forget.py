@@ -166,10 +166,10 @@ def test_null_counts_as_no_match_and_erased_versions_are_not_read_again(
 @pytest.mark.parametrize(
     ("where", "message"),
     [
-        ("user_id = ", "cannot evaluate --where 'user_id = ' on users@3: Parser Error"),
+        ("user_id = ", "--where 'user_id = ' is not one SQL expression: Parser Error"),
         ("userid = 42", 'Binder Error: Referenced column "userid" not found'),
         ("user_id", "--where 'user_id' is a BIGINT expression on users@3, not a condition"),
-        ("true) AS hit FROM forget_rows; SELECT (true", "is not one expression"),
+        ("true) AS hit FROM forget_rows; SELECT (true", "is not one SQL expression"),
         ("user_id IN (SELECT * FROM read_csv('/etc/passwd'))", "cannot evaluate"),
     ],
 )
@@ -249,7 +249,7 @@ def test_cli_forget_prints_and_exits(project_dir: Path, cli: Callable[..., Any])
     assert (out["erasure"]["message"], out["erasure"]["predicate"]) == ("ticket 10", "user_id = 1")
 
     for args, message in (
-        (["--where", "user_id = ", "-m", "x"], "cannot evaluate --where 'user_id = '"),
+        (["--where", "user_id = ", "-m", "x"], "--where 'user_id = ' is not one SQL expression"),
         (["--where", "user_id = 999", "-m", "x"], "no rows of users match"),
         (["--where", "user_id = 2", "-m", " "], "forget needs a non-empty message"),
     ):

@@ -259,7 +259,13 @@ def _no_duplicates(check: Check, env: Env, loc: str) -> Compiled:
 
 
 def _sql(check: Check, env: Env, loc: str) -> Compiled:
-    fails = f"NOT coalesce(({check.args['condition']}), false)"
+    from plinth.guards.sql import check_expression
+
+    # Someone else's text: refused unless DuckDB's parser reads it as one expression.
+    condition = check_expression(
+        check.args["condition"], field=f"checks[{check.index}].condition", what=f"{loc}: condition"
+    )
+    fails = f"NOT coalesce({condition}, false)"
     return Compiled(
         check,
         [f"count_if({fails})"],

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -149,37 +148,35 @@ def _reference_loader(suite: Suite, ctx: Context | None) -> Any:
     return load
 
 
-_database: Any = None
-_database_lock = threading.Lock()
-
-
 def connect(table: pa.Table) -> Any:
-    """A DuckDB cursor with ``table`` registered as :data:`DATA` (a zero-copy Arrow scan).
+    """A sandboxed DuckDB cursor with ``table`` registered as :data:`DATA` (a zero-copy
+    Arrow scan); the caller closes it.
 
-    Cursors of one in-memory database, opened on first use, are cheap and isolated;
-    opening a database costs ~20 ms, more than many suites take to run.
+    Suite SQL is someone else's text: the cursor belongs to the process's one sandboxed
+    database (:func:`plinth.guards.sql.cursor`: no file or network access, configuration
+    locked, timestamps in UTC). Cursors are cheap and isolated; opening a database costs
+    ~40 ms, more than many suites take to run.
     """
-    import duckdb
+    from plinth.guards.sql import cursor
 
-    global _database
-    with _database_lock:
-        if _database is None:
-            _database = duckdb.connect(":memory:")
-        con = _database.cursor()
-    # Without ICU (never seen) naive timestamps still work.
-    with contextlib.suppress(duckdb.Error):
-        con.execute("SET TimeZone = 'UTC'")
+    con = cursor()
     con.register(DATA, table)
     return con
 
 
 def _sql_error(check: Check, where: str, exc: Exception) -> UsageError:
-    text = str(exc).strip().splitlines()[0]
+    from plinth.guards.sql import SANDBOX_HINT, error_detail
+
+    text = error_detail(exc)
     what = {
         "regex": "the pattern does not compile (DuckDB uses RE2 syntax)",
         "sql": "the SQL condition is invalid",
     }.get(check.check, "the check cannot run on this data")
-    return UsageError(f"{locate(where, check)}: {what}: {text}", field=f"checks[{check.index}]")
+    return UsageError(
+        f"{locate(where, check)}: {what}: {text}",
+        hint=SANDBOX_HINT if check.check == "sql" else None,
+        field=f"checks[{check.index}]",
+    )
 
 
 def _preflight(con: Any, compiled: Sequence[Compiled], where: str) -> None:

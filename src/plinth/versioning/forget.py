@@ -60,22 +60,21 @@ class ForgetResult:
 def matching_rows(table: pa.Table, where: str, ref: str) -> np.ndarray:
     """A boolean mask of the rows of ``table`` for which ``where`` is true (NULL: false).
 
-    The expression runs in an in-memory DuckDB without file or network access.
+    ``where`` must be one SQL expression (:func:`plinth.guards.sql.check_expression`); it
+    runs in the SQL sandbox, without file or network access.
     """
     import duckdb
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    con = duckdb.connect(config={"enable_external_access": False})
+    from plinth.guards.sql import check_expression, cursor, error_detail
+
+    condition = check_expression(where, field="where", what="--where", hint=_WHERE_HINT)
+    con = cursor()
     try:
         con.register("forget_rows", table)
-        query = f"SELECT ({where}) AS hit FROM forget_rows"  # noqa: S608
-        if len(duckdb.extract_statements(query)) != 1:
-            raise UsageError(
-                f"--where {where!r} is not one expression", hint=_WHERE_HINT, field="where"
-            )
-        relation = con.sql(query)
+        relation = con.sql(f"SELECT {condition} AS hit FROM forget_rows")  # noqa: S608
         kind = str(relation.types[0])
         if kind != "BOOLEAN":
             raise UsageError(
@@ -85,11 +84,10 @@ def matching_rows(table: pa.Table, where: str, ref: str) -> np.ndarray:
             )
         hit = pa.table(relation).column(0)
     except duckdb.Error as exc:
-        lines = str(exc).splitlines()  # DuckDB appends the query and a caret: not ours
-        detail = " ".join(ln.strip() for ln in lines if ln.strip() and not ln.startswith("LINE"))
-        detail = detail.split(" ^")[0]
         raise UsageError(
-            f"cannot evaluate --where {where!r} on {ref}: {detail}", hint=_WHERE_HINT, field="where"
+            f"cannot evaluate --where {where!r} on {ref}: {error_detail(exc)}",
+            hint=_WHERE_HINT,
+            field="where",
         ) from None
     finally:
         con.close()
@@ -134,6 +132,10 @@ def _check_text(where: str, message: str) -> None:
                 hint='say which rows to remove (--where "user_id = 42") and why (-m)',
                 field=name,
             )
+    from plinth.guards.sql import check_expression
+
+    # Before any version is read: text that is not one expression never reaches a table.
+    check_expression(where, field="where", what="--where", hint=_WHERE_HINT)
 
 
 def forget(name: str, where: str, message: str, *, ctx: Context | None = None) -> ForgetResult:

@@ -38,9 +38,9 @@ def mask(data: Any, columns: Sequence[str], *, salt: str | None = None) -> Any:
 
     The same value and salt always give the same hash, so masked columns still join.
     """
-    import duckdb
     import pyarrow as pa
 
+    from plinth.guards.sql import cursor
     from plinth.versioning.tables import convert, to_arrow
 
     if isinstance(columns, str):
@@ -56,7 +56,8 @@ def mask(data: Any, columns: Sequence[str], *, salt: str | None = None) -> Any:
     if not columns:
         return data
     select = ", ".join(f"sha256(? || CAST({_quote(c)} AS VARCHAR)) AS {_quote(c)}" for c in columns)
-    con = duckdb.connect(config={"enable_external_access": False})
+    # Column names come from stored tables (someone else's): quoted, and run sandboxed.
+    con = cursor()
     try:
         con.register("masked_input", table.select(list(columns)))
         hashed = pa.table(
