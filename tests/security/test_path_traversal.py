@@ -366,3 +366,30 @@ def test_dataset_manifest_entry_escaping_the_checkout_is_refused_and_nothing_wri
         datasets.checkout("d", dest)
     assert _files_under(outside) == set()
     assert not dest.exists() or list(dest.iterdir()) == []
+
+
+@pytest.mark.parametrize("reference", ["../secret.csv", "/ABS/secret.csv", "link/secret.csv"])
+def test_suite_reference_path_outside_the_suite_folder_is_refused_and_not_read(
+    tmp_path: Path, reference: str
+) -> None:
+    import pyarrow as pa
+
+    from plinth.errors import UsageError
+    from plinth.validation import Suite, validate
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text("code\nSECRET-VALUE\n", encoding="utf-8")
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "link").symlink_to(outside, target_is_directory=True)
+    path = reference.replace("/ABS", str(outside)).replace("../", "../outside/")
+    suite_file = suites / "suite.yaml"
+    suite_file.write_text(
+        f"suite: s\nchecks:\n  - {{check: in_dataset, column: code, path: {json.dumps(path)}}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UsageError) as caught:
+        validate(pa.table({"code": ["a"]}), Suite.load(suite_file))
+    assert caught.value.field == "checks[0].path"
+    assert "SECRET-VALUE" not in str(caught.value) + caught.value.hint

@@ -133,10 +133,12 @@ def _reference_loader(suite: Suite, ctx: Context | None) -> Any:
 
                     cache[key] = datasets.load(dataset, as_="arrow", ctx=ctx)
                 else:
+                    from plinth.guards.paths import safe_join
                     from plinth.validation.sources import read_path
 
+                    # The suite may be someone else's: its path stays inside the suite's folder.
                     base = suite.base_dir or Path.cwd()
-                    cache[key] = read_path(base / str(path))
+                    cache[key] = read_path(safe_join(base, str(path)))
             except UsageError as exc:
                 raise UsageError(
                     f"{locate(suite.where, check)}: {exc.message}",
