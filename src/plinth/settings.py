@@ -84,6 +84,17 @@ class Settings:
     connect_timeout: float = _setting(
         5.0, "Seconds to wait when connecting to PostgreSQL, S3 or Redis before failing."
     )
+    outbound_allow_loopback: bool | None = _setting(
+        None,
+        "Let webhooks, e-mail and server checks connect to loopback addresses (127.0.0.0/8, "
+        "::1). Default: allowed with the embedded SQLite ledger, refused with any other "
+        "(a team setup). Metadata and link-local addresses are refused whatever it says.",
+    )
+    outbound_allow_private: bool = _setting(
+        False,
+        "Let webhooks, e-mail and server checks connect to private addresses (10/8, "
+        "172.16/12, 192.168/16, 100.64/10, fc00::/7).",
+    )
     system_metrics: bool = _setting(
         True, "Sample CPU, memory, disk, network and GPU metrics under system/ during runs."
     )
@@ -107,6 +118,12 @@ class Settings:
         5.0,
         "Seconds between two writes of a deployment's prediction log (one Parquet batch "
         "each); it is also written on shutdown.",
+    )
+    prediction_log_max_bytes: int = _setting(
+        64 * 1024 * 1024,
+        "Bytes of request bodies a deployment's prediction log may hold in memory between "
+        "two writes; past it the log is written early and requests that do not fit are "
+        "dropped and counted (plinth_prediction_log_dropped_total), never waited for.",
     )
     pii: Mapping[str, tuple[str, ...]] = field(
         default_factory=dict,

@@ -83,7 +83,9 @@ def scene(project: Context, tmp_path: Path) -> Scene:
     deployment = project.ledger.deployments.save(
         project.project.id, "web", digest, {"name": "web", "model": "m@1"}
     )
-    return Scene(project, deployment, tmp_path)
+    folder = project.settings.root / "monitoring"  # log routes must stay in the project
+    folder.mkdir()
+    return Scene(project, deployment, folder)
 
 
 LOG_ROUTE = """\

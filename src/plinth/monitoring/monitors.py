@@ -319,7 +319,9 @@ def _check_performance(w: _Window, opts: dict[str, Any]) -> Check:
 def _check_server(w: _Window, opts: dict[str, Any]) -> Check:
     from plinth.monitoring.server import scrape, window_stats
 
-    counters = scrape(str(opts["url"]), timeout=float(opts.get("timeout", 5.0)))
+    counters = scrape(
+        str(opts["url"]), timeout=float(opts.get("timeout", 5.0)), settings=w.ctx.settings
+    )
     previous = None
     for report in w.ctx.ledger.monitoring.reports(
         w.ctx.project.id, monitor=w.spec.name, kind="monitor", limit=1
@@ -451,7 +453,9 @@ def run_monitor(
         from plinth.monitoring.alerts import deliver
         from plinth.monitoring.routes import notifiers_from_spec
 
-        routes = notifiers_from_spec(spec.routes, root=spec.base_dir)
+        routes = notifiers_from_spec(
+            spec.routes, root=context.settings.root, base=spec.base_dir, settings=context.settings
+        )
         deliveries = deliver(
             context,
             context.project.id,

@@ -74,7 +74,7 @@ def _window(window: str) -> tuple[str, int]:
         size = text[5:].strip()
         if size.isdigit() and int(size) > 0:
             return "rows", int(size)
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if match is not None and int(match[1]) > 0:
         return "time", int(match[1]) * _UNIT_MS[match[2]]
     raise UsageError(f"window {window!r} is not understood", hint=_WINDOW_HINT, field="window")

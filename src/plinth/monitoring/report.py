@@ -8,6 +8,8 @@ import math
 from html import escape
 from typing import TYPE_CHECKING
 
+from plinth.guards.html import csp_meta
+
 if TYPE_CHECKING:
     from plinth.monitoring.drift import ColumnDrift, DriftReport
 
@@ -172,7 +174,7 @@ def render_html(report: DriftReport) -> str:
     if skipped:
         body += ["<h2>Not tested</h2>", f"<ul>{skipped}</ul>"]
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{csp_meta()}'
         "<title>plinth drift report</title>"
         f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
     )

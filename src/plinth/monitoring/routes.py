@@ -4,6 +4,10 @@
     routes:
       - {name: ops-log, type: log, path: alerts.log}
       - {name: hook, type: webhook, url: "https://hooks.internal/alerts"}
+
+A log route's ``path`` must stay inside the project root (checked with
+:func:`plinth.guards.paths.safe_join`, symlinks included); webhooks, Slack and e-mail
+connect through the outbound guard with the project's settings.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
-from plinth.errors import UsageError
+from plinth.errors import ConfigError, InvalidPathError, UsageError
+from plinth.guards.net import OutboundPolicy, split_url
+from plinth.guards.paths import safe_join
 from plinth.monitoring.notifiers import (
     EmailNotifier,
     LogFileNotifier,
@@ -23,13 +28,16 @@ from plinth.monitoring.notifiers import (
     WebhookNotifier,
 )
 
+if TYPE_CHECKING:
+    from plinth.settings import Settings
+
 __all__ = ["notifier_from_spec", "notifiers_from_spec"]
 
 
 _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # type: (required keys, optional keys), besides "name" and "type"
     "log": (("path",), ()),
-    "webhook": (("url",), ("headers", "timeout", "allow_link_local")),
+    "webhook": (("url",), ("headers", "timeout", "allow_link_local")),  # see _no_link_local
     "slack": (("url",), ("timeout", "allow_link_local")),
     "email": (
         ("host", "from", "to"),
@@ -83,13 +91,50 @@ def _suggest(name: str, choices: Sequence[str]) -> str:
     return f" — did you mean {close[0]!r}?" if close else ""
 
 
+def _log_path(spec: _Spec, root: Path, base: Path) -> Path:
+    """The log route's path: relative to ``base``, and inside ``root`` wherever it points."""
+    raw = spec.required("path")
+    resolved_root = root.resolve()
+    candidate = (base / raw).resolve()
+    try:
+        if not candidate.is_relative_to(resolved_root):
+            raise InvalidPathError(f"it resolves outside the project root {resolved_root}")
+        return safe_join(resolved_root, candidate.relative_to(resolved_root).as_posix())
+    except InvalidPathError as exc:
+        raise spec.error(
+            "path",
+            f"log path {raw!r} is refused: {exc.message.split(': ', 1)[-1]}",
+            hint="write the alert log inside the project, e.g. path: alerts.log",
+        ) from None
+
+
+def _no_link_local(spec: _Spec) -> None:
+    """``allow_link_local: true`` used to open metadata addresses to a route: no more."""
+    if spec.flag("allow_link_local"):
+        raise ConfigError(
+            f"alert route {spec.name!r}: allow_link_local is no longer supported; "
+            "link-local and cloud metadata addresses are always refused",
+            hint="remove allow_link_local and point the route at another host; loopback and "
+            "private ranges are allowed by the outbound_allow_loopback and "
+            "outbound_allow_private settings",
+            field=spec.prefix + "allow_link_local",
+        )
+
+
 def notifier_from_spec(
-    route: Mapping[str, Any], *, root: Path | str | None = None, index: int | None = None
+    route: Mapping[str, Any],
+    *,
+    root: Path | str | None = None,
+    index: int | None = None,
+    base: Path | str | None = None,
+    settings: Settings | None = None,
 ) -> Notifier:
     """The notifier a route mapping of a monitor's YAML describes.
 
-    A relative log ``path`` is taken from ``root`` (the project root) when given; ``index``
-    (the route's place in the list) goes into the error's ``field``. Example::
+    A relative log ``path`` is taken from ``base`` (default ``root``) and must resolve
+    inside ``root``, the project root (default: that of ``settings``). Connections follow
+    the outbound policy of ``settings`` (default: the working directory's project).
+    ``index`` (the route's place in the list) goes into the error's ``field``. Example::
 
         notifier_from_spec({"name": "ops", "type": "webhook", "url": "https://h.internal/a"})
     """
@@ -134,24 +179,25 @@ def notifier_from_spec(
             raise spec.error(
                 key, f"missing key {key!r}", hint=f"a {kind} route needs: {', '.join(required)}"
             )
+    if settings is None:
+        from plinth.settings import load_settings
+
+        settings = load_settings(root) if root is not None else load_settings()
+    project_root = Path(root) if root is not None else settings.root
+    policy = OutboundPolicy.from_settings(settings)
     if kind == "log":
-        path = Path(spec.required("path"))
-        if root is not None and not path.is_absolute():
-            path = Path(root) / path
+        path = _log_path(spec, project_root, Path(base) if base is not None else project_root)
         return LogFileNotifier(path, name=name)
     if kind in ("webhook", "slack"):
         url = spec.required("url")
-        scheme = urlsplit(url).scheme
-        if scheme not in ("http", "https"):
-            raise spec.error(
-                "url",
-                f"url scheme {scheme or '(none)'!r} is not allowed",
-                hint="webhook urls start with https:// or http://",
-            )
+        try:
+            split_url(url, where=f"alert route {name!r}", field=spec.prefix + "url")
+        except UsageError as exc:
+            raise spec.error("url", exc.message.split(": ", 1)[-1], hint=exc.hint) from None
         timeout = spec.number("timeout", 5.0)
-        allow = spec.flag("allow_link_local")
+        _no_link_local(spec)
         if kind == "slack":
-            return SlackNotifier(url, None, timeout, allow, name=name)
+            return SlackNotifier(url, None, timeout, name=name, policy=policy)
         headers = route.get("headers") or {}
         if not isinstance(headers, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
@@ -160,7 +206,7 @@ def notifier_from_spec(
         for key in headers:
             if key.lower() in _FORBIDDEN_HEADERS:
                 raise spec.error("headers", f"header {key!r} is set by plinth")
-        return WebhookNotifier(url, headers, timeout, allow, name=name)
+        return WebhookNotifier(url, headers, timeout, name=name, policy=policy)
     # email
     to = route["to"]
     if isinstance(to, str):
@@ -189,20 +235,30 @@ def notifier_from_spec(
         starttls=spec.flag("starttls"),
         timeout=spec.number("timeout", 10.0),
         name=name,
+        policy=policy,
     )
 
 
 def notifiers_from_spec(
-    routes: Sequence[Mapping[str, Any]], *, root: Path | str | None = None
+    routes: Sequence[Mapping[str, Any]],
+    *,
+    root: Path | str | None = None,
+    base: Path | str | None = None,
+    settings: Settings | None = None,
 ) -> list[Notifier]:
-    """Every route of a monitor's ``routes:`` list; names must be distinct (they key the
-    cool-down), a route without one is named after its type."""
+    """Every route of a monitor's ``routes:`` list (``root``, ``base`` and ``settings`` as
+    in :func:`notifier_from_spec`); names must be distinct (they key the cool-down), a
+    route without one is named after its type."""
     if not isinstance(routes, Sequence) or isinstance(routes, str | bytes):
         raise UsageError("'routes' must be a list of route mappings", field="routes")
+    if settings is None:  # read once for every route
+        from plinth.settings import load_settings
+
+        settings = load_settings(root) if root is not None else load_settings()
     notifiers: list[Notifier] = []
     seen: dict[str, int] = {}
     for index, route in enumerate(routes):
-        notifier = notifier_from_spec(route, root=root, index=index)
+        notifier = notifier_from_spec(route, root=root, index=index, base=base, settings=settings)
         if notifier.name in seen:
             raise UsageError(
                 f"alert routes {seen[notifier.name] + 1} and {index + 1} are both named "

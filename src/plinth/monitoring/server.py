@@ -7,45 +7,70 @@ since the server started, after a restart or on the first evaluation).
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plinth.errors import BackendError
+from plinth.guards.net import OutboundPolicy, http_request, redact_url
+
+if TYPE_CHECKING:
+    from plinth.settings import Settings
 
 __all__ = ["scrape", "window_stats"]
 
 LATENCY = "plinth_request_duration_seconds"
 ERRORS = "plinth_errors_total"
 PREDICT_ROUTE = "/v1/predict"
+#: The largest /metrics answer read (a plinth server's is a few kB).
+MAX_METRICS_BYTES = 16 << 20
+_WHERE = "cannot read the server's metrics"
+_HINT = "is plinth serve running there? check 'checks.server.url' in the monitor file"
 
 
-def scrape(url: str, *, timeout: float = 5.0) -> dict[str, Any]:
+def scrape(
+    url: str,
+    *,
+    timeout: float = 5.0,
+    settings: Settings | None = None,
+    policy: OutboundPolicy | None = None,
+) -> dict[str, Any]:
     """The predict route's latency buckets, request count and error count at ``url``
-    (the server's base address or its ``/metrics``)."""
+    (the server's base address or its ``/metrics``).
+
+    Read through the outbound guard (``policy``, default that of ``settings``): no
+    redirects, no proxies, and no word of the answer in an error.
+    """
     from prometheus_client.parser import text_string_to_metric_families
 
     target = url if url.rstrip("/").endswith("/metrics") else url.rstrip("/") + "/metrics"
-    try:
-        with urllib.request.urlopen(target, timeout=timeout) as answer:  # noqa: S310 - http(s) checked by the spec
-            text = answer.read().decode("utf-8")
-    except (urllib.error.URLError, OSError) as exc:
-        raise BackendError(
-            f"cannot read the server's metrics at {target}: {exc}",
-            hint="is plinth serve running there? check 'server.url' in the monitor file",
-        ) from None
+    answer = http_request(
+        "GET",
+        target,
+        policy=policy or OutboundPolicy.from_settings(settings),
+        where=_WHERE,
+        timeout=timeout,
+        max_bytes=MAX_METRICS_BYTES,
+        field="checks.server.url",
+    )
+    text = answer.body.decode("utf-8", "replace")
     buckets: dict[str, float] = {}
     count = 0.0
     errors = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == f"{LATENCY}_bucket" and sample.labels.get("route") == PREDICT_ROUTE:
-                le = sample.labels["le"]
-                buckets[le] = buckets.get(le, 0.0) + sample.value
-            elif sample.name == f"{LATENCY}_count" and sample.labels.get("route") == PREDICT_ROUTE:
-                count += sample.value
-            elif sample.name == ERRORS and sample.labels.get("type") != "shadow":
-                errors += sample.value
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                route = sample.labels.get("route")
+                if sample.name == f"{LATENCY}_bucket" and route == PREDICT_ROUTE:
+                    le = sample.labels["le"]
+                    buckets[le] = buckets.get(le, 0.0) + sample.value
+                elif sample.name == f"{LATENCY}_count" and route == PREDICT_ROUTE:
+                    count += sample.value
+                elif sample.name == ERRORS and sample.labels.get("type") != "shadow":
+                    errors += sample.value
+    except Exception:  # the parser quotes the bad line: never show the peer's text
+        raise BackendError(
+            f"{_WHERE}: GET {redact_url(target)} answered something that is not Prometheus text",
+            hint=_HINT,
+        ) from None
     return {"buckets": buckets, "requests": count, "errors": errors}
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from plinth.errors import UsageError
+from plinth.guards.net import HTTP, split_url
 from plinth.specfile import check_mapping, check_number, no_unknown, parse_yaml, read_yaml
 
 __all__ = ["MonitorSpec", "Window", "parse_duration"]
@@ -99,7 +100,7 @@ class MonitorSpec:
             "dataset": self.dataset,
             "reference": self.reference,
             "window": {"rows": self.window.rows, "seconds": self.window.seconds},
-            "checks": self.checks,
+            "checks": _redacted(self.checks),
             "routes": [r.get("name", r.get("type")) for r in self.routes],
             "cooldown_seconds": self.cooldown_seconds,
         }
@@ -160,10 +161,20 @@ class MonitorSpec:
         )
 
 
+def _redacted(checks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``checks`` with any password in the server url masked: reports are stored."""
+    from plinth.settings import redact
+
+    server = checks.get("server")
+    if not server or not isinstance(server.get("url"), str):
+        return checks
+    return {**checks, "server": {**server, "url": redact(server["url"])}}
+
+
 def _name(value: Any, where: str, key: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise UsageError(
             f"{where}: '{key}' must be a name (letters, digits, _ . -), got {value!r:.40}",
             hint=_HINT,
@@ -270,6 +281,8 @@ def _check_options(name: str, opts: dict[str, Any], where: str) -> dict[str, Any
                 f"{where}: '{at}.url' must be the server's http(s) address, got {url!r:.60}",
                 field=f"{at}.url",
             )
+        # scheme and host checked now; the address is checked when it is fetched
+        split_url(url, schemes=HTTP, where=f"{where}: '{at}.url'", field=f"{at}.url")
         for key in ("p95_ms", "error_rate", "timeout"):
             if key in opts:
                 check_number(opts[key], where, f"{at}.{key}")

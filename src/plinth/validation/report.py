@@ -1,5 +1,5 @@
 """The HTML report of a validation: one self-contained page (inline CSS, no scripts, no
-external assets), every value from the data escaped."""
+external assets, a strict Content-Security-Policy), every value from the data escaped."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from plinth.guards.html import csp_meta
 from plinth.validation.results import jsonable
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ def render_html(result: ValidationResult) -> str:
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+{csp_meta()}
 <title>Validation: {escape(result.suite)} on {escape(result.target)}</title>
 <style>{_CSS}</style></head>
 <body>
