@@ -58,13 +58,16 @@ def init_project(
     root.mkdir(parents=True, exist_ok=True)
     settings = load_settings(root, overrides=values, discover=False)
 
+    data_dir = settings.data_dir
+    existed = data_dir.exists()
     # Open everything before writing the file: a bad URI leaves no half-made project.
     with Context(settings) as ctx:
         applied = ctx.ledger.migrations_applied
         ctx.project  # noqa: B018 - creates the project record
         ctx.blobs.store.check()
         artifacts = ctx.blobs.store.describe()
-    data_dir = settings.data_dir
+    if not existed and data_dir.is_dir():  # plinth's local stores are one person's
+        data_dir.chmod(0o700)
     if data_dir.is_dir() and not (data_dir / ".gitignore").exists():
         (data_dir / ".gitignore").write_text("# plinth's local stores; not for git\n*\n")
 

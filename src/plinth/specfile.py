@@ -32,7 +32,7 @@ def duration_seconds(value: Any) -> float:
     number is seconds); ValueError for anything else or a negative number."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return float(value)
-    match = _DURATION.match(value) if isinstance(value, str) else None
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise ValueError(value)
     return float(match[1]) * _UNITS[match[2] or "s"]

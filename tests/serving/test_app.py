@@ -30,7 +30,15 @@ class FakeLog:
         self.rows_dropped = 0
         self.closed = False
 
-    def append(self, request_id: str, ts_ms: int, version: str, columns: Any, preds: Any) -> None:
+    def append(
+        self,
+        request_id: str,
+        ts_ms: int,
+        version: str,
+        columns: Any,
+        preds: Any,
+        nbytes: int | None = None,
+    ) -> None:
         self.appended.append((request_id, version, dict(columns), list(preds)))
         self.rows_logged += len(preds)
 

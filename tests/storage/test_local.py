@@ -111,7 +111,9 @@ def test_check_fails_when_the_folder_is_read_only(tmp_path: Path) -> None:
         root.chmod(0o700)
 
 
-def test_new_files_follow_the_umask(store: LocalBlobStore) -> None:
+def test_new_files_in_a_shared_folder_follow_the_umask(tmp_path: Path) -> None:
+    (tmp_path / "artifacts").mkdir(mode=0o755)
+    store = LocalBlobStore(tmp_path / "artifacts")
     old = os.umask(0o022)
     try:
         with store.stage() as staged:

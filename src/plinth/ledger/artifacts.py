@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from plinth.entities import Artifact, RecordRef
 from plinth.errors import ConflictError, NotFoundError, UsageError
+from plinth.guards.paths import normalize_artifact_path
 from plinth.ledger._common import Db, check_text, chunks, upsert
 from plinth.ledger.tables import artifacts
-from plinth.guards.paths import normalize_artifact_path
 
 __all__ = ["ArtifactStore"]
 

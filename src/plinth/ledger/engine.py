@@ -10,7 +10,9 @@ writers with ``SQLITE_BUSY``. Pass the execution option ``plinth_sqlite_begin`` 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import random
 import sqlite3
 import time
@@ -102,10 +104,14 @@ def _sqlite_engine(url: str) -> sa.Engine:
                 field="metadata",
             )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only whatever the umask: the embedded ledger is one person's. SQLite
+            # gives its -wal and -shm files the database file's mode.
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.exists():
+                _create_private(path)
         except OSError as exc:
             raise LedgerUnavailableError(
-                f"cannot create the folder of the ledger database {path} "
+                f"cannot create the ledger database {path} or its folder "
                 f"(setting 'metadata'): {exc.strerror or exc}",
                 field="metadata",
             ) from None
@@ -116,6 +122,11 @@ def _sqlite_engine(url: str) -> sa.Engine:
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    with contextlib.suppress(FileExistsError):  # another process made it first
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from plinth.guards.html import CSP_HEADER, csp_policy
 from plinth.serving.decode import Problem, RequestError, openapi
 from plinth.serving.metrics import ServingMetrics
 from plinth.serving.served import ModelSlot, ServedModel
@@ -43,6 +44,8 @@ __all__ = ["Server", "create_app"]
 log = logging.getLogger("plinth.serving")
 
 _JSON = "application/json"
+#: On every response: nothing the server answers is a page that may run or load anything.
+_HEADERS = {CSP_HEADER: csp_policy(), "X-Content-Type-Options": "nosniff"}
 
 
 class Server:
@@ -240,13 +243,18 @@ class Server:
         if self.predlog is not None:
             try:
                 self.predlog.append(
-                    request_id, time.time_ns() // 1_000_000, served.name, columns, predictions
+                    request_id,
+                    time.time_ns() // 1_000_000,
+                    served.name,
+                    columns,
+                    predictions,
+                    nbytes=len(body),
                 )
             except Exception as exc:  # the log never fails a prediction
                 log.warning("plinth: prediction log refused a request: %s", exc)
         if self.shadow is not None and self.shadow.current is not None:
             self._spawn(self._shadow(self.shadow.current, doc))
-        return Response(payload, media_type=_JSON, headers={"X-Request-ID": request_id})
+        return Response(payload, media_type=_JSON, headers={**_HEADERS, "X-Request-ID": request_id})
 
     async def _body(self, request: Request) -> bytes:
         limit = self.spec.max_body_bytes
@@ -284,7 +292,7 @@ class Server:
 
         payload = orjson.dumps(doc)
         self.metrics.response_bytes.observe(len(payload))
-        return Response(payload, status_code=status, media_type=_JSON)
+        return Response(payload, status_code=status, media_type=_JSON, headers=_HEADERS)
 
     async def model(self, request: Request) -> Response:
         if not self.ready or self.primary.current is None:
@@ -324,7 +332,7 @@ class Server:
             )
             cached = (primary, orjson.dumps(doc))
             self._openapi = cached
-        return Response(cached[1], media_type=_JSON)
+        return Response(cached[1], media_type=_JSON, headers=_HEADERS)
 
     async def health(self, request: Request) -> Response:
         return self._json({"status": "ok"})
@@ -339,7 +347,9 @@ class Server:
         from prometheus_client import CONTENT_TYPE_LATEST
         from starlette.responses import Response
 
-        return Response(self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return Response(
+            self.metrics.render(), headers={**_HEADERS, "Content-Type": CONTENT_TYPE_LATEST}
+        )
 
 
 def _parse(body: bytes) -> Any:

@@ -53,11 +53,20 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1  # what the model's int64 column can hold
+
+
+def _key(key: str) -> str:
+    """A key the client sent, short enough to echo back (a 10 MB key is not)."""
+    return key if len(key) <= 64 else key[:61] + "..."
+
+
 def _check_integer(v: Any) -> str | None:
-    if type(v) is int:
+    t = type(v)
+    if (t is int or (t is float and v.is_integer())) and _INT_MIN <= v <= _INT_MAX:
         return None
-    if type(v) is float and v.is_integer():
-        return None
+    if t is int or (t is float and v.is_integer()):
+        return f"{_describe(v)} is out of range for a 64-bit integer"
     if v is None:
         return "expected an integer, got null"
     return f"expected an integer, got {_describe(v)}"
@@ -121,7 +130,7 @@ class Decoder:
                 [Problem("body", 'expected {"records": [...]} or {"columns": {...}}')],
             )
         extra = [key for key in doc if key not in ("records", "columns")]
-        problems = [Problem(k, "unknown key; send 'records' or 'columns'") for k in extra]
+        problems = [Problem(_key(k), "unknown key; send 'records' or 'columns'") for k in extra]
         if "records" in doc and "columns" in doc:
             problems.append(Problem("body", "send either 'records' or 'columns', not both"))
         if problems:
@@ -177,7 +186,7 @@ class Decoder:
                     columns[name][i] = value
             if len(row) > len(names) or not known.issuperset(row):
                 problems.extend(
-                    Problem(f"records[{i}].{key}", "not an input of the model")
+                    Problem(f"records[{i}].{_key(key)}", "not an input of the model")
                     for key in row
                     if key not in known
                 )
@@ -219,7 +228,7 @@ class Decoder:
                     if len(problems) >= _MAX_PROBLEMS:
                         break
         problems.extend(
-            Problem(f"columns.{key}", "not an input of the model")
+            Problem(f"columns.{_key(key)}", "not an input of the model")
             for key in given
             if key not in self.known
         )

@@ -3,8 +3,10 @@
 The request path only appends references to a bounded buffer (no conversion, no I/O, never
 blocks); a daemon thread swaps the buffer out every ``prediction_log_flush_seconds``,
 builds one Arrow table sorted by request id, stores it as a Parquet blob (zstd) and
-records the batch in the ledger. A failed write keeps its rows for the next try, up to
-the memory bound; past it requests are dropped and counted, never waited for::
+records the batch in the ledger. The buffer is bounded in rows and in bytes (the request
+bodies', ``prediction_log_max_bytes``); past half the byte bound the thread writes early.
+A failed write keeps its rows for the next try, up to the bounds; past them requests are
+dropped and counted, never waited for::
 
     log = PredictionLog(ctx, deployment, sample=0.1).start()
     log.append(request_id, now_ms(), "delays@3", {"distance": [120.0]}, [0.31])
@@ -20,13 +22,15 @@ from __future__ import annotations
 import io
 import logging
 import random
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plinth.errors import NotFoundError, PlinthError
+from plinth.serving.lookup import RESERVED, find_prediction, lineage_of_request
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,8 +42,6 @@ __all__ = ["PredictionLog", "find_prediction", "lineage_of_request"]
 
 log = logging.getLogger("plinth.serving")
 
-#: Columns every batch has; input columns with these names are stored as ``input.NAME``.
-RESERVED = ("request_id", "ts", "model_version", "prediction")
 #: Seconds ``close()`` waits for the writer thread before the final flush.
 CLOSE_TIMEOUT = 30.0
 
@@ -52,14 +54,16 @@ class _Request:
     columns: Mapping[str, Any]
     predictions: Any
     rows: int
+    nbytes: int
 
 
 class PredictionLog:
     """The prediction log of one deployment version; see the module docstring.
 
     ``rows_logged`` counts rows written to the blob store and recorded, ``rows_dropped``
-    rows lost to the memory bound (or to inputs Arrow cannot hold), ``batches_written``
+    rows lost to the memory bounds (or to inputs Arrow cannot hold), ``batches_written``
     the batches recorded. Sampling is per request, with probability ``sample``.
+    ``max_buffered_bytes`` defaults to the ``prediction_log_max_bytes`` setting.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class PredictionLog:
         sample: float = 1.0,
         flush_seconds: float | None = None,
         max_buffered_rows: int = 100_000,
+        max_buffered_bytes: int | None = None,
         seed: int | None = None,
     ) -> None:
         from plinth.errors import UsageError
@@ -80,6 +85,17 @@ class PredictionLog:
             raise UsageError(
                 f"max_buffered_rows must be >= 1, got {max_buffered_rows!r}",
                 field="max_buffered_rows",
+            )
+        max_bytes = (
+            ctx.settings.prediction_log_max_bytes
+            if max_buffered_bytes is None
+            else max_buffered_bytes
+        )
+        if max_bytes < 1:
+            raise UsageError(
+                f"the prediction log's byte bound must be >= 1, got {max_bytes!r}",
+                hint="set prediction_log_max_bytes to a positive number of bytes",
+                field="prediction_log_max_bytes",
             )
         seconds = (
             ctx.settings.prediction_log_flush_seconds if flush_seconds is None else flush_seconds
@@ -93,6 +109,7 @@ class PredictionLog:
         self.sample = sample
         self.flush_seconds = float(seconds)
         self.max_buffered_rows = max_buffered_rows
+        self.max_buffered_bytes = int(max_bytes)
         self.rows_logged = 0
         self.rows_dropped = 0
         self.batches_written = 0
@@ -101,8 +118,11 @@ class PredictionLog:
         self._write_lock = threading.Lock()  # one write at a time (thread or flush())
         self._buffer: deque[_Request] = deque()
         self._buffered_rows = 0
+        self._buffered_bytes = 0
         self._dropped_unrecorded = 0  # dropped since the last recorded batch
+        self._warned_at = 0.0  # when dropping was last logged (at most once a minute)
         self._stop = threading.Event()
+        self._wake = threading.Event()  # write now: the buffer is filling up
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -110,6 +130,11 @@ class PredictionLog:
     def rows_buffered(self) -> int:
         """Rows waiting for the next write."""
         return self._buffered_rows
+
+    @property
+    def bytes_buffered(self) -> int:
+        """Bytes (of request bodies) waiting for the next write."""
+        return self._buffered_bytes
 
     # -- the request path --------------------------------------------------------------
     def append(
@@ -119,20 +144,51 @@ class PredictionLog:
         model_version: str,
         columns: Mapping[str, Any],
         predictions: Any,
+        nbytes: int | None = None,
     ) -> None:
-        """Buffer one request's rows (or drop and count them); never blocks on I/O."""
+        """Buffer one request's rows (or drop and count them); never blocks on I/O.
+
+        ``nbytes``: the size of the request (its body); estimated from the values when None.
+        """
         rows = len(predictions)
         with self._lock:
             if self.sample < 1.0 and self._random.random() >= self.sample:
                 return
-            if self._closed or self._buffered_rows + rows > self.max_buffered_rows:
+            size = _estimate(columns, rows) if nbytes is None else nbytes
+            if (
+                self._closed
+                or self._buffered_rows + rows > self.max_buffered_rows
+                or self._buffered_bytes + size > self.max_buffered_bytes
+            ):
                 self.rows_dropped += rows
                 self._dropped_unrecorded += rows
+                self._wake.set()
+                dropped = self.rows_dropped
+            else:
+                self._buffer.append(
+                    _Request(request_id, ts_ms, model_version, columns, predictions, rows, size)
+                )
+                self._buffered_rows += rows
+                self._buffered_bytes += size
+                if self._buffered_bytes * 2 > self.max_buffered_bytes:
+                    self._wake.set()
                 return
-            self._buffer.append(
-                _Request(request_id, ts_ms, model_version, columns, predictions, rows)
-            )
-            self._buffered_rows += rows
+        self._warn_dropped(dropped)
+
+    def _warn_dropped(self, dropped: int) -> None:
+        now = time.monotonic()
+        if now - self._warned_at < 60.0 or self._closed:
+            return
+        self._warned_at = now
+        log.warning(
+            "plinth: the prediction log of %s is full (%d rows, %d of %d bytes buffered); "
+            "%d rows dropped so far",
+            self.deployment.ref,
+            self._buffered_rows,
+            self._buffered_bytes,
+            self.max_buffered_bytes,
+            dropped,
+        )
 
     # -- the writer ----------------------------------------------------------------------
     def start(self) -> PredictionLog:
@@ -145,7 +201,11 @@ class PredictionLog:
         return self
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            if self._stop.is_set():  # close() writes what is left
+                return
             self.flush()
 
     def flush(self, timeout: float | None = None) -> PredictionBatch | None:
@@ -167,6 +227,7 @@ class PredictionLog:
                 taken = list(self._buffer)
                 self._buffer.clear()
                 self._buffered_rows = 0
+                self._buffered_bytes = 0
                 dropped = self._dropped_unrecorded
             if not taken:
                 return None
@@ -196,13 +257,18 @@ class PredictionLog:
 
     def _keep(self, taken: list[_Request]) -> None:
         """Put rows that failed to write back in front of newer ones; past the memory
-        bound, drop the oldest and count them."""
+        bounds, drop the oldest and count them."""
         with self._lock:
             self._buffer.extendleft(reversed(taken))
             self._buffered_rows += sum(r.rows for r in taken)
-            while self._buffered_rows > self.max_buffered_rows and self._buffer:
+            self._buffered_bytes += sum(r.nbytes for r in taken)
+            while self._buffer and (
+                self._buffered_rows > self.max_buffered_rows
+                or self._buffered_bytes > self.max_buffered_bytes
+            ):
                 lost = self._buffer.popleft()
                 self._buffered_rows -= lost.rows
+                self._buffered_bytes -= lost.nbytes
                 self.rows_dropped += lost.rows
                 self._dropped_unrecorded += lost.rows
 
@@ -261,6 +327,7 @@ class PredictionLog:
         with self._lock:
             self._closed = True
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(CLOSE_TIMEOUT)
             self._thread = None
@@ -271,6 +338,19 @@ class PredictionLog:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _estimate(columns: Mapping[str, Any], rows: int) -> int:
+    """About the bytes a request's values hold (for callers that give no body size)."""
+    size = 64 * (rows + 1)
+    for values in columns.values():
+        nbytes = getattr(values, "nbytes", None)
+        if isinstance(nbytes, int):
+            size += nbytes
+            continue
+        for value in values:
+            size += len(value) if isinstance(value, str | bytes) else sys.getsizeof(value)
+    return size
 
 
 def _values(values: Any, rows: int, what: str) -> list[Any]:
@@ -341,134 +421,3 @@ def _request_table(request: _Request) -> pa.Table:
         predictions = list(predictions)  # one list per row (probabilities, multi-output)
     data["prediction"] = pa.array(predictions)
     return pa.table(data)
-
-
-# -- reading the log back ----------------------------------------------------------------
-def _batch_dict(batch: PredictionBatch) -> dict[str, Any]:
-    return {
-        "id": batch.id,
-        "deployment_id": batch.deployment_id,
-        "start_ms": batch.start_ms,
-        "end_ms": batch.end_ms,
-        "rows": batch.rows,
-        "digest": batch.digest,
-        "model_versions": list(batch.model_versions),
-        "first_request_id": batch.first_request_id,
-        "last_request_id": batch.last_request_id,
-        "dropped": batch.dropped,
-        "created_at": batch.created_at,
-        "created_by": batch.created_by,
-    }
-
-
-def _rows_of(ctx: Context, batch: PredictionBatch, request_id: str) -> list[dict[str, Any]]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(io.BytesIO(ctx.blobs.read_bytes(batch.digest)))
-    table = table.filter(pc.equal(table.column("request_id"), request_id))
-    ts = table.schema.get_field_index("ts")
-    table = table.set_column(ts, "ts", table.column("ts").cast(pa.int64()))
-    rows: list[dict[str, Any]] = table.to_pylist()
-    return rows
-
-
-def _candidates(ctx: Context, request_id: str) -> list[PredictionBatch]:
-    """Batches whose request-id range holds ``request_id``, the likeliest first.
-
-    A request that reached the log after a later one was written (or one logged by
-    another replica) lies in a batch whose range overlaps another's, so every batch of
-    the deployment whose range holds the id is a candidate.
-    """
-    store = ctx.ledger.deployments
-    first = store.find_batch(request_id)
-    if first is None:
-        return []
-    others = [
-        b
-        for b in store.batches(first.deployment_id)
-        if b.id != first.id and b.first_request_id <= request_id <= b.last_request_id
-    ]
-    return [first, *others]
-
-
-def find_prediction(ctx: Context, request_id: str) -> dict[str, Any]:
-    """The logged prediction of ``request_id``: its batch, deployment, model version,
-    time and rows (inputs and prediction each). NotFoundError when none was logged."""
-    try:
-        candidates = _candidates(ctx, request_id)
-    except PlinthError:  # a malformed id cannot have been logged
-        candidates = []
-    for batch in candidates:
-        rows = _rows_of(ctx, batch, request_id)
-        if not rows:
-            continue
-        deployment = ctx.ledger.deployments.get_by_id(batch.deployment_id)
-        first = rows[0]
-        return {
-            "request_id": request_id,
-            "model_version": first["model_version"],
-            "ts_ms": first["ts"],
-            "deployment": {"id": deployment.id, "ref": deployment.ref, "name": deployment.name},
-            "batch": _batch_dict(batch),
-            "rows": [
-                {
-                    "inputs": {k: v for k, v in row.items() if k not in RESERVED},
-                    "prediction": row["prediction"],
-                }
-                for row in rows
-            ],
-        }
-    raise NotFoundError(
-        f"no logged prediction with request id {request_id!r}; "
-        "was it sampled out or not flushed yet?",
-        hint="the log keeps a sample of requests (deployment 'sample') and writes every "
-        "prediction_log_flush_seconds; check the id and try again shortly",
-        field="request_id",
-    )
-
-
-def lineage_of_request(ctx: Context, request_id: str) -> dict[str, Any]:
-    """From a logged prediction back to its model version, run, code commit, environment
-    and training dataset versions (with their validation results), as JSON-ready data.
-    Parts the ledger no longer holds are None."""
-    from plinth.registry import api
-
-    prediction = find_prediction(ctx, request_id)
-    out: dict[str, Any] = {"prediction": prediction}
-    try:
-        card = api.card(prediction["model_version"], ctx=ctx)
-    except NotFoundError:
-        out.update(model_version=None, run=None, code=None, environment=None, data=[])
-        return out
-    out["model_version"] = {
-        key: card[key]
-        for key in ("ref", "id", "model", "version", "flavor", "aliases", "created_at")
-    }
-    run = card["run"]
-    out["run"] = None
-    out["code"] = None
-    if run is not None:
-        source = run["source"]
-        out["run"] = {key: run[key] for key in ("id", "name", "status", "start_time", "end_time")}
-        out["code"] = {
-            "commit": source.get("git_commit", source.get("commit")),
-            "branch": source.get("git_branch"),
-            "dirty": source.get("git_dirty"),
-            "remote": source.get("git_remote"),
-        }
-    env = card["environment"]
-    out["environment"] = None
-    if env is not None:
-        packages = env.get("packages")
-        out["environment"] = {
-            "id": env["id"],
-            "digest": env.get("digest"),
-            "python": env.get("python"),
-            "platform": env.get("platform"),
-            "packages": None if packages is None else len(packages),
-            "missing": bool(env.get("missing")),
-        }
-    out["data"] = card["data"]
-    return out

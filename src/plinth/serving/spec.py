@@ -117,7 +117,7 @@ class DeploymentSpec:
             )
         no_unknown(data, _TOP, where, "")
         name = data.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise UsageError(
                 f"{where}: 'name' must be a name like 'delays' (letters, digits, _ . -), "
                 f"got {name!r:.40}",
@@ -183,7 +183,7 @@ def _model_ref(value: Any, where: str, key: str, *, required: bool) -> str | Non
     if value is None and not required:
         return None
     name, at, version = value.partition("@") if isinstance(value, str) else ("", "", "")
-    if not (at and version and _NAME.match(name) and _NAME.match(version)):
+    if not (at and version and _NAME.fullmatch(name) and _NAME.fullmatch(version)):
         raise UsageError(
             f"{where}: '{key}' must name a model version as NAME@ALIAS (or NAME@3), "
             f"got {value!r:.60}",

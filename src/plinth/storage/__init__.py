@@ -19,6 +19,7 @@ May import: the standard library, ``blake3``, :mod:`plinth.errors` and
                              open/read_bytes/copy_to
 """
 
+from plinth.guards.paths import normalize_artifact_path, safe_join
 from plinth.storage.blobs import BlobInfo, BlobStore, StagedBlob, open_blob_store
 from plinth.storage.content import (
     BlobRef,
@@ -30,7 +31,6 @@ from plinth.storage.content import (
 )
 from plinth.storage.local import LocalBlobStore
 from plinth.storage.memory import MemoryBlobStore
-from plinth.guards.paths import normalize_artifact_path, safe_join
 
 __all__ = [
     "BlobInfo",

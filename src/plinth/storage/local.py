@@ -62,6 +62,19 @@ class LocalBlobStore(BlobStore):
         self._root = os.path.normpath(self.root)
         self._root_slash = os.path.join(self._root, "")
         self._tmp = os.path.join(self._root, TMP_DIR)
+        # Blobs are as private as their folder: owner-only in a folder plinth creates
+        # (0700) or one without group and other access; the umask decides elsewhere.
+        try:
+            self._file_mode = 0o600 if os.stat(self._root).st_mode & 0o077 == 0 else 0o666
+        except OSError:
+            self._file_mode = 0o600
+
+    def _make_root(self) -> None:
+        """The root (owner-only, whatever the umask) and its staging folder."""
+        os.makedirs(os.path.dirname(self._root), exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self._root, 0o700)
+        os.makedirs(self._tmp, exist_ok=True)
 
     def _path(self, key: str) -> str:
         check_key(key)
@@ -191,18 +204,18 @@ class _LocalStagedBlob(StagedBlob):
         # A random per-process prefix and a counter: unique without a uuid per blob. A name
         # taken anyway (a forked child continues the counter) gets a uuid instead.
         self.temp_path = os.path.join(store._tmp, f"{_TEMP_PREFIX}{next(_TEMP_COUNTER)}.tmp")
-        # os.open with 0o666 lets the umask decide permissions, like any new file.
+        # The mode is 0o600 in a private folder, else 0o666 for the umask to decide.
         # Read-write: a kernel copy is read back to show the observer the staged bytes.
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         try:
             try:
-                self._fd = os.open(self.temp_path, flags, 0o666)
+                self._fd = os.open(self.temp_path, flags, store._file_mode)
             except FileNotFoundError:  # the first write: create the staging folder
-                os.makedirs(store._tmp, exist_ok=True)
-                self._fd = os.open(self.temp_path, flags, 0o666)
+                store._make_root()
+                self._fd = os.open(self.temp_path, flags, store._file_mode)
             except FileExistsError:
                 self.temp_path = os.path.join(store._tmp, f"{uuid.uuid4().hex}.tmp")
-                self._fd = os.open(self.temp_path, flags, 0o666)
+                self._fd = os.open(self.temp_path, flags, store._file_mode)
         except OSError as exc:
             raise BlobStoreError(
                 f"cannot write to the artifact folder {store.root}: {exc.strerror or exc}",

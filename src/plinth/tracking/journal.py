@@ -118,12 +118,12 @@ class JournalWriter:
     """The writing end of one journal, owned by one process. Thread-safe."""
 
     def __init__(self, folder: Path, run_id: str, slot: int, *, capacity: int = 1 << 16):
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only, as the ledger
         self.run_id = run_id
         self.slot = slot
         self.path = folder / journal_name(run_id, slot)
         self.keys_path = self.path.with_name(self.path.name + KEYS_SUFFIX)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._capacity = capacity
         self._ready = 0  # records whose pages were written with pwrite
@@ -133,7 +133,7 @@ class JournalWriter:
         _HEADER.pack_into(self._mm, 0, MAGIC, VERSION, slot, 0, 0, run_id.encode("ascii"))
         self._limit = min(self._capacity, self._ready)  # append's one check per call
         self._keys_fd = os.open(
-            self.keys_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644
+            self.keys_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600
         )
         self._key_ids: dict[str, int] = {}
         self._key_names: list[str] = []
