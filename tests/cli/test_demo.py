@@ -116,7 +116,7 @@ def test_demo_trains_ranks_serves_and_reproduces(
 
     # The best run reproduces (one demo run serves both checks: it is the slow part).
     monkeypatch.chdir(demo_repo / "plinth-demo")
-    r = cli("reproduce", best, "--json")
+    r = cli("reproduce", best, "--yes", "--json")
     assert r.code == 0, r.out + r.err
     result = json.loads(r.out)
     assert result["matches"] is True

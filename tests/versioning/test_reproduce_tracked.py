@@ -55,7 +55,7 @@ def test_reproduce_a_tracked_run(
     runs = run_script(project, "train.py", "lr=0.2", "steps=5", "models=a,bb")
     old = runs["bb"]
     capsys.readouterr()
-    assert main(["reproduce", old]) == 0, capsys.readouterr()
+    assert main(["reproduce", "--yes", old]) == 0, capsys.readouterr()
     with Context.open() as ctx:
         edges = ctx.ledger.lineage.edges_to(RecordRef("run", old))
         new_ids = [e.src.id for e in edges if e.relation == "reproduces"]
@@ -69,7 +69,7 @@ def test_uncommitted_change_after_the_run(
     old = run_script(project, "train.py", "steps=5")["base"]
     (project / "train.py").write_text(TRAIN.replace("SCALE = 1.0", "SCALE = 0.5"))
     with Context.open() as ctx:
-        result = reproduce_run(ctx, old)
+        result = reproduce_run(ctx, old, yes=True)
     assert result.matches, result
 
 
@@ -80,7 +80,7 @@ def test_run_made_with_an_uncommitted_change(
     old = run_script(project, "train.py", "steps=5")["base"]
     git(project, "checkout", "--", "train.py")
     with Context.open() as ctx:
-        result = reproduce_run(ctx, old)
+        result = reproduce_run(ctx, old, yes=True)
     assert result.matches, result
 
 
@@ -106,6 +106,6 @@ def test_code_that_now_computes_something_else_fails(
         )
         ctx.ledger.runs.set_status(fake.id, "finished")
     capsys.readouterr()
-    assert main(["reproduce", fake.id]) == 1
+    assert main(["reproduce", "--yes", fake.id]) == 1
     out = capsys.readouterr().out
     assert "metric  loss" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -13,9 +14,27 @@ if TYPE_CHECKING:
 
 
 @click.command(
-    epilog="Example: plinth reproduce 0190b2c4-5e1f-7a3b-8c2d-4e5f6a7b8c9d --tolerance 1e-6"
+    epilog="Example: plinth reproduce 0190b2c4-5e1f-7a3b-8c2d-4e5f6a7b8c9d --yes --tolerance 1e-6"
 )
 @click.argument("run_id")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Run the plan without asking (read it first: it runs recorded code on this machine).",
+)
+@click.option(
+    "--allow-command",
+    is_flag=True,
+    help="Allow an entry point that is a raw command (any program), not a script or module.",
+)
+@click.option(
+    "--pass-env",
+    "pass_env",
+    multiple=True,
+    metavar="NAME",
+    help="Pass this variable to the rerun although it looks like a credential (repeatable).",
+)
 @click.option(
     "--tolerance",
     type=click.FloatRange(min=0),
@@ -37,6 +56,9 @@ if TYPE_CHECKING:
 def reproduce(
     ctx: click.Context,
     run_id: str,
+    yes: bool,
+    allow_command: bool,
+    pass_env: tuple[str, ...],
     tolerance: float,
     keep_worktree: bool,
     timeout: float | None,
@@ -44,32 +66,58 @@ def reproduce(
 ) -> None:
     """Recreate RUN_ID's code (commit + recorded diff) in a worktree, rerun it, compare.
 
-    Prints how the current environment differs from the recorded one, package by package,
-    then every param and final metric that differs. Exits 0 when they all match, 1 when
-    not, 2 when the run cannot be reproduced (no git commit, no entry point).
+    First prints the plan: the exact command, the folder, the commit, whether a diff is
+    applied and the environment (credentials such as PG*, AWS_*, *_TOKEN, *_PASSWORD are not
+    passed unless --pass-env names them). It runs only with --yes or when you confirm at the
+    prompt. Then prints how the current environment differs from the recorded one and every
+    param and final metric that differs. Exits 0 when they all match, 1 when not (or when
+    you decline), 2 when the run cannot be reproduced or nothing ran for want of consent.
     """
     from plinth.context import Context
-    from plinth.errors import CheckFailedError
-    from plinth.versioning import reproduce_run
+    from plinth.errors import CheckFailedError, UsageError
+    from plinth.versioning import plan_reproduction, reproduce_run
 
     def show(line: str) -> None:
         click.echo(line, err=True)
 
     with Context.open() as plinth_ctx:
+        plan = plan_reproduction(plinth_ctx, run_id, allow_command=allow_command, pass_env=pass_env)
+        for line in plan.describe():
+            click.echo(line, err=as_json)
+        refused = plan.refused
+        if refused:
+            raise UsageError(
+                refused,
+                hint="read the command above; pass --allow-command only if you trust "
+                "whoever recorded the run",
+                field="allow_command",
+            )
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    "plinth reproduce runs recorded code only with consent, and cannot ask "
+                    "here (no terminal); nothing ran",
+                    hint="read the plan above, then pass --yes to run it",
+                    field="yes",
+                )
+            if not click.confirm("Run it?", default=False, err=True):
+                click.echo("Nothing ran.", err=True)
+                ctx.exit(1)
         result = reproduce_run(
             plinth_ctx,
-            run_id,
+            plan,
+            yes=True,
             tolerance=tolerance,
             keep_worktree=keep_worktree,
             timeout=timeout,
             echo=show,
         )
     if as_json:
-        echo_json(result.to_dict())
+        echo_json({**result.to_dict(), "plan": plan.to_dict()})
         if not result.matches:
             ctx.exit(1)
         return
-    _print_result(result)
+    _print_result(result, shown=set(plan.warnings))
     if not result.matches:
         raise CheckFailedError(
             f"run {run_id} did not reproduce",
@@ -77,7 +125,7 @@ def reproduce(
         )
 
 
-def _print_result(result: ReproduceResult) -> None:
+def _print_result(result: ReproduceResult, shown: set[str]) -> None:
     click.echo(f"Reproducing run {result.old_run_id}")
     if result.env_diff:
         click.echo(f"Environment: {len(result.env_diff)} package(s) differ from the recorded one")
@@ -91,7 +139,8 @@ def _print_result(result: ReproduceResult) -> None:
     else:
         click.echo("Environment: same packages as recorded")
     for warning in result.warnings:
-        click.echo(f"warning: {warning}")
+        if warning not in shown:  # the plan's warnings were printed before it ran
+            click.echo(f"warning: {warning}")
     if result.new_run_id:
         click.echo(f"New run: {result.new_run_id}")
     rows = [("param", d.name, _text(d.old), _text(d.new), "") for d in result.param_diffs]

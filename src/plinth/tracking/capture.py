@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from plinth.context import Context
+from plinth.guards.secrets import redact_entry_point
 
 if TYPE_CHECKING:
     from plinth.versioning.code import PendingSource, SourceCapture
@@ -34,7 +35,8 @@ class CapturedContext:
     ) -> None:
         self.environment_id = environment_id
         self._pending = pending
-        self._entry_point = dict(entry_point) if entry_point is not None else None
+        # An entry point given by the caller is redacted like a detected one.
+        self._entry_point = redact_entry_point(entry_point)
         self._lock = threading.Lock()
         self._stored = False
 

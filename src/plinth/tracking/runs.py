@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from plinth.context import Context, current
 from plinth.entities import RecordRef, Run
 from plinth.errors import UsageError
+from plinth.guards.secrets import redact_params
 from plinth.ids import now_ms
 from plinth.tracking import artifacts as _artifacts
 from plinth.tracking.ingest import (
@@ -186,10 +187,10 @@ class ActiveRun:
     # -- params and tags -----------------------------------------------------------------
     def log_param(self, key: str, value: object) -> None:
         """Record a param. Params are immutable: another value for the key is an error."""
-        self._ctx.ledger.runs.log_params(self.id, {key: value})
+        self._ctx.ledger.runs.log_params(self.id, redact_params({key: value}))
 
     def log_params(self, params: Mapping[str, object]) -> None:
-        self._ctx.ledger.runs.log_params(self.id, params)
+        self._ctx.ledger.runs.log_params(self.id, redact_params(params))
 
     def set_tag(self, key: str, value: object) -> None:
         self._ctx.ledger.runs.set_tags(self.id, {key: value})
@@ -389,7 +390,9 @@ def _with_seed(params: Mapping[str, object] | None) -> Mapping[str, object] | No
     from plinth.tracking.seeding import pending_seed
 
     seed = pending_seed()
-    return params if seed is None else {**(params or {}), "seed": seed}
+    merged = params if seed is None else {**(params or {}), "seed": seed}
+    # Secrets never reach the shared ledger (plinth.guards.secrets).
+    return None if merged is None else redact_params(merged)
 
 
 def _activate(

@@ -7,7 +7,8 @@ Owns what a run records about *how it was made* and how to make it again:
     capture_environment()  Python, platform, CPU, CUDA/driver, installed packages, digest
     save_source(), save_environment()
                            store those captures in the ledger (the tracking pillar calls them)
-    reproduce_run()        recorded commit + diff in a git worktree, rerun, compare metrics
+    plan_reproduction()    what a rerun will run, checked (paths in the tree, env scrubbed)
+    reproduce_run()        with consent: recorded commit + diff in a worktree, rerun, compare
     datasets               versioned files, folders and tables (``plinth.datasets``):
                            add, status, diff, checkout, tag, load, save
 
@@ -40,6 +41,7 @@ if _typing.TYPE_CHECKING:
         save_environment,
     )
     from plinth.versioning.reproduce import MetricDiff, ParamDiff, ReproduceResult, reproduce_run
+    from plinth.versioning.reproduce_plan import ReproducePlan, plan_reproduction
 
 # Loaded on first access: `plinth.datasets` imports this package and must stay quick.
 _LAZY = {
@@ -48,6 +50,7 @@ _LAZY = {
     "PackageDiff": "plinth.versioning.env",
     "ParamDiff": "plinth.versioning.reproduce",
     "REPRODUCE_OF_ENV": "plinth.versioning.code",
+    "ReproducePlan": "plinth.versioning.reproduce_plan",
     "ReproduceResult": "plinth.versioning.reproduce",
     "SOURCE_DIFF_PATH": "plinth.versioning.code",
     "SOURCE_UNTRACKED_PATH": "plinth.versioning.code",
@@ -57,6 +60,7 @@ _LAZY = {
     "diff_environments": "plinth.versioning.env",
     "export_environment": "plinth.versioning.env",
     "module_entry_point": "plinth.versioning.code",
+    "plan_reproduction": "plinth.versioning.reproduce_plan",
     "reproduce_of": "plinth.versioning.code",
     "reproduce_run": "plinth.versioning.reproduce",
     "save_environment": "plinth.versioning.env",
@@ -72,6 +76,7 @@ __all__ = [
     "MetricDiff",
     "PackageDiff",
     "ParamDiff",
+    "ReproducePlan",
     "ReproduceResult",
     "SourceCapture",
     "capture_environment",
@@ -79,6 +84,7 @@ __all__ = [
     "diff_environments",
     "export_environment",
     "module_entry_point",
+    "plan_reproduction",
     "reproduce_of",
     "reproduce_run",
     "save_environment",

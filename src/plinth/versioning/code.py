@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plinth.guards.secrets import redact_argv
+
 if TYPE_CHECKING:
     from plinth.context import Context
 
@@ -195,7 +197,9 @@ def begin_capture_source(
         status = _start_git(
             ["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"], repo.root
         )
-    return PendingSource(here, [str(a) for a in argv], main_module, detected_file, repo, status)
+    # Redacted before anything else sees it: argv and the entry point go to the shared ledger.
+    stored = redact_argv([str(a) for a in argv])
+    return PendingSource(here, stored, main_module, detected_file, repo, status)
 
 
 def _start_git(args: list[str], cwd: Path) -> subprocess.Popen[bytes] | None:
@@ -232,7 +236,7 @@ def module_entry_point(module: str, args: list[str], *, cwd: Path | None = None)
     here = (cwd or Path.cwd()).resolve()
     top = run_git(["rev-parse", "--show-toplevel"], here)
     root = Path(os.fsdecode(top.strip())).resolve() if top else here
-    return _module_form(module, _find_module_file(module, here), root, args)
+    return _module_form(module, _find_module_file(module, here), root, redact_argv(args))
 
 
 def save_source(ctx: Context, run_id: str, capture: SourceCapture) -> None:

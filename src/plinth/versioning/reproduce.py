@@ -1,29 +1,32 @@
 """Reproduce a run: its commit and diff in a worktree, its entry point rerun, metrics compared.
 
-:func:`reproduce_run` checks the recorded commit out in a temporary git worktree, applies
-the recorded uncommitted diff, reruns the recorded entry point there with this Python, and
-compares the new run with the old one. The child writes into this project's ledger (its
-``PLINTH_METADATA``/``PLINTH_ARTIFACTS`` are set to this context's absolute values) and
-finds the run to link to in :data:`~plinth.versioning.code.REPRODUCE_OF_ENV`: the tracking
-code adds ``run(new) —reproduces→ run(old)`` for every run started in such a process::
+A run's entry point is a record someone else may have written, so nothing runs without
+consent: :func:`plan_reproduction` works out and checks what will run (argv, folder, commit,
+diff, environment) and :func:`reproduce_run` runs a plan only with ``yes=True`` or a
+``confirm`` callback that approves it. It checks the recorded commit out in a temporary git
+worktree, applies the recorded uncommitted diff, reruns the entry point there with this
+Python and a scrubbed environment, and compares the new run with the old one. The child
+writes into this project's ledger (its ``PLINTH_METADATA``/``PLINTH_ARTIFACTS`` are set to
+this context's absolute values) and finds the run to link to in
+:data:`~plinth.versioning.code.REPRODUCE_OF_ENV`: the tracking code adds
+``run(new) —reproduces→ run(old)`` for every run started in such a process::
 
-    result = reproduce_run(ctx, "0190b2c4-...", tolerance=1e-6)
+    plan = plan_reproduction(ctx, "0190b2c4-...")
+    print("\n".join(plan.describe()))
+    result = reproduce_run(ctx, plan, yes=True, tolerance=1e-6)
     result.matches, result.metric_diffs, result.env_diff
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.entities import RecordRef, Run
-from plinth.errors import NotFoundError, UsageError
+from plinth.errors import UsageError
 from plinth.ids import now_ms
-from plinth.versioning.code import REPRODUCE_OF_ENV, SOURCE_DIFF_PATH, SOURCE_UNTRACKED_PATH
 from plinth.versioning.comparison import (
     SYSTEM_PREFIX,
     MetricDiff,
@@ -33,12 +36,20 @@ from plinth.versioning.comparison import (
 )
 from plinth.versioning.env import PackageDiff, capture_environment, diff_environments
 from plinth.versioning.process import run_child
-from plinth.versioning.worktree import add_worktree, find_repo, remove_worktree
+from plinth.versioning.reproduce_plan import ReproducePlan, plan_reproduction, resolve_in_tree
+from plinth.versioning.worktree import add_worktree, remove_worktree
 
 if TYPE_CHECKING:
     from plinth.context import Context
 
-__all__ = ["MetricDiff", "ParamDiff", "ReproduceResult", "reproduce_run"]
+__all__ = [
+    "MetricDiff",
+    "ParamDiff",
+    "ReproducePlan",
+    "ReproduceResult",
+    "plan_reproduction",
+    "reproduce_run",
+]
 
 #: The lineage relation from a reproduction to the run it reproduces.
 REPRODUCES = "reproduces"
@@ -82,65 +93,58 @@ class ReproduceResult:
 
 def reproduce_run(
     ctx: Context,
-    run_id: str,
+    run: str | ReproducePlan,
     *,
+    yes: bool = False,
+    confirm: Callable[[ReproducePlan], bool] | None = None,
+    allow_command: bool = False,
+    pass_env: Iterable[str] = (),
     tolerance: float = 1e-9,
     keep_worktree: bool = False,
     timeout: float | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> ReproduceResult:
-    """Rerun ``run_id``'s code as it was and compare the new run with it.
+    """Rerun a run's code as it was (``run``: its id or a plan) and compare the new run with it.
 
-    Metrics match when ``|a - b| <= tolerance * max(|a|, |b|)`` (equal NaNs match); params
-    must be equal strings. ``echo`` receives each line the rerun prints. Raises UsageError
-    when the run has no git commit or no entry point to rerun.
+    Runs only with consent: ``yes=True`` (after showing :func:`plan_reproduction`'s plan) or a
+    ``confirm`` that returns True for the plan; otherwise UsageError and nothing runs. A raw
+    command entry point also needs ``allow_command`` (given here or to the plan). Metrics match
+    when ``|a - b| <= tolerance * max(|a|, |b|)`` (equal NaNs match); params must be equal
+    strings. ``echo`` receives each line the rerun prints.
     """
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
         raise UsageError(f"tolerance must be a number >= 0, got {tolerance!r}", field="tolerance")
-    old = ctx.ledger.runs.get_run(run_id)
-    source = old.source or {}
-    commit = source.get("git_commit")
-    if not commit:
+    if isinstance(run, ReproducePlan):
+        plan = run
+    else:
+        plan = plan_reproduction(ctx, run, allow_command=allow_command, pass_env=pass_env)
+    refused = plan.refused
+    if refused and not allow_command:
         raise UsageError(
-            f"run {old.id} has no git commit recorded, so its code cannot be recreated",
-            hint="start runs from inside a git repository with at least one commit "
-            "to make them reproducible",
-            field="run_id",
+            refused,
+            hint="read the command in the plan; pass --allow-command (allow_command=True) "
+            "only if you trust whoever recorded the run",
+            field="allow_command",
         )
-    command, kind = _check_entry_point(old, source.get("entry_point"))
-    warnings: list[str] = []
-    env_child = _child_environment(ctx, old.id, warnings)
-    candidates = [Path(str(source["repo_root"]))] if source.get("repo_root") else []
-    candidates += [Path.cwd(), ctx.settings.root.resolve()]
-    repo = find_repo(str(commit), candidates)
-    if source.get("repo_root") and Path(str(source["repo_root"])).resolve() != repo.resolve():
-        warnings.append(f"the recorded repository {source['repo_root']} moved; using {repo}")
-
+    if not yes and not (confirm is not None and confirm(plan)):
+        what = "which needs consent" if confirm is None else "and the plan was declined"
+        raise UsageError(
+            f"reproducing run {plan.run_id} runs its recorded code on this machine, "
+            f"{what}; nothing ran",
+            hint="show plan_reproduction(ctx, run_id).describe() and call "
+            "reproduce_run(ctx, plan, yes=True) (on the command line: --yes)",
+            field="yes",
+        )
+    old = ctx.ledger.runs.get_run(plan.run_id)
+    warnings = list(plan.warnings)
     env_diff = _env_diff(ctx, old, warnings)
-    diff = _artifact_bytes(ctx, old.id, SOURCE_DIFF_PATH)
-    untracked = _artifact_bytes(ctx, old.id, SOURCE_UNTRACKED_PATH)
-    if source.get("git_dirty") and diff is None and untracked is None:
-        warnings.append(
-            f"the run's tree was dirty but it has no '{SOURCE_DIFF_PATH}' artifact: "
-            "uncommitted changes are missing from the rerun"
-        )
-    if untracked:
-        names = untracked.decode("utf-8", "replace").splitlines()
-        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        warnings.append(
-            f"{len(names)} untracked file(s) existed when the run started and their content "
-            f"was not recorded, so they are missing from the rerun: {shown}"
-        )
-
-    tree = add_worktree(repo, str(commit), diff)
+    tree = add_worktree(Path(plan.repo), plan.commit, plan.diff)
     try:
-        cwd = tree.path / str(source.get("cwd_rel") or ".")
-        cwd.mkdir(parents=True, exist_ok=True)
+        cwd, env = resolve_in_tree(plan, tree.path)
         if (tree.path / ".gitmodules").is_file():
             warnings.append("git submodules are not checked out in the reproduction worktree")
-        argv = _command_line(command, kind, tree.path, cwd, env_child, warnings)
         started = now_ms()
-        exit_code, tail = run_child(argv, cwd, env_child, timeout, echo)
+        exit_code, tail = run_child(list(plan.argv), cwd, env, timeout, echo)
         if exit_code is None:
             warnings.append(f"the rerun was killed after running past the {timeout} s timeout")
         kept = tree.path if keep_worktree else None
@@ -148,63 +152,6 @@ def reproduce_run(
     finally:
         if not keep_worktree:
             remove_worktree(tree)
-
-
-def _check_entry_point(run: Run, entry: object) -> tuple[dict[str, Any], str]:
-    no_entry = UsageError(
-        f"run {run.id} has no entry point that plinth can rerun",
-        hint="start the run from a script (python train.py) or a module (python -m pkg.train), "
-        "or pass entry_point= when starting it",
-        field="run_id",
-    )
-    if not isinstance(entry, dict) or entry.get("kind") not in ("script", "module", "command"):
-        raise no_entry
-    args = entry.get("args")
-    if not isinstance(args, list):
-        raise no_entry
-    kind = str(entry["kind"])
-    if kind == "script" and not entry.get("path"):
-        raise no_entry
-    if kind == "module" and not entry.get("module"):
-        raise no_entry
-    if kind == "command" and (not args or str(args[0]) in ("", "-", "-c", "-m")):
-        raise UsageError(
-            f"run {run.id} was started from an interactive session or 'python -c', "
-            "which plinth cannot rerun",
-            hint=no_entry.hint,
-            field="run_id",
-        )
-    return entry, kind
-
-
-def _child_environment(ctx: Context, old_id: str, warnings: list[str]) -> dict[str, str]:
-    """This process's environment, pointed at this project's ledger and blob store."""
-    from plinth.context import resolve_metadata_url
-
-    settings = ctx.settings
-    metadata = resolve_metadata_url(settings)
-    if metadata in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in metadata:
-        raise UsageError(
-            "plinth reproduce needs a ledger another process can open; "
-            f"this one is in memory ({metadata})",
-            hint="set 'metadata' to a file or server database",
-            field="metadata",
-        )
-    artifacts = settings.artifacts
-    if artifacts.startswith("memory://"):
-        warnings.append("artifacts are in memory: the rerun's artifacts are not visible here")
-    if "://" not in artifacts:
-        artifacts = str(settings.resolve_path(artifacts).resolve())
-    env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE")}
-    env.update(
-        PLINTH_METADATA=metadata,
-        PLINTH_ARTIFACTS=artifacts,
-        PLINTH_PROJECT=settings.project_name,
-    )
-    if settings.s3_endpoint_url:
-        env["PLINTH_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
-    env[REPRODUCE_OF_ENV] = old_id
-    return env
 
 
 def _env_diff(ctx: Context, old: Run, warnings: list[str]) -> list[PackageDiff]:
@@ -216,50 +163,6 @@ def _env_diff(ctx: Context, old: Run, warnings: list[str]) -> list[PackageDiff]:
     if ".".join(recorded.python.split(".")[:2]) != ".".join(current.python.split(".")[:2]):
         warnings.append(f"the run used Python {recorded.python}; this is Python {current.python}")
     return diff_environments(recorded.packages, current.packages)
-
-
-def _artifact_bytes(ctx: Context, run_id: str, path: str) -> bytes | None:
-    try:
-        artifact = ctx.ledger.artifacts.get(RecordRef("run", run_id), path)
-    except NotFoundError:
-        return None
-    return ctx.blobs.read_bytes(artifact.digest, size=artifact.size)
-
-
-def _command_line(
-    entry: Mapping[str, Any],
-    kind: str,
-    tree: Path,
-    cwd: Path,
-    env: dict[str, str],
-    warnings: list[str],
-) -> list[str]:
-    args = [str(a) for a in entry["args"]]
-    if kind == "script":
-        script = tree / str(entry["path"])
-        if not script.is_file():
-            raise UsageError(
-                f"the run's script {entry['path']} is not in the recorded commit and diff",
-                hint="it was probably an untracked file; commit it so runs can be reproduced",
-            )
-        return [sys.executable, os.path.relpath(script, cwd), *args]
-    if kind == "module":
-        root = entry.get("module_root")
-        if root is None:
-            warnings.append(
-                f"module {entry['module']} was not in the repository: the installed version "
-                "runs, not the recorded code"
-            )
-        else:
-            folder = str((tree / str(root)).resolve())
-            path = env.get("PYTHONPATH")
-            env["PYTHONPATH"] = folder + (os.pathsep + path if path else "")
-        return [sys.executable, "-m", str(entry["module"]), *args]
-    warnings.append(
-        f"the run was started by the command {args[0]!r}: it runs the installed code, "
-        "not the recorded commit"
-    )
-    return args
 
 
 def _compare(
