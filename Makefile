@@ -22,6 +22,8 @@ demo: $(VENV)/.installed-demo
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	# Trust boundaries: no connection, DuckDB or record-path join outside src/plinth/guards/.
+	$(BIN)/python -m pytest -q -n 0 tests/security/test_guard_boundaries.py
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
