@@ -46,6 +46,10 @@ MATERIALISING = [
     "registry/flavors/__init__.py",
     "versioning/checkout.py",
     "tracking/artifacts.py",
+    "validation/runner.py",
+    "monitoring/routes.py",
+    "versioning/reproduce.py",
+    "versioning/reproduce_plan.py",
 ]
 #: Names that, on the right of a ``/`` join, say the value is a path taken from a record.
 RECORD_NAME = re.compile(r"(^|_)(path|paths|entry|entries|rel|relpath|relative|name|file|key)$")
