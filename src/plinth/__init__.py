@@ -31,7 +31,7 @@ from plinth.errors import PlinthError
 from plinth.settings import Settings, load_settings
 
 if _typing.TYPE_CHECKING:
-    from plinth import monitoring, profiles, validation
+    from plinth import datasets, monitoring, profiles, validation
     from plinth.registry import api as models
     from plinth.tracking import (
         ActiveRun,
@@ -43,11 +43,10 @@ if _typing.TYPE_CHECKING:
         seed_everything,
         start_run,
     )
-    from plinth.versioning import datasets
 
 # Loaded on first access, so that `import plinth` stays cheap. Modules map to themselves.
 _LAZY_MODULES = {
-    "datasets": "plinth.versioning.datasets",
+    "datasets": "plinth.datasets",
     "models": "plinth.registry.api",
     "monitoring": "plinth.monitoring",
     "profiles": "plinth.profiles",

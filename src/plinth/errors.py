@@ -2,21 +2,26 @@
 
 Each error carries a message (what went wrong, where), a ``hint`` (what to do next), the
 CLI ``exit_code`` (2 for usage and input errors, 1 for a failed check) and an HTTP
-``status``. The CLI prints ``error: <message> (<hint>)`` on one line; the REST API answers
-``{"errors": [{"field": ..., "message": ...}]}`` with ``status``.
+``status``. The CLI prints ``error: <message> (<hint>)`` on one line; over HTTP,
+:func:`http_error` answers ``status`` with ``to_dict()``:
+``{"errors": [{"type": ..., "field": ..., "message": ..., "hint": ...}]}``.
 
     PlinthError
     ├── ConfigError                 bad plinth.yaml, unknown setting, bad value or URI   (2, 400)
     │   └── MissingExtraError       a backend needs an optional extra that is missing    (2, 501)
     ├── UsageError                  bad arguments to a command or function               (2, 400)
     │   ├── InvalidPathError        an artifact path that is empty or escapes its owner  (2, 400)
-    │   └── UntrustedModelError     loading a model would run code nobody vouched for    (2, 403)
+    │   ├── UntrustedModelError     loading a model would run code nobody vouched for    (2, 403)
+    │   └── RequestError            an HTTP request refused, one entry per bad field     (2, 422)
+    │       └── PayloadTooLargeError more rows or bytes than the deployment takes        (2, 413)
     ├── NotFoundError               a record or blob that does not exist                 (2, 404)
     ├── ConflictError               a write that contradicts what is recorded            (2, 409)
     │   └── ProjectExistsError      ``plinth init`` over an existing project             (2, 409)
     ├── BackendError                a backend is unreachable or misbehaves               (2, 503)
     │   ├── LedgerUnavailableError  the metadata database cannot be reached              (2, 503)
-    │   └── BlobStoreError          the artifact store cannot be reached or written      (2, 503)
+    │   ├── BlobStoreError          the artifact store cannot be reached or written      (2, 503)
+    │   └── NotReadyError           a model server whose models are still loading        (2, 503)
+    ├── ModelFailedError            the served model raised while predicting             (1, 500)
     ├── IntegrityError              stored data does not match its digest                (1, 500)
     │   └── BlobCorruptedError      a blob's content does not hash to its name           (1, 500)
     └── CheckFailedError            a check ran and failed (validation, drift gate)      (1, 422)
@@ -25,6 +30,9 @@ CLI ``exit_code`` (2 for usage and input errors, 1 for a failed check) and an HT
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Self
 
 __all__ = [
     "BackendError",
@@ -37,13 +45,18 @@ __all__ = [
     "InvalidPathError",
     "LedgerUnavailableError",
     "MissingExtraError",
+    "ModelFailedError",
     "NotFoundError",
+    "NotReadyError",
+    "PayloadTooLargeError",
     "PlinthError",
     "PolicyViolationError",
     "ProjectExistsError",
     "QuarantinedError",
+    "RequestError",
     "UntrustedModelError",
     "UsageError",
+    "http_error",
 ]
 
 
@@ -70,17 +83,11 @@ class PlinthError(Exception):
         return f"{text} ({self.hint})" if self.hint else text
 
     def to_dict(self) -> dict[str, object]:
-        """The JSON error shape shared by the CLI's ``--json`` and the REST API."""
-        return {
-            "errors": [
-                {
-                    "type": type(self).__name__,
-                    "field": self.field,
-                    "message": self.message,
-                    "hint": self.hint,
-                }
-            ]
-        }
+        """The JSON error shape shared by the CLI's ``--json`` and the HTTP servers."""
+        return {"errors": [self._entry(self.field, self.message)]}
+
+    def _entry(self, field: str | None, message: str) -> dict[str, object]:
+        return {"type": type(self).__name__, "field": field, "message": message, "hint": self.hint}
 
 
 class ConfigError(PlinthError):
@@ -129,6 +136,46 @@ class UntrustedModelError(UsageError):
     )
 
 
+class RequestError(UsageError):
+    """An HTTP request the server refuses; ``problems`` names every bad field at once."""
+
+    status = 422
+    default_hint = "GET /openapi.json describes the requests this server takes"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+        problems: Sequence[tuple[str | None, str]] = (),
+    ):
+        super().__init__(message, hint=hint, field=field)
+        #: Every ``(field, message)`` found, in order; the error's own when none are given.
+        self.problems: list[tuple[str | None, str]] = list(problems) or [(field, message)]
+
+    @classmethod
+    def naming(cls, problems: Sequence[tuple[str | None, str]]) -> Self:
+        """The error for ``problems`` (at least one), led by the first."""
+        field, message = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        where = f"{field}: " if field else ""
+        return cls(f"{where}{message}{more}", field=field, problems=problems)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"errors": [self._entry(field, message) for field, message in self.problems]}
+
+
+class PayloadTooLargeError(RequestError):
+    """A request with more rows or bytes than the deployment's ``limits`` allow."""
+
+    status = 413
+    default_hint = (
+        "send fewer rows per request, or raise limits.max_rows / limits.max_body_bytes in "
+        "the deployment spec"
+    )
+
+
 class NotFoundError(PlinthError):
     """A record or blob that was asked for does not exist."""
 
@@ -163,6 +210,20 @@ class BlobStoreError(BackendError):
     """The artifact store cannot be reached, read or written."""
 
     default_hint = "check the 'artifacts' setting, credentials and permissions"
+
+
+class NotReadyError(BackendError):
+    """A model server was asked to predict before its models were loaded."""
+
+    default_hint = "retry when GET /ready answers 200"
+
+
+class ModelFailedError(PlinthError):
+    """The served model raised while predicting a request that passed every check."""
+
+    exit_code = 1
+    status = 500
+    default_hint = "the server's log has the model's traceback"
 
 
 class IntegrityError(PlinthError):
@@ -206,3 +267,24 @@ class QuarantinedError(CheckFailedError):
     """A dataset version that failed its validation suite when added was loaded."""
 
     default_hint = "load an earlier version, or pass allow_quarantined=True to read it anyway"
+
+
+def http_error(error: BaseException) -> tuple[int, dict[str, object]]:
+    """The HTTP status and JSON body answering ``error``: the one error shape of plinth's servers.
+
+    A :class:`PlinthError` answers its ``status`` and ``to_dict()``; anything else is a 500
+    naming only the exception's type, since its message may hold what a client must not see.
+    """
+    if isinstance(error, PlinthError):
+        return error.status, error.to_dict()
+    name = type(error).__name__
+    return 500, {
+        "errors": [
+            {
+                "type": name,
+                "field": None,
+                "message": f"internal error: {name}",
+                "hint": "the server's log has the traceback",
+            }
+        ]
+    }

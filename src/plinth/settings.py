@@ -68,10 +68,12 @@ class Settings:
     online_store: str = _setting(
         "sqlite:///.plinth/online.db",
         "Online feature store URI: sqlite:///PATH or redis://HOST:PORT/DB. "
-        "Read by the feature store; `plinth doctor` checks it is reachable.",
+        "Not used yet: the feature store that reads it is coming.",
     )
     executor: str = _setting(
-        "local", "Where pipeline steps run: local (in-process) or ray / ray://HOST:PORT."
+        "local",
+        "Where pipeline steps run: local (in-process) or ray / ray://HOST:PORT. "
+        "Not used yet: the pipelines that read it are coming.",
     )
     s3_endpoint_url: str | None = _setting(
         None,

@@ -1,5 +1,5 @@
 """Profiles: exact statistics on small tables, merges equal to profiling the union, the
-JSON round trip, every input kind, and the profile ``data add`` stores."""
+JSON round trip and every input kind (the profile ``data add`` stores: tests/datasets)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from plinth.context import Context
 from plinth.errors import IntegrityError, UsageError
 from plinth.profiles import TableProfile, merge_profiles, profile_table
-from plinth.versioning import datasets
 
 
 def _table(seed: int, n: int) -> pa.Table:
@@ -248,38 +244,6 @@ def test_importing_profiles_loads_no_heavy_module() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_data_add_stores_the_profile_of_a_table(project: Context, tmp_path: Path) -> None:
-    from plinth.profiles import profile_version
-
-    path = tmp_path / "flights.parquet"
-    pq.write_table(pa.table({"delay": [1.0, 2.0, None], "dest": ["BOS", "LAX", "BOS"]}), path)
-    v = datasets.add(path, "flights").version
-    assert v.profile_digest is not None
-    assert datasets.get("flights@1").profile_digest == v.profile_digest
-    p = TableProfile.from_bytes(project.blobs.read_bytes(v.profile_digest))
-    assert p.columns["dest"].top_values == {"BOS": 2, "LAX": 1}
-    assert profile_version(project, v) == p
-    assert datasets.add(path, "flights").created is False
-
-
-def test_cli_data_profile(project: Context, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "t.parquet"
-    pd.DataFrame({"delay": [1.5, 2.5], "dest": ["BOS", "LAX"]}).to_parquet(path)
-    datasets.add(path, "t")
-    out = cli("data", "profile", "t@1", "--json")
-    assert out.code == 0, out.err
-    doc = json.loads(out.out)
-    delay = doc["profile"]["columns"][0]
-    assert (delay["name"], delay["mean"], delay["count"]) == ("delay", 2.0, 2)
-    assert "state" not in delay
-    text = cli("data", "profile", "t")
-    assert text.code == 0
-    assert "dest" in text.out
-    assert "BOS" in text.out
-    bad = cli("data", "profile", "nope")
-    assert bad.code == 2
 
 
 def test_profile_file_reads_a_parquet_file(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import plinth
 from plinth.context import Context
 from plinth.entities import RecordRef
 from plinth.errors import UntrustedModelError
-from plinth.registry.logging import load_model
+from plinth.registry.model_files import load_model
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("skops")

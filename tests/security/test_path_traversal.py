@@ -11,12 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 import plinth
+from plinth import datasets
 from plinth.context import Context
 from plinth.entities import ModelVersion
 from plinth.errors import ConflictError, IntegrityError, InvalidPathError
 from plinth.guards.paths import MAX_PATH_LENGTH, normalize_artifact_path, safe_join
 from plinth.ledger import tables
-from plinth.versioning import datasets
 
 
 @pytest.mark.parametrize(

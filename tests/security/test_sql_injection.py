@@ -22,11 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import plinth
+from plinth import datasets
 from plinth.context import Context
 from plinth.errors import UsageError
 from plinth.guards import sql
 from plinth.validation import Suite, validate
-from plinth.versioning import datasets
 
 MARKER = "PLINTH-SECRET-7f3a9c"
 

@@ -13,7 +13,7 @@ import plinth
 from plinth.context import Context
 from plinth.entities import ModelVersion, RecordRef
 from plinth.errors import UsageError
-from plinth.registry.logging import load_model
+from plinth.registry.model_files import load_model
 from plinth.serving.batch import predict_file
 
 pd = pytest.importorskip("pandas")

@@ -13,11 +13,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from plinth import datasets
 from plinth.context import Context
 from plinth.entities import RecordRef
 from plinth.errors import QuarantinedError, UsageError
 from plinth.validation import Suite
-from plinth.versioning import datasets
 
 from .conftest import make_table
 

@@ -10,11 +10,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from plinth import datasets
 from plinth.context import Context
 from plinth.errors import UsageError
 from plinth.validation import pii
 from plinth.validation.pii import PiiFinding
-from plinth.versioning import datasets
 
 PEOPLE = pa.table(
     {

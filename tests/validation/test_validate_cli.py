@@ -99,7 +99,7 @@ def test_dataset_version_result_is_recorded_with_lineage(
     data = json.loads(r.out)
     assert (data["dataset_version"], data["suite_version"]) == ("flights@1", "train@1")
     with Context.open(files) as ctx:
-        from plinth.versioning import datasets
+        from plinth import datasets
 
         version = datasets.get("flights@1", ctx=ctx)
         (record,) = ctx.ledger.validation.results(dataset_version_id=version.id)
@@ -115,6 +115,11 @@ def test_dataset_version_result_is_recorded_with_lineage(
             (RecordRef("validation_result", record.id), "validated")
         ]
         # The same suite text is the same suite version.
-        again = run_suite(files / "suite.yaml", "flights", ctx=ctx)
+        again = datasets.validate("flights", files / "suite.yaml", record=True, ctx=ctx)
         assert again.suite_version == "train@1"
         assert len(ctx.ledger.validation.results(suite_id=suite.id)) == 2
+        # The old spelling, a dataset reference given to plinth.validation, still records.
+        with pytest.deprecated_call(match=r"use plinth\.datasets\.validate"):
+            old = run_suite(files / "suite.yaml", "flights", ctx=ctx)
+        assert (old.suite_version, old.dataset_version) == ("train@1", "flights@1")
+        assert len(ctx.ledger.validation.results(suite_id=suite.id)) == 3

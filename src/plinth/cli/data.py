@@ -1,6 +1,6 @@
 """``plinth data``: version files, folders and tables; status, diff, checkout, tags.
 
-A thin layer over :mod:`plinth.versioning.datasets` (``plinth.datasets``). The commands
+A thin layer over :mod:`plinth.datasets.api` (``plinth.datasets``). The commands
 that must answer fast (add, status, diff, checkout, tag, log) print plain text and never
 import Rich or SQLAlchemy on an embedded ledger; list and show print Rich tables.
 """
@@ -16,8 +16,8 @@ from plinth.cli._common import echo_json, human_bytes, json_option
 
 if TYPE_CHECKING:
     from plinth.context import Context
+    from plinth.datasets.manifests import FileChanges
     from plinth.entities import DatasetVersion, Erasure, ValidationRecord
-    from plinth.versioning.manifest import FileChanges
 
 KINDS = ("file", "directory", "table")
 
@@ -119,8 +119,8 @@ def add(
     Only files whose (path, inode, size, mtime) changed since they were last hashed are
     read. Unchanged content makes no new version. With --suite, the version is published
     only if every error-level check passes; otherwise it is quarantined with its report."""
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         result = datasets.add(
@@ -181,8 +181,8 @@ def add(
 @json_option
 def status(name: str, path: str, limit: int, as_json: bool) -> None:
     """What PATH holds that the latest version of NAME does not (writes no version)."""
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         result = datasets.status(name, path, ctx=ctx)
@@ -217,8 +217,8 @@ def status(name: str, path: str, limit: int, as_json: bool) -> None:
 @json_option
 def list_datasets(as_json: bool) -> None:
     """Every dataset of this project with its latest version."""
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         found = datasets.list_datasets(ctx=ctx)
@@ -266,8 +266,8 @@ def list_datasets(as_json: bool) -> None:
 
 
 def _runs_of(ctx: Context, ref: str) -> tuple[DatasetVersion, dict[str, list[dict[str, Any]]]]:
+    from plinth import datasets
     from plinth.entities import RecordRef
-    from plinth.versioning import datasets
 
     version = datasets.get(ref, ctx=ctx)
     runs: dict[str, list[dict[str, Any]]] = {"used_by": [], "produced_by": []}
@@ -289,8 +289,8 @@ def _runs_of(ctx: Context, ref: str) -> tuple[DatasetVersion, dict[str, list[dic
 def show(ref: str, show_files: bool, as_json: bool) -> None:
     """One version (REF is NAME, NAME@VERSION or NAME@TAG) and the runs that used or
     produced it."""
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         version, runs = _runs_of(ctx, ref)
@@ -429,8 +429,8 @@ def log(name: str, limit: int | None, as_json: bool) -> None:
     """The versions of NAME, newest first."""
     from datetime import datetime
 
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         versions = datasets.log(name, limit=limit, ctx=ctx)
@@ -465,8 +465,8 @@ def log(name: str, limit: int | None, as_json: bool) -> None:
 @json_option
 def diff(old: str, new: str, limit: int, as_json: bool) -> None:
     """Files added, removed and changed from OLD to NEW; for tables also rows and columns."""
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         d = datasets.diff(old, new, ctx=ctx)
@@ -509,8 +509,8 @@ def diff(old: str, new: str, limit: int, as_json: bool) -> None:
 @json_option
 def checkout(ref: str, dir: str, force: bool, as_json: bool) -> None:
     """Write the files of REF under DIR (reflink or copy; every file verified)."""
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         result = datasets.checkout(ref, dir, force=force, ctx=ctx)
@@ -543,8 +543,8 @@ def checkout(ref: str, dir: str, force: bool, as_json: bool) -> None:
 @json_option
 def tag(ref: str, tag: str, force: bool, as_json: bool) -> None:
     """Name the version REF with TAG, so that NAME@TAG refers to it."""
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         version = datasets.tag(ref, tag, force=force, ctx=ctx)

@@ -30,13 +30,12 @@ def profile(ref: str, as_json: bool) -> None:
     Computed when the version was added (or now, once, for older versions)."""
     import json
 
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.profiles import profile_version
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         version = datasets.get(ref, ctx=ctx)
-        found = profile_version(ctx, version)
+        found = datasets.profile(version, ctx=ctx)
     if as_json:
         doc = json.loads(found.to_bytes())
         for column in doc["columns"]:
@@ -98,9 +97,9 @@ def scan(ref: str, sample: int, threshold: float, seed: int, as_json: bool) -> N
     """Report string columns of the table REF that hold personal data: e-mail addresses,
     phone numbers, card numbers (Luhn), IBANs (mod 97), IP addresses, US SSNs, Spanish
     DNI/NIE numbers. Examples are masked. Exits 0 whatever it finds."""
+    from plinth import datasets
     from plinth.context import Context
     from plinth.validation import pii
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         version = datasets.get(ref, ctx=ctx)
@@ -165,8 +164,8 @@ def forget(name: str, where: str, message: str, as_json: bool) -> None:
     """Remove the rows of NAME matching --where from its history: write a new version
     without them, mark every older version holding them erased, delete their blobs and
     record who erased what and why."""
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.versioning import datasets
 
     with Context.open() as ctx:
         result = datasets.forget(name, where, message, ctx=ctx)

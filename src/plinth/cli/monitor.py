@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from plinth.monitoring import DriftReport
 
 #: Suffixes read as files; a missing path with one of them is not looked up as a dataset.
-_READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".json": "profile"}
 _HINT = "pass a .parquet or .csv file, a profile .json, or a dataset reference NAME[@VERSION]"
 
 
@@ -186,13 +185,14 @@ def _number(text: str, method: str) -> float:
 def _load(text: str, label: str, opened: list[Context]) -> Any:
     """A table or profile from a file, or a dataset version's table."""
     from plinth.errors import UsageError
+    from plinth.tables import table_format
 
     path = Path(text)
     suffix = path.suffix.lower()
+    kind = "profile" if suffix == ".json" else table_format(path)
     if path.is_dir():
         raise UsageError(f"{text} is a folder, not a table file", hint=_HINT, field=label)
     if path.is_file():
-        kind = _READERS.get(suffix)
         if kind is None:
             raise UsageError(
                 f"unsupported file format {suffix or '(no suffix)'}: {text}",
@@ -200,10 +200,10 @@ def _load(text: str, label: str, opened: list[Context]) -> Any:
                 field=label,
             )
         return _read(path, kind, label)
-    if os.sep in text or "/" in text or suffix in _READERS:
+    if os.sep in text or "/" in text or kind is not None:
         raise UsageError(f"no such file: {text} (the {label} data)", hint=_HINT, field=label)
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.versioning import datasets
 
     if not opened:
         opened.append(Context.open())
@@ -217,7 +217,7 @@ def _record(plinth_ctx: Context, report: DriftReport, ref: str, cur: str) -> Non
     reference side (dataset versions resolved to NAME@N, so an erasure finds them)."""
     from pathlib import Path
 
-    from plinth.versioning.catalog import open_catalog
+    from plinth.datasets.catalog import open_catalog
 
     def resolved(text: str) -> str:
         if Path(text).is_file():
@@ -242,28 +242,17 @@ def _record(plinth_ctx: Context, report: DriftReport, ref: str, cur: str) -> Non
 
 
 def _read(path: Path, kind: str, label: str) -> Any:
-    import pyarrow as pa
+    if kind == "profile":
+        from plinth.errors import UsageError
+        from plinth.profiles import TableProfile
 
-    from plinth.errors import UsageError
-
-    try:
-        if kind == "profile":
-            from plinth.profiles import TableProfile
-
+        try:
             return TableProfile.from_bytes(path.read_bytes(), where=str(path))
-        if kind == "parquet":
-            import pyarrow.parquet as pq
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc}", field=label) from None
+    from plinth.tables import read_file
 
-            return pq.read_table(path)
-        import pyarrow.csv as pcsv
-
-        return pcsv.read_csv(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise UsageError(
-            f"cannot read {path} as a {kind} table: {exc}",
-            hint="check that the file is complete and really is " + kind.capitalize(),
-            field=label,
-        ) from None
+    return read_file(path, fmt=kind, field=label)
 
 
 def _print(report: DriftReport, ref: str, cur: str, html_path: str) -> None:

@@ -42,8 +42,8 @@ def validate() -> None:
 def infer(data: str, output: str | None, name: str | None, force: bool, as_json: bool) -> None:
     """Write a suite inferred from DATA's profile, with tolerances to review and edit."""
     from plinth.context import Context
+    from plinth.datasets import infer_suite
     from plinth.errors import UsageError
-    from plinth.validation import infer_suite
 
     if output is not None and Path(output).exists() and not force:
         raise UsageError(
@@ -85,11 +85,11 @@ def run_command(
     Every check runs in one vectorised DuckDB pass. The result is recorded against the
     dataset version and the suite version, with the HTML report."""
     from plinth.context import Context
+    from plinth.datasets import validate as run_suite
     from plinth.errors import CheckFailedError
-    from plinth.validation import run_suite
 
     with Context.open() as plinth_ctx:
-        result = run_suite(suite, data, ctx=plinth_ctx, record=not no_record, report_path=report)
+        result = run_suite(data, suite, record=not no_record, report_path=report, ctx=plinth_ctx)
     if as_json:
         echo_json(result.to_dict())
         if not result.success:

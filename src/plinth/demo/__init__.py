@@ -125,13 +125,13 @@ def run_demo(
 
 
 def _print_lineage(served: ServeStory, echo: Callable[[str], None]) -> None:
-    from plinth.cli.lineage import lines
+    from plinth.serving.lineage import lineage_lines
 
     if not served.lineage:
         return
     echo("")
     echo(f"Lineage of request {served.request_id}, from the prediction back to the data:")
-    for line in lines(served.lineage):
+    for line in lineage_lines(served.lineage):
         echo(f"  {line}")
 
 

@@ -55,7 +55,7 @@ def corrupt(month: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 def _write(df: pd.DataFrame, path: Path) -> None:
     import pyarrow as pa
 
-    from plinth.versioning.tables import write_parquet
+    from plinth.tables import write_parquet
 
     write_parquet(pa.Table.from_pandas(df, preserve_index=False), path)
 
@@ -65,7 +65,8 @@ STABLE_RANGES = ("distance", "dep_hour", "day_of_week", "late")
 
 
 def _infer(ctx: Context, ref: str, path: Path) -> Suite:
-    from plinth.validation import Suite, infer_suite
+    from plinth.datasets import infer_suite
+    from plinth.validation import Suite
 
     inferred = infer_suite(ref, name=DATASET, ctx=ctx)
     # The edits a person makes: the dataset grows each month (no upper bound on rows), and

@@ -27,8 +27,9 @@ Owns::
     outcome = plinth.monitoring.run_monitor(plinth.monitoring.MonitorSpec.load("monitor.yaml"))
     plinth.monitoring.record_labels(ctx, "delays", "labels.parquet", window="1d")
 
-May import the plinth core, ``plinth.profiles`` (stored references are profiles) and
-``plinth.versioning``'s public functions. Nothing is imported until a name is used:
+May import the plinth core (``plinth.tables`` included), ``plinth.profiles`` (stored
+references are profiles), and the public functions of ``plinth.datasets`` (dataset versions,
+their profiles, suites run with their references) and ``plinth.validation``. Nothing is imported until a name is used:
 numpy, pyarrow and scipy load with the first comparison.
 """
 

@@ -328,23 +328,15 @@ def source(data: Any, label: str) -> Source:
 
     if isinstance(data, TableProfile):
         return ProfileSource(data, label)
-    module = type(data).__module__.split(".")[0]
-    if module == "pyarrow":
-        import pyarrow as pa
+    from plinth.tables import to_arrow
 
-        if isinstance(data, pa.RecordBatch):
-            return TableSource(pa.Table.from_batches([data]), label)
-        if isinstance(data, pa.Table):
-            return TableSource(data, label)
-    if module in ("pandas", "polars"):
-        from plinth.versioning.tables import to_arrow
-
-        return TableSource(to_arrow(data), label)
-    raise UsageError(
-        f"cannot compare a {type(data).__name__} as the {label} data",
+    table = to_arrow(
+        data,
+        refuse=f"cannot compare a {{type}} as the {label} data",
         hint="pass a pyarrow Table, a pandas or polars DataFrame, or a plinth TableProfile",
         field=label,
     )
+    return TableSource(table, label)
 
 
 def _kll_items(sketch: Any) -> tuple[Floats, Floats]:

@@ -98,7 +98,7 @@ class _Window:
             from plinth.monitoring.window import LOG_COLUMNS, read_batches
 
             if self.spec.dataset is not None:
-                from plinth.versioning.datasets import load
+                from plinth.datasets import load
 
                 self.table = load(
                     self.spec.dataset, as_="arrow", allow_quarantined=True, ctx=self.ctx
@@ -138,8 +138,8 @@ def _load_deployment(w: _Window) -> None:
 
 
 def _load_dataset(w: _Window) -> None:
+    from plinth.datasets.catalog import open_catalog
     from plinth.monitoring.window import version_reference
-    from plinth.versioning.catalog import open_catalog
 
     ctx, spec = w.ctx, w.spec
     assert spec.dataset is not None
@@ -241,12 +241,14 @@ def _check_prediction_drift(w: _Window, opts: dict[str, Any]) -> Check:
 
 
 def _check_validation(w: _Window, opts: dict[str, Any]) -> Check:
-    from plinth.validation import Suite, validate
+    from plinth.datasets import validate
+    from plinth.validation import Suite
 
     if w.spec.deployment is not None and not w.batches:
         return {"status": "skipped", "summary": "no logged predictions in the window yet"}
     suite = Suite.load(w.spec.base_dir / opts["suite"])
-    result = validate(w.rows_table(), suite)
+    # Through the datasets pillar: the suite's in_dataset checks may name dataset versions.
+    result = validate(w.rows_table(), suite, ctx=w.ctx)
     failed = [r.to_dict() for r in result.failures][:20]
     return {
         "status": "ok" if result.success else "alert",

@@ -137,38 +137,21 @@ def performance_windows(
 # -- joining -------------------------------------------------------------------------------
 def _read_labels(labels: Any) -> tuple[pa.Table, str]:
     """The labels as an Arrow table, and how to name them in messages."""
-    import pyarrow as pa
+    from plinth.tables import read_file, table_format, to_arrow
 
-    if isinstance(labels, pa.Table):
-        return labels, "the labels table"
     if isinstance(labels, str | Path):
         path = Path(labels)
-        suffix = path.suffix.lower()
-        if suffix not in (".parquet", ".csv"):
+        if table_format(path) is None:
             raise UsageError(f"labels file {path} is not .parquet or .csv", field="labels")
         if not path.is_file():
             raise UsageError(f"no labels file {path}", field="labels")
-        try:
-            if suffix == ".parquet":
-                import pyarrow.parquet as pq
-
-                return pq.read_table(path), str(path)
-            import pyarrow.csv as pcsv
-
-            return pcsv.read_csv(path), str(path)
-        except (pa.ArrowException, OSError) as exc:
-            raise UsageError(
-                f"cannot read labels file {path}: {exc}",
-                hint=f"check that it is complete and really is {suffix[1:]}",
-                field="labels",
-            ) from None
-    if hasattr(labels, "to_parquet") and hasattr(labels, "columns"):  # a pandas DataFrame
-        return pa.Table.from_pandas(labels, preserve_index=False), "the labels frame"
-    raise UsageError(
-        f"labels must be a .parquet/.csv path, an Arrow table or a DataFrame, "
-        f"not {type(labels).__name__}",
+        return read_file(path, field="labels"), str(path)
+    table = to_arrow(
+        labels,
+        refuse="labels must be a .parquet/.csv path, an Arrow table or a DataFrame, not {type}",
         field="labels",
     )
+    return table, "the labels table" if table is labels else "the labels frame"
 
 
 def _label_column(table: pa.Table, key: str, label_column: str | None, source: str) -> str:
@@ -470,7 +453,7 @@ def record_labels(
     status "alert" when any window crossed a bound. Everything is checked before anything
     is written; labels that match no logged prediction are counted, not an error.
     """
-    import pyarrow.parquet as pq
+    from plinth.tables import write_parquet
 
     _window(window)
     table, source = _read_labels(labels)
@@ -494,7 +477,7 @@ def record_labels(
     status = "alert" if breaches else "ok"
 
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    write_parquet(table, sink)
     digest = ctx.blobs.put_bytes(sink.getvalue()).digest
     batch = ctx.ledger.monitoring.record_labels(
         project_id,

@@ -143,12 +143,10 @@ def read_batches(
 
 def version_reference(ctx: Context, ref: str) -> tuple[str, TableProfile]:
     """The stored profile of dataset version ``ref`` (e.g. flights@9)."""
-    from plinth.profiles import profile_version
-    from plinth.versioning.catalog import open_catalog
+    from plinth import datasets
 
-    with open_catalog(ctx) as catalog:
-        version = catalog.resolve(ref, "latest")
-    return version.ref, profile_version(ctx, version)
+    version = datasets.get(ref, ctx=ctx)
+    return version.ref, datasets.profile(version, ctx=ctx)
 
 
 def lineage_reference(
@@ -156,7 +154,7 @@ def lineage_reference(
 ) -> tuple[str, TableProfile]:
     """The reference of a deployment: the stored profile of the dataset version its model
     was trained on. With several, the one sharing most of ``features``."""
-    from plinth.profiles import profile_version
+    from plinth import datasets
     from plinth.registry import api
 
     spec = ctx.ledger.deployments.get(ctx.project.id, deployment).spec
@@ -178,7 +176,7 @@ def lineage_reference(
         version = ctx.ledger.datasets.get_version_by_id(data["id"])
         if version.kind != "table" or version.status == "erased":
             continue
-        profile = profile_version(ctx, version)
+        profile = datasets.profile(version, ctx=ctx)
         shared = len(set(features) & set(profile.columns))
         if best is None or shared > best[0]:
             best = (shared, version.ref, profile)

@@ -1,11 +1,12 @@
 """Dataset profiles: column statistics kept as mergeable sketches.
 
-Owns profiling a table (pyarrow, pandas, polars) once per dataset version or batch, the
+Owns profiling a table (pyarrow, pandas, polars; or a Parquet/CSV file or folder), the
 profile's canonical JSON, and merging two batch profiles into the profile of their
-union. Validation inference, drift detection and skew checks read profiles instead of
-scanning the data again. May import ``plinth.errors``, ``plinth.versioning`` (tables,
-datasets) and the ledger stores; pyarrow, numpy and datasketches are imported only
-when a profile is computed::
+union. Profiles take tables, never dataset references: the datasets pillar stores the
+profile of each table version (``plinth.datasets.profile("flights@3")``). Validation
+inference, drift detection and skew checks read profiles instead of scanning the data
+again. May import ``plinth.errors`` and ``plinth.tables`` only; pyarrow, numpy and
+datasketches are imported only when a profile is computed::
 
     from plinth import profiles
     p = profiles.profile_table(df)                  # TableProfile
@@ -32,14 +33,13 @@ from one side's table counts 0 there, so merged top values past that size are es
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from plinth._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from plinth.profiles._compute import profile_table
+    from plinth.profiles._compute import profile_file, profile_table
     from plinth.profiles._model import ColumnProfile, TableProfile
-    from plinth.profiles.store import profile_file, profile_version
 
 __all__ = [
     "ColumnProfile",
@@ -47,15 +47,13 @@ __all__ = [
     "merge_profiles",
     "profile_file",
     "profile_table",
-    "profile_version",
 ]
 
 _LAZY = {
     "ColumnProfile": "plinth.profiles._model",
     "TableProfile": "plinth.profiles._model",
     "profile_table": "plinth.profiles._compute",
-    "profile_file": "plinth.profiles.store",
-    "profile_version": "plinth.profiles.store",
+    "profile_file": "plinth.profiles._compute",
 }
 
 
@@ -64,4 +62,27 @@ def merge_profiles(a: TableProfile, b: TableProfile) -> TableProfile:
     return a.merge(b)
 
 
-__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
+def _profile_version(ctx: Any, version: Any) -> TableProfile:
+    """Deprecated: use ``plinth.datasets.profile(version, ctx=ctx)``."""
+    import importlib
+    import warnings
+
+    warnings.warn(
+        "plinth.profiles.profile_version(ctx, version) is deprecated and will be removed in "
+        "the next release: use plinth.datasets.profile(version, ctx=ctx)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    # Imported by name: the datasets pillar imports this package, never the reverse.
+    datasets_profiles = importlib.import_module("plinth.datasets.profiles")
+    found: TableProfile = datasets_profiles.profile_version(version, ctx=ctx)
+    return found
+
+
+_getattr, __dir__ = lazy_attributes(__name__, _LAZY, globals())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "profile_version":  # deprecated, kept out of __all__ for one release
+        return _profile_version
+    return _getattr(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import UsageError
@@ -24,13 +25,13 @@ if TYPE_CHECKING:
 
 def profile_table(data: Any, *, top_k: int = 20, bins: int = 20) -> TableProfile:
     """The profile of a pyarrow Table or a pandas/polars DataFrame."""
-    from plinth.versioning.tables import to_arrow
+    from plinth.tables import to_arrow
 
     if top_k < 1 or bins < 1:
         raise UsageError(
             "top_k and bins must be at least 1", field="top_k" if top_k < 1 else "bins"
         )
-    table = to_arrow(data)
+    table = to_arrow(data, refuse="cannot profile a {type}")
     names = table.column_names
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -47,6 +48,13 @@ def profile_table(data: Any, *, top_k: int = 20, bins: int = 20) -> TableProfile
         top_k=top_k,
         bins=bins,
     )
+
+
+def profile_file(path: str | Path) -> TableProfile:
+    """The profile of a Parquet or CSV file or folder (read by :func:`plinth.tables.read_path`)."""
+    from plinth.tables import read_path
+
+    return profile_table(read_path(path))
 
 
 def kind_of(t: pa.DataType) -> str:

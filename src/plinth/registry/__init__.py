@@ -1,7 +1,7 @@
 """The model registry: models, numbered versions, aliases moved by compare-and-swap, audit.
 
 Owns :mod:`plinth.registry.api` (``plinth.models``: read versions, move aliases, model
-cards), :mod:`plinth.registry.logging` (``run.log_model``, ``load_model``) and
+cards), :mod:`plinth.registry.model_files` (``run.log_model``, ``load_model``) and
 :mod:`plinth.registry.flavors` (saving and loading each framework's models). It may import
 the core (:mod:`plinth.ledger` through a context, :mod:`plinth.storage`,
 :mod:`plinth.entities`, :mod:`plinth.errors`) and :mod:`plinth.tracking`'s readers; the
@@ -23,15 +23,15 @@ if _typing.TYPE_CHECKING:
         set_alias,
         versions,
     )
-    from plinth.registry.logging import load_model, log_model
+    from plinth.registry.model_files import load_model, log_model
 
 _LAZY = {
     "card": "plinth.registry.api",
     "get": "plinth.registry.api",
     "history": "plinth.registry.api",
     "list_models": "plinth.registry.api",
-    "load_model": "plinth.registry.logging",
-    "log_model": "plinth.registry.logging",
+    "load_model": "plinth.registry.model_files",
+    "log_model": "plinth.registry.model_files",
     "rollback": "plinth.registry.api",
     "set_alias": "plinth.registry.api",
     "versions": "plinth.registry.api",

@@ -140,9 +140,9 @@ def load(ref: str | ModelVersion, *, trusted: bool = False, ctx: Context | None 
     """A registered version as a model with ``predict`` (``"NAME@champion"``, ``"NAME@3"``).
 
     Nothing is unpickled unless ``trusted=True``, and then only files whose digests were
-    recorded when the model was logged; see :func:`plinth.registry.logging.load_model`.
+    recorded when the model was logged; see :func:`plinth.registry.model_files.load_model`.
     """
-    from plinth.registry.logging import load_model
+    from plinth.registry.model_files import load_model
 
     return load_model(ref, trusted=trusted, ctx=ctx)
 

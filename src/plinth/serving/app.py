@@ -23,8 +23,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from plinth.errors import (
+    ModelFailedError,
+    NotReadyError,
+    PayloadTooLargeError,
+    PlinthError,
+    RequestError,
+    http_error,
+)
 from plinth.guards.html import CSP_HEADER, csp_policy
-from plinth.serving.decode import Problem, RequestError, openapi
+from plinth.serving.decode import Problem, openapi
 from plinth.serving.metrics import ServingMetrics
 from plinth.serving.served import ModelSlot, ServedModel
 
@@ -194,9 +202,7 @@ class Server:
             body = await self._body(request)
             primary = self.primary.current
             if not self.ready or primary is None:
-                raise RequestError(
-                    503, [Problem("model", "the model is still loading")], "internal"
-                )
+                raise _not_ready()
             served = primary
             canary = self.canary
             if canary is not None and canary.current is not None:
@@ -212,25 +218,16 @@ class Server:
                 predictions = await served.batcher.submit(columns, rows)
             except Exception as exc:
                 log.warning("plinth: %s failed on a request: %s", served.name, exc)
-                raise RequestError(
-                    500,
-                    [Problem("model", f"the model failed: {type(exc).__name__}: {exc}")],
-                    "model",
+                raise ModelFailedError(
+                    f"the model failed: {type(exc).__name__}: {exc}", field="model"
                 ) from None
-        except RequestError as error:
-            if not queued:
-                self.arriving -= 1
-            self.metrics.error(error.kind)
-            return self._json(error.body(), error.status)
         except Exception as exc:  # the server answers, whatever the input
             if not queued:
                 self.arriving -= 1
-            log.exception("plinth: internal error on /v1/predict")
-            self.metrics.error("internal")
-            return self._json(
-                {"errors": [{"field": None, "message": f"internal error: {type(exc).__name__}"}]},
-                500,
-            )
+            if not isinstance(exc, PlinthError):
+                log.exception("plinth: internal error on /v1/predict")
+            self.metrics.error(_error_type(exc))
+            return self._error(exc)
         import orjson
 
         from plinth.ids import new_id
@@ -286,6 +283,10 @@ class Server:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _error(self, error: BaseException) -> Response:
+        status, body = http_error(error)
+        return self._json(body, status)
+
     def _json(self, doc: Any, status: int = 200) -> Response:
         import orjson
         from starlette.responses import Response
@@ -296,7 +297,7 @@ class Server:
 
     async def model(self, request: Request) -> Response:
         if not self.ready or self.primary.current is None:
-            return self._json({"errors": [{"field": "model", "message": "still loading"}]}, 503)
+            return self._error(_not_ready())
         doc = self.primary.current.describe()
         doc["deployment"] = {
             "name": self.spec.name,
@@ -322,7 +323,7 @@ class Server:
 
         primary = self.primary.current
         if primary is None:
-            return self._json({"errors": [{"field": "model", "message": "still loading"}]}, 503)
+            return self._error(_not_ready())
         cached = self._openapi
         if cached is None or cached[0] is not primary:
             import orjson
@@ -356,21 +357,34 @@ def _parse(body: bytes) -> Any:
     import orjson
 
     if not body.strip():
-        raise RequestError(
-            422, [Problem("body", 'empty body; send {"records": [...]} or {"columns": {...}}')]
+        raise RequestError.naming(
+            [Problem("body", 'empty body; send {"records": [...]} or {"columns": {...}}')]
         )
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise RequestError(422, [Problem("body", f"not valid JSON: {exc}")]) from None
+        raise RequestError.naming([Problem("body", f"not valid JSON: {exc}")]) from None
 
 
-def _too_large(size: int, limit: int) -> RequestError:
-    return RequestError(
-        413,
-        [Problem("body", f"{size} bytes is more than this deployment's limit of {limit}")],
-        "too_large",
+def _too_large(size: int, limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError.naming(
+        [Problem("body", f"{size} bytes is more than this deployment's limit of {limit}")]
     )
+
+
+def _not_ready() -> NotReadyError:
+    return NotReadyError("the model is still loading", field="model")
+
+
+def _error_type(error: BaseException) -> str:
+    """The ``type`` label of ``plinth_errors_total`` a failed request is counted under."""
+    if isinstance(error, PayloadTooLargeError):
+        return "too_large"
+    if isinstance(error, RequestError):
+        return "validation"
+    if isinstance(error, ModelFailedError):  # raised only around the model call
+        return "model"
+    return "internal"
 
 
 def _timed(

@@ -231,7 +231,7 @@ def _record_lineage(
         ctx.ledger.lineage.add(RecordRef("run", run.id), model_ref, "used")
     if dataset is None:
         return None
-    from plinth.versioning import datasets
+    from plinth import datasets
 
     added = datasets.add(
         target, dataset, message=f"predictions of {version.ref} on {source.name}", ctx=ctx

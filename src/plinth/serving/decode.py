@@ -2,38 +2,28 @@
 
 ``{"records": [{...}, ...]}`` or ``{"columns": {"name": [...], ...}}`` become one list per
 input of the signature; all problems are collected, each with the field it is about
-(``records[3].distance``, ``columns.origin[0]``), and raised together as
-:class:`RequestError` (status 422, or 413 for too many rows).
+(``records[3].distance``, ``columns.origin[0]``), and raised together as one
+:class:`~plinth.errors.RequestError` (422), or :class:`~plinth.errors.PayloadTooLargeError`
+(413) for too many rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["Decoder", "Problem", "RequestError", "openapi"]
+from plinth.errors import PayloadTooLargeError, RequestError
+
+__all__ = ["Decoder", "Problem", "openapi"]
 
 _MAX_PROBLEMS = 50  # enough to fix a request; a 10,000-row mistake need not echo 10,000 times
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
+    """One bad field of a request: a ``(field, message)`` entry of a RequestError."""
+
     field: str
     message: str
-
-
-class RequestError(Exception):
-    """A request the server refuses: ``status`` and every problem found."""
-
-    def __init__(self, status: int, problems: Sequence[Problem], kind: str = "validation"):
-        super().__init__(problems[0].message if problems else "bad request")
-        self.status = status
-        self.problems = list(problems)
-        self.kind = kind
-
-    def body(self) -> dict[str, Any]:
-        return {"errors": [{"field": p.field, "message": p.message} for p in self.problems]}
 
 
 def _group(dtype: str) -> str:
@@ -125,8 +115,7 @@ class Decoder:
     def decode(self, doc: Any) -> tuple[dict[str, list[Any]], int]:
         """``(columns, rows)`` from a parsed body; RequestError naming every bad field."""
         if not isinstance(doc, dict):
-            raise RequestError(
-                422,
+            raise RequestError.naming(
                 [Problem("body", 'expected {"records": [...]} or {"columns": {...}}')],
             )
         extra = [key for key in doc if key not in ("records", "columns")]
@@ -134,27 +123,25 @@ class Decoder:
         if "records" in doc and "columns" in doc:
             problems.append(Problem("body", "send either 'records' or 'columns', not both"))
         if problems:
-            raise RequestError(422, problems)
+            raise RequestError.naming(problems)
         if "records" in doc:
             return self._records(doc["records"])
         if "columns" in doc:
             return self._columns(doc["columns"])
-        raise RequestError(
-            422, [Problem("body", 'expected {"records": [...]} or {"columns": {...}}')]
+        raise RequestError.naming(
+            [Problem("body", 'expected {"records": [...]} or {"columns": {...}}')]
         )
 
-    def _too_many(self, where: str, n: int) -> RequestError:
-        return RequestError(
-            413,
-            [Problem(where, f"{n} rows is more than this deployment's limit of {self.max_rows}")],
-            kind="too_large",
+    def _too_many(self, where: str, n: int) -> PayloadTooLargeError:
+        return PayloadTooLargeError.naming(
+            [Problem(where, f"{n} rows is more than this deployment's limit of {self.max_rows}")]
         )
 
     def _records(self, records: Any) -> tuple[dict[str, list[Any]], int]:
         if not isinstance(records, list) or not records:
             got = "an empty list" if records == [] else _describe(records)
-            raise RequestError(
-                422, [Problem("records", f"expected a non-empty list of objects, got {got}")]
+            raise RequestError.naming(
+                [Problem("records", f"expected a non-empty list of objects, got {got}")]
             )
         n = len(records)
         if n > self.max_rows:
@@ -193,13 +180,12 @@ class Decoder:
             if len(problems) >= _MAX_PROBLEMS:
                 break
         if problems:
-            raise RequestError(422, problems[:_MAX_PROBLEMS])
+            raise RequestError.naming(problems[:_MAX_PROBLEMS])
         return columns, n
 
     def _columns(self, given: Any) -> tuple[dict[str, list[Any]], int]:
         if not isinstance(given, dict) or not given:
-            raise RequestError(
-                422,
+            raise RequestError.naming(
                 [
                     Problem(
                         "columns", f"expected an object of name: [values], got {_describe(given)}"
@@ -239,7 +225,7 @@ class Decoder:
         if not problems and n == 0:
             problems.append(Problem("columns", "no rows: every column is empty"))
         if problems:
-            raise RequestError(422, problems[:_MAX_PROBLEMS])
+            raise RequestError.naming(problems[:_MAX_PROBLEMS])
         if n > self.max_rows:
             raise self._too_many("columns", n)
         return {name: given[name] for name in self.names}, n
@@ -276,7 +262,12 @@ def openapi(title: str, version: str, decoder: Decoder, output: str) -> dict[str
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                    "properties": {
+                        "type": {"type": "string"},
+                        "field": {"type": ["string", "null"]},
+                        "message": {"type": "string"},
+                        "hint": {"type": "string"},
+                    },
                 },
             }
         },

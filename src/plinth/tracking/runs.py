@@ -238,8 +238,8 @@ class ActiveRun:
         return log_weights(self, model, stage=stage)
 
     def log_model(self, model: Any, name: str, **kwargs: Any) -> ModelVersion:
-        """Save and register a model version (:func:`plinth.registry.logging.log_model`)."""
-        from plinth.registry.logging import log_model
+        """Save and register a model version (:func:`plinth.registry.model_files.log_model`)."""
+        from plinth.registry.model_files import log_model
 
         return log_model(self, model, name, **kwargs)
 

@@ -8,7 +8,7 @@ Owns::
     results.py       ValidationResult, CheckResult: success, failures, to_json()
     report.py        the self-contained HTML report
     inference.py     infer_suite(): a suite from a table's profile, with tolerances to edit
-    sources.py       what a suite runs on: DataFrame, Arrow table, file, folder, dataset ref
+    sources.py       what a suite runs on: DataFrame, Arrow table, file, folder (plinth.tables)
     records.py       run_suite(): validate, write the report, record it in the ledger
     pii.py           personal data detection
 
@@ -16,10 +16,14 @@ Owns::
 
     suite = plinth.validation.infer_suite(reference_df)   # edit suite.to_yaml(), save it
     result = plinth.validation.validate(new_df, suite)    # .success, .failures, .to_html()
-    plinth.validation.run_suite("suite.yaml", "flights@3") # + report + ledger record
+    plinth.validation.run_suite("suite.yaml", "new.parquet") # + report + ledger record
 
-May import the plinth core, ``plinth.profiles`` and ``plinth.versioning``'s public
-functions (dataset loading). Nothing is imported until a name is used.
+Takes tables and profiles, never dataset references: ``plinth.datasets.validate`` resolves
+those, and passes ``references=`` (``ref -> pyarrow Table``) for ``in_dataset`` checks that
+name a dataset. May import the plinth core (``plinth.tables`` included) and
+``plinth.profiles``; never ``plinth.datasets`` (the deprecated fallbacks of
+``sources.deprecated_datasets`` import it by name, for one release). Nothing is imported
+until a name is used.
 """
 
 import typing as _typing

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from plinth.context import Context
     from plinth.profiles import ColumnProfile, TableProfile
 
-__all__ = ["MAX_ALLOWED_VALUES", "infer_suite"]
+__all__ = ["MAX_ALLOWED_VALUES", "infer_suite", "suite_from_profile"]
 
 #: Strings with at most this many distinct values get an ``allowed_values`` check.
 MAX_ALLOWED_VALUES = 50
@@ -57,21 +57,16 @@ def family_of(type_text: str) -> str:
     return type_text
 
 
-def _profile_of(data: Any, ctx: Context | None) -> tuple[TableProfile, str, pa.Table | None]:
+def _profile_of(data: Any) -> tuple[TableProfile, str, pa.Table | None]:
     """The profile to infer from, what it is of, and the table itself when at hand."""
-    from plinth.profiles import TableProfile, profile_table, profile_version
+    from plinth.profiles import TableProfile, profile_table
 
     if isinstance(data, TableProfile):
         return data, "a profile", None
     if isinstance(data, (str, Path)):
         from plinth.validation.sources import resolve
 
-        source = resolve(data, ctx)
-        if source.version is not None:
-            from plinth.context import current
-
-            context = ctx if ctx is not None else current()
-            return profile_version(context, source.version), source.version.ref, source.table
+        source = resolve(data)
         table = source.table
         return profile_table(table, top_k=MAX_ALLOWED_VALUES), source.target, table
     from plinth.validation.sources import to_table
@@ -219,14 +214,32 @@ def _string_checks(c: ColumnProfile) -> list[tuple[dict[str, Any], str | None]]:
 
 
 def infer_suite(data: Any, *, name: str | None = None, ctx: Context | None = None) -> Suite:
-    """A suite from a table's profile: a DataFrame, Arrow table, path, dataset ref or profile.
+    """A suite from a table's profile: a DataFrame, an Arrow table, a path or a profile.
 
     The tolerances are guesses (see this module's docstring); review the YAML before use::
 
         suite = plinth.validation.infer_suite(reference_df, name="flights")
         Path("suite.yaml").write_text(suite.to_yaml())
+
+    A dataset version's suite comes from ``plinth.datasets.infer_suite("flights@3")``.
     """
-    profile, source, table = _profile_of(data, ctx)
+    from plinth.validation.sources import deprecated_datasets, is_path
+
+    if isinstance(data, str) and not is_path(data):
+        datasets = deprecated_datasets(
+            "plinth.validation.infer_suite(REF) with a dataset reference",
+            "plinth.datasets.infer_suite(REF)",
+        )
+        found: Suite = datasets.infer_suite(data, name=name, ctx=ctx)
+        return found
+    return suite_from_profile(*_profile_of(data), name=name)
+
+
+def suite_from_profile(
+    profile: TableProfile, source: str, table: pa.Table | None, *, name: str | None = None
+) -> Suite:
+    """The suite :func:`infer_suite` writes for ``profile`` (of ``source``); ``table``, when
+    given, confirms estimated unique columns exactly."""
     rows = profile.row_count
     ids = _unique_columns(profile, table)
     specs: list[tuple[dict[str, Any], str | None]] = [

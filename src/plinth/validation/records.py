@@ -1,4 +1,4 @@
-"""``run_suite``: validate a file or dataset version, write the report, record the result.
+"""``run_suite``: validate a table or file, write the report, record the result.
 
 The recorded result ties the suite version (its YAML text stored as a blob, numbered by
 digest in ``ledger.validation``) to the dataset version it checked, with every check's
@@ -14,7 +14,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from plinth.validation.runner import check_table
+from plinth.validation.runner import References, check_table
 from plinth.validation.suites import Suite
 
 if TYPE_CHECKING:
@@ -41,27 +41,40 @@ def run_suite(
     ctx: Context | None = None,
     record: bool = True,
     report_path: str | Path | None = None,
+    references: References | None = None,
 ) -> ValidationResult:
-    """Run ``suite`` on ``data`` (a path, a dataset ref ``NAME[@VERSION|@TAG]`` or a table).
+    """Run ``suite`` on ``data`` (a table, or a Parquet/CSV file or folder).
 
     Writes the HTML report (``report_path``, or under ``.plinth/reports/`` when recording)
     and, with ``record``, saves the suite version and the result in the ledger. Raises
-    nothing for failed checks: look at ``result.success``. Example::
+    nothing for failed checks: look at ``result.success``. A dataset version is validated
+    (and the result linked to it) by ``plinth.datasets.validate``. Example::
 
-        result = plinth.validation.run_suite("suite.yaml", "flights@3")
+        result = plinth.validation.run_suite("suite.yaml", "data/flights.parquet")
         if not result.success: ...
     """
-    from plinth.validation.sources import resolve
+    from plinth.validation.sources import deprecated_datasets, is_path, resolve
 
+    if isinstance(data, str) and not is_path(data):
+        datasets = deprecated_datasets(
+            "plinth.validation.run_suite(suite, REF) with a dataset reference",
+            "plinth.datasets.validate(REF, suite, record=True)",
+        )
+        found: ValidationResult = datasets.validate(
+            data, suite, record=record, report_path=report_path, ctx=ctx
+        )
+        return found
     if not isinstance(suite, Suite):
         suite = Suite.load(suite)
     context = ctx
-    if context is None and (record or isinstance(data, str)):
+    if context is None and record:
         from plinth.context import current
 
         context = current()
-    source = resolve(data, context)
-    result = check_table(source.table, suite, target=source.target, ctx=context)
+    source = resolve(data)
+    result = check_table(
+        source.table, suite, target=source.target, references=references, ctx=context
+    )
     return publish_result(
         context, suite, result, source.version, record=record, report_path=report_path
     )

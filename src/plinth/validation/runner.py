@@ -4,7 +4,9 @@ The table is registered in an in-memory DuckDB connection (a zero-copy Arrow sca
 ``SELECT count(*), min(...), avg(...), ... FROM data`` computes what every check needs
 in a single vectorised pass; a second query, only when some row check failed, fetches up
 to :data:`SAMPLE_SIZE` distinct failing values per failed check. ``in_dataset`` checks join
-another table and run one query each. No Python loop ever touches rows.
+another table and run one query each: a ``path`` is read here, a ``dataset`` through the
+``references`` callable the caller passes (``plinth.datasets.validate`` passes one that
+loads dataset versions). No Python loop ever touches rows.
 
 What DuckDB does slowly is answered from the Arrow table instead, exactly: null counts from
 the columns' metadata, allowed string values from each column's distinct values (pyarrow
@@ -19,7 +21,7 @@ import contextlib
 import datetime as dt
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,7 @@ from plinth.validation.expectations import (
     compile_check,
 )
 from plinth.validation.results import CheckResult, ValidationResult
+from plinth.validation.sources import deprecated_datasets
 from plinth.validation.suites import Check, Suite, locate
 
 if TYPE_CHECKING:
@@ -41,28 +44,43 @@ if TYPE_CHECKING:
 
     from plinth.context import Context
 
-__all__ = ["SAMPLE_SIZE", "check_table", "connect", "validate"]
+__all__ = ["SAMPLE_SIZE", "References", "check_table", "connect", "validate"]
 
 #: Failing values kept per failed check.
 SAMPLE_SIZE = 5
+#: Loads the table a dataset reference names, for ``in_dataset`` checks with ``dataset:``.
+References = Callable[[str], "pa.Table"]
 
 
 def validate(
-    data: Any, suite: Suite | str | Path, *, ctx: Context | None = None
+    data: Any,
+    suite: Suite | str | Path,
+    *,
+    references: References | None = None,
+    ctx: Context | None = None,
 ) -> ValidationResult:
-    """Run ``suite`` on ``data`` (a DataFrame, an Arrow table, a path or a dataset ref).
+    """Run ``suite`` on ``data`` (a DataFrame, an Arrow table, or a Parquet/CSV path).
 
-    Records nothing in the ledger; :func:`~plinth.validation.run_suite` does. Example::
+    ``references`` loads the tables of ``in_dataset`` checks that name a dataset
+    (``plinth.datasets.validate`` passes one). Records nothing in the ledger;
+    :func:`~plinth.validation.run_suite` does. Example::
 
         result = plinth.validation.validate(df, "suite.yaml")
         result.success, [r.check for r in result.failures]
     """
-    from plinth.validation.sources import resolve
+    from plinth.validation.sources import is_path, resolve
 
+    if isinstance(data, str) and not is_path(data):
+        datasets = deprecated_datasets(
+            "plinth.validation.validate(REF, suite) with a dataset reference",
+            "plinth.datasets.validate(REF, suite)",
+        )
+        found: ValidationResult = datasets.validate(data, suite, record=False, ctx=ctx)
+        return found
     if not isinstance(suite, Suite):
         suite = Suite.load(suite)
-    source = resolve(data, ctx)
-    return check_table(source.table, suite, target=source.target, ctx=ctx)
+    source = resolve(data)
+    return check_table(source.table, suite, target=source.target, references=references, ctx=ctx)
 
 
 def _declared(suite: Suite) -> frozenset[str]:
@@ -120,18 +138,31 @@ def _has_nan(column: pa.ChunkedArray) -> bool:
     return False
 
 
-def _reference_loader(suite: Suite, ctx: Context | None) -> Any:
+def _deprecated_references(ctx: Context | None) -> References:
+    """Dataset versions loaded by ``plinth.datasets`` (deprecated: the caller passes them)."""
+    datasets = deprecated_datasets(
+        "an in_dataset check naming a dataset, run without references=",
+        "plinth.datasets.validate(data, suite), which loads them",
+    )
+    loader: References = datasets.references(ctx=ctx)
+    return loader
+
+
+def _reference_loader(
+    suite: Suite, references: References | None, ctx: Context | None
+) -> Callable[[Check], pa.Table]:
     cache: dict[tuple[str, str], pa.Table] = {}
 
     def load(check: Check) -> pa.Table:
+        nonlocal references
         dataset, path = check.args.get("dataset"), check.args.get("path")
         key = ("dataset", dataset) if dataset else ("path", str(path))
         if key not in cache:
             try:
                 if dataset:
-                    from plinth.versioning import datasets
-
-                    cache[key] = datasets.load(dataset, as_="arrow", ctx=ctx)
+                    if references is None:
+                        references = _deprecated_references(ctx)
+                    cache[key] = references(dataset)
                 else:
                     from plinth.guards.paths import safe_join
                     from plinth.validation.sources import read_path
@@ -293,9 +324,17 @@ def _samples(con: Any, failed: Sequence[Compiled]) -> dict[int, list[Any]]:
 
 
 def check_table(
-    table: pa.Table, suite: Suite, *, target: str = "<table>", ctx: Context | None = None
+    table: pa.Table,
+    suite: Suite,
+    *,
+    target: str = "<table>",
+    references: References | None = None,
+    ctx: Context | None = None,
 ) -> ValidationResult:
-    """Run every check of ``suite`` on ``table``; :class:`UsageError` when one cannot apply."""
+    """Run every check of ``suite`` on ``table``; :class:`UsageError` when one cannot apply.
+
+    ``references`` loads the table of an ``in_dataset`` check that names a dataset; ``ctx``
+    is read only by the deprecated fallback when it is not given."""
     started = time.perf_counter()
     checked_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     types = {f.name: f.type for f in table.schema}
@@ -305,7 +344,7 @@ def check_table(
         declared=_declared(suite),
         mistyped=_mistyped(suite, types),
         nan_columns=_nan_columns(table, suite),
-        load_reference=_reference_loader(suite, ctx),
+        load_reference=_reference_loader(suite, references, ctx),
         table=table,
     )
     compiled = [compile_check(check, env) for check in suite.checks]

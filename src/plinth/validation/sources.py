@@ -1,9 +1,15 @@
-"""What a suite runs on: a DataFrame or Arrow table, a Parquet/CSV file or folder, or a
-dataset reference ``NAME[@VERSION|@TAG]``, always read as one pyarrow Table."""
+"""What a suite runs on: a DataFrame or Arrow table, or a Parquet/CSV file or folder, read
+as one pyarrow Table by :mod:`plinth.tables`.
+
+Validation takes tables, never dataset references: ``plinth.datasets.validate`` resolves
+those and passes the table. A reference given here still works for one release, with a
+DeprecationWarning (:func:`deprecated_datasets`).
+"""
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,12 +19,11 @@ from plinth.errors import UsageError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from plinth.context import Context
     from plinth.entities import DatasetVersion
 
-__all__ = ["Source", "read_path", "resolve", "to_table"]
+__all__ = ["HINT", "Source", "deprecated_datasets", "is_path", "read_path", "resolve", "to_table"]
 
-_HINT = (
+HINT = (
     "validate reads Parquet (.parquet, .pq) and CSV (.csv) files, folders of them, "
     "or a dataset reference NAME[@VERSION|@TAG]"
 )
@@ -39,99 +44,62 @@ class Source:
 
 
 def to_table(data: Any) -> pa.Table:
-    """A pyarrow Table from a pandas or polars DataFrame or a Table."""
-    import pyarrow as pa
+    """A pyarrow Table from a pandas or polars DataFrame, a Table or a RecordBatch."""
+    from plinth.tables import to_arrow
 
-    if isinstance(data, pa.Table):
-        return data
-    if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
-    module = type(data).__module__.split(".")[0]
-    if module == "pandas":
-        return pa.Table.from_pandas(data, preserve_index=False)
-    if module == "polars":
-        table: pa.Table = data.to_arrow()
-        return table
-    raise UsageError(
-        f"cannot validate a {type(data).__name__}",
-        hint="pass a pandas or polars DataFrame or a pyarrow Table, or use run_suite() with "
-        "a path or dataset reference",
-        field="data",
+    return to_arrow(
+        data,
+        refuse="cannot validate a {type}",
+        hint="pass a pandas or polars DataFrame or a pyarrow Table, or use run_suite() with a path",
     )
-
-
-def _format(path: Path) -> str:
-    from plinth.versioning.tables import table_format
-
-    fmt = table_format(path.name)
-    if fmt is None:
-        suffix = path.suffix or "(no suffix)"
-        raise UsageError(f"unsupported file format {suffix}: {path}", hint=_HINT, field="data")
-    return fmt
-
-
-def _read_file(path: Path, fmt: str) -> pa.Table:
-    import pyarrow as pa
-
-    try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path)
-        import pyarrow.csv as pcsv
-
-        return pcsv.read_csv(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise UsageError(
-            f"cannot read {path} as a {fmt} table: {exc}",
-            hint="check that the file is complete and really is " + fmt.capitalize(),
-            field="data",
-        ) from None
 
 
 def read_path(path: str | Path) -> pa.Table:
-    """The rows of a Parquet/CSV file, or of a folder of such files (one schema)."""
-    import pyarrow as pa
+    """The rows of a Parquet/CSV file, or of a folder of such files."""
+    from plinth.tables import read_path as read
 
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"no such file or folder: {path}", hint=_HINT, field="data")
-    if not path.is_dir():
-        return _read_file(path, _format(path))
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
-    if not files:
-        raise UsageError(f"{path} holds no table files", hint=_HINT, field="data")
-    fmt = _format(files[0])
-    if any(_format(p) != fmt for p in files):
-        raise UsageError(f"{path} mixes Parquet and CSV files", hint=_HINT, field="data")
-    tables = [_read_file(p, fmt) for p in files]
-    try:
-        return pa.concat_tables(tables, promote_options="default")
-    except pa.ArrowException as exc:
-        raise UsageError(
-            f"the files of {path} do not share one schema: {exc}", hint=_HINT, field="data"
-        ) from None
+    return read(path, field="data", hint=HINT)
 
 
-def _looks_like_path(text: str) -> bool:
-    return os.sep in text or "/" in text or Path(text).suffix.lower() in _FILE_SUFFIXES
-
-
-def resolve(data: Any, ctx: Context | None = None) -> Source:
-    """The table ``data`` names: an in-memory table, an existing path, or a dataset ref."""
-    if isinstance(data, Path) or (isinstance(data, str) and Path(data).exists()):
-        return Source(read_path(data), str(data))
+def is_path(data: Any) -> bool:
+    """Whether ``data`` names a file or folder (existing, or written like a path), rather
+    than a dataset reference or an in-memory table."""
+    if isinstance(data, Path):
+        return True
     if not isinstance(data, str):
-        return Source(to_table(data), f"<{type(data).__name__}>")
-    if _looks_like_path(data):
-        raise UsageError(f"no such file or folder: {data}", hint=_HINT, field="data")
-    from plinth.versioning import datasets
+        return False
+    return (
+        Path(data).exists()
+        or os.sep in data
+        or "/" in data
+        or Path(data).suffix.lower() in _FILE_SUFFIXES
+    )
 
-    version = datasets.get(data, ctx=ctx)
-    # Checking is inspecting: a quarantined version can be validated again (a fixed suite).
-    table = datasets.load(version.ref, as_="arrow", allow_quarantined=True, ctx=ctx)
-    return Source(table, version.ref, version)
+
+def resolve(data: Any) -> Source:
+    """The table ``data`` names: an in-memory table or a path (a dataset reference is
+    :func:`deprecated_datasets`'s to resolve)."""
+    if is_path(data):
+        return Source(read_path(data), str(data))
+    if isinstance(data, str):
+        raise UsageError(
+            f"{data!r} is a dataset reference: plinth.validation takes tables and paths",
+            hint="validate a dataset version with plinth.datasets.validate(ref, suite)",
+            field="data",
+        )
+    return Source(to_table(data), f"<{type(data).__name__}>")
+
+
+def deprecated_datasets(what: str, instead: str) -> Any:
+    """``plinth.datasets.validation``, for a dataset reference given to ``plinth.validation``
+    (deprecated: it keeps working until the next release, with a DeprecationWarning)."""
+    import importlib
+
+    warnings.warn(
+        f"{what} is deprecated and will stop working in the next release: plinth.validation "
+        f"takes tables and paths; use {instead}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    # Imported by name: the datasets pillar imports validation, never the reverse.
+    return importlib.import_module("plinth.datasets.validation")

@@ -9,8 +9,6 @@ Owns what a run records about *how it was made* and how to make it again:
                            store those captures in the ledger (the tracking pillar calls them)
     plan_reproduction()    what a rerun will run, checked (paths in the tree, env scrubbed)
     reproduce_run()        with consent: recorded commit + diff in a worktree, rerun, compare
-    datasets               versioned files, folders and tables (``plinth.datasets``):
-                           add, status, diff, checkout, tag, load, save
 
 May import the plinth core (settings, context, errors, ids, entities, ledger, storage) and
 other pillars only through their public functions. Nothing here imports torch or numpy.
@@ -43,7 +41,7 @@ if _typing.TYPE_CHECKING:
     from plinth.versioning.reproduce import MetricDiff, ParamDiff, ReproduceResult, reproduce_run
     from plinth.versioning.reproduce_plan import ReproducePlan, plan_reproduction
 
-# Loaded on first access: `plinth.datasets` imports this package and must stay quick.
+# Loaded on first access: `import plinth.versioning` must stay quick.
 _LAZY = {
     "EnvironmentCapture": "plinth.versioning.env",
     "MetricDiff": "plinth.versioning.reproduce",

@@ -1,15 +1,7 @@
-"""Datasets: versioned files, folders and tables, content-addressed and linked to runs.
+"""The public functions of ``plinth.datasets``: add, status, diff, checkout, tag, load, save.
 
-``plinth.datasets`` is this module. A version is a manifest blob (every file's relative
-path, BLAKE3 digest and size) plus a ledger record (number, parent, message, author, size,
-file count; rows and schema for tables). References: ``NAME`` / ``NAME@latest`` (newest),
-``NAME@3``, ``NAME@gold`` (a tag)::
-
-    import plinth
-    plinth.datasets.add("data/flights", "flights", message="January")   # -> AddResult
-    plinth.datasets.status("flights", "data/flights").clean
-    df = plinth.datasets.load("flights", version="gold", as_="pandas")  # in a run: "used"
-    plinth.datasets.save(df, "flights-clean", message="deduplicated")   # in a run: "produced"
+A version is a manifest blob plus a ledger record; see the package docstring. Inside a run,
+``load`` records that the run used a version and ``save``/``add`` that it produced one.
 """
 
 from __future__ import annotations
@@ -22,18 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plinth.datasets.catalog import Catalog, open_catalog, parse_ref
+from plinth.datasets.manifests import FileChanges, Manifest, compare
+from plinth.datasets.statcache import StatCache
 from plinth.entities import Dataset, DatasetVersion, RecordRef
 from plinth.errors import NotFoundError, QuarantinedError, UsageError
-from plinth.versioning.catalog import Catalog, open_catalog, parse_ref
-from plinth.versioning.manifest import FileChanges, Manifest, compare
-from plinth.versioning.statcache import StatCache
 
 if TYPE_CHECKING:
     from plinth.context import Context
+    from plinth.datasets.erasure import ForgetResult
+    from plinth.datasets.materialize import CheckoutStats
     from plinth.validation.results import ValidationResult
     from plinth.validation.suites import Suite
-    from plinth.versioning.checkout import CheckoutStats
-    from plinth.versioning.forget import ForgetResult
 
 __all__ = [
     "AddResult",
@@ -143,7 +135,7 @@ def _session(ctx: Context | None) -> Iterator[tuple[Context, Catalog]]:
 
 def _refuse_erased(catalog: Catalog, version: DatasetVersion) -> None:
     if version.status == "erased":
-        from plinth.versioning.forget import refuse_erased
+        from plinth.datasets.erasure import refuse_erased
 
         refuse_erased(catalog, version)
 
@@ -158,7 +150,7 @@ def _manifest(ctx: Context, version: DatasetVersion) -> Manifest:
 
 
 def _kind(requested: str | None, is_dir: bool, paths: list[str], root: Path) -> str:
-    from plinth.versioning.tables import check_table_files, table_format
+    from plinth.tables import check_table_files, table_format
 
     if requested is None:
         if is_dir:
@@ -201,12 +193,12 @@ def add(
     (:func:`load` refuses it unless ``allow_quarantined=True``); ``result.validation``
     holds the outcome, recorded in the ledger with its HTML report.
     """
+    from plinth.datasets.snapshot import take_snapshot
     from plinth.ledger.dataset_rows import check_dataset_name
-    from plinth.versioning.snapshot import take_snapshot
 
     check_dataset_name(name)
     if kind is not None:  # refuse a wrong kind before anything is stored
-        from plinth.versioning.snapshot import scan
+        from plinth.datasets.snapshot import scan
 
         root = Path(path).absolute()
         is_dir, entries = scan(root)
@@ -251,7 +243,7 @@ def add(
         )
         rows, schema, profile_digest, checked = None, None, None, None
         if chosen == "table":
-            from plinth.versioning.tables import table_info
+            from plinth.tables import table_info
 
             base = snap.root if is_dir else snap.root.parent
             files = [(p, str(base / p)) for p in manifest.files]
@@ -286,16 +278,18 @@ def _profile_and_check(
     ctx: Context, files: list[tuple[str, str]], suite: Suite | None, name: str
 ) -> tuple[str, ValidationResult | None]:
     """The digest of the stored profile of a table's files, and the suite's verdict."""
-    from plinth.profiles._compute import profile_table
-    from plinth.profiles.store import read_files
+    from plinth.profiles import profile_table
+    from plinth.tables import read_files
 
-    table = read_files(files)
+    table = read_files([path for _, path in sorted(files)])
     digest: str = ctx.blobs.put_bytes(profile_table(table).to_bytes()).digest
     if suite is None:
         return digest, None
+    from plinth.datasets.validation import references
     from plinth.validation.runner import check_table
 
-    return digest, check_table(table, suite, target=f"{name} (new version)", ctx=ctx)
+    target = f"{name} (new version)"
+    return digest, check_table(table, suite, target=target, references=references(ctx=ctx))
 
 
 def _latest_manifest(ctx: Context, catalog: Catalog, dataset: Dataset) -> Manifest | None:
@@ -310,7 +304,7 @@ def status(name: str, path: str | Path, *, ctx: Context | None = None) -> Status
     Nothing is stored and no version is made; changed files are hashed (the local stat
     cache learns their digests, so the next add does not read them again).
     """
-    from plinth.versioning.snapshot import take_snapshot
+    from plinth.datasets.snapshot import take_snapshot
 
     with _session(ctx) as (context, catalog):
         version = catalog.resolve(name)
@@ -352,7 +346,7 @@ def checkout(
     ref: str, dir: str | Path, *, force: bool = False, ctx: Context | None = None
 ) -> CheckoutResult:
     """Write the files of a version under ``dir``, each verified against its digest."""
-    from plinth.versioning.checkout import materialize
+    from plinth.datasets.materialize import materialize
 
     with _session(ctx) as (context, catalog):
         version = catalog.resolve(ref)
@@ -414,12 +408,11 @@ def load(
     used this version. A version quarantined by its suite is refused unless
     ``allow_quarantined``; an erased one always is.
     """
-    from plinth.versioning.tables import LOAD_AS, convert, read_table
+    from plinth.datasets.manifests import read_table
+    from plinth.tables import AS, convert
 
-    if as_ not in LOAD_AS:
-        raise UsageError(
-            f"cannot load a dataset as {as_!r}", hint=f"use one of {', '.join(LOAD_AS)}"
-        )
+    if as_ not in AS:
+        raise UsageError(f"cannot load a dataset as {as_!r}", hint=f"use one of {', '.join(AS)}")
     with _session(ctx) as (context, catalog):
         ref_name, spec = parse_ref(name)
         found: DatasetVersion = catalog.store.resolve(
@@ -440,7 +433,7 @@ def load(
             )
         table = read_table(context.blobs, _manifest(context, found), found.ref)
     if _active_run() is not None:  # pii column policies bind training, not exploration
-        from plinth.versioning.policy import enforce
+        from plinth.datasets.policy import enforce
 
         enforce(table, found, context.settings)
     _record_lineage(context, found, "used")
@@ -456,10 +449,10 @@ def save(
     produced this version.
     """
     from plinth.ledger.dataset_rows import check_dataset_name
-    from plinth.versioning.tables import to_arrow, write_parquet
+    from plinth.tables import to_arrow, write_parquet
 
     check_dataset_name(name)
-    table = to_arrow(data)
+    table = to_arrow(data, refuse="cannot save a {type} as a dataset")
     context = _context(ctx)
     tmp_root = context.settings.data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
@@ -471,8 +464,8 @@ def save(
 
 def mask(data: Any, columns: list[str], *, salt: str | None = None) -> Any:
     """``data`` with each value of ``columns`` replaced by its hex SHA-256 (salted), which
-    the ``pii`` policy accepts; see :func:`plinth.versioning.policy.mask`."""
-    from plinth.versioning.policy import mask as mask_columns
+    the ``pii`` policy accepts; see :func:`plinth.datasets.policy.mask`."""
+    from plinth.datasets.policy import mask as mask_columns
 
     return mask_columns(data, columns, salt=salt)
 
@@ -480,7 +473,7 @@ def mask(data: Any, columns: list[str], *, salt: str | None = None) -> Any:
 def forget(name: str, where: str, message: str, *, ctx: Context | None = None) -> ForgetResult:
     """Remove the rows matching the DuckDB predicate ``where`` from every version of
     ``name``: a new version without them, older ones holding them ``erased``, their blobs
-    deleted, the erasure audited. See :mod:`plinth.versioning.forget`."""
-    from plinth.versioning.forget import forget as forget_rows
+    deleted, the erasure audited. See :mod:`plinth.datasets.erasure`."""
+    from plinth.datasets.erasure import forget as forget_rows
 
     return forget_rows(name, where, message, ctx=ctx)

@@ -15,11 +15,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from plinth.entities import DATASET_KINDS
 from plinth.errors import IntegrityError, UsageError
 
-__all__ = ["FORMAT", "FileChange", "FileChanges", "Manifest", "compare"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from plinth.storage import ContentStore
+
+__all__ = ["FORMAT", "FileChange", "FileChanges", "Manifest", "compare", "read_table"]
 
 FORMAT = "plinth.manifest/1"
 
@@ -125,3 +131,14 @@ def _is_utf8(text: str) -> bool:
 
 def digests_of(manifests: Iterable[Manifest]) -> set[str]:
     return {d for m in manifests for d in m.digests}
+
+
+def read_table(content: ContentStore, manifest: Manifest, where: str) -> pa.Table:
+    """The rows of a table version, every file verified against its digest."""
+    from plinth.tables import concat, read_bytes
+
+    tables = [
+        read_bytes(content.read_bytes(digest, size=size), path, where=f"{where} ({path})")
+        for path, (digest, size) in sorted(manifest.files.items())
+    ]
+    return concat(tables, where=where)

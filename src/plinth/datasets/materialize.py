@@ -37,8 +37,8 @@ from plinth.guards.paths import safe_join
 from plinth.storage import LocalBlobStore, hash_file
 
 if TYPE_CHECKING:
+    from plinth.datasets.manifests import Manifest
     from plinth.storage import ContentStore
-    from plinth.versioning.manifest import Manifest
 
 __all__ = ["CheckoutStats", "materialize"]
 

@@ -13,12 +13,12 @@ import pyarrow as pa
 import pytest
 
 import plinth
+from plinth import datasets
 from plinth.context import Context
+from plinth.datasets import erasure as forget_module
+from plinth.datasets.manifests import Manifest
 from plinth.errors import NotFoundError, UsageError
 from plinth.gc import collect_garbage, plan_gc
-from plinth.versioning import datasets
-from plinth.versioning import forget as forget_module
-from plinth.versioning.manifest import Manifest
 
 
 def users(*ids: int) -> pa.Table:

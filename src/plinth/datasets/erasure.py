@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from plinth.context import Context
+    from plinth.datasets.catalog import Catalog
+    from plinth.datasets.manifests import Manifest
     from plinth.entities import DatasetVersion, Erasure
-    from plinth.versioning.catalog import Catalog
-    from plinth.versioning.manifest import Manifest
 
 __all__ = ["ForgetResult", "forget", "matching_rows", "refuse_erased"]
 
@@ -118,8 +118,7 @@ def refuse_erased(catalog: Catalog, version: DatasetVersion) -> None:
 
 
 def _file_table(ctx: Context, path: str, digest: str, size: int, ref: str) -> pa.Table:
-    from plinth.versioning.manifest import Manifest
-    from plinth.versioning.tables import read_table
+    from plinth.datasets.manifests import Manifest, read_table
 
     return read_table(ctx.blobs, Manifest("table", {path: (digest, size)}), f"{ref} ({path})")
 
@@ -147,7 +146,7 @@ def forget(name: str, where: str, message: str, *, ctx: Context | None = None) -
     """
     import pyarrow as pa
 
-    from plinth.versioning.datasets import _manifest, _session, save
+    from plinth.datasets.api import _manifest, _session, save
 
     _check_text(where, message)
     with _session(ctx) as (context, catalog):

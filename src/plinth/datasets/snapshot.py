@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from plinth.datasets.manifests import Manifest
+from plinth.datasets.statcache import CacheEntry, StatCache, is_racy
 from plinth.errors import UsageError
-from plinth.versioning.manifest import Manifest
-from plinth.versioning.statcache import CacheEntry, StatCache, is_racy
 
 if TYPE_CHECKING:
     from plinth.storage import BlobRef, ContentStore

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import plinth
+from plinth import datasets
 from plinth.cli.main import main
 from plinth.context import Context
 from plinth.entities import RecordRef
 from plinth.errors import UsageError
-from plinth.versioning import datasets
 
 
 def test_parquet_rows_and_schema_come_from_its_metadata(project: Context, tmp_path: Path) -> None:

@@ -12,13 +12,13 @@ import pyarrow as pa
 import pytest
 
 import plinth
+from plinth import datasets
 from plinth.context import Context
+from plinth.datasets.policy import is_masked
 from plinth.entities import RecordRef
 from plinth.errors import ConfigError, PolicyViolationError, UsageError
 from plinth.settings import load_settings
 from plinth.tracking.runs import active_run
-from plinth.versioning import datasets
-from plinth.versioning.policy import is_masked
 
 USERS = pa.table(
     {

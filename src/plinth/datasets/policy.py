@@ -41,11 +41,11 @@ def mask(data: Any, columns: Sequence[str], *, salt: str | None = None) -> Any:
     import pyarrow as pa
 
     from plinth.guards.sql import cursor
-    from plinth.versioning.tables import convert, to_arrow
+    from plinth.tables import convert, to_arrow
 
     if isinstance(columns, str):
         columns = [columns]
-    table = to_arrow(data)
+    table = to_arrow(data, refuse="cannot mask columns of a {type}")
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise UsageError(

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 import plinth
+from plinth import datasets
 from plinth.context import Context
+from plinth.datasets.statcache import RACY_WINDOW_NS
 from plinth.errors import (
     BlobCorruptedError,
     ConflictError,
@@ -21,8 +23,6 @@ from plinth.errors import (
     UsageError,
 )
 from plinth.storage import hash_file
-from plinth.versioning import datasets
-from plinth.versioning.statcache import RACY_WINDOW_NS
 
 OLD_NS = 1_600_000_000 * 10**9  # a moment well before any test: never "racy"
 
