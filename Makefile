@@ -24,6 +24,9 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check src tests benchmarks
 	# Trust boundaries: no connection, DuckDB or record-path join outside src/plinth/guards/.
 	$(BIN)/python -m pytest -q -n 0 tests/security/test_guard_boundaries.py
+	# Layers (docs/architecture.md): arrows point down, no package cycles, no private reaches.
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m pytest -q -n 0 tests/test_layers.py
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

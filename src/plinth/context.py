@@ -4,11 +4,16 @@ Nothing is opened at import time. ``Context.ledger`` and ``Context.blobs`` open 
 backend on first use and keep it until :meth:`Context.close`. The module-level helpers
 :func:`init` and :func:`current` keep one "current" context for the convenience API
 (``plinth.start_run`` and friends); library code takes a Context argument instead.
+
+Every public function takes ``ctx: Context | None = None`` (keyword-only, last) and passes
+it to :func:`resolve_context`: ``None`` means the active run's context if a run is active
+in this process (tracking registers it with :func:`enter_run`), else :func:`current`.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +26,14 @@ if TYPE_CHECKING:
     from plinth.ledger import Ledger
     from plinth.storage import ContentStore
 
-__all__ = ["Context", "current", "init"]
+__all__ = [
+    "Context",
+    "RunScope",
+    "current",
+    "init",
+    "resolve_context",
+    "run_scope",
+]
 
 
 def resolve_metadata_url(settings: Settings) -> str:
@@ -145,3 +157,47 @@ def current() -> Context:
         if _current is None:
             _current = Context.open()
         return _current
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """The run active in this process and the context it was started with."""
+
+    run_id: str
+    ctx: Context
+
+
+# Kept here, not in tracking, so that every layer can ask without importing tracking.
+_runs: list[RunScope] = []
+
+
+def enter_run(run_id: str, ctx: Context) -> None:
+    """Make ``run_id`` the active run (called by ``plinth.start_run``)."""
+    with _current_lock:
+        _runs.append(RunScope(run_id, ctx))
+
+
+def leave_run(run_id: str) -> None:
+    """The run ``run_id`` ended: the run started before it (if any) is active again."""
+    with _current_lock:
+        for i in range(len(_runs) - 1, -1, -1):
+            if _runs[i].run_id == run_id:
+                del _runs[i]
+                break
+
+
+def run_scope() -> RunScope | None:
+    """The innermost active run of this process, or None."""
+    with _current_lock:
+        return _runs[-1] if _runs else None
+
+
+def resolve_context(ctx: Context | None = None) -> Context:
+    """``ctx``, else the active run's context, else the process default (:func:`current`).
+
+    The one rule behind every public function's ``ctx=None``.
+    """
+    if ctx is not None:
+        return ctx
+    scope = run_scope()
+    return scope.ctx if scope is not None else current()

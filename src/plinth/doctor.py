@@ -16,14 +16,14 @@ from plinth.context import resolve_metadata_url
 from plinth.errors import ConfigError, PlinthError
 from plinth.settings import Settings, redact
 
-__all__ = ["NOT_USED_YET", "Check", "run_checks"]
+__all__ = ["NOT_USED_YET", "DoctorCheck", "run_checks"]
 
 #: Settings that nothing reads yet, and the feature that will read them.
 NOT_USED_YET = {"online_store": "the feature store", "executor": "pipelines"}
 
 
 @dataclass(frozen=True)
-class Check:
+class DoctorCheck:
     """One row of the report; ``ok`` is None for a setting nothing uses yet."""
 
     name: str
@@ -41,10 +41,10 @@ class Check:
         return {**asdict(self), "status": self.status}
 
 
-def _config(settings: Settings) -> Check:
+def _config(settings: Settings) -> DoctorCheck:
     if settings.config_file:
-        return Check("config", True, str(settings.config_file), "found")
-    return Check(
+        return DoctorCheck("config", True, str(settings.config_file), "found")
+    return DoctorCheck(
         "config",
         True,
         str(settings.root),
@@ -53,13 +53,13 @@ def _config(settings: Settings) -> Check:
     )
 
 
-def _metadata(settings: Settings) -> Check:
+def _metadata(settings: Settings) -> DoctorCheck:
     from plinth.ledger import Ledger, head_revision
 
     url = resolve_metadata_url(settings)
     target = redact(settings.metadata)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        return Check(
+        return DoctorCheck(
             "metadata", False, target, "database file does not exist yet", "run 'plinth init'"
         )
     ledger = Ledger.open(
@@ -71,8 +71,8 @@ def _metadata(settings: Settings) -> Check:
         ledger.close()
     head = head_revision()
     if revision == head:
-        return Check("metadata", True, target, f"reachable, schema at {head}")
-    return Check(
+        return DoctorCheck("metadata", True, target, f"reachable, schema at {head}")
+    return DoctorCheck(
         "metadata",
         False,
         target,
@@ -81,7 +81,7 @@ def _metadata(settings: Settings) -> Check:
     )
 
 
-def _artifacts(settings: Settings) -> Check:
+def _artifacts(settings: Settings) -> DoctorCheck:
     from plinth.storage import open_blob_store
 
     store = open_blob_store(
@@ -92,15 +92,15 @@ def _artifacts(settings: Settings) -> Check:
     )
     try:
         store.check()
-        return Check("artifacts", True, store.describe(), "reachable and writable")
+        return DoctorCheck("artifacts", True, store.describe(), "reachable and writable")
     finally:
         store.close()
 
 
-CHECKS: tuple[Callable[[Settings], Check], ...] = (_config, _metadata, _artifacts)
+CHECKS: tuple[Callable[[Settings], DoctorCheck], ...] = (_config, _metadata, _artifacts)
 
 
-def run_checks(settings: Settings) -> list[Check]:
+def run_checks(settings: Settings) -> list[DoctorCheck]:
     """Run every check; a backend error becomes a failed row, not an exception.
 
     Configuration errors (bad URI scheme, missing extra) are raised: they are usage errors
@@ -115,9 +115,21 @@ def run_checks(settings: Settings) -> list[Check]:
             raise
         except PlinthError as error:
             target = getattr(settings, name, "")
-            results.append(Check(name, False, redact(str(target)), error.message, error.hint or ""))
+            results.append(
+                DoctorCheck(name, False, redact(str(target)), error.message, error.hint or "")
+            )
     for name, feature in NOT_USED_YET.items():
         # Nothing reads these yet: a pass or a failure would say nothing about what runs.
         target = redact(str(getattr(settings, name)))
-        results.append(Check(name, None, target, f"read by {feature} (coming); not checked"))
+        detail = f"read by {feature} (coming); not checked"
+        results.append(DoctorCheck(name, None, target, detail))
     return results
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Check":  # renamed: validation had a Check too
+        from plinth._deprecation import warn
+
+        warn("plinth.doctor.Check", "plinth.doctor.DoctorCheck")
+        return DoctorCheck
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

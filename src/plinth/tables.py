@@ -7,10 +7,12 @@ One set of rules for every pillar::
     read_files([...])              files of one format, concatenated with schema promotion
     to_arrow(df)                   a pyarrow Table from a Table, RecordBatch, pandas or polars
     convert(table, "pandas")       a Table as pandas, polars or itself ("arrow")
+    check_as("pandas")             an unknown kind refused, or its missing library's extra named
     write_parquet(table, path)     zstd Parquet; the same table gives the same bytes
 
 Every read error is a :class:`~plinth.errors.UsageError` naming the file. Imports only
-``plinth.errors``; pyarrow, pandas and polars load inside the functions that need them.
+``plinth.errors`` and ``plinth._extras``; pyarrow, pandas and polars load inside the
+functions that need them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from plinth.errors import MissingExtraError, UsageError
+from plinth._extras import require
+from plinth.errors import UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -29,6 +32,7 @@ __all__ = [
     "AS",
     "CSV_COUNT_MAX",
     "FORMATS",
+    "check_as",
     "check_table_files",
     "concat",
     "convert",
@@ -272,29 +276,26 @@ def to_arrow(
     )
 
 
-def convert(table: pa.Table, as_: str) -> Any:
-    """``table`` as a pandas DataFrame, itself (arrow) or a polars DataFrame."""
-    if as_ == "arrow":
-        return table
-    if as_ == "pandas":
-        try:
-            import pandas  # noqa: F401
-        except ImportError:
-            raise MissingExtraError("datasets.load(as_='pandas')", "demo") from None
-        return table.to_pandas()
-    if as_ == "polars":
-        try:
-            import polars as pl
-        except ImportError:
-            raise UsageError(
-                "datasets.load(as_='polars') needs polars, which is not installed",
-                hint="pip install polars, or load as_='pandas' or as_='arrow'",
-                field="as_",
-            ) from None
-        return pl.from_arrow(table)
+def check_as(to: str) -> Any:
+    """The library that tables ``to`` need (None for arrow): a UsageError for an unknown
+    ``to``, a MissingExtraError naming the extra when the library is not installed."""
+    if to == "arrow":
+        return None
+    if to in ("pandas", "polars"):
+        return require(to, feature=f"loading a table as {to} (to={to!r})", field="to")
     raise UsageError(
-        f"cannot load a dataset as {as_!r}", hint=f"use one of {', '.join(AS)}", field="as_"
+        f"cannot load a dataset as {to!r}", hint=f"use one of {', '.join(AS)}", field="to"
     )
+
+
+def convert(table: pa.Table, to: str) -> Any:
+    """``table`` as a pandas DataFrame, itself (arrow) or a polars DataFrame."""
+    library = check_as(to)
+    if library is None:
+        return table
+    if to == "pandas":
+        return table.to_pandas()
+    return library.from_arrow(table)
 
 
 def write_parquet(table: pa.Table, where: str | Path | IO[bytes]) -> None:

@@ -49,7 +49,7 @@ def test_demo_trains_ranks_serves_and_reproduces(
     assert all(0.5 < auc < 1.0 for auc in aucs)
     with Context.open(demo_repo / "plinth-demo") as ctx:
         for run_id in data["run_ids"]:
-            info = plinth.get_run(run_id, context=ctx)
+            info = plinth.get_run(run_id, ctx=ctx)
             assert info.status == "finished"
             assert info.source["entry_point"]["module"] == "plinth.demo.train"
             assert info.source["git_commit"]
@@ -58,7 +58,7 @@ def test_demo_trains_ranks_serves_and_reproduces(
             assert "predictions/holdout.parquet" in paths
             assert {"holdout_auc", "holdout_log_loss", "system/cpu_percent"} <= set(info.metrics)
             if info.params["model"] == "hgb":
-                curve = plinth.metric_history(run_id, "holdout_log_loss_curve", context=ctx)
+                curve = plinth.metric_history(run_id, "holdout_log_loss_curve", ctx=ctx)
                 assert len(curve) == int(info.params["max_iter"])
             else:
                 assert "weights/final.npz" in paths
@@ -68,7 +68,7 @@ def test_demo_trains_ranks_serves_and_reproduces(
             used = [e.dst for e in edges if e.relation == "used"]
             assert [ctx.ledger.datasets.get_version_by_id(d.id).ref for d in used] == ["flights@9"]
         # The months arrived as versions; the corrupted May was quarantined with its report.
-        versions = {v.number: v for v in plinth.datasets.log("flights", ctx=ctx)}
+        versions = {v.number: v for v in plinth.datasets.versions("flights", ctx=ctx)}
         assert data["quarantined_ref"] == "flights@5"
         assert [n for n, v in sorted(versions.items()) if v.status != "published"] == [5]
         assert versions[5].row_count == versions[6].row_count

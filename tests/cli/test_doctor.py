@@ -91,3 +91,15 @@ def test_doctor_passes_with_executor_and_online_store_set_to_backends_not_instal
     assert checks["executor"]["target"] == "ray://127.0.0.1:10001"
     assert "pipelines" in checks["executor"]["detail"]
     assert checks["online_store"]["status"] == checks["executor"]["status"] == "not used yet"
+
+
+def test_doctor_rows_are_doctor_checks_and_the_old_name_check_warns(project_dir: Path) -> None:
+    from plinth import doctor
+    from plinth.settings import load_settings
+
+    rows = doctor.run_checks(load_settings(project_dir))
+    assert [row.name for row in rows][:3] == ["config", "metadata", "artifacts"]
+    assert all(isinstance(row, doctor.DoctorCheck) for row in rows)
+    with pytest.deprecated_call(match="plinth.doctor.DoctorCheck"):
+        old = doctor.Check
+    assert old is doctor.DoctorCheck

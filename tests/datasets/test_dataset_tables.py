@@ -16,7 +16,7 @@ from plinth import datasets
 from plinth.cli.main import main
 from plinth.context import Context
 from plinth.entities import RecordRef
-from plinth.errors import UsageError
+from plinth.errors import MissingExtraError, UsageError
 
 
 def test_parquet_rows_and_schema_come_from_its_metadata(project: Context, tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_csv_tables_and_a_folder_of_parquet_parts(project: Context, tmp_path: Pa
     v = datasets.add(csv, "small").version
     assert (v.kind, v.row_count) == ("table", 2)
     assert [c["name"] for c in v.schema or []] == ["a", "b"]
-    assert datasets.load("small", as_="arrow").num_rows == 2
+    assert datasets.load("small", to="arrow").num_rows == 2
 
     parts = tmp_path / "parts"
     parts.mkdir()
@@ -49,7 +49,7 @@ def test_csv_tables_and_a_folder_of_parquet_parts(project: Context, tmp_path: Pa
         pq.write_table(pa.table({"x": list(range(i + 1))}), parts / f"part-{i}.parquet")
     v = datasets.add(parts, "parted", kind="table").version
     assert (v.kind, v.row_count, v.file_count) == ("table", 6, 3)
-    assert sorted(datasets.load("parted", as_="pandas")["x"].tolist()) == [0, 0, 0, 1, 1, 2]
+    assert sorted(datasets.load("parted", to="pandas")["x"].tolist()) == [0, 0, 0, 1, 1, 2]
 
 
 def test_a_broken_table_file_is_a_clear_error(project: Context, tmp_path: Path) -> None:
@@ -68,20 +68,20 @@ def test_save_and_load_round_trip_and_dedupe(project: Context) -> None:
     assert (again.created, again.version.number) == (False, 1)
     loaded = datasets.load("scores")
     pd.testing.assert_frame_equal(loaded, df)
-    table = datasets.load("scores@1", as_="arrow")
+    table = datasets.load("scores@1", to="arrow")
     assert isinstance(table, pa.Table)
-    assert plinth.datasets.load("scores", version=1, as_="arrow").equals(table)
+    assert plinth.datasets.load("scores", version=1, to="arrow").equals(table)
 
 
 def test_polars_is_optional(project: Context) -> None:
     datasets.save(pa.table({"x": [1]}), "t")
     if importlib.util.find_spec("polars") is None:
-        with pytest.raises(UsageError, match="needs polars"):
-            datasets.load("t", as_="polars")
+        with pytest.raises(MissingExtraError, match="needs the optional 'polars' extra"):
+            datasets.load("t", to="polars")
     else:  # pragma: no cover - polars is not a dev dependency
-        assert datasets.load("t", as_="polars").shape == (1, 1)
+        assert datasets.load("t", to="polars").shape == (1, 1)
     with pytest.raises(UsageError, match="cannot load a dataset as 'numpy'"):
-        datasets.load("t", as_="numpy")
+        datasets.load("t", to="numpy")
     with pytest.raises(UsageError, match="cannot save a list"):
         datasets.save([1, 2], "t")
 

@@ -77,7 +77,7 @@ def test_add_status_diff_checkout_round_trip(project: Context, tmp_path: Path) -
     assert [c.path for c in st.changes.removed] == ["sub/deep/c.txt"]
     assert [c.path for c in st.changes.added] == ["new/d.txt"]
     assert st.files_read == 2  # only the two files whose stat changed
-    assert datasets.log("flights") == [v1]  # status writes no version
+    assert datasets.versions("flights") == [v1]  # status writes no version
 
     second = datasets.add(src, "flights", "second")
     assert (second.version.number, second.version.parent) == (2, 1)
@@ -101,7 +101,7 @@ def test_unchanged_content_makes_no_version_and_reads_nothing(
     v1 = datasets.add(src, "d").version
     again = datasets.add(src, "d", "nothing new")
     assert (again.created, again.version, again.files_read) == (False, v1, 0)
-    assert [v.number for v in datasets.log("d")] == [1]
+    assert [v.number for v in datasets.versions("d")] == [1]
 
 
 def test_identical_content_is_stored_once(project: Context, tmp_path: Path) -> None:
@@ -285,7 +285,7 @@ def test_racing_processes_get_distinct_consecutive_versions(
         assert proc.returncode == 0, err
         numbers.append(int(out.strip()))
     assert sorted(numbers) == [2, 3, 4, 5]
-    assert [v.number for v in datasets.log("shared")] == [5, 4, 3, 2, 1]
+    assert [v.number for v in datasets.versions("shared")] == [5, 4, 3, 2, 1]
 
 
 @pytest.mark.s3

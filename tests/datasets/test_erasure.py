@@ -64,7 +64,7 @@ def history(project: Context) -> dict[str, str]:
 def state(ctx: Context) -> Any:
     dataset = ctx.ledger.datasets.get(ctx.project.id, "users")
     return (
-        [(v.number, v.status) for v in datasets.log("users")],
+        [(v.number, v.status) for v in datasets.versions("users")],
         ctx.ledger.datasets.erasures(dataset),
         blobs(ctx),
         ctx.ledger.gc.list_events(),
@@ -83,16 +83,16 @@ def test_forget_writes_a_version_without_the_rows_and_erases_the_older_ones(
     assert result.version is not None
     assert (result.version.ref, result.version.message) == ("users@4", "erasure: erasure request")
     assert result.rows_removed == 1
-    assert datasets.load("users", as_="arrow").equals(users(1, 2, 7, 3))
+    assert datasets.load("users", to="arrow").equals(users(1, 2, 7, 3))
     assert [v.ref for v in result.erased] == ["users@2", "users@3"]
-    assert [(v.number, v.status) for v in datasets.log("users")] == [
+    assert [(v.number, v.status) for v in datasets.versions("users")] == [
         (4, "published"),
         (3, "erased"),
         (2, "erased"),
         (1, "published"),
     ]
-    assert datasets.load("users@1", as_="arrow").equals(users(1, 2))
-    assert datasets.load("backup", as_="arrow").equals(users(1, 2, 42))
+    assert datasets.load("users@1", to="arrow").equals(users(1, 2))
+    assert datasets.load("backup", to="arrow").equals(users(1, 2, 42))
 
     # Only users@3's file was listed by erased versions alone; users@2's is backup@1's.
     after = blobs(project)
@@ -158,7 +158,7 @@ def test_null_counts_as_no_match_and_erased_versions_are_not_read_again(
 ) -> None:
     datasets.forget("users", "user_id = 42", "first request")
     result = datasets.forget("users", "email LIKE 'user7@%'", "second request")
-    assert datasets.load("users", as_="arrow").equals(users(1, 2, 3))  # NULL email kept
+    assert datasets.load("users", to="arrow").equals(users(1, 2, 3))  # NULL email kept
     assert [v.ref for v in result.erased] == ["users@4"]
     assert datasets.get("users@1").status == "published"
 
@@ -224,7 +224,7 @@ def test_gc_finishes_an_interrupted_forget(
     collect_garbage(project, plan_gc(project, grace_seconds=0))
     assert history["users@3"] not in blobs(project)
     assert {history["users@1"], history["users@2"]} <= blobs(project)
-    assert datasets.load("users@1", as_="arrow").equals(users(1, 2))
+    assert datasets.load("users@1", to="arrow").equals(users(1, 2))
 
 
 # -- the CLI -------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def test_forget_on_postgres(
         gone = file_digest(ctx, "users@2")
         result = datasets.forget("users", "user_id = 42", "erasure request")
         assert [v.ref for v in result.erased] == ["users@2"]
-        assert datasets.load("users", as_="arrow").equals(users(1, 2))
+        assert datasets.load("users", to="arrow").equals(users(1, 2))
         assert gone not in blobs(ctx)
         with pytest.raises(NotFoundError, match=r"users@2 was erased on .* by dpo"):
             datasets.load("users@2")

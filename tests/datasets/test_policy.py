@@ -64,15 +64,15 @@ def test_every_plain_column_is_named(project: Context) -> None:
         plinth.start_run(experiment="e", system_metrics=False),
         pytest.raises(PolicyViolationError, match="columns 'email', 'phone' are listed"),
     ):
-        datasets.load("users", as_="arrow")
+        datasets.load("users", to="arrow")
 
 
 def test_outside_a_run_and_for_other_datasets_load_works(project: Context) -> None:
     datasets.save(USERS, "users", "raw")
     datasets.save(USERS, "contacts", "same columns, no policy")
-    assert datasets.load("users", as_="arrow").equals(USERS)
+    assert datasets.load("users", to="arrow").equals(USERS)
     with plinth.start_run(experiment="e", system_metrics=False):
-        assert datasets.load("contacts", as_="arrow").num_rows == 3
+        assert datasets.load("contacts", to="arrow").num_rows == 3
 
 
 def test_masked_and_dropped_columns_pass(project: Context) -> None:
@@ -142,7 +142,7 @@ def test_a_policy_from_the_environment_is_named_as_such(
     ctx = plinth.init(project.settings.root, system_metrics=False)
     try:
         with (
-            plinth.start_run(experiment="e", system_metrics=False, context=ctx),
+            plinth.start_run(experiment="e", system_metrics=False, ctx=ctx),
             pytest.raises(PolicyViolationError, match=r"under pii\.orders in PLINTH_PII"),
         ):
             datasets.load("orders")

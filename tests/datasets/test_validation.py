@@ -17,7 +17,7 @@ import plinth
 from plinth import datasets
 from plinth.context import Context
 from plinth.errors import NotFoundError, QuarantinedError
-from plinth.validation import Suite, infer_suite, run_suite, validate
+from plinth.validation import Suite, infer_suite, validate
 
 SUITE = """\
 suite: trips
@@ -100,7 +100,7 @@ def test_a_dataset_reference_given_to_plinth_validation_still_works_with_a_warni
     with pytest.deprecated_call(match=r"use plinth\.datasets\.validate\(REF, suite\)"):
         assert validate("trips@1", suite).results[0].failing_count == 1
     with pytest.deprecated_call(match=r"use plinth\.datasets\.validate"):
-        recorded = run_suite(suite, "trips@1")
+        recorded = validate("trips@1", suite, record=True)
     assert (recorded.dataset_version, recorded.record_id is not None) == ("trips@1", True)
     with pytest.deprecated_call(match=r"use plinth\.datasets\.infer_suite"):
         assert infer_suite("trips").name == "trips"

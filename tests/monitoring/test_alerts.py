@@ -174,7 +174,7 @@ def send(project: Context) -> Deliver:
 
     def run(alerts: list[AlertMessage], routes: list[Notifier], **kwargs: Any) -> Any:
         kwargs.setdefault("backoff_seconds", 0)
-        return deliver(project, project.project.id, alerts, routes, **kwargs)
+        return deliver(project.project.id, alerts, routes, **kwargs, ctx=project)
 
     return run
 

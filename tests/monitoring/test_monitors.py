@@ -190,7 +190,7 @@ def test_performance_check_scores_labelled_predictions_in_the_window(scene: Scen
     scores = rng.uniform(size=500)  # unrelated to the labels: AUC about 0.5
     ids = scene.log(frame, predictions=scores)
     labels = pd.DataFrame({"request_id": ids, "label": (frame["x"] > 0).astype(int)})
-    record_labels(scene.ctx, "web", labels, window="all")
+    record_labels("web", labels, window="all", ctx=scene.ctx)
     spec = scene.spec(
         "deployment: web\nwindow: {rows: 500}\nchecks: {performance: {min: {roc_auc: 0.8}}}\n"
     )

@@ -334,14 +334,14 @@ def test_labels_join_on_an_input_column_from_csv(
 
 def test_join_labels_keeps_the_time_range_and_takes_frames(logged: Logged, tmp_path: Path) -> None:
     labels = pa.table({"request_id": logged.ids, "label": logged.label})
-    joined = join_labels(logged.ctx, "web", labels, since_ms=DAY0 + 2 * DAY)
+    joined = join_labels("web", labels, since_ms=DAY0 + 2 * DAY, ctx=logged.ctx)
     assert joined.column_names == ["request_id", "ts", "model_version", "prediction", "label"]
     assert joined.column("request_id").to_pylist() == logged.ids[40:]
     assert joined.column("prediction").to_pylist() == pytest.approx(logged.prediction[40:])
-    everything = join_labels(logged.ctx, "web", labels.to_pandas())
+    everything = join_labels("web", labels.to_pandas(), ctx=logged.ctx)
     assert everything.num_rows == 60
     with pytest.raises(NotFoundError, match="no deployment 'nope'"):
-        join_labels(logged.ctx, "nope", labels)
+        join_labels("nope", labels, ctx=logged.ctx)
 
 
 def test_several_rows_per_request_are_refused_with_their_ids(project: Context) -> None:
@@ -352,7 +352,7 @@ def test_several_rows_per_request_are_refused_with_their_ids(project: Context) -
     log.append(rid, DAY0, "m@1", {"x": [1.0, 2.0]}, [0.1, 0.9])
     log.close()
     with pytest.raises(UsageError, match=f"several rows for request_id {rid}") as info:
-        join_labels(project, "multi", pa.table({"request_id": [rid], "label": [1]}))
+        join_labels("multi", pa.table({"request_id": [rid], "label": [1]}), ctx=project)
     assert "--key" in info.value.hint
 
 
@@ -432,7 +432,7 @@ def test_record_labels_in_python_on_a_regression_frame(project: Context) -> None
         log.append(rid, DAY0 + i * 3_600_000, "eta@1", {"km": [float(i)]}, [10.0 + i])
     log.close()
     frame = pd.DataFrame({"request_id": ids, "minutes": [10.0, 12.0, 12.0, 13.0, 30.0, 15.0]})
-    result = record_labels(project, "eta", frame, window="3h", max_metrics={"mae": 2.0})
+    result = record_labels("eta", frame, window="3h", max_metrics={"mae": 2.0}, ctx=project)
     assert (result.task, result.matched, result.status) == ("regression", 6, "alert")
     assert [w["rows"] for w in result.windows] == [3, 3]
     assert result.windows[0]["metrics"]["mae"] == pytest.approx(1 / 3)

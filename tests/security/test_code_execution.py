@@ -116,7 +116,7 @@ def test_raw_command_entry_point_without_allow_command_is_refused_and_nothing_wr
     assert f"command:     sh -c 'env > {leak}'" in out
     assert "--allow-command" in err
     with Context.open() as ctx, pytest.raises(UsageError, match="raw command"):
-        reproduce_run(ctx, run_id, yes=True)
+        reproduce_run(run_id, yes=True, ctx=ctx)
     assert not leak.exists()
     _no_worktree_left(repo)
 
@@ -207,7 +207,7 @@ def test_recorded_path_outside_the_worktree_is_refused_and_the_outside_code_neve
     assert code == 2
     assert "cannot be used" in err
     with Context.open() as ctx, pytest.raises(InvalidPathError, match="nothing ran"):
-        plan_reproduction(ctx, run_id)
+        plan_reproduction(run_id, ctx=ctx)
     assert not marker.exists()
     assert sorted(p.name for p in marker.parent.iterdir()) == ["evil.py", "evilpkg"]
     _no_worktree_left(repo)
@@ -249,9 +249,9 @@ def test_reproduce_without_yes_and_without_a_terminal_exits_2_and_nothing_ran(
     assert "train.py --lr 0.1" in out
     with Context.open() as ctx:
         with pytest.raises(UsageError, match="needs consent; nothing ran"):
-            reproduce_run(ctx, run_id)
+            reproduce_run(run_id, ctx=ctx)
         with pytest.raises(UsageError, match="declined"):
-            reproduce_run(ctx, run_id, confirm=lambda plan: False)
+            reproduce_run(run_id, confirm=lambda plan: False, ctx=ctx)
     assert not marker.exists()
     _no_worktree_left(repo)
 
@@ -276,7 +276,7 @@ def test_reproduce_asks_on_a_terminal_and_runs_only_after_yes(
     seen: list[str] = []
     marker.unlink()
     with Context.open() as ctx:
-        reproduce_run(ctx, run_id, confirm=lambda plan: seen.append(plan.argv[1]) or True)
+        reproduce_run(run_id, confirm=lambda plan: seen.append(plan.argv[1]) or True, ctx=ctx)
     assert seen == ["train.py"]
     assert marker.exists()
 
@@ -368,7 +368,7 @@ def test_redacted_argument_is_named_in_the_plan_before_anything_runs(
         repo, {"kind": "script", "path": "train.py", "args": ["--token", "***", "--lr", "1"]}
     )
     with Context.open() as ctx:
-        plan = plan_reproduction(ctx, run_id)
+        plan = plan_reproduction(run_id, ctx=ctx)
     assert plan.argv[1:] == ["train.py", "--token", "***", "--lr", "1"]
     (warning,) = [w for w in plan.warnings if "redacted" in w]
     assert "argument 2 ('***')" in warning

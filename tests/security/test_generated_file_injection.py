@@ -382,7 +382,7 @@ def test_compose_binds_prometheus_and_grafana_to_loopback_without_anonymous_acce
 def test_this_virtualenv_validates_and_exports(project: Context) -> None:
     capture = capture_environment()
     check_recorded_environment(capture)
-    stored = save_environment(project, capture)
+    stored = save_environment(capture, ctx=project)
     check_recorded_environment(stored)
     from packaging.requirements import Requirement
 
@@ -425,7 +425,7 @@ def test_unpinnable_installed_packages_are_left_out_with_a_warning(
     assert any(s.startswith("legacy-pkg: its version is '2004d'") for s in skipped)
     assert any("'bad name; x'" in s for s in skipped)
     assert "legacy-pkg" in caplog.text
-    stored = save_environment(project, capture)  # and the rest is recorded
+    stored = save_environment(capture, ctx=project)  # and the rest is recorded
     assert "legacy-pkg" not in export_environment(stored, "requirements")
 
 

@@ -313,7 +313,7 @@ def test_a_monitor_running_a_suite_that_reads_a_file_reports_an_error_and_leaks_
 
 def _history(ctx: Context) -> Any:
     dataset = ctx.ledger.datasets.get(ctx.project.id, "users")
-    return [(v.number, v.status) for v in datasets.log("users")], ctx.ledger.datasets.erasures(
+    return [(v.number, v.status) for v in datasets.versions("users")], ctx.ledger.datasets.erasures(
         dataset
     )
 

@@ -355,11 +355,11 @@ def test_webhook_error_body_never_reaches_the_error_or_the_ledger(
 ) -> None:
     hook = listen(http(500, "Internal Server Error", f"token={SECRET}"))
     [d] = deliver(
-        project,
         project.project.id,
         [alert()],
         [WebhookNotifier(hook.url("/in?sig=abc"), policy=OPEN)],
         retries=1,
+        ctx=project,
     )
     [row] = project.ledger.monitoring.alerts(project.project.id)
     for text in (d.error, row.error):

@@ -15,7 +15,7 @@ from plinth.guards.html import POLICY, csp_meta, csp_policy, script_hash
 from plinth.monitoring import drift
 from plinth.monitoring.spec import MonitorSpec
 from plinth.serving.spec import DeploymentSpec
-from plinth.validation import Suite, run_suite
+from plinth.validation import Suite, validate
 
 COLUMN = "<script>alert(1)</script>"
 VALUE = '"><img src=x onerror=alert(2)>'
@@ -107,7 +107,7 @@ def test_validation_report_escapes_column_values_and_check_arguments(tmp_path: P
         }
     )
     report = tmp_path / "report.html"
-    result = run_suite(suite, table, record=False, report_path=report)
+    result = validate(table, suite, report_path=report)
     assert not result.success
     html = report.read_text(encoding="utf-8")
     assert_safe(html, COLUMN, VALUE, "<b onclick=x>")

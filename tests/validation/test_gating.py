@@ -71,7 +71,7 @@ def test_a_clean_table_is_published_with_its_recorded_validation(project: Contex
     assert Path(str(added.validation.report_path)).is_file()
     edges = project.ledger.lineage.edges_to(RecordRef("dataset_version", v.id))
     assert [(e.src.type, e.relation) for e in edges] == [("validation_result", "validated")]
-    assert datasets.load("trips", as_="arrow", ctx=project).num_rows == 4000
+    assert datasets.load("trips", to="arrow", ctx=project).num_rows == 4000
 
 
 def test_a_failing_table_is_stored_but_quarantined(project: Context) -> None:
@@ -90,10 +90,10 @@ def test_a_failing_table_is_stored_but_quarantined(project: Context) -> None:
 
     for ref in ("trips", "trips@2", "trips@latest"):
         with pytest.raises(QuarantinedError, match="trips@2 is quarantined") as caught:
-            datasets.load(ref, as_="arrow")
+            datasets.load(ref, to="arrow")
         assert caught.value.exit_code == 1
-    assert datasets.load("trips@2", as_="arrow", allow_quarantined=True).num_rows == 4000
-    assert datasets.load("trips@1", as_="arrow").num_rows == 4000
+    assert datasets.load("trips@2", to="arrow", allow_quarantined=True).num_rows == 4000
+    assert datasets.load("trips@1", to="arrow").num_rows == 4000
     # The files are stored: the same content again is the same (quarantined) version.
     again = datasets.add(path, "trips", suite="suite.yaml")
     assert (again.created, again.version.ref, again.validation) == (False, "trips@2", None)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from plinth.errors import UsageError
-from plinth.validation import Suite, run_suite, validate
+from plinth.validation import Suite, validate
 
 SUITE = Suite.from_yaml(
     "suite: s\nchecks:\n  - {check: allowed_values, column: name, values: [ok]}\n"
@@ -64,7 +64,7 @@ def test_pandas_input() -> None:
 
 def test_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
     table = pa.table({"name": ["ok", "<script>alert(1)</script>"]})
-    result = run_suite(SUITE, table, record=False, report_path=tmp_path / "r.html")
+    result = validate(table, SUITE, report_path=tmp_path / "r.html")
     html = (tmp_path / "r.html").read_text()
     assert html == result.to_html()
     assert "<script>" not in html

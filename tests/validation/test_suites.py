@@ -164,3 +164,26 @@ def test_mixed_time_zone_bounds_are_named() -> None:
     )
     with pytest.raises(UsageError, match="must both carry a time zone or both not"):
         Suite.from_yaml(text, where="s.yaml")
+
+
+def test_suite_checks_are_suite_check_and_the_old_name_check_warns() -> None:
+    import plinth.validation
+    from plinth.validation import SuiteCheck
+
+    suite = Suite.from_yaml(SUITE, where="suite.yaml")
+    assert all(isinstance(check, SuiteCheck) for check in suite.checks)
+    assert "Check" not in plinth.validation.__all__
+    with pytest.deprecated_call(match="plinth.validation.SuiteCheck"):
+        old = plinth.validation.Check
+    assert old is SuiteCheck
+
+
+def test_validated_table_keeps_its_old_name_source_with_a_warning() -> None:
+    from plinth.validation import sources
+
+    resolved = sources.resolve(pa.table({"id": [1, 2]}))
+    assert isinstance(resolved, sources.ValidatedTable)
+    assert resolved.table.num_rows == 2
+    with pytest.deprecated_call(match="ValidatedTable"):
+        old = sources.Source
+    assert old is sources.ValidatedTable

@@ -13,7 +13,7 @@ import pytest
 
 from plinth.context import Context
 from plinth.entities import RecordRef
-from plinth.validation import Suite, run_suite
+from plinth.validation import Suite, validate
 
 from .conftest import make_table
 
@@ -120,6 +120,6 @@ def test_dataset_version_result_is_recorded_with_lineage(
         assert len(ctx.ledger.validation.results(suite_id=suite.id)) == 2
         # The old spelling, a dataset reference given to plinth.validation, still records.
         with pytest.deprecated_call(match=r"use plinth\.datasets\.validate"):
-            old = run_suite(files / "suite.yaml", "flights", ctx=ctx)
+            old = validate("flights", files / "suite.yaml", record=True, ctx=ctx)
         assert (old.suite_version, old.dataset_version) == ("train@1", "flights@1")
         assert len(ctx.ledger.validation.results(suite_id=suite.id)) == 3

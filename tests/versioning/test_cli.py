@@ -18,7 +18,7 @@ from plinth.versioning import capture_environment, save_environment
 def _run_with_environment(project_dir: Path) -> tuple[str, str]:
     with Context.open(project_dir) as ctx:
         exp = ctx.ledger.projects.ensure_experiment(ctx.project.id, "e")
-        env = save_environment(ctx)
+        env = save_environment(ctx=ctx)
         with_env = ctx.ledger.runs.create_run(exp.id, environment_id=env.id)
         without = ctx.ledger.runs.create_run(exp.id)
         return with_env.id, without.id

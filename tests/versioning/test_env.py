@@ -131,8 +131,8 @@ def test_requirements_install_this_environment_again(tmp_path: Path) -> None:
 
 def test_save_environment_stores_once(tmp_path: Path) -> None:
     with Context.open(tmp_path, metadata="sqlite:///l.db", artifacts="a") as ctx:
-        first = save_environment(ctx)
-        second = save_environment(ctx)
+        first = save_environment(ctx=ctx)
+        second = save_environment(ctx=ctx)
         assert first.id == second.id
         assert first.digest == capture_environment().digest
         assert first.packages == capture_environment().packages

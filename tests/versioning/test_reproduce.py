@@ -40,10 +40,10 @@ def record(name, params, metrics):
     with Context.open() as ctx:
         exp = ctx.ledger.projects.ensure_experiment(ctx.project.id, "repro")
         capture = capture_source()
-        env = save_environment(ctx)
+        env = save_environment(ctx=ctx)
         runs = ctx.ledger.runs
         run = runs.create_run(exp.id, name=name, source=capture.info, environment_id=env.id)
-        save_source(ctx, run.id, capture)
+        save_source(run.id, capture, ctx=ctx)
         old = reproduce_of()
         if old:
             ctx.ledger.lineage.add(RecordRef("run", run.id), RecordRef("run", old), "reproduces")
@@ -136,7 +136,7 @@ def test_uncommitted_edit_after_the_run_does_not_matter(
     old = run_script(project, "train.py")["base"]
     (project / "train.py").write_text(TRAIN.replace("SCALE = 1.0", "SCALE = 0.25"))
     with Context.open() as ctx:
-        result = reproduce_run(ctx, old, yes=True)
+        result = reproduce_run(old, yes=True, ctx=ctx)
     assert result.matches, result
     assert result.metric_diffs == []
 
@@ -149,7 +149,7 @@ def test_run_with_uncommitted_change_reproduces_with_its_diff(
     git(project, "checkout", "--", "train.py")  # back to the committed code
     with Context.open() as ctx:
         assert ctx.ledger.runs.get_run(old).source["git_dirty"] is True
-        result = reproduce_run(ctx, old, yes=True)
+        result = reproduce_run(old, yes=True, ctx=ctx)
         assert result.matches, result
         assert result.new_run_id is not None
         new_w = ctx.ledger.runs.latest_metrics(result.new_run_id)["w"]
@@ -193,8 +193,8 @@ def test_tolerance_allows_small_differences(
     old = run_script(project, "train.py", "--data", str(data))["base"]
     data.write_text("3.0000001")
     with Context.open() as ctx:
-        assert not reproduce_run(ctx, old, yes=True).matches
-        assert reproduce_run(ctx, old, yes=True, tolerance=1e-5).matches
+        assert not reproduce_run(old, yes=True, ctx=ctx).matches
+        assert reproduce_run(old, yes=True, tolerance=1e-5, ctx=ctx).matches
 
 
 def test_failing_rerun_reports_its_stderr(
@@ -206,7 +206,7 @@ def test_failing_rerun_reports_its_stderr(
     data.unlink()
     lines: list[str] = []
     with Context.open() as ctx:
-        result = reproduce_run(ctx, old, yes=True, echo=lines.append)
+        result = reproduce_run(old, yes=True, echo=lines.append, ctx=ctx)
     assert not result.matches
     assert result.exit_code == 1
     assert result.new_run_id is None
@@ -220,7 +220,7 @@ def test_several_runs_in_one_process_pick_the_same_model(
 ) -> None:
     runs = run_script(project, "train.py", "--models", "a,bb,ccc")
     with Context.open() as ctx:
-        result = reproduce_run(ctx, runs["bb"], yes=True)
+        result = reproduce_run(runs["bb"], yes=True, ctx=ctx)
         assert result.matches, result
         assert result.new_run_id is not None
         assert ctx.ledger.runs.get_run(result.new_run_id).name == "bb"
@@ -247,14 +247,14 @@ def test_module_entry_point_runs_the_worktree_code(
     with Context.open() as ctx:
         source = ctx.ledger.runs.get_run(old).source
         assert source["entry_point"]["kind"] == "module"
-        result = reproduce_run(ctx, old, yes=True)
+        result = reproduce_run(old, yes=True, ctx=ctx)
     assert result.matches, result
 
 
 def test_keep_worktree(project: Path, run_script: Callable[..., dict[str, str]]) -> None:
     old = run_script(project, "train.py")["base"]
     with Context.open() as ctx:
-        result = reproduce_run(ctx, old, yes=True, keep_worktree=True)
+        result = reproduce_run(old, yes=True, keep_worktree=True, ctx=ctx)
     assert result.worktree is not None
     tree = Path(result.worktree)
     assert (tree / "train.py").read_text() == TRAIN
@@ -273,12 +273,12 @@ def test_environment_differences_are_listed(
     other = EnvironmentCapture("cd" * 32, current.python, "elsewhere", packages, {})
     with Context.open() as ctx:
         exp = ctx.ledger.projects.ensure_experiment(ctx.project.id, "repro")
-        env = save_environment(ctx, other)
+        env = save_environment(other, ctx=ctx)
         capture = capture_source(cwd=project, argv=["train.py", "--steps", "2"])
         run = ctx.ledger.runs.create_run(
             exp.id, name="base", source=capture.info, environment_id=env.id
         )
-        save_source(ctx, run.id, capture)
+        save_source(run.id, capture, ctx=ctx)
         w = 0.0
         for _ in range(2):
             w -= 0.1 * (w - 12.0)
@@ -316,7 +316,7 @@ def test_interactive_run_exits_2(project: Path) -> None:
         source = capture_source(cwd=project, argv=["-c"]).info
         run = ctx.ledger.runs.create_run(exp.id, source=source)
         with pytest.raises(UsageError, match="interactive session"):
-            reproduce_run(ctx, run.id, yes=True)
+            reproduce_run(run.id, yes=True, ctx=ctx)
 
 
 def test_unknown_commit_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -362,9 +362,9 @@ def test_rerun_past_the_timeout_is_killed(project: Path) -> None:
         exp = ctx.ledger.projects.ensure_experiment(ctx.project.id, "repro")
         source = capture_source(cwd=project, argv=["slow.py"]).info
         run = ctx.ledger.runs.create_run(exp.id, source=source)
-        result = reproduce_run(ctx, run.id, yes=True, timeout=1.0)
+        result = reproduce_run(run.id, yes=True, timeout=1.0, ctx=ctx)
         with pytest.raises(UsageError, match="tolerance"):
-            reproduce_run(ctx, run.id, yes=True, tolerance=-1.0)
+            reproduce_run(run.id, yes=True, tolerance=-1.0, ctx=ctx)
     assert result.exit_code is None
     assert not result.matches
     assert any("timeout" in w for w in result.warnings)

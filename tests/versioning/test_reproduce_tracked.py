@@ -69,7 +69,7 @@ def test_uncommitted_change_after_the_run(
     old = run_script(project, "train.py", "steps=5")["base"]
     (project / "train.py").write_text(TRAIN.replace("SCALE = 1.0", "SCALE = 0.5"))
     with Context.open() as ctx:
-        result = reproduce_run(ctx, old, yes=True)
+        result = reproduce_run(old, yes=True, ctx=ctx)
     assert result.matches, result
 
 
@@ -80,7 +80,7 @@ def test_run_made_with_an_uncommitted_change(
     old = run_script(project, "train.py", "steps=5")["base"]
     git(project, "checkout", "--", "train.py")
     with Context.open() as ctx:
-        result = reproduce_run(ctx, old, yes=True)
+        result = reproduce_run(old, yes=True, ctx=ctx)
     assert result.matches, result
 
 

@@ -433,7 +433,7 @@ def log(name: str, limit: int | None, as_json: bool) -> None:
     from plinth.context import Context
 
     with Context.open() as ctx:
-        versions = datasets.log(name, limit=limit, ctx=ctx)
+        versions = datasets.versions(name, limit=limit, ctx=ctx)
     if as_json:
         echo_json({"dataset": name, "versions": [version_json(v) for v in versions]})
         return
@@ -519,7 +519,7 @@ def checkout(ref: str, dir: str, force: bool, as_json: bool) -> None:
         echo_json(
             {
                 "version": version_json(result.version),
-                "dir": str(result.dir),
+                "dir": str(result.path),
                 "files": s.files,
                 "reflinked": s.reflinked,
                 "copied": s.copied,
@@ -528,7 +528,7 @@ def checkout(ref: str, dir: str, force: bool, as_json: bool) -> None:
         )
         return
     click.echo(
-        f"Checked out {result.version.ref} into {result.dir}: {plural(s.files, 'file')} "
+        f"Checked out {result.version.ref} into {result.path}: {plural(s.files, 'file')} "
         f"({s.reflinked} reflinked, {s.copied} copied, {s.present} already there)"
     )
 

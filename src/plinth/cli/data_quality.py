@@ -103,7 +103,7 @@ def scan(ref: str, sample: int, threshold: float, seed: int, as_json: bool) -> N
 
     with Context.open() as ctx:
         version = datasets.get(ref, ctx=ctx)
-        table = datasets.load(version.ref, as_="arrow", allow_quarantined=True, ctx=ctx)
+        table = datasets.load(version.ref, to="arrow", allow_quarantined=True, ctx=ctx)
     findings = pii.scan(table, sample=sample, seed=seed, threshold=threshold)
     sampled = min(sample, table.num_rows)
     if as_json:

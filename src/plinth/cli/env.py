@@ -36,7 +36,8 @@ def env() -> None:
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
 )
 def export(run_id: str, fmt: str, output: Path | None) -> None:
-    """Write RUN_ID's environment as pinned requirements or a Dockerfile."""
+    """Write RUN_ID's environment as pinned requirements or a Dockerfile. RUN_ID may be a
+    unique prefix (8+ characters)."""
     from plinth.context import Context
     from plinth.versioning import export_environment
 
@@ -58,7 +59,8 @@ def export(run_id: str, fmt: str, output: Path | None) -> None:
 @click.argument("run_id")
 @json_option
 def show(run_id: str, as_json: bool) -> None:
-    """Print RUN_ID's environment: digest, Python, platform, hardware and packages."""
+    """Print RUN_ID's environment: digest, Python, platform, hardware and packages. RUN_ID
+    may be a unique prefix (8+ characters)."""
     from plinth.context import Context
     from plinth.versioning.env import check_recorded_environment
 
@@ -95,10 +97,10 @@ def show(run_id: str, as_json: bool) -> None:
 def _environment_of(ctx: Context, run_id: str) -> Environment:
     from plinth.errors import UsageError
 
-    run = ctx.ledger.runs.get_run(run_id)
+    run = ctx.ledger.runs.get_run(ctx.ledger.search.resolve_run_id(run_id))
     if run.environment_id is None:
         raise UsageError(
-            f"run {run_id} has no environment recorded",
+            f"run {run.id} has no environment recorded",
             hint="runs started with plinth.start_run record one automatically",
             field="run_id",
         )

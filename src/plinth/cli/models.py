@@ -127,11 +127,13 @@ def _echo_version(v: ModelVersion) -> None:
 def show(ref: str, as_json: bool) -> None:
     """Show model REF: its versions (NAME), or one version (NAME@3, NAME@champion)."""
     from plinth.context import Context
+    from plinth.refs import parse_ref
     from plinth.registry import api
 
-    name, spec = api.parse_ref(ref)
+    parsed = parse_ref(ref, what="model")
+    name = parsed.name
     with Context.open() as ctx:
-        if spec is not None:
+        if "@" in ref:  # NAME@latest shows that one version; NAME alone lists them all
             version = api.get(ref, ctx=ctx)
             if as_json:
                 echo_json(api.version_dict(version))

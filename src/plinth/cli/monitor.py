@@ -209,7 +209,7 @@ def _load(text: str, label: str, opened: list[Context]) -> Any:
         opened.append(Context.open())
     # Exact rows, not the stored profile: p-values need them. Inspecting a quarantined
     # version is allowed.
-    return datasets.load(text, as_="arrow", allow_quarantined=True, ctx=opened[0])
+    return datasets.load(text, to="arrow", allow_quarantined=True, ctx=opened[0])
 
 
 def _record(plinth_ctx: Context, report: DriftReport, ref: str, cur: str) -> None:

@@ -115,7 +115,6 @@ def labels(
     maximum = _bounds(max_bounds, "max")
     with Context.open() as plinth_ctx:
         result = record_labels(
-            plinth_ctx,
             deployment,
             labels_file,
             key=key,
@@ -125,6 +124,7 @@ def labels(
             threshold=threshold,
             min_metrics=minimum,
             max_metrics=maximum,
+            ctx=plinth_ctx,
         )
     if as_json:
         echo_json(result.to_dict())

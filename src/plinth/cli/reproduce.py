@@ -72,6 +72,7 @@ def reproduce(
     prompt. Then prints how the current environment differs from the recorded one and every
     param and final metric that differs. Exits 0 when they all match, 1 when not (or when
     you decline), 2 when the run cannot be reproduced or nothing ran for want of consent.
+    RUN_ID may be a unique prefix (8+ characters).
     """
     from plinth.context import Context
     from plinth.errors import CheckFailedError, UsageError
@@ -81,7 +82,10 @@ def reproduce(
         click.echo(line, err=True)
 
     with Context.open() as plinth_ctx:
-        plan = plan_reproduction(plinth_ctx, run_id, allow_command=allow_command, pass_env=pass_env)
+        run_id = plinth_ctx.ledger.search.resolve_run_id(run_id)
+        plan = plan_reproduction(
+            run_id, allow_command=allow_command, pass_env=pass_env, ctx=plinth_ctx
+        )
         for line in plan.describe():
             click.echo(line, err=as_json)
         refused = plan.refused
@@ -104,13 +108,13 @@ def reproduce(
                 click.echo("Nothing ran.", err=True)
                 ctx.exit(1)
         result = reproduce_run(
-            plinth_ctx,
             plan,
             yes=True,
             tolerance=tolerance,
             keep_worktree=keep_worktree,
             timeout=timeout,
             echo=show,
+            ctx=plinth_ctx,
         )
     if as_json:
         echo_json({**result.to_dict(), "plan": plan.to_dict()})

@@ -49,22 +49,6 @@ def _resolve(ctx: Context, run_id: str) -> Run:
     return ctx.ledger.runs.get_run(ctx.ledger.search.resolve_run_id(run_id))
 
 
-def _experiment_ids(ctx: Context, names: tuple[str, ...]) -> list[str] | None:
-    if not names:
-        return None
-    from plinth.errors import NotFoundError
-
-    known = {e.name: e.id for e in ctx.ledger.projects.list_experiments(ctx.project.id)}
-    missing = [name for name in names if name not in known]
-    if missing:
-        raise NotFoundError(
-            f"project {ctx.project.name!r} has no experiment {missing[0]!r}",
-            hint=f"experiments: {', '.join(sorted(known)) or '(none yet)'}",
-            field="experiment",
-        )
-    return [known[name] for name in names]
-
-
 @runs.command(
     "list",
     epilog="Examples:\n\n  plinth runs list --experiment delays --status finished\n\n"
@@ -98,24 +82,23 @@ def list_runs(
     metrics the listed runs have. The search language is in docs/ledger.md.
     """
     from plinth.cli import _runs_view as view
-    from plinth.ledger.query import parse_columns, parse_order_by, parse_where
+    from plinth.ledger.query import named_columns
+    from plinth.tracking import search_runs
 
-    named = [c for c in _where_columns(parse_where(where)) if c.kind != "attribute"]
-    named += [k.column for k in parse_order_by(order_by) if k.column.kind != "attribute"]
-    named += parse_columns(columns)
+    named = named_columns(where, order_by, columns)
     with _open() as ctx:
-        rows = ctx.ledger.search.search_runs(
-            project_id=ctx.project.id,
-            experiment_ids=_experiment_ids(ctx, experiments),
-            status=status,
-            where=where,
-            order_by=list(order_by),
-            columns=[c.name for c in named],
+        rows = search_runs(
+            where,
+            order_by=order_by,
             limit=limit,
+            experiment=experiments or None,
+            status=status,
+            columns=[c.name for c in named],
             include_deleted=include_deleted,
+            ctx=ctx,
         )
         latest = {} if columns else ctx.ledger.search.latest_metrics_of([r.run.id for r in rows])
-    shown = list(dict.fromkeys(named))
+    shown = list(named)
     if not columns:
         shown += _common_metrics(latest, exclude={c.key for c in shown if c.kind == "metric"})
     table_rows = []
@@ -183,16 +166,6 @@ def _attributes(row: Any) -> dict[str, Any]:
         "user": run.created_by,
         "parent_run_id": run.parent_run_id,
     }
-
-
-def _where_columns(node: Any) -> list[Any]:
-    from plinth.ledger.query import Comparison
-
-    if node is None:
-        return []
-    if isinstance(node, Comparison):
-        return [node.column]
-    return [c for item in node.items for c in _where_columns(item)]
 
 
 def _common_metrics(latest: dict[str, dict[str, float]], exclude: set[str]) -> list[Any]:

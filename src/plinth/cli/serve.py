@@ -25,14 +25,13 @@ def serve(deployment: str, host: str, port: int, workers: int) -> None:
     import os
     from pathlib import Path
 
+    from plinth._extras import require
     from plinth.context import Context
-    from plinth.errors import MissingExtraError
     from plinth.serving.spec import DeploymentSpec, save_deployment
 
-    try:
-        import uvicorn
-    except ImportError:
-        raise MissingExtraError("plinth serve", "serve") from None
+    for module in ("starlette", "orjson"):
+        require(module, feature="plinth serve")
+    uvicorn = require("uvicorn", feature="plinth serve")
 
     spec = DeploymentSpec.load(deployment)
     with Context.open() as ctx:

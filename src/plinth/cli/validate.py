@@ -84,12 +84,14 @@ def run_command(
 
     Every check runs in one vectorised DuckDB pass. The result is recorded against the
     dataset version and the suite version, with the HTML report."""
+    from plinth import datasets
     from plinth.context import Context
-    from plinth.datasets import validate as run_suite
     from plinth.errors import CheckFailedError
 
     with Context.open() as plinth_ctx:
-        result = run_suite(data, suite, record=not no_record, report_path=report, ctx=plinth_ctx)
+        result = datasets.validate(
+            data, suite, record=not no_record, report_path=report, ctx=plinth_ctx
+        )
     if as_json:
         echo_json(result.to_dict())
         if not result.success:

@@ -7,13 +7,13 @@ for tables). References: ``NAME`` / ``NAME@latest`` (newest), ``NAME@3``, ``NAME
     import plinth
     plinth.datasets.add("data/flights", "flights", message="January")   # -> AddResult
     plinth.datasets.status("flights", "data/flights").clean
-    df = plinth.datasets.load("flights", version="gold", as_="pandas")  # in a run: "used"
+    df = plinth.datasets.load("flights", version="gold", to="pandas")  # in a run: "used"
     plinth.datasets.save(df, "flights-clean", message="deduplicated")   # in a run: "produced"
 
 Owns::
 
-    api.py          add, status, diff, checkout, tag, get, manifest, log, list_datasets,
-                    load, save, mask, forget
+    api.py          add, status, diff, checkout, tag, get, manifest, versions,
+                    list_datasets, load, save, mask, forget (log: deprecated, versions)
     catalog.py      which dataset store a command talks to; NAME@SPEC references
     manifests.py    Manifest (path -> digest, size) and comparing two of them
     snapshot.py     hashing a file or folder, answered by the stat cache where it can
@@ -47,13 +47,13 @@ if _typing.TYPE_CHECKING:
         get,
         list_datasets,
         load,
-        log,
         manifest,
         mask,
         parse_ref,
         save,
         status,
         tag,
+        versions,
     )
     from plinth.datasets.profiles import profile
     from plinth.datasets.validation import infer_suite, validate
@@ -73,7 +73,7 @@ _LAZY = {
     "infer_suite": "plinth.datasets.validation",
     "list_datasets": _API,
     "load": _API,
-    "log": _API,
+    "log": _API,  # deprecated, out of __all__: versions
     "manifest": _API,
     "mask": _API,
     "parse_ref": _API,
@@ -82,6 +82,7 @@ _LAZY = {
     "status": _API,
     "tag": _API,
     "validate": "plinth.datasets.validation",
+    "versions": _API,
 }
 
 __all__ = [
@@ -97,7 +98,6 @@ __all__ = [
     "infer_suite",
     "list_datasets",
     "load",
-    "log",
     "manifest",
     "mask",
     "parse_ref",
@@ -106,6 +106,7 @@ __all__ = [
     "status",
     "tag",
     "validate",
+    "versions",
 ]
 
 

@@ -6,7 +6,6 @@ A version is a manifest blob plus a ledger record; see the package docstring. In
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from plinth.datasets.catalog import Catalog, open_catalog, parse_ref
+from plinth import refs
+from plinth._deprecation import alias, renamed
+from plinth.datasets.catalog import Catalog, open_catalog
 from plinth.datasets.manifests import FileChanges, Manifest, compare
 from plinth.datasets.statcache import StatCache
 from plinth.entities import Dataset, DatasetVersion, RecordRef
@@ -46,6 +47,7 @@ __all__ = [
     "save",
     "status",
     "tag",
+    "versions",
 ]
 
 #: The lineage record type of a dataset version.
@@ -96,33 +98,31 @@ class DatasetDiff:
 @dataclass(frozen=True)
 class CheckoutResult:
     version: DatasetVersion
-    dir: Path
+    path: Path
     stats: CheckoutStats
+
+    @property
+    def dir(self) -> Path:
+        """Deprecated: :attr:`path`."""
+        from plinth._deprecation import warn
+
+        warn("CheckoutResult.dir", "CheckoutResult.path")
+        return self.path
 
 
 def _context(ctx: Context | None) -> Context:
-    if ctx is not None:
-        return ctx
-    run = _active_run()
-    if run is not None:
-        run_context: Context = run.context
-        return run_context
-    from plinth.context import current
+    from plinth.context import resolve_context
 
-    return current()
-
-
-def _active_run() -> Any:
-    # No run can be active unless tracking was imported: do not import it for nothing.
-    runs = sys.modules.get("plinth.tracking.runs")
-    return None if runs is None else runs.active_run()
+    return resolve_context(ctx)
 
 
 def _record_lineage(ctx: Context, version: DatasetVersion, relation: str) -> None:
-    run = _active_run()
-    if run is not None and run.context is ctx:
+    from plinth.context import run_scope
+
+    scope = run_scope()
+    if scope is not None and scope.ctx is ctx:
         ctx.ledger.lineage.add(
-            RecordRef("run", run.id), RecordRef(RECORD_TYPE, version.id), relation
+            RecordRef("run", scope.run_id), RecordRef(RECORD_TYPE, version.id), relation
         )
 
 
@@ -342,28 +342,39 @@ def diff(old_ref: str, new_ref: str, *, ctx: Context | None = None) -> DatasetDi
     )
 
 
+@renamed(keywords={"dir": "path"})
 def checkout(
-    ref: str, dir: str | Path, *, force: bool = False, ctx: Context | None = None
+    ref: str, path: str | Path, *, force: bool = False, ctx: Context | None = None
 ) -> CheckoutResult:
-    """Write the files of a version under ``dir``, each verified against its digest."""
+    """Write the files of a version under the folder ``path``, each verified against its
+    digest."""
     from plinth.datasets.materialize import materialize
 
     with _session(ctx) as (context, catalog):
         version = catalog.resolve(ref)
         _refuse_erased(catalog, version)
         files = _manifest(context, version)
-        stats = materialize(context.blobs, files, Path(dir), force=force)
-    return CheckoutResult(version, Path(dir), stats)
+        stats = materialize(context.blobs, files, Path(path), force=force)
+    return CheckoutResult(version, Path(path), stats)
 
 
 def tag(ref: str, tag: str, *, force: bool = False, ctx: Context | None = None) -> DatasetVersion:
     """Point ``tag`` at the version ``ref`` names; moving an existing tag needs ``force``."""
-    name, spec = parse_ref(ref)
+    parsed = refs.parse_ref(ref, what="dataset")
     with _session(ctx) as (_, catalog):
         version: DatasetVersion = catalog.store.set_tag(
-            catalog.dataset(name), tag, spec, move=force
+            catalog.dataset(parsed.name), tag, parsed.spec, move=force
         )
     return version
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """Deprecated: :func:`plinth.refs.parse_ref` gives a :class:`plinth.refs.Ref`."""
+    from plinth._deprecation import warn
+
+    warn("plinth.datasets.parse_ref", "plinth.refs.parse_ref (it returns a Ref)")
+    parsed = refs.parse_ref(ref, what="dataset")
+    return parsed.name, None if parsed.spec is None else str(parsed.spec)
 
 
 def get(ref: str, *, ctx: Context | None = None) -> DatasetVersion:
@@ -378,7 +389,9 @@ def manifest(ref: str, *, ctx: Context | None = None) -> Manifest:
         return _manifest(context, catalog.resolve(ref))
 
 
-def log(name: str, *, limit: int | None = None, ctx: Context | None = None) -> list[DatasetVersion]:
+def versions(
+    name: str, *, limit: int | None = None, ctx: Context | None = None
+) -> list[DatasetVersion]:
     """The versions of a dataset, newest first."""
     with _session(ctx) as (_, catalog):
         versions: list[DatasetVersion] = catalog.store.list_versions(
@@ -394,10 +407,11 @@ def list_datasets(*, ctx: Context | None = None) -> list[tuple[Dataset, DatasetV
         return [(d, latest.get(d.name)) for d in catalog.store.list(catalog.project_id)]
 
 
+@renamed(keywords={"as_": "to"})
 def load(
     name: str,
     version: str | int = "latest",
-    as_: str = "pandas",
+    to: str = "pandas",
     *,
     allow_quarantined: bool = False,
     ctx: Context | None = None,
@@ -409,14 +423,13 @@ def load(
     ``allow_quarantined``; an erased one always is.
     """
     from plinth.datasets.manifests import read_table
-    from plinth.tables import AS, convert
+    from plinth.tables import check_as, convert
 
-    if as_ not in AS:
-        raise UsageError(f"cannot load a dataset as {as_!r}", hint=f"use one of {', '.join(AS)}")
+    check_as(to)  # before anything is read or recorded: an unknown kind, a missing extra
     with _session(ctx) as (context, catalog):
-        ref_name, spec = parse_ref(name)
+        parsed = refs.parse_ref(name, what="dataset")
         found: DatasetVersion = catalog.store.resolve(
-            catalog.dataset(ref_name), spec if spec is not None else version
+            catalog.dataset(parsed.name), version if parsed.is_latest else parsed.spec
         )
         _refuse_erased(catalog, found)
         if found.status == "quarantined" and not allow_quarantined:
@@ -432,12 +445,14 @@ def load(
                 hint=f"materialise its files with: plinth data checkout {found.ref} DIR",
             )
         table = read_table(context.blobs, _manifest(context, found), found.ref)
-    if _active_run() is not None:  # pii column policies bind training, not exploration
+    from plinth.context import run_scope
+
+    if run_scope() is not None:  # pii column policies bind training, not exploration
         from plinth.datasets.policy import enforce
 
         enforce(table, found, context.settings)
     _record_lineage(context, found, "used")
-    return convert(table, as_)
+    return convert(table, to)
 
 
 def save(
@@ -477,3 +492,7 @@ def forget(name: str, where: str, message: str, *, ctx: Context | None = None) -
     from plinth.datasets.erasure import forget as forget_rows
 
     return forget_rows(name, where, message, ctx=ctx)
+
+
+#: Deprecated: :func:`versions` (one verb for "the versions of a record", as ``plinth.models``).
+log = alias(versions, "plinth.datasets.log", "plinth.datasets.versions")

@@ -1,4 +1,4 @@
-"""Which dataset store a command talks to, and dataset references (``NAME@VERSION``).
+"""Which dataset store a command talks to, and how it resolves a reference (:mod:`plinth.refs`).
 
 An embedded SQLite ledger at the current schema is read and written through the standard
 library's sqlite3 (:mod:`plinth.ledger.sqlite_datasets`), so that ``plinth data status``
@@ -8,37 +8,18 @@ needs migrating, goes through ``ctx.ledger.datasets``. Both honour one contract.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plinth.errors import UsageError
+from plinth.refs import parse_ref
 
 if TYPE_CHECKING:
     from plinth.context import Context
     from plinth.entities import Dataset, DatasetVersion
 
-__all__ = ["Catalog", "open_catalog", "parse_ref"]
-
-_REF = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(?:@(?P<spec>[A-Za-z0-9_.\-]+))?")
-
-
-def parse_ref(ref: str) -> tuple[str, str | None]:
-    """``("flights", "3")`` from ``flights@3``; ``("flights", None)`` from ``flights``.
-
-    The part after '@' is a version number, ``latest`` or a tag.
-    """
-    match = _REF.fullmatch(ref) if isinstance(ref, str) else None
-    if match is None or len(match["name"]) > 255:
-        raise UsageError(
-            f"invalid dataset reference {ref!r}",
-            hint="write NAME, NAME@VERSION, NAME@latest or NAME@TAG, e.g. flights@3 or "
-            "flights@gold",
-            field="ref",
-        )
-    return match["name"], match["spec"]
+__all__ = ["Catalog", "open_catalog"]
 
 
 @dataclass
@@ -53,10 +34,10 @@ class Catalog:
         return dataset
 
     def resolve(self, ref: str, default: str | int | None = None) -> DatasetVersion:
-        """The version a reference names (``default`` when it has no '@')."""
-        name, spec = parse_ref(ref)
+        """The version a reference names (``default`` when it names the latest)."""
+        parsed = parse_ref(ref, what="dataset")
         version: DatasetVersion = self.store.resolve(
-            self.dataset(name), default if spec is None else spec
+            self.dataset(parsed.name), default if parsed.is_latest else parsed.spec
         )
         return version
 

@@ -32,7 +32,7 @@ def references(*, ctx: Context | None = None) -> References:
     context = _context(ctx)
 
     def load_reference(ref: str) -> pa.Table:
-        return load(ref, as_="arrow", ctx=context)
+        return load(ref, to="arrow", ctx=context)
 
     return load_reference
 
@@ -42,7 +42,7 @@ def _version_table(ref: str, ctx: Context) -> tuple[DatasetVersion, pa.Table]:
 
     version = get(ref, ctx=ctx)
     # Checking is inspecting: a quarantined version can be validated again (a fixed suite).
-    return version, load(version.ref, as_="arrow", allow_quarantined=True, ctx=ctx)
+    return version, load(version.ref, to="arrow", allow_quarantined=True, ctx=ctx)
 
 
 def validate(
@@ -58,7 +58,7 @@ def validate(
 
     Writes the HTML report when ``report_path`` is given or ``record`` is set; with
     ``record``, saves the suite version and the result (linked to the dataset version)
-    in the ledger, as :func:`plinth.validation.run_suite` does.
+    in the ledger, as :func:`plinth.validation.validate` does.
     """
     from plinth.datasets.api import _context
     from plinth.validation.records import publish_result

@@ -64,13 +64,14 @@ def run_demo(
     """Run the demo in ``directory`` (a plinth project, created if needed)."""
     import plinth
     from plinth.demo import train
-    from plinth.demo.data import load_flights
+    from plinth.demo.data import load_flights, require_demo
     from plinth.demo.datasets import version_flights
     from plinth.demo.serving import serve_champion
     from plinth.project import init_project
     from plinth.settings import CONFIG_FILE
     from plinth.versioning.code import module_entry_point
 
+    require_demo()  # before the project folder is made
     directory.mkdir(parents=True, exist_ok=True)
     if not (directory / CONFIG_FILE).exists():
         init_project(directory, project="plinth-demo", system_metrics_interval=1.0)

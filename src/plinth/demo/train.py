@@ -218,7 +218,7 @@ def main(
         nested=False,
     ) as run:
         if args.data is not None:  # in the run: it records the exact version it used
-            frame = plinth.datasets.load(args.data, as_="pandas")
+            frame = plinth.datasets.load(args.data, to="pandas")
         assert frame is not None
         train(args, frame, run)
     return run.id

@@ -16,7 +16,8 @@ aggregate, reached from an open :class:`Ledger`::
 
 Only :mod:`plinth.entities` records cross this package's boundary. It may import
 sqlalchemy, alembic, :mod:`plinth.errors`, :mod:`plinth.ids`, :mod:`plinth.entities`,
-:func:`plinth.settings.redact` and :mod:`plinth.guards.paths`; nothing above the core.
+:mod:`plinth.refs`, :func:`plinth.settings.redact` and :mod:`plinth.guards`; nothing above
+the core (not even :mod:`plinth.context`).
 ``import plinth`` does not import it (it pulls in SQLAlchemy). The package's names load on
 first access, so that :mod:`plinth.ledger.sqlite_datasets` (the standard library's sqlite3
 only, for commands that must start fast) can be imported without SQLAlchemy.

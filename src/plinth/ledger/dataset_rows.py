@@ -14,6 +14,8 @@ from typing import Any
 
 from plinth.entities import DATASET_KINDS, VERSION_STATUSES, Dataset, DatasetVersion, Erasure
 from plinth.errors import ConflictError, NotFoundError, UsageError
+from plinth.refs import check_label, check_name
+from plinth.refs import parse_spec as refs_parse_spec
 
 __all__ = [
     "check_dataset_name",
@@ -33,57 +35,22 @@ __all__ = [
     "version_of",
 ]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
-_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-#: Tags that would shadow a version spec.
-RESERVED_TAGS = frozenset({"latest"})
 
 
 def check_dataset_name(name: object) -> str:
-    """``name`` if it can name a dataset: letters, digits, '_', '.', '-'; at most 255."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 255:
-        raise UsageError(
-            f"invalid dataset name {name!r}",
-            hint="use letters, digits, '_', '.' and '-', starting with a letter or digit, "
-            "e.g. flights or flights-2024",
-            field="name",
-        )
-    return name
+    """``name`` if it can name a dataset: the name rule of :mod:`plinth.refs`."""
+    return check_name(name, what="dataset", field="name")
 
 
 def check_tag(tag: object) -> str:
-    """``tag`` if it can tag a version: starts with a letter; not ``latest``."""
-    if (
-        not isinstance(tag, str)
-        or not _TAG.fullmatch(tag)
-        or len(tag) > 255
-        or tag in RESERVED_TAGS
-    ):
-        raise UsageError(
-            f"invalid tag {tag!r}",
-            hint="a tag starts with a letter and holds letters, digits, '_', '.' and '-' "
-            "(not 'latest', which always means the newest version), e.g. gold",
-            field="tag",
-        )
-    return tag
+    """``tag`` if a new tag may be called so: the label rule of :mod:`plinth.refs`."""
+    return check_label(tag, what="tag", field="tag")
 
 
 def parse_spec(spec: str | int | None) -> int | str | None:
     """A version spec as a number, a tag, or None for the latest version."""
-    if spec is None or spec == "latest":
-        return None
-    if isinstance(spec, bool):
-        raise UsageError(f"invalid dataset version {spec!r}", field="version")
-    if isinstance(spec, int):
-        if spec < 1:
-            raise UsageError(f"dataset versions start at 1, got {spec}", field="version")
-        return spec
-    if isinstance(spec, str) and spec.isdecimal():
-        return parse_spec(int(spec))
-    if isinstance(spec, str) and spec[:1] in "vV" and spec[1:].isdecimal():
-        return parse_spec(int(spec[1:]))
-    return check_tag(spec)
+    return refs_parse_spec(spec, what="dataset", field="version")
 
 
 def check_new_version(

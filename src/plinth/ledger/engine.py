@@ -27,7 +27,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from plinth.errors import ConfigError, LedgerUnavailableError, MissingExtraError
+from plinth._extras import require
+from plinth.errors import ConfigError, LedgerUnavailableError
 from plinth.settings import redact
 
 __all__ = [
@@ -172,10 +173,8 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
 
 
 def _postgres_engine(url: str, connect_timeout: float) -> sa.Engine:
-    try:
-        import psycopg  # noqa: F401  (SQLAlchemy imports it again when connecting)
-    except ImportError:
-        raise MissingExtraError("metadata=postgresql://...", "postgres", field="metadata") from None
+    # SQLAlchemy imports psycopg itself when connecting: this names the extra first.
+    require("psycopg", feature="metadata=postgresql://...", field="metadata")
     parsed = make_url(_with_psycopg(url))
     return sa.create_engine(
         parsed,

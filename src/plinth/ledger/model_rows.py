@@ -10,6 +10,7 @@ from typing import Any
 
 from plinth.entities.models import UNCHECKED, AliasMove, Model, ModelVersion, Unchecked
 from plinth.errors import ConflictError, NotFoundError, UsageError
+from plinth.refs import check_label, check_name, parse_spec
 
 __all__ = [
     "alias_conflict",
@@ -28,42 +29,20 @@ __all__ = [
     "unknown_model",
 ]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
-_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
-_NUMBERED = re.compile(r"[vV][0-9]+")
 _FLAVOR = re.compile(r"[a-z][a-z0-9_.\-]*")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _ID = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
 def check_model_name(name: object) -> str:
-    """``name`` if it can name a model: letters, digits, '_', '.', '-'; at most 255."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 255:
-        raise UsageError(
-            f"invalid model name {name!r}",
-            hint="use letters, digits, '_', '.' and '-', starting with a letter or digit, "
-            "e.g. delays or delays-gbm",
-            field="name",
-        )
-    return name
+    """``name`` if it can name a model: the name rule of :mod:`plinth.refs`."""
+    return check_name(name, what="model", field="name")
 
 
-def check_alias(alias: object) -> str:
-    """``alias`` if it can name a version: starts with a letter; not ``latest`` nor ``vN``."""
-    if (
-        not isinstance(alias, str)
-        or not _ALIAS.fullmatch(alias)
-        or len(alias) > 255
-        or alias == "latest"
-        or _NUMBERED.fullmatch(alias)
-    ):
-        raise UsageError(
-            f"invalid alias {alias!r}",
-            hint="an alias starts with a letter and holds letters, digits, '_', '.' and '-' "
-            "(not 'latest' nor 'v' and a number, which name versions), e.g. champion",
-            field="alias",
-        )
-    return alias
+def check_alias(alias: object, *, existing: bool = False) -> str:
+    """``alias`` if a new alias may be called so: the label rule of :mod:`plinth.refs`
+    (``existing``: if a reference can name it, so that an old alias can still go)."""
+    return check_label(alias, what="alias", field="alias", existing=existing)
 
 
 def _check_number(value: object, what: str) -> int:
@@ -83,21 +62,7 @@ def check_expected(expected: object) -> int | Unchecked | None:
 
 def parse_model_spec(spec: str | int | None) -> int | str | None:
     """A version spec as a number, an alias, or None for the latest version."""
-    if spec is None or spec == "latest":
-        return None
-    if isinstance(spec, int) and not isinstance(spec, bool):
-        return _check_number(spec, "the version")
-    if isinstance(spec, str) and spec.isdecimal():
-        return _check_number(int(spec), "the version")
-    if isinstance(spec, str) and _NUMBERED.fullmatch(spec):
-        return _check_number(int(spec[1:]), "the version")
-    if not isinstance(spec, str):
-        raise UsageError(
-            f"invalid model version {spec!r}",
-            hint="name a version by number (3 or v3), by alias (champion) or as latest",
-            field="version",
-        )
-    return check_alias(spec)
+    return parse_spec(spec, what="model", field="version")
 
 
 def _json_ready(value: object, what: str) -> Any:

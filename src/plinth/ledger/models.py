@@ -238,7 +238,7 @@ class ModelStore:
         reason: str | None = None,
     ) -> AliasMove:
         """Remove ``alias`` and record it; ``expected`` makes it a compare-and-swap."""
-        check_alias(alias)
+        check_alias(alias, existing=True)
         expected = check_expected(expected)
         _check_reason(reason)
         with self._db.write() as conn:
@@ -256,7 +256,7 @@ class ModelStore:
 
         ConflictError when the alias has no earlier target (its latest move first set it).
         """
-        check_alias(alias)
+        check_alias(alias, existing=True)
         _check_reason(reason)
         with self._db.write() as conn:
             fresh = self._fresh(conn, model, lock=True)
@@ -286,7 +286,7 @@ class ModelStore:
         """The alias moves of a model (or of one alias), newest first."""
         where = _E.c.model_id == model.id
         if alias is not None:
-            where = where & (_E.c.alias == check_alias(alias))
+            where = where & (_E.c.alias == check_alias(alias, existing=True))
         query = sa.select(_E).where(where).order_by(_E.c.created_at.desc(), _E.c.id.desc())
         with self._db.read() as conn:
             return [move_of(row, model.name) for row in conn.execute(query).mappings()]

@@ -35,6 +35,7 @@ __all__ = [
     "Node",
     "Or",
     "OrderKey",
+    "named_columns",
     "parse_columns",
     "parse_order_by",
     "parse_where",
@@ -394,3 +395,22 @@ def _comma_list(parser: _Parser, example: str, *, order: bool) -> list[OrderKey]
     if parser.tok.type != "end":
         raise parser.fail(parser.tok.pos, f"unexpected {parser.tok.text!r}", example)
     return found
+
+
+def named_columns(
+    where: str | None, order_by: Iterable[str] = (), columns: Iterable[str] = ()
+) -> list[Column]:
+    """The metrics, params and tags ``where`` and ``order_by`` name, then ``columns`` (run
+    attributes too), each once and in that order: what a search result shows."""
+
+    def walk(node: Node | None) -> list[Column]:
+        if node is None:
+            return []
+        if isinstance(node, Comparison):
+            return [node.column]
+        return [c for item in node.items for c in walk(item)]
+
+    named = [c for c in walk(parse_where(where)) if c.kind != "attribute"]
+    named += [k.column for k in parse_order_by(order_by) if k.column.kind != "attribute"]
+    named += parse_columns(columns)
+    return list(dict.fromkeys(named))

@@ -29,7 +29,8 @@ Owns::
 
 May import the plinth core (``plinth.tables`` included), ``plinth.profiles`` (stored
 references are profiles), and the public functions of ``plinth.datasets`` (dataset versions,
-their profiles, suites run with their references) and ``plinth.validation``. Nothing is
+their profiles, suites run with their references), ``plinth.registry`` (a deployment's
+model version) and ``plinth.validation``; never tracking or serving. Nothing is
 imported until a name is used: numpy, pyarrow and scipy load with the first comparison.
 """
 

@@ -9,7 +9,7 @@ from plinth.errors import UsageError
 from plinth.monitoring.drift import ColumnDrift
 
 if TYPE_CHECKING:
-    from plinth.monitoring._sides import CategoricalSide, NumericSide, Source
+    from plinth.monitoring._sides import CategoricalSide, ComparisonSource, NumericSide
 
 __all__ = ["compare"]
 
@@ -26,7 +26,11 @@ CATEGORY_METHODS = ("chisquare", "jensenshannon", "unseen")
 
 
 def compare(
-    name: str, ref: Source, cur: Source, method: str | None, limits: dict[str, float]
+    name: str,
+    ref: ComparisonSource,
+    cur: ComparisonSource,
+    method: str | None,
+    limits: dict[str, float],
 ) -> ColumnDrift | str:
     """The column's result, or why it is skipped."""
     kinds = ref.kind(name), cur.kind(name)
@@ -67,7 +71,7 @@ def compare(
     return _numeric(name, x, y, method, limits)
 
 
-def _empty(reference: bool, ref: Source, cur: Source) -> str:
+def _empty(reference: bool, ref: ComparisonSource, cur: ComparisonSource) -> str:
     side = ref if reference else cur
     return f"no values in the {side.label} data"
 

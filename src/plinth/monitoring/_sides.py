@@ -27,7 +27,14 @@ if TYPE_CHECKING:
 
     Floats = npt.NDArray[np.float64]
 
-__all__ = ["CategoricalSide", "NumericSide", "ProfileSource", "Source", "TableSource", "source"]
+__all__ = [
+    "CategoricalSide",
+    "ComparisonSource",
+    "NumericSide",
+    "ProfileSource",
+    "TableSource",
+    "source",
+]
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,7 @@ class CategoricalSide:
     distinct: int
 
 
-class Source:
+class ComparisonSource:
     """What a comparison reads from one side; see :class:`TableSource` and
     :class:`ProfileSource`."""
 
@@ -164,7 +171,7 @@ def _kind(t: pa.DataType) -> str:
     return "other"
 
 
-class TableSource(Source):
+class TableSource(ComparisonSource):
     """A pyarrow Table's columns, exact."""
 
     def __init__(self, table: pa.Table, label: str):
@@ -239,7 +246,7 @@ class TableSource(Source):
         )
 
 
-class ProfileSource(Source):
+class ProfileSource(ComparisonSource):
     """A stored :class:`~plinth.profiles.TableProfile`: exact counts where it kept them, a
     KLL sketch for numeric columns past 1,000 distinct values."""
 
@@ -322,8 +329,9 @@ class ProfileSource(Source):
         )
 
 
-def source(data: Any, label: str) -> Source:
-    """A :class:`Source` over a Table, RecordBatch, pandas/polars DataFrame or TableProfile."""
+def source(data: Any, label: str) -> ComparisonSource:
+    """A :class:`ComparisonSource` over a Table, RecordBatch, pandas/polars DataFrame or
+    TableProfile."""
     from plinth.profiles import TableProfile
 
     if isinstance(data, TableProfile):

@@ -9,7 +9,7 @@ no delivery failure ever raises out of :func:`deliver`::
     alert = AlertMessage.create("delays", "drift", severity="warning",
                                 title="delays: 3 columns drifted", message="...",
                                 key={"columns": ["distance", "carrier", "hour"]})
-    for d in deliver(ctx, ctx.project.id, [alert], notifiers_from_spec(routes)):
+    for d in deliver(ctx.project.id, [alert], notifiers_from_spec(routes), ctx=ctx):
         print(d.route, d.status, d.attempts, d.error)
 
 The fingerprint names what is wrong (monitor, check, severity and the key fields), never
@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from plinth._deprecation import renamed
+from plinth.context import resolve_context
 from plinth.errors import BackendError, PlinthError, UsageError
 from plinth.ids import now_ms
 from plinth.monitoring.notifiers import DELIVERY_ERRORS, redact_text
@@ -155,8 +157,8 @@ def _attempt(
     return retries, error
 
 
+@renamed(positional_ctx=True)
 def deliver(
-    ctx: Context,
     project_id: str,
     alerts: Sequence[AlertMessage],
     routes: Sequence[Notifier],
@@ -166,6 +168,7 @@ def deliver(
     backoff_seconds: float = 1.0,
     sleep: Callable[[float], Any] = time.sleep,
     clock: Callable[[], int] = now_ms,
+    ctx: Context | None = None,
 ) -> list[Delivery]:
     """Send every alert to every route, de-duplicated, and record each outcome.
 
@@ -175,6 +178,7 @@ def deliver(
     a refused target (SSRF rule, HTTP 4xx, a missing password) is not retried. Failures
     are recorded and logged, never raised; the ledger's own errors are.
     """
+    ctx = resolve_context(ctx)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
         raise UsageError(f"retries must be an integer >= 1, got {retries!r}", field="retries")
     if cooldown_seconds < 0 or backoff_seconds < 0:

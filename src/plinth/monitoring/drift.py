@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from plinth.errors import UsageError
 
 if TYPE_CHECKING:
-    from plinth.monitoring._sides import Source
+    from plinth.monitoring._sides import ComparisonSource
     from plinth.profiles import TableProfile
 
 __all__ = [
@@ -238,7 +238,7 @@ def _thresholds(given: Mapping[str, float] | None) -> dict[str, float]:
 
 
 def _select(
-    ref: Source, cur: Source, columns: Sequence[str] | None
+    ref: ComparisonSource, cur: ComparisonSource, columns: Sequence[str] | None
 ) -> tuple[list[str], dict[str, str]]:
     in_cur = set(cur.names)
     if columns is not None:

@@ -39,7 +39,7 @@ __all__ = ["MonitorOutcome", "run_monitor", "watch"]
 
 log = logging.getLogger("plinth.monitoring")
 
-Check = dict[str, Any]
+CheckOutcome = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class MonitorOutcome:
     """One evaluation: the recorded report, each check's result and the alert deliveries."""
 
     report: MonitorReport
-    checks: list[Check]
+    checks: list[CheckOutcome]
     deliveries: list[Delivery] = field(default_factory=list)
     drift: DriftReport | None = None
 
@@ -101,7 +101,7 @@ class _Window:
                 from plinth.datasets import load
 
                 self.table = load(
-                    self.spec.dataset, as_="arrow", allow_quarantined=True, ctx=self.ctx
+                    self.spec.dataset, to="arrow", allow_quarantined=True, ctx=self.ctx
                 )
             else:
                 table = read_batches(self.ctx, self.batches)
@@ -158,7 +158,7 @@ def _load_dataset(w: _Window) -> None:
 
 
 # -- checks --------------------------------------------------------------------------------
-def _check_drift(w: _Window, opts: dict[str, Any]) -> Check:
+def _check_drift(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
     from plinth.monitoring.drift import drift
 
     if w.reference_error is not None:
@@ -196,7 +196,7 @@ def _check_drift(w: _Window, opts: dict[str, Any]) -> Check:
     }
 
 
-def _check_prediction_drift(w: _Window, opts: dict[str, Any]) -> Check:
+def _check_prediction_drift(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
     from plinth.monitoring.drift import drift
     from plinth.monitoring.window import baseline_batches, merged_profile
 
@@ -240,7 +240,7 @@ def _check_prediction_drift(w: _Window, opts: dict[str, Any]) -> Check:
     }
 
 
-def _check_validation(w: _Window, opts: dict[str, Any]) -> Check:
+def _check_validation(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
     from plinth.datasets import validate
     from plinth.validation import Suite
 
@@ -258,7 +258,7 @@ def _check_validation(w: _Window, opts: dict[str, Any]) -> Check:
     }
 
 
-def _check_performance(w: _Window, opts: dict[str, Any]) -> Check:
+def _check_performance(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -281,13 +281,13 @@ def _check_performance(w: _Window, opts: dict[str, Any]) -> Check:
         promote_options="permissive",
     )
     joined = join_labels(
-        ctx,
         spec.deployment,
         labels,
         key=key,
         label_column=opts.get("label_column"),
         since_ms=w.start_ms,
         until_ms=w.end_ms,
+        ctx=ctx,
     )
     if w.start_ms is not None and joined.num_rows:
         ts = joined.column("ts").cast(pa.int64())
@@ -318,7 +318,7 @@ def _check_performance(w: _Window, opts: dict[str, Any]) -> Check:
     }
 
 
-def _check_server(w: _Window, opts: dict[str, Any]) -> Check:
+def _check_server(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
     from plinth.monitoring.server import scrape, window_stats
 
     counters = scrape(
@@ -352,7 +352,7 @@ def _check_server(w: _Window, opts: dict[str, Any]) -> Check:
     }
 
 
-_CHECKS: dict[str, Callable[[_Window, dict[str, Any]], Check]] = {
+_CHECKS: dict[str, Callable[[_Window, dict[str, Any]], CheckOutcome]] = {
     "drift": _check_drift,
     "prediction_drift": _check_prediction_drift,
     "validation": _check_validation,
@@ -361,7 +361,7 @@ _CHECKS: dict[str, Callable[[_Window, dict[str, Any]], Check]] = {
 }
 
 
-def _run_check(w: _Window, name: str, opts: dict[str, Any]) -> Check:
+def _run_check(w: _Window, name: str, opts: dict[str, Any]) -> CheckOutcome:
     try:
         result = _CHECKS[name](w, opts)
     except PlinthError as exc:
@@ -373,7 +373,7 @@ def _run_check(w: _Window, name: str, opts: dict[str, Any]) -> Check:
 
 
 # -- one evaluation ------------------------------------------------------------------------
-def _alerts(spec: MonitorSpec, checks: list[Check], report_id: str) -> list[Any]:
+def _alerts(spec: MonitorSpec, checks: list[CheckOutcome], report_id: str) -> list[Any]:
     from plinth.monitoring.alerts import AlertMessage, Severity
 
     out = []
@@ -405,19 +405,19 @@ def _alerts(spec: MonitorSpec, checks: list[Check], report_id: str) -> list[Any]
 def run_monitor(
     spec: MonitorSpec,
     *,
-    ctx: Context | None = None,
     now_ms: int | None = None,
     deliver_alerts: bool = True,
     retries: int = 3,
     backoff_seconds: float = 1.0,
+    ctx: Context | None = None,
 ) -> MonitorOutcome:
     """Evaluate ``spec`` once: run its checks, record the report, deliver its alerts."""
-    from plinth.context import current
+    from plinth.context import resolve_context
     from plinth.ids import now_ms as clock
 
-    context = ctx or current()
+    context = resolve_context(ctx)
     w = _Window(context, spec, clock() if now_ms is None else now_ms)
-    checks: list[Check] = []
+    checks: list[CheckOutcome] = []
     try:
         if spec.deployment is not None:
             _load_deployment(w)
@@ -459,13 +459,13 @@ def run_monitor(
             spec.routes, root=context.settings.root, base=spec.base_dir, settings=context.settings
         )
         deliveries = deliver(
-            context,
             context.project.id,
             alerts,
             routes,
             cooldown_seconds=spec.cooldown_seconds,
             retries=retries,
             backoff_seconds=backoff_seconds,
+            ctx=context,
         )
     return MonitorOutcome(report, checks, deliveries, w.drift)
 
@@ -474,10 +474,10 @@ def watch(
     spec: MonitorSpec,
     *,
     every_seconds: float,
-    ctx: Context | None = None,
     max_runs: int | None = None,
     on_outcome: Callable[[MonitorOutcome], Any] = lambda _: None,
     sleep: Callable[[float], Any] = time.sleep,
+    ctx: Context | None = None,
 ) -> int:
     """Run ``spec`` every ``every_seconds`` (``max_runs`` times, or until interrupted);
     returns the number of evaluations. A failing evaluation is logged and retried next time."""

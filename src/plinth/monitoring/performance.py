@@ -1,7 +1,7 @@
 """Model performance once ground truth arrives: labels joined to the prediction log, scored
 per window of prediction time, checked against bounds and recorded as one ledger report::
 
-    result = record_labels(ctx, "web", "labels.parquet", window="1d",
+    result = record_labels("web", "labels.parquet", window="1d",
                            min_metrics={"roc_auc": 0.7})
     result.status        # "ok", or "alert" when a window crossed a bound (result.breaches)
 
@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from plinth._deprecation import renamed
+from plinth.context import resolve_context
 from plinth.errors import UsageError
 from plinth.monitoring.metrics import (
     CLASSIFICATION_METRICS,
@@ -252,8 +254,8 @@ def _shown(values: list[Any]) -> str:
     return ", ".join(str(v) for v in values[:5]) + more
 
 
+@renamed(positional_ctx=True)
 def join_labels(
-    ctx: Context,
     deployment: str,
     labels: Any,
     *,
@@ -261,6 +263,7 @@ def join_labels(
     label_column: str | None = None,
     since_ms: int | None = None,
     until_ms: int | None = None,
+    ctx: Context | None = None,
 ) -> pa.Table:
     """Labels joined to the logged predictions of ``deployment`` (every version), sorted by
     time: columns ``KEY``, ``ts`` (timestamp, ms), ``model_version``, ``prediction`` and
@@ -270,6 +273,7 @@ def join_labels(
     ``labels``: a .parquet/.csv path, an Arrow table or a pandas DataFrame.
     ``label_column``: default the only column besides the key, else ``label``.
     """
+    ctx = resolve_context(ctx)
     table, source = _read_labels(labels)
     label_column = _label_column(table, key, label_column, source)
     ctx.ledger.deployments.get(ctx.project.id, deployment)  # NotFoundError names it
@@ -434,8 +438,8 @@ def _breaches(
     return out
 
 
+@renamed(positional_ctx=True)
 def record_labels(
-    ctx: Context,
     deployment: str,
     labels: Any,
     *,
@@ -446,6 +450,7 @@ def record_labels(
     threshold: float = 0.5,
     min_metrics: Mapping[str, float] | None = None,
     max_metrics: Mapping[str, float] | None = None,
+    ctx: Context | None = None,
 ) -> PerformanceResult:
     """Join ``labels`` to the prediction log of ``deployment``, score each window, check
     the bounds (e.g. ``min_metrics={"roc_auc": 0.7}``, ``max_metrics={"rmse": 12}``) and
@@ -453,6 +458,7 @@ def record_labels(
     status "alert" when any window crossed a bound. Everything is checked before anything
     is written; labels that match no logged prediction are counted, not an error.
     """
+    ctx = resolve_context(ctx)
     from plinth.tables import write_parquet
 
     _window(window)

@@ -142,6 +142,15 @@ class MonitorSpec:
                 f"got {reference!r:.40}",
                 field="reference",
             )
+        if reference not in ("lineage", "previous"):
+            from plinth.refs import parse_ref
+
+            try:
+                parse_ref(reference, what="dataset", field="reference")
+            except UsageError as exc:
+                raise UsageError(
+                    f"{where}: 'reference': {exc.message}", hint=exc.hint, field="reference"
+                ) from None
         if dataset is not None and reference == "lineage":
             reference = "previous"
         window = _window(data.get("window"), where)

@@ -1,53 +1,43 @@
 """The model registry: models, numbered versions, aliases moved by compare-and-swap, audit.
 
-Owns :mod:`plinth.registry.api` (``plinth.models``: read versions, move aliases, model
-cards), :mod:`plinth.registry.model_files` (``run.log_model``, ``load_model``) and
-:mod:`plinth.registry.flavors` (saving and loading each framework's models). It may import
-the core (:mod:`plinth.ledger` through a context, :mod:`plinth.storage`,
-:mod:`plinth.entities`, :mod:`plinth.errors`) and :mod:`plinth.tracking`'s readers; the
-pillars above it (serving, pipelines) import it, never the reverse. Names load on first
-access, so that importing this package stays cheap.
+Owns :mod:`plinth.registry.api` (``plinth.models``, the registry's one public surface: read
+versions, move aliases, load, model cards), :mod:`plinth.registry.model_files`
+(``run.log_model``, ``load_model``) and :mod:`plinth.registry.flavors` (saving and loading
+each framework's models). It may import the core (:mod:`plinth.ledger` through a context,
+:mod:`plinth.storage`, :mod:`plinth.entities`, :mod:`plinth.errors`, :mod:`plinth.refs`),
+no other pillar: tracking (``run.log_model``), monitoring and serving import it, never the
+reverse (``log_model`` takes any run shaped like ``RunHandle``).
 """
 
-import typing as _typing
+from typing import Any
 
-from plinth._lazy import lazy_attributes
-
-if _typing.TYPE_CHECKING:
-    from plinth.registry.api import (
-        card,
-        get,
-        history,
-        list_models,
-        rollback,
-        set_alias,
-        versions,
-    )
-    from plinth.registry.model_files import load_model, log_model
-
-_LAZY = {
-    "card": "plinth.registry.api",
-    "get": "plinth.registry.api",
-    "history": "plinth.registry.api",
-    "list_models": "plinth.registry.api",
-    "load_model": "plinth.registry.model_files",
-    "log_model": "plinth.registry.model_files",
-    "rollback": "plinth.registry.api",
-    "set_alias": "plinth.registry.api",
-    "versions": "plinth.registry.api",
+# The one public surface is ``plinth.models`` (:mod:`plinth.registry.api`); the names this
+# package exported before keep working for one release, with a DeprecationWarning.
+_DEPRECATED = {
+    "card": ("plinth.registry.api", "card", "plinth.models.card"),
+    "get": ("plinth.registry.api", "get", "plinth.models.get"),
+    "history": ("plinth.registry.api", "history", "plinth.models.history"),
+    "list_models": ("plinth.registry.api", "list_models", "plinth.models.list_models"),
+    "load_model": ("plinth.registry.api", "load", "plinth.models.load"),
+    "log_model": ("plinth.registry.model_files", "log_model", "run.log_model(model, name)"),
+    "rollback": ("plinth.registry.api", "rollback", "plinth.models.rollback"),
+    "set_alias": ("plinth.registry.api", "set_alias", "plinth.models.set_alias"),
+    "versions": ("plinth.registry.api", "versions", "plinth.models.versions"),
 }
 
-__all__ = [
-    "card",
-    "get",
-    "history",
-    "list_models",
-    "load_model",
-    "log_model",
-    "rollback",
-    "set_alias",
-    "versions",
-]
+__all__: list[str] = []
 
 
-__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        import importlib
+
+        from plinth._deprecation import alias
+
+        module, attr, new = _DEPRECATED[name]
+        return alias(getattr(importlib.import_module(module), attr), f"plinth.registry.{name}", new)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_DEPRECATED))

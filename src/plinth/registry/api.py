@@ -1,24 +1,26 @@
 """``plinth.models``: read registered versions, move aliases (compare-and-swap), model cards.
 
 A reference names a version: ``NAME`` (the latest), ``NAME@3`` or ``NAME@v3`` (a number),
-``NAME@champion`` (an alias)::
+``NAME@champion`` (an alias), in the one grammar of :mod:`plinth.refs`::
 
     mv = plinth.models.get("delays@champion")
     plinth.models.set_alias("delays", "champion", 4, expected=mv.number, reason="better rmse")
     plinth.models.rollback("delays", "champion", reason="p99 latency regression")
     plinth.models.card("delays@4")["data"]      # the dataset versions it was trained on
 
-Every function takes ``ctx`` (default: :func:`plinth.context.current`).
+Every function takes ``ctx`` (default: :func:`plinth.context.resolve_context`: the active
+run's context, else the process default).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from plinth.context import Context, current
+from plinth import refs
+from plinth.context import Context, resolve_context
 from plinth.entities import RecordRef
 from plinth.entities.models import UNCHECKED, AliasMove, Model, ModelVersion, Unchecked
-from plinth.errors import NotFoundError, UsageError
+from plinth.errors import NotFoundError
 
 if TYPE_CHECKING:
     from plinth.ledger.models import ModelStore
@@ -41,39 +43,30 @@ __all__ = [
 
 
 def parse_ref(ref: str) -> tuple[str, str | None]:
-    """``NAME[@VERSION|@ALIAS]`` as (name, spec); spec None means the latest version."""
-    if not isinstance(ref, str) or not ref:
-        raise UsageError(
-            f"invalid model reference {ref!r}",
-            hint="write NAME, NAME@3 or NAME@champion",
-            field="ref",
-        )
-    name, at, spec = ref.partition("@")
-    if at and not spec:
-        raise UsageError(
-            f"model reference {ref!r} names no version after '@'",
-            hint=f"write {name}@3, {name}@champion or just {name} for the latest",
-            field="ref",
-        )
-    return name, spec or None
+    """Deprecated: :func:`plinth.refs.parse_ref` gives a :class:`plinth.refs.Ref`."""
+    from plinth._deprecation import warn
+
+    warn("plinth.registry.api.parse_ref", "plinth.refs.parse_ref (it returns a Ref)")
+    parsed = refs.parse_ref(ref, what="model")
+    return parsed.name, None if parsed.spec is None else str(parsed.spec)
 
 
 def _open(name: str, ctx: Context | None) -> tuple[ModelStore, Model]:
-    context = ctx or current()
+    context = resolve_context(ctx)
     store = context.ledger.models
     return store, store.get(context.project.id, name)
 
 
 def get(ref: str, *, ctx: Context | None = None) -> ModelVersion:
     """The version ``ref`` names: ``NAME``, ``NAME@3`` or ``NAME@champion``."""
-    name, spec = parse_ref(ref)
-    store, model = _open(name, ctx)
-    return store.resolve(model, spec)
+    parsed = refs.parse_ref(ref, what="model")
+    store, model = _open(parsed.name, ctx)
+    return store.resolve(model, parsed.spec)
 
 
 def list_models(*, ctx: Context | None = None) -> list[Model]:
     """The models of the project, by name."""
-    context = ctx or current()
+    context = resolve_context(ctx)
     return context.ledger.models.list(context.project.id)
 
 
@@ -175,7 +168,7 @@ def card(ref: str, *, ctx: Context | None = None) -> dict[str, Any]:
     environment, and the dataset versions the run used (``run —used→ dataset_version``)
     with each one's validation results. Parts the ledger no longer holds are None.
     """
-    context = ctx or current()
+    context = resolve_context(ctx)
     version = get(ref, ctx=context)
     ledger = context.ledger
     out = version_dict(version)

@@ -21,7 +21,7 @@ import shutil
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from plinth.entities import RecordRef
 from plinth.errors import IntegrityError, InvalidPathError, UsageError
@@ -33,11 +33,24 @@ from plinth.registry.flavors.signature import Signature, infer_signature
 if TYPE_CHECKING:
     from plinth.context import Context
     from plinth.entities import ModelVersion
-    from plinth.tracking.runs import ActiveRun
 
 __all__ = ["MANIFEST_FORMAT", "ModelManifest", "load_model", "log_model"]
 
 log = logging.getLogger("plinth.registry")
+
+
+class RunHandle(Protocol):
+    """What ``log_model`` needs of a run: ``plinth.tracking``'s ActiveRun is one. Typed by
+    shape so that the registry, below tracking, never imports it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def context(self) -> Context: ...
+
+    def flush(self) -> object: ...
+
 
 MANIFEST_FORMAT = "plinth.model/1"
 #: The manifest's name among the run's artifacts, next to the model's files.
@@ -143,7 +156,7 @@ def _signature(
 
 
 def log_model(
-    run: ActiveRun,
+    run: RunHandle,
     model: Any,
     name: str,
     *,
@@ -198,9 +211,11 @@ def log_model(
 def _resolve(ctx: Context, ref: str | ModelVersion) -> ModelVersion:
     if not isinstance(ref, str):
         return ref
-    name, _, spec = ref.partition("@")
-    model = ctx.ledger.models.get(ctx.project.id, name)
-    return ctx.ledger.models.resolve(model, spec or None)
+    from plinth.refs import parse_ref
+
+    parsed = parse_ref(ref, what="model")
+    model = ctx.ledger.models.get(ctx.project.id, parsed.name)
+    return ctx.ledger.models.resolve(model, parsed.spec)
 
 
 def load_model(
@@ -208,10 +223,9 @@ def load_model(
 ) -> PlinthModel:
     """Load a registered version (``"NAME"``, ``"NAME@3"``, ``"NAME@champion"`` or a
     ModelVersion); files are fetched verified and pickled ones need ``trusted=True``."""
-    if ctx is None:
-        from plinth.context import current
+    from plinth.context import resolve_context
 
-        ctx = current()
+    ctx = resolve_context(ctx)
     version = _resolve(ctx, ref)
     where = f"the manifest of {version.ref}"
     manifest = ModelManifest.from_bytes(ctx.blobs.read_bytes(version.manifest_digest), where=where)

@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from plinth._extras import require
 from plinth.errors import (
     ModelFailedError,
     NotReadyError,
@@ -421,6 +422,8 @@ def create_app(
     prediction log to append to; by default one is started for the deployment version
     (``log_predictions=False``: none).
     """
+    for module in ("starlette", "orjson"):  # the request path uses both
+        require(module, feature="the serving app (plinth.serving.create_app)")
     from starlette.applications import Starlette
     from starlette.routing import Route
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plinth.context import resolve_context, run_scope
 from plinth.entities import RecordRef
 from plinth.errors import UsageError
 
@@ -59,23 +60,6 @@ class BatchResult:
             "chunks": self.chunks,
             "dataset_version": self.dataset_version,
         }
-
-
-def _context(ctx: Context | None) -> Context:
-    if ctx is not None:
-        return ctx
-    run = _active_run()
-    if run is not None:
-        run_context: Context = run.context
-        return run_context
-    from plinth.context import current
-
-    return current()
-
-
-def _active_run() -> Any:
-    runs = sys.modules.get("plinth.tracking.runs")
-    return None if runs is None else runs.active_run()
 
 
 def _open_input(path: Path) -> Any:
@@ -167,7 +151,7 @@ def predict_file(
         raise UsageError(
             f"chunk_rows must be an integer >= 1, got {chunk_rows!r}", field="chunk_rows"
         )
-    context = _context(ctx)
+    context = resolve_context(ctx)
     source, target = Path(input_path), Path(output_path)
     version = ref if not isinstance(ref, str) else api.get(ref, ctx=context)
     parquet = _open_input(source)
@@ -226,9 +210,9 @@ def _record_lineage(
     ctx: Context, version: ModelVersion, target: Path, dataset: str | None, source: Path
 ) -> str | None:
     model_ref = RecordRef("model_version", version.id)
-    run = _active_run()
-    if run is not None and run.context is ctx:
-        ctx.ledger.lineage.add(RecordRef("run", run.id), model_ref, "used")
+    scope = run_scope()
+    if scope is not None and scope.ctx is ctx:
+        ctx.ledger.lineage.add(RecordRef("run", scope.run_id), model_ref, "used")
     if dataset is None:
         return None
     from plinth import datasets

@@ -86,17 +86,17 @@ def export_deployment(
     target: str,
     out_dir: str | Path,
     *,
-    ctx: Context | None = None,
     image: str | None = None,
     port: int = 8000,
     replicas: int = 2,
+    ctx: Context | None = None,
 ) -> list[Path]:
     """Write the build folder for ``target`` (``kubernetes`` or ``compose``); the paths written.
 
     ``image`` names the image the manifests run (default ``<name>:<model>-v<number>``);
     ``replicas`` is the Deployment's and the autoscaler's minimum.
     """
-    from plinth.context import current
+    from plinth.context import resolve_context
 
     if target not in TARGETS:
         raise UsageError(
@@ -112,7 +112,7 @@ def export_deployment(
         check_image_reference(image, field="image")
     spec = DeploymentSpec.load(spec_path)
     _check_name(spec.name, spec_path)
-    context = ctx or current()
+    context = resolve_context(ctx)
     version = _resolve(spec.model, "model", spec_path, context)
     if spec.canary is not None:
         _resolve(spec.canary.model, "canary", spec_path, context)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from plinth._extras import require
 from plinth.errors import UsageError
 from plinth.serving.batcher import Batcher, Item
 from plinth.serving.decode import Decoder
@@ -85,6 +86,8 @@ class ServedModel:
         self.as_frame = not signature.is_tensor and (
             not numeric or getattr(native, "feature_names_in_", None) is not None
         )
+        if self.as_frame:  # refused at load, not on every request
+            require("pandas", feature=f"serving {name} (a model that takes a DataFrame)")
         if self.as_frame and numeric and _array_safe(native, self.decoder.names):
             # Fitted on a DataFrame, but a plain scikit-learn estimator over numbers in
             # the signature's order: an array gives the same answers without a per-batch

@@ -182,15 +182,21 @@ def _mapping(value: Any, where: str, key: str) -> Mapping[Any, Any]:
 def _model_ref(value: Any, where: str, key: str, *, required: bool) -> str | None:
     if value is None and not required:
         return None
-    name, at, version = value.partition("@") if isinstance(value, str) else ("", "", "")
-    if not (at and version and _NAME.fullmatch(name) and _NAME.fullmatch(version)):
+    from plinth.refs import parse_ref
+
+    # A deployment pins what it serves: a bare NAME (a moving "latest") is not enough.
+    if not isinstance(value, str) or "@" not in value:
         raise UsageError(
             f"{where}: '{key}' must name a model version as NAME@ALIAS (or NAME@3), "
             f"got {value!r:.60}",
             hint="e.g. model: delays@champion",
             field=key,
         )
-    return str(value)
+    try:
+        parse_ref(value, what="model", field=key)
+    except UsageError as exc:
+        raise UsageError(f"{where}: '{key}': {exc.message}", hint=exc.hint, field=key) from None
+    return value
 
 
 def _positive_int(value: Any, where: str, key: str) -> int:

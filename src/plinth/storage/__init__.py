@@ -6,8 +6,8 @@ the ``plinth.blob_stores`` entry point group), content addressing on top of any 
 (:class:`ContentStore`, BLAKE3 digests, verified reads) and the rules for logical artifact
 paths (:func:`normalize_artifact_path`, :func:`safe_join`).
 
-May import: the standard library, ``blake3``, :mod:`plinth.errors` and
-:mod:`plinth.settings`; ``boto3``/``botocore`` only inside :mod:`plinth.storage.s3`, when an
+May import: the standard library, ``blake3``, :mod:`plinth.errors`, :mod:`plinth.settings`
+and :mod:`plinth.guards.paths`; ``boto3``/``botocore`` only inside :mod:`plinth.storage.s3`, when an
 ``s3://`` store is opened. Nothing here imports the ledger, the pillars or the CLI.
 
     BlobStore  (exists, touch, stage -> StagedBlob, open, delete, list -> BlobInfo, location,

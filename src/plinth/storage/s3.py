@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from plinth._extras import require
 from plinth.errors import (
     BlobStoreError,
     ConfigError,
     InvalidPathError,
-    MissingExtraError,
     NotFoundError,
 )
 from plinth.settings import redact
@@ -67,15 +67,12 @@ class S3BlobStore(BlobStore):
             check_key(self.prefix)
         self._key_prefix = self.prefix + "/" if self.prefix else ""
         self.endpoint_url = endpoint_url
-        try:
-            import boto3
-            import botocore.exceptions
-            from boto3.s3.transfer import TransferConfig
-            from botocore.config import Config
-        except ImportError:
-            raise MissingExtraError(
-                f"artifacts={redact(self.describe_uri())}", "s3", field="artifacts"
-            ) from None
+        require("boto3", feature=f"artifacts={redact(self.describe_uri())}", field="artifacts")
+        import boto3
+        import botocore.exceptions
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
+
         self._exceptions: Any = botocore.exceptions
         self._transfer_config = TransferConfig()
         config = Config(connect_timeout=connect_timeout, retries={"max_attempts": 2})

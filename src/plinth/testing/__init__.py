@@ -1,9 +1,11 @@
 """Contract test suites every backend implementation must pass, shipped for plugin authors.
 
-Owns :mod:`plinth.testing.blob_contract` (every ``BlobStore``),
-:mod:`plinth.testing.ledger_contract` (every ledger backend) and
-:mod:`plinth.testing.s3server` (a real S3-compatible server, moto, for tests). These modules
-import ``pytest``, so nothing else in plinth may import them.
+Owns the contracts (``blob_contract`` for every ``BlobStore``; ``ledger_contract``,
+``dataset_contract``, ``model_contract``, ``monitor_contract``, ``spec_contract`` for every
+ledger backend), ``races`` (racing threads, test digests), ``s3server`` (a real
+S3-compatible server, moto) and ``tcpproxy`` (a loopback proxy for outage tests). These
+modules import ``pytest``, so nothing else in plinth may import them (the top layer of
+docs/architecture.md).
 
 May import: any public plinth module, ``pytest``, ``blake3``; ``boto3`` and ``moto`` inside
 functions only.

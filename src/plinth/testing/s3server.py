@@ -138,7 +138,9 @@ def moto_s3_server(*, start_timeout: float = 60.0) -> Iterator[str]:
 
 def create_bucket(endpoint_url: str, name: str | None = None) -> str:
     """Create a bucket (by default a fresh unique one) on the server; returns its name."""
-    import boto3
+    from plinth._extras import require
+
+    boto3 = require("boto3", feature="plinth.testing.s3server")
 
     bucket = name or f"plinth-test-{uuid.uuid4().hex[:16]}"
     client = boto3.session.Session().client(

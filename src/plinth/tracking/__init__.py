@@ -1,11 +1,19 @@
 """Experiment tracking: runs, params, journaled metrics, artifacts, system metrics.
 
-Owns ``plinth.start_run`` and reading runs back. May import plinth core (context, ledger,
-storage, entities, errors, ids) and the public functions of ``plinth.versioning`` (code and
-environment capture).
+Owns ``plinth.start_run``, reading runs back and searching them. May import plinth core
+(context, ledger, storage, entities, errors, ids, guards) and the public functions of
+``plinth.versioning`` (code and environment capture) and ``plinth.registry``
+(``run.log_model``); see docs/architecture.md.
 """
 
-from plinth.tracking.reading import MetricHistory, RunInfo, get_run, metric_history
+from plinth.tracking.reading import (
+    MetricHistory,
+    RunInfo,
+    RunRow,
+    get_run,
+    metric_history,
+    search_runs,
+)
 from plinth.tracking.runs import ActiveRun, active_run, start_run
 from plinth.tracking.seeding import seed_everything
 
@@ -13,9 +21,11 @@ __all__ = [
     "ActiveRun",
     "MetricHistory",
     "RunInfo",
+    "RunRow",
     "active_run",
     "get_run",
     "metric_history",
+    "search_runs",
     "seed_everything",
     "start_run",
 ]

@@ -76,7 +76,7 @@ class CapturedContext:
         """Store the uncommitted diff and the untracked file list as the run's artifacts."""
         from plinth.versioning.code import save_source
 
-        save_source(ctx, run_id, self.result())
+        save_source(run_id, self.result(), ctx=ctx)
 
 
 def capture_run_context(
@@ -87,4 +87,4 @@ def capture_run_context(
     from plinth.versioning.env import save_environment
 
     pending = begin_capture_source()
-    return CapturedContext(pending, entry_point, save_environment(ctx).id)
+    return CapturedContext(pending, entry_point, save_environment(ctx=ctx).id)

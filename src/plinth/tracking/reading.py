@@ -1,14 +1,16 @@
-"""Reading runs back: ``plinth.get_run`` and ``plinth.metric_history``."""
+"""Reading runs back: ``plinth.get_run``, ``plinth.metric_history``, ``plinth.search_runs``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from plinth.context import Context, current
-from plinth.entities import Artifact, Environment, RecordRef
+from plinth._deprecation import renamed
+from plinth.context import Context, resolve_context
+from plinth.entities import Artifact, Environment, RecordRef, RunRow
 
-__all__ = ["MetricHistory", "RunInfo", "get_run", "metric_history"]
+__all__ = ["MetricHistory", "RunInfo", "RunRow", "get_run", "metric_history", "search_runs"]
 
 
 @dataclass(frozen=True)
@@ -46,17 +48,18 @@ class MetricHistory:
         return len(self.steps)
 
 
-def _recovered(context: Context | None) -> Context:
+def _recovered(ctx: Context | None) -> Context:
     from plinth.tracking.ingest import recover_journals
 
-    ctx = context or current()
-    recover_journals(ctx)
-    return ctx
+    context = resolve_context(ctx)
+    recover_journals(context)
+    return context
 
 
-def get_run(run_id: str, *, context: Context | None = None) -> RunInfo:
+@renamed(keywords={"context": "ctx"})
+def get_run(run_id: str, *, ctx: Context | None = None) -> RunInfo:
     """The run ``run_id`` as recorded now (journals of dead processes are ingested first)."""
-    ctx = _recovered(context)
+    ctx = _recovered(ctx)
     ledger = ctx.ledger
     run = ledger.runs.get_run(run_id)
     env = ledger.environments.get(run.environment_id) if run.environment_id else None
@@ -80,9 +83,10 @@ def get_run(run_id: str, *, context: Context | None = None) -> RunInfo:
     )
 
 
-def metric_history(run_id: str, key: str, *, context: Context | None = None) -> MetricHistory:
+@renamed(keywords={"context": "ctx"})
+def metric_history(run_id: str, key: str, *, ctx: Context | None = None) -> MetricHistory:
     """Steps, values and timestamps of metric ``key`` of run ``run_id``."""
-    ctx = _recovered(context)
+    ctx = _recovered(ctx)
     points = ctx.ledger.runs.metric_history(run_id, key)
     return MetricHistory(
         key=key,
@@ -90,3 +94,50 @@ def metric_history(run_id: str, key: str, *, context: Context | None = None) -> 
         values=[p.value for p in points],
         timestamps=[p.timestamp for p in points],
     )
+
+
+def search_runs(
+    where: str | None = None,
+    *,
+    order_by: str | Sequence[str] = (),
+    limit: int = 100,
+    experiment: str | Sequence[str] | None = None,
+    status: str | Sequence[str] | None = None,
+    columns: str | Sequence[str] = (),
+    include_deleted: bool = False,
+    ctx: Context | None = None,
+) -> list[RunRow]:
+    """Runs of the project matching ``where``, in ``order_by`` order (default: newest first).
+
+    ``where``, ``order_by`` and ``columns`` use the search language (docs/ledger.md); each
+    row carries the latest values of the metrics, params and tags they name. Example::
+
+        for row in plinth.search_runs("metrics.auc > 0.8", order_by="metrics.auc DESC"):
+            print(row.run.id, row.metrics["auc"])
+    """
+    context = _recovered(ctx)
+    names = [experiment] if isinstance(experiment, str) else experiment
+    return context.ledger.search.search_runs(
+        project_id=context.project.id,
+        experiment_ids=None if names is None else _experiment_ids(context, names),
+        status=status,
+        where=where,
+        order_by=[order_by] if isinstance(order_by, str) else list(order_by),
+        columns=[columns] if isinstance(columns, str) else list(columns),
+        limit=limit,
+        include_deleted=include_deleted,
+    )
+
+
+def _experiment_ids(ctx: Context, names: Sequence[str]) -> list[str]:
+    from plinth.errors import NotFoundError
+
+    known = {e.name: e.id for e in ctx.ledger.projects.list_experiments(ctx.project.id)}
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise NotFoundError(
+            f"project {ctx.project.name!r} has no experiment {missing[0]!r}",
+            hint=f"experiments: {', '.join(sorted(known)) or '(none yet)'}",
+            field="experiment",
+        )
+    return [known[name] for name in names]

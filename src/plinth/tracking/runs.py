@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from plinth.context import Context, current
+from plinth._deprecation import renamed
+from plinth.context import Context, enter_run, leave_run, resolve_context
 from plinth.entities import RecordRef, Run
 from plinth.errors import UsageError
 from plinth.guards.secrets import redact_params
@@ -46,6 +47,7 @@ from plinth.tracking.journal import SLOT_BITS, JournalWriter, parse_journal_name
 
 if TYPE_CHECKING:
     from plinth.entities import Artifact, ModelVersion
+    from plinth.registry.flavors.signature import Signature
     from plinth.tracking.capture import CapturedContext
     from plinth.tracking.system import SystemMetricsSampler
 
@@ -205,11 +207,12 @@ class ActiveRun:
         """Store a file under ``artifact_path/<file name>`` (or its name)."""
         return _artifacts.log_file(self._ctx, self._ref, Path(path), artifact_path)
 
+    @renamed(keywords={"directory": "path"})
     def log_artifacts(
-        self, directory: str | os.PathLike[str], artifact_path: str | None = None
+        self, path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[Artifact]:
-        """Store every file under ``directory``, keeping relative paths."""
-        return _artifacts.log_dir(self._ctx, self._ref, Path(directory), artifact_path)
+        """Store every file under the folder ``path``, keeping relative paths."""
+        return _artifacts.log_dir(self._ctx, self._ref, Path(path), artifact_path)
 
     def log_text(self, text: str, path: str) -> Artifact:
         return _artifacts.log_bytes(self._ctx, self._ref, text.encode("utf-8"), path)
@@ -225,11 +228,19 @@ class ActiveRun:
         """Store a matplotlib figure as PNG."""
         return _artifacts.log_figure(self._ctx, self._ref, figure, path)
 
-    def log_predictions(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def log_predictions(
+        self,
+        y_true: Any,
+        y_pred: Any,
+        *,
+        ids: Any = None,
+        scores: Any = None,
+        name: str = "holdout",
+    ) -> dict[str, Any]:
         """Store holdout predictions as Parquet plus a summary (:mod:`plinth.tracking.extras`)."""
         from plinth.tracking.extras import log_predictions
 
-        return log_predictions(self, *args, **kwargs)
+        return log_predictions(self, y_true, y_pred, ids=ids, scores=scores, name=name)
 
     def log_weights(self, model: Any, stage: str = "final") -> dict[str, Any]:
         """Store a model's weights with per-array statistics (:mod:`plinth.tracking.extras`)."""
@@ -237,11 +248,28 @@ class ActiveRun:
 
         return log_weights(self, model, stage=stage)
 
-    def log_model(self, model: Any, name: str, **kwargs: Any) -> ModelVersion:
+    def log_model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        input_example: Any = None,
+        signature: Signature | Mapping[str, Any] | None = None,
+        flavor: str | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
         """Save and register a model version (:func:`plinth.registry.model_files.log_model`)."""
         from plinth.registry.model_files import log_model
 
-        return log_model(self, model, name, **kwargs)
+        return log_model(
+            self,
+            model,
+            name,
+            input_example=input_example,
+            signature=signature,
+            flavor=flavor,
+            description=description,
+        )
 
     @property
     def context(self) -> Context:
@@ -322,6 +350,7 @@ class ActiveRun:
         with _stack_lock:
             if self in _stack:
                 _stack.remove(self)
+                leave_run(self.id)
             if not _stack:
                 _restore_handlers()
 
@@ -416,6 +445,7 @@ def _activate(
     return ActiveRun(ctx, run, slot=slot, system_metrics=use_sampler, capture=capture)
 
 
+@renamed(keywords={"context": "ctx"})
 def start_run(
     experiment: str = "default",
     *,
@@ -427,7 +457,7 @@ def start_run(
     nested: bool = True,
     system_metrics: bool | None = None,
     entry_point: Mapping[str, Any] | None = None,
-    context: Context | None = None,
+    ctx: Context | None = None,
 ) -> ActiveRun:
     """Start (or with ``run_id``, resume) a run and make it the active one.
 
@@ -435,7 +465,7 @@ def start_run(
     Code, argv and environment are captured once here. ``entry_point`` overrides the
     detected one (see :func:`plinth.versioning.code.module_entry_point`).
     """
-    ctx = context or current()
+    ctx = resolve_context(ctx)
     recover_journals(ctx)
     ledger = ctx.ledger
     parent_id: str | None
@@ -491,6 +521,7 @@ def start_run(
         raise
     with _stack_lock:
         _stack.append(active)
+        enter_run(active.id, ctx)
         _install_handlers()
         if sys.excepthook is not _excepthook:
             sys.excepthook = _excepthook

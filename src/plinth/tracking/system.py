@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from plinth._extras import optional
+
 if TYPE_CHECKING:
     from plinth.tracking.runs import ActiveRun
 
@@ -23,9 +25,8 @@ log = logging.getLogger("plinth.tracking")
 
 def gpu_handles() -> list[Any]:
     """NVML handles of every GPU, or [] when NVML or a GPU is absent."""
-    try:
-        import pynvml
-    except ImportError:
+    pynvml = optional("pynvml")  # the 'gpu' extra; without it, no GPU metrics
+    if pynvml is None:
         return []
     try:
         pynvml.nvmlInit()

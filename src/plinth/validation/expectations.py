@@ -1,6 +1,6 @@
 """Expectations: each check compiled to DuckDB aggregate expressions over one table.
 
-:func:`compile_check` turns a :class:`~plinth.validation.suites.Check` into a
+:func:`compile_check` turns a :class:`~plinth.validation.suites.SuiteCheck` into a
 :class:`Compiled`: SQL aggregates (``count_if(...)``, ``avg(...)``) that the runner puts
 into ONE query with every other check's, a function that judges their values, and, for
 row checks, a query for a few failing values that runs only when the check failed.
@@ -41,7 +41,7 @@ from plinth.validation.columns import (
     type_matches,
     values_text,
 )
-from plinth.validation.suites import Check, locate, parse_duration, parse_timestamp, suggest
+from plinth.validation.suites import SuiteCheck, locate, parse_duration, parse_timestamp, suggest
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -70,7 +70,7 @@ class Outcome:
 class Compiled:
     """A check as SQL: aggregates for the one shared query, a judge, a sample query."""
 
-    check: Check
+    check: SuiteCheck
     aggregates: list[str] = field(default_factory=list)
     #: (values of ``aggregates``, row count) -> Outcome.
     judge: Callable[[Sequence[Any], int], Outcome | None] | None = None
@@ -115,18 +115,18 @@ class Env:
     #: Float columns holding NaN (checks read NaN as null there; elsewhere it costs nothing).
     nan_columns: frozenset[str]
     #: Loads the table of an ``in_dataset`` check (dataset ref or path) as pyarrow.
-    load_reference: Callable[[Check], pa.Table]
+    load_reference: Callable[[SuiteCheck], pa.Table]
     now: float = field(default_factory=time.time)
     #: The data itself, for checks answered without a query (null counts, distinct values).
     table: pa.Table | None = None
 
 
-def _failed(check: Check, expected: str, message: str) -> Compiled:
+def _failed(check: SuiteCheck, expected: str, message: str) -> Compiled:
     outcome = Outcome(False, None, expected, message=message)
     return Compiled(check, judge=lambda values, rows: outcome)
 
 
-def compile_check(check: Check, env: Env) -> Compiled:
+def compile_check(check: SuiteCheck, env: Env) -> Compiled:
     """``check`` as SQL over :data:`DATA`; :class:`UsageError` when it cannot apply."""
     loc = locate(env.where, check)
     table_level = _TABLE.get(check.check)
@@ -159,7 +159,7 @@ def compile_check(check: Check, env: Env) -> Compiled:
     return _COLUMN[check.check](check, env, loc, col, arrow_type)
 
 
-def _expected(check: Check) -> str:
+def _expected(check: SuiteCheck) -> str:
     a = check.args
     texts: dict[str, Callable[[], str]] = {
         "row_count": lambda: range_text(a.get("min"), a.get("max"), "rows"),
@@ -205,7 +205,7 @@ def _rows_judge(expected: str) -> Callable[[Sequence[Any], int], Outcome]:
 # ---- table checks -------------------------------------------------------------------------
 
 
-def _row_count(check: Check, env: Env, loc: str) -> Compiled:
+def _row_count(check: SuiteCheck, env: Env, loc: str) -> Compiled:
     low, high = check.args.get("min"), check.args.get("max")
     expected = _expected(check)
 
@@ -215,7 +215,7 @@ def _row_count(check: Check, env: Env, loc: str) -> Compiled:
     return Compiled(check, judge=judge)
 
 
-def _required_columns(check: Check, env: Env, loc: str) -> Compiled:
+def _required_columns(check: SuiteCheck, env: Env, loc: str) -> Compiled:
     missing = [c for c in check.args["columns"] if c not in env.types]
     message = None
     if missing:
@@ -224,14 +224,14 @@ def _required_columns(check: Check, env: Env, loc: str) -> Compiled:
     return Compiled(check, judge=lambda values, rows: outcome)
 
 
-def _no_unexpected(check: Check, env: Env, loc: str) -> Compiled:
+def _no_unexpected(check: SuiteCheck, env: Env, loc: str) -> Compiled:
     listed = set(check.args["columns"])
     extra = [c for c in env.types if c not in listed]
     outcome = Outcome(not extra, extra, _expected(check), message=None)
     return Compiled(check, judge=lambda values, rows: outcome)
 
 
-def _no_duplicates(check: Check, env: Env, loc: str) -> Compiled:
+def _no_duplicates(check: SuiteCheck, env: Env, loc: str) -> Compiled:
     columns = check.args["columns"]
     missing = [c for c in columns if c not in env.types]
     if missing:
@@ -258,7 +258,7 @@ def _no_duplicates(check: Check, env: Env, loc: str) -> Compiled:
     )
 
 
-def _sql(check: Check, env: Env, loc: str) -> Compiled:
+def _sql(check: SuiteCheck, env: Env, loc: str) -> Compiled:
     from plinth.guards.sql import check_expression
 
     # Someone else's text: refused unless DuckDB's parser reads it as one expression.
@@ -275,7 +275,7 @@ def _sql(check: Check, env: Env, loc: str) -> Compiled:
     )
 
 
-_TABLE: dict[str, Callable[[Check, Env, str], Compiled]] = {
+_TABLE: dict[str, Callable[[SuiteCheck, Env, str], Compiled]] = {
     "row_count": _row_count,
     "required_columns": _required_columns,
     "no_unexpected_columns": _no_unexpected,
@@ -285,10 +285,10 @@ _TABLE: dict[str, Callable[[Check, Env, str], Compiled]] = {
 
 # ---- column checks ------------------------------------------------------------------------
 
-ColumnCompiler = Callable[[Check, Env, str, str, "pa.DataType"], Compiled]
+ColumnCompiler = Callable[[SuiteCheck, Env, str, str, "pa.DataType"], Compiled]
 
 
-def _dtype(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+def _dtype(check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
     outcome = Outcome(
         type_matches(arrow_type, check.args["type"]), str(arrow_type), _expected(check)
     )
@@ -296,7 +296,7 @@ def _dtype(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) 
 
 
 def _max_null_fraction(
-    check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType
+    check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType
 ) -> Compiled:
     limit, expected = check.args["value"], _expected(check)
 
@@ -312,7 +312,7 @@ def _max_null_fraction(
     return Compiled(check, [f"count(*) - count({col})"], judge)
 
 
-def _unique(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+def _unique(check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
     expected = _expected(check)
 
     def judge(values: Sequence[Any], rows: int) -> Outcome:
@@ -338,7 +338,7 @@ def _unique(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType)
     )
 
 
-def _bound_literal(check: Check, key: str, arrow_type: pa.DataType, loc: str) -> str | None:
+def _bound_literal(check: SuiteCheck, key: str, arrow_type: pa.DataType, loc: str) -> str | None:
     value = check.args.get(key)
     if value is None:
         return None
@@ -365,7 +365,7 @@ def _outside(col: str, low: str | None, high: str | None, value: str | None = No
     return f"{col} IS NOT NULL AND ({' OR '.join(parts)})"
 
 
-def _between(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+def _between(check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
     low = _bound_literal(check, "min", arrow_type, loc)
     high = _bound_literal(check, "max", arrow_type, loc)
     fails = _outside(col, low, high)
@@ -440,7 +440,7 @@ def _between(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType
 
 
 def _allowed_values(
-    check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType
+    check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType
 ) -> Compiled:
     kinds = families(arrow_type)
     values = check.args["values"]
@@ -473,7 +473,7 @@ def _allowed_values(
     )
 
 
-def _regex(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+def _regex(check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
     pattern = literal(check.args["pattern"])
     fails = f"{col} IS NOT NULL AND NOT regexp_matches({col}, {pattern})"
     return Compiled(
@@ -485,7 +485,9 @@ def _regex(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) 
     )
 
 
-def _string_length(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+def _string_length(
+    check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType
+) -> Compiled:
     low, high = check.args.get("min"), check.args.get("max")
     length = f"length({col})"
     fails = _outside(
@@ -500,7 +502,9 @@ def _string_length(check: Check, env: Env, loc: str, col: str, arrow_type: pa.Da
 
 
 def _statistic(sql: Callable[[str], str]) -> ColumnCompiler:
-    def compile_(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+    def compile_(
+        check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType
+    ) -> Compiled:
         low, high, expected = check.args.get("min"), check.args.get("max"), _expected(check)
 
         def judge(values: Sequence[Any], rows: int) -> Outcome:
@@ -520,12 +524,14 @@ def _statistic(sql: Callable[[str], str]) -> ColumnCompiler:
     return compile_
 
 
-def _quantile(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+def _quantile(check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
     q = float(check.args["q"])
     return _statistic(lambda c: f"quantile_cont({c}, {q!r})")(check, env, loc, col, arrow_type)
 
 
-def _freshness(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+def _freshness(
+    check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType
+) -> Compiled:
     max_age = parse_duration(check.args["max_age"])
     as_of = check.args.get("as_of")
     if as_of is None:
@@ -549,7 +555,9 @@ def _freshness(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataTy
     return Compiled(check, [f"epoch({newest})"], judge)
 
 
-def _in_dataset(check: Check, env: Env, loc: str, col: str, arrow_type: pa.DataType) -> Compiled:
+def _in_dataset(
+    check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType
+) -> Compiled:
     ref_column = check.args.get("dataset_column") or check.column
     assert ref_column is not None
     expected = _expected(check)

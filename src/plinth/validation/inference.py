@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from plinth.validation.suites import Check, Suite
+from plinth.validation.suites import Suite, SuiteCheck
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -260,7 +260,7 @@ def suite_from_profile(
         {"suite": suite_name, "checks": [spec for spec, _ in specs]}, where=f"inferred {suite_name}"
     )
     checks = tuple(
-        Check(c.check, c.column, c.args, c.severity, c.index, None, note)
+        SuiteCheck(c.check, c.column, c.args, c.severity, c.index, None, note)
         for c, (_, note) in zip(parsed.checks, specs, strict=True)
     )
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

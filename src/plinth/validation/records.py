@@ -1,4 +1,4 @@
-"""``run_suite``: validate a table or file, write the report, record the result.
+"""Recording a validation result: the report, the suite version and the result.
 
 The recorded result ties the suite version (its YAML text stored as a blob, numbered by
 digest in ``ledger.validation``) to the dataset version it checked, with every check's
@@ -14,13 +14,13 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from plinth.validation.runner import References, check_table
 from plinth.validation.suites import Suite
 
 if TYPE_CHECKING:
     from plinth.context import Context
     from plinth.entities import DatasetVersion
     from plinth.validation.results import ValidationResult
+    from plinth.validation.runner import References
 
 __all__ = ["RECORD_TYPE", "default_report_path", "publish_result", "run_suite"]
 
@@ -38,45 +38,21 @@ def run_suite(
     suite: Suite | str | Path,
     data: Any,
     *,
-    ctx: Context | None = None,
     record: bool = True,
     report_path: str | Path | None = None,
     references: References | None = None,
+    ctx: Context | None = None,
 ) -> ValidationResult:
-    """Run ``suite`` on ``data`` (a table, or a Parquet/CSV file or folder).
+    """Deprecated: ``plinth.validation.validate(data, suite, record=True)``, subject first."""
+    from plinth._deprecation import warn
+    from plinth.validation.runner import validate
 
-    Writes the HTML report (``report_path``, or under ``.plinth/reports/`` when recording)
-    and, with ``record``, saves the suite version and the result in the ledger. Raises
-    nothing for failed checks: look at ``result.success``. A dataset version is validated
-    (and the result linked to it) by ``plinth.datasets.validate``. Example::
-
-        result = plinth.validation.run_suite("suite.yaml", "data/flights.parquet")
-        if not result.success: ...
-    """
-    from plinth.validation.sources import deprecated_datasets, is_path, resolve
-
-    if isinstance(data, str) and not is_path(data):
-        datasets = deprecated_datasets(
-            "plinth.validation.run_suite(suite, REF) with a dataset reference",
-            "plinth.datasets.validate(REF, suite, record=True)",
-        )
-        found: ValidationResult = datasets.validate(
-            data, suite, record=record, report_path=report_path, ctx=ctx
-        )
-        return found
-    if not isinstance(suite, Suite):
-        suite = Suite.load(suite)
-    context = ctx
-    if context is None and record:
-        from plinth.context import current
-
-        context = current()
-    source = resolve(data)
-    result = check_table(
-        source.table, suite, target=source.target, references=references, ctx=context
+    warn(
+        "plinth.validation.run_suite(suite, data)",
+        "plinth.validation.validate(data, suite, record=True)",
     )
-    return publish_result(
-        context, suite, result, source.version, record=record, report_path=report_path
+    return validate(
+        data, suite, record=record, report_path=report_path, references=references, ctx=ctx
     )
 
 

@@ -96,7 +96,7 @@ class ValidationResult:
     checked_at: str
     #: Seconds the checks took (reading the data not included).
     elapsed_s: float
-    #: Set by :func:`~plinth.validation.run_suite`: the ledger record, report and version.
+    #: Set by ``validate(..., record=True)``: the ledger record, report and version.
     record_id: str | None = None
     report_path: str | None = None
     dataset_version: str | None = None

@@ -37,7 +37,7 @@ from plinth.validation.expectations import (
 )
 from plinth.validation.results import CheckResult, ValidationResult
 from plinth.validation.sources import deprecated_datasets
-from plinth.validation.suites import Check, Suite, locate
+from plinth.validation.suites import Suite, SuiteCheck, locate
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -56,14 +56,17 @@ def validate(
     data: Any,
     suite: Suite | str | Path,
     *,
+    record: bool = False,
+    report_path: str | Path | None = None,
     references: References | None = None,
     ctx: Context | None = None,
 ) -> ValidationResult:
     """Run ``suite`` on ``data`` (a DataFrame, an Arrow table, or a Parquet/CSV path).
 
-    ``references`` loads the tables of ``in_dataset`` checks that name a dataset
-    (``plinth.datasets.validate`` passes one). Records nothing in the ledger;
-    :func:`~plinth.validation.run_suite` does. Example::
+    Writes the HTML report to ``report_path`` when given; with ``record``, also saves the
+    suite version and the result in the ledger (the report then defaults to
+    ``.plinth/reports/``). ``references`` loads the tables of ``in_dataset`` checks that
+    name a dataset (``plinth.datasets.validate`` passes one). Example::
 
         result = plinth.validation.validate(df, "suite.yaml")
         result.success, [r.check for r in result.failures]
@@ -75,12 +78,25 @@ def validate(
             "plinth.validation.validate(REF, suite) with a dataset reference",
             "plinth.datasets.validate(REF, suite)",
         )
-        found: ValidationResult = datasets.validate(data, suite, record=False, ctx=ctx)
+        found: ValidationResult = datasets.validate(
+            data, suite, record=record, report_path=report_path, ctx=ctx
+        )
         return found
     if not isinstance(suite, Suite):
         suite = Suite.load(suite)
+    if record:
+        from plinth.context import resolve_context
+
+        ctx = resolve_context(ctx)
     source = resolve(data)
-    return check_table(source.table, suite, target=source.target, references=references, ctx=ctx)
+    result = check_table(source.table, suite, target=source.target, references=references, ctx=ctx)
+    if not record and report_path is None and source.version is None:
+        return result
+    from plinth.validation.records import publish_result
+
+    return publish_result(
+        ctx, suite, result, source.version, record=record, report_path=report_path
+    )
 
 
 def _declared(suite: Suite) -> frozenset[str]:
@@ -150,10 +166,10 @@ def _deprecated_references(ctx: Context | None) -> References:
 
 def _reference_loader(
     suite: Suite, references: References | None, ctx: Context | None
-) -> Callable[[Check], pa.Table]:
+) -> Callable[[SuiteCheck], pa.Table]:
     cache: dict[tuple[str, str], pa.Table] = {}
 
-    def load(check: Check) -> pa.Table:
+    def load(check: SuiteCheck) -> pa.Table:
         nonlocal references
         dataset, path = check.args.get("dataset"), check.args.get("path")
         key = ("dataset", dataset) if dataset else ("path", str(path))
@@ -197,7 +213,7 @@ def connect(table: pa.Table) -> Any:
     return con
 
 
-def _sql_error(check: Check, where: str, exc: Exception) -> UsageError:
+def _sql_error(check: SuiteCheck, where: str, exc: Exception) -> UsageError:
     from plinth.guards.sql import SANDBOX_HINT, error_detail
 
     text = error_detail(exc)
@@ -401,7 +417,7 @@ def check_table(
     )
 
 
-def _result(check: Check, outcome: Outcome, sample: list[Any] | None) -> CheckResult:
+def _result(check: SuiteCheck, outcome: Outcome, sample: list[Any] | None) -> CheckResult:
     return CheckResult(
         index=check.index,
         check=check.check,

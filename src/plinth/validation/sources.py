@@ -21,7 +21,15 @@ if TYPE_CHECKING:
 
     from plinth.entities import DatasetVersion
 
-__all__ = ["HINT", "Source", "deprecated_datasets", "is_path", "read_path", "resolve", "to_table"]
+__all__ = [
+    "HINT",
+    "ValidatedTable",
+    "deprecated_datasets",
+    "is_path",
+    "read_path",
+    "resolve",
+    "to_table",
+]
 
 HINT = (
     "validate reads Parquet (.parquet, .pq) and CSV (.csv) files, folders of them, "
@@ -35,7 +43,7 @@ _FILE_SUFFIXES = {
 
 
 @dataclass(frozen=True)
-class Source:
+class ValidatedTable:
     """A table and what it is: a path, or a dataset version."""
 
     table: pa.Table
@@ -50,7 +58,7 @@ def to_table(data: Any) -> pa.Table:
     return to_arrow(
         data,
         refuse="cannot validate a {type}",
-        hint="pass a pandas or polars DataFrame or a pyarrow Table, or use run_suite() with a path",
+        hint="pass a pandas or polars DataFrame or a pyarrow Table, or a Parquet/CSV path",
     )
 
 
@@ -76,18 +84,18 @@ def is_path(data: Any) -> bool:
     )
 
 
-def resolve(data: Any) -> Source:
+def resolve(data: Any) -> ValidatedTable:
     """The table ``data`` names: an in-memory table or a path (a dataset reference is
     :func:`deprecated_datasets`'s to resolve)."""
     if is_path(data):
-        return Source(read_path(data), str(data))
+        return ValidatedTable(read_path(data), str(data))
     if isinstance(data, str):
         raise UsageError(
             f"{data!r} is a dataset reference: plinth.validation takes tables and paths",
             hint="validate a dataset version with plinth.datasets.validate(ref, suite)",
             field="data",
         )
-    return Source(to_table(data), f"<{type(data).__name__}>")
+    return ValidatedTable(to_table(data), f"<{type(data).__name__}>")
 
 
 def deprecated_datasets(what: str, instead: str) -> Any:
@@ -103,3 +111,12 @@ def deprecated_datasets(what: str, instead: str) -> Any:
     )
     # Imported by name: the datasets pillar imports validation, never the reverse.
     return importlib.import_module("plinth.datasets.validation")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Source":  # renamed: monitoring had a Source too
+        from plinth._deprecation import warn
+
+        warn("plinth.validation.sources.Source", "plinth.validation.sources.ValidatedTable")
+        return ValidatedTable
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,7 +27,7 @@ from typing import Any
 from plinth.errors import UsageError
 from plinth.specfile import duration_seconds
 
-__all__ = ["SEVERITIES", "SPECS", "Check", "CheckSpec", "Suite", "parse_duration"]
+__all__ = ["SEVERITIES", "SPECS", "CheckSpec", "Suite", "SuiteCheck", "parse_duration"]
 
 SEVERITIES = ("error", "warning")
 #: Keys every check accepts besides its own arguments.
@@ -162,7 +162,7 @@ def _is_scalar(value: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class Check:
+class SuiteCheck:
     """One check of a suite: its kind, column, arguments and severity."""
 
     check: str
@@ -190,7 +190,7 @@ class Check:
         return out
 
 
-def locate(where: str, check: Check) -> str:
+def locate(where: str, check: SuiteCheck) -> str:
     """``suite.yaml, check 7 (between, line 12)``: where a message about ``check`` points."""
     line = f", line {check.line}" if check.line else ""
     return f"{where}, check {check.index + 1} ({check.check}{line})"
@@ -202,7 +202,7 @@ def suggest(name: str, choices: Sequence[str]) -> str:
     return f" — did you mean {close[0]!r}?" if close else ""
 
 
-def _parse_check(raw: Any, index: int, line: int | None, where: str) -> Check:
+def _parse_check(raw: Any, index: int, line: int | None, where: str) -> SuiteCheck:
     head = f"{where}, check {index + 1}" + (f" (line {line})" if line else "")
     if not isinstance(raw, dict):
         raise UsageError(
@@ -219,7 +219,7 @@ def _parse_check(raw: Any, index: int, line: int | None, where: str) -> Check:
             field=f"checks[{index}].check",
         )
     spec = SPECS[kind]
-    shell = Check(kind, index=index, line=line)
+    shell = SuiteCheck(kind, index=index, line=line)
     loc = locate(where, shell)
 
     def fail(key: str, message: str, hint: str | None = None) -> UsageError:
@@ -253,7 +253,7 @@ def _parse_check(raw: Any, index: int, line: int | None, where: str) -> Check:
     if spec.one_of and not any(k in args for k in spec.one_of):
         raise fail(spec.one_of[0], f"give at least one of {' or '.join(spec.one_of)}")
     _check_consistency(kind, args, fail)
-    return Check(kind, column, args, severity, index, line)
+    return SuiteCheck(kind, column, args, severity, index, line)
 
 
 def _check_consistency(kind: str, args: dict[str, Any], fail: Any) -> None:
@@ -271,6 +271,13 @@ def _check_consistency(kind: str, args: dict[str, Any], fail: Any) -> None:
         raise fail("min", f"min {low!r} is greater than max {high!r}")
     if kind == "in_dataset" and "dataset" in args and "path" in args:
         raise fail("path", "give either 'dataset' or 'path', not both")
+    if kind == "in_dataset" and "dataset" in args:
+        from plinth.refs import parse_ref
+
+        try:  # checked on load, not when the check first runs
+            parse_ref(args["dataset"], what="dataset")
+        except UsageError as exc:
+            raise fail("dataset", exc.message, hint=exc.hint) from None
     if kind == "sql" and not _NAME.fullmatch(args["name"]):
         raise fail("name", f"name {args['name']!r} must be letters, digits, '_', '.', '-'")
     if kind == "dtype":
@@ -300,7 +307,7 @@ class Suite:
     """A named list of checks, loaded from YAML or built in Python (``Suite.from_dict``)."""
 
     name: str
-    checks: tuple[Check, ...]
+    checks: tuple[SuiteCheck, ...]
     #: The YAML text the suite was read from; None for one built in Python.
     text: str | None = field(default=None, compare=False, repr=False)
     #: Where it came from, for messages (``suite.yaml``), and the folder paths resolve from.

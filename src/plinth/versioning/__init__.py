@@ -10,8 +10,9 @@ Owns what a run records about *how it was made* and how to make it again:
     plan_reproduction()    what a rerun will run, checked (paths in the tree, env scrubbed)
     reproduce_run()        with consent: recorded commit + diff in a worktree, rerun, compare
 
-May import the plinth core (settings, context, errors, ids, entities, ledger, storage) and
-other pillars only through their public functions. Nothing here imports torch or numpy.
+May import the plinth core (settings, context, errors, ids, entities, ledger, storage,
+guards); no other pillar (tracking and serving import this one). Nothing here imports torch
+or numpy.
 """
 
 import typing as _typing

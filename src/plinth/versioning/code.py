@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plinth._deprecation import renamed
+from plinth.context import resolve_context
 from plinth.guards.secrets import redact_argv
 
 if TYPE_CHECKING:
@@ -239,11 +241,13 @@ def module_entry_point(module: str, args: list[str], *, cwd: Path | None = None)
     return _module_form(module, _find_module_file(module, here), root, redact_argv(args))
 
 
-def save_source(ctx: Context, run_id: str, capture: SourceCapture) -> None:
+@renamed(positional_ctx=True)
+def save_source(run_id: str, capture: SourceCapture, *, ctx: Context | None = None) -> None:
     """Store the capture's diff and untracked-file list as the run's source artifacts.
 
     ``capture.info`` itself is the run's ``source`` (given to ``ledger.runs.create_run``).
     """
+    ctx = resolve_context(ctx)
     from plinth.entities import RecordRef
 
     owner = RecordRef("run", run_id)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import json
 import logging
 import os
@@ -37,6 +36,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from blake3 import blake3
 
+from plinth._deprecation import renamed
+from plinth._extras import optional
+from plinth.context import resolve_context
 from plinth.errors import UsageError
 from plinth.guards.environments import (
     check_environment,
@@ -155,8 +157,12 @@ def capture_environment() -> EnvironmentCapture:
     )
 
 
-def save_environment(ctx: Context, capture: EnvironmentCapture | None = None) -> Environment:
+@renamed(positional_ctx=True)
+def save_environment(
+    capture: EnvironmentCapture | None = None, *, ctx: Context | None = None
+) -> Environment:
     """The ledger's environment record for ``capture`` (default: this process), stored once."""
+    ctx = resolve_context(ctx)
     env = capture or capture_environment()
     return ctx.ledger.environments.put(
         env.digest,
@@ -332,8 +338,10 @@ def _nvidia() -> dict[str, Any]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # old 'pynvml' wheels warn on import
-            nvml: Any = importlib.import_module("pynvml")
-    except Exception:
+            nvml: Any = optional("pynvml")  # the 'gpu' extra
+    except Exception:  # a broken NVML binding: no GPU facts, not a failed run
+        return {}
+    if nvml is None:
         return {}
     try:
         nvml.nvmlInit()

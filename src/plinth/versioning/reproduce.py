@@ -11,9 +11,9 @@ this context's absolute values) and finds the run to link to in
 :data:`~plinth.versioning.code.REPRODUCE_OF_ENV`: the tracking code adds
 ``run(new) —reproduces→ run(old)`` for every run started in such a process::
 
-    plan = plan_reproduction(ctx, "0190b2c4-...")
+    plan = plan_reproduction("0190b2c4-...", ctx=ctx)
     print("\n".join(plan.describe()))
-    result = reproduce_run(ctx, plan, yes=True, tolerance=1e-6)
+    result = reproduce_run(plan, yes=True, tolerance=1e-6, ctx=ctx)
     result.matches, result.metric_diffs, result.env_diff
 """
 
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plinth._deprecation import renamed
+from plinth.context import resolve_context
 from plinth.entities import RecordRef, Run
 from plinth.errors import UsageError
 from plinth.ids import now_ms
@@ -91,8 +93,8 @@ class ReproduceResult:
         }
 
 
+@renamed(positional_ctx=True)
 def reproduce_run(
-    ctx: Context,
     run: str | ReproducePlan,
     *,
     yes: bool = False,
@@ -103,6 +105,7 @@ def reproduce_run(
     keep_worktree: bool = False,
     timeout: float | None = None,
     echo: Callable[[str], None] | None = None,
+    ctx: Context | None = None,
 ) -> ReproduceResult:
     """Rerun a run's code as it was (``run``: its id or a plan) and compare the new run with it.
 
@@ -112,12 +115,13 @@ def reproduce_run(
     when ``|a - b| <= tolerance * max(|a|, |b|)`` (equal NaNs match); params must be equal
     strings. ``echo`` receives each line the rerun prints.
     """
+    ctx = resolve_context(ctx)
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
         raise UsageError(f"tolerance must be a number >= 0, got {tolerance!r}", field="tolerance")
     if isinstance(run, ReproducePlan):
         plan = run
     else:
-        plan = plan_reproduction(ctx, run, allow_command=allow_command, pass_env=pass_env)
+        plan = plan_reproduction(run, allow_command=allow_command, pass_env=pass_env, ctx=ctx)
     refused = plan.refused
     if refused and not allow_command:
         raise UsageError(
@@ -131,8 +135,8 @@ def reproduce_run(
         raise UsageError(
             f"reproducing run {plan.run_id} runs its recorded code on this machine, "
             f"{what}; nothing ran",
-            hint="show plan_reproduction(ctx, run_id).describe() and call "
-            "reproduce_run(ctx, plan, yes=True) (on the command line: --yes)",
+            hint="show plan_reproduction(run_id).describe() and call "
+            "reproduce_run(plan, yes=True) (on the command line: --yes)",
             field="yes",
         )
     old = ctx.ledger.runs.get_run(plan.run_id)

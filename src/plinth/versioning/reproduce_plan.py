@@ -6,7 +6,7 @@ a diff is applied and what the child's environment holds. Paths from the record 
 inside the recreated worktree (checked here without the tree, and again with
 :func:`plinth.guards.paths.safe_join` once it is checked out, symlinks included); the child's
 environment is scrubbed of credentials (:func:`plinth.guards.secrets.scrub_environment`).
-Nothing runs until someone consents to the plan (``reproduce_run(ctx, plan, yes=True)``).
+Nothing runs until someone consents to the plan (``reproduce_run(plan, yes=True)``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plinth._deprecation import renamed
+from plinth.context import resolve_context
 from plinth.entities import RecordRef, Run
 from plinth.errors import InvalidPathError, NotFoundError, UsageError
 from plinth.guards.paths import normalize_artifact_path, safe_join
@@ -124,12 +126,13 @@ class ReproducePlan:
         }
 
 
+@renamed(positional_ctx=True)
 def plan_reproduction(
-    ctx: Context,
     run_id: str,
     *,
     allow_command: bool = False,
     pass_env: Iterable[str] = (),
+    ctx: Context | None = None,
 ) -> ReproducePlan:
     """The plan to rerun ``run_id``; runs nothing and makes no folder.
 
@@ -137,6 +140,7 @@ def plan_reproduction(
     its recorded paths leave the repository. ``pass_env`` names variables the child gets even
     though they look like credentials.
     """
+    ctx = resolve_context(ctx)
     old = ctx.ledger.runs.get_run(run_id)
     source = old.source or {}
     commit = source.get("git_commit")

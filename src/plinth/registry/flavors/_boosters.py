@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
-from plinth.errors import MissingExtraError, UntrustedModelError
+from plinth._extras import require
+from plinth.errors import UntrustedModelError
 from plinth.registry.flavors.base import FlavorInfo, PlinthModel
 
 LIGHTGBM_FILE = "model.txt"
@@ -18,10 +18,7 @@ XGBOOST_WRAPPERS = frozenset(
 
 
 def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise MissingExtraError(f"the {name} flavor", name) from None
+    return require(name, feature=f"the {name} flavor")
 
 
 def save_lightgbm(model: Any, folder: Path) -> FlavorInfo:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
-from plinth.errors import MissingExtraError
+from plinth._extras import require
 from plinth.registry.flavors.base import FlavorInfo, PlinthModel
 
 FILE = "model.onnx"
@@ -23,10 +22,7 @@ def save(model: Any, folder: Path) -> FlavorInfo:
 
 
 def load(folder: Path, info: FlavorInfo, *, trusted: bool) -> PlinthModel:
-    try:
-        ort = importlib.import_module("onnxruntime")
-    except ImportError:
-        raise MissingExtraError("running ONNX models", "onnx") from None
+    ort = require("onnxruntime", feature="running ONNX models")
     session = ort.InferenceSession(str(folder / FILE), providers=["CPUExecutionProvider"])
     inputs = [i.name for i in session.get_inputs()]
 

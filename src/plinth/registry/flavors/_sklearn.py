@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
-from plinth.errors import MissingExtraError, UntrustedModelError
+from plinth._extras import require
+from plinth.errors import UntrustedModelError
 from plinth.registry.flavors.base import FlavorInfo, PlinthModel
 
 FILE = "model.skops"
@@ -36,15 +36,12 @@ ALLOWED_TYPES: frozenset[str] = frozenset(
 
 
 def _skops_io() -> Any:
-    try:
-        return importlib.import_module("skops.io")
-    except ImportError:
-        raise MissingExtraError("saving and loading scikit-learn models", "sklearn") from None
+    return require("skops.io", feature="saving and loading scikit-learn models")
 
 
 def save(model: Any, folder: Path) -> FlavorInfo:
     sio = _skops_io()
-    sklearn = importlib.import_module("sklearn")
+    sklearn = require("sklearn", feature="saving scikit-learn models")
     sio.dump(model, folder / FILE)
     return FlavorInfo(
         "sklearn",

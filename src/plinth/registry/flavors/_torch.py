@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from plinth.errors import MissingExtraError, UsageError
+from plinth._extras import require
+from plinth.errors import UsageError
 from plinth.registry.flavors.base import FlavorInfo, PlinthModel
 
 SCRIPT_FILE = "model.pt"
@@ -15,15 +15,12 @@ EXPORT_FILE = "model.pt2"
 STATE_FILE = "model.safetensors"
 
 
-def _module(name: str, extra: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise MissingExtraError(f"the torch flavor ({name})", extra) from None
+def _module(name: str) -> Any:
+    return require(name, feature=f"the torch flavor ({name})")
 
 
 def save(model: Any, folder: Path) -> FlavorInfo:
-    torch = _module("torch", "torch")
+    torch = _module("torch")
     if isinstance(model, torch.jit.ScriptModule):
         torch.jit.save(model, str(folder / SCRIPT_FILE))
         return FlavorInfo("torch", (SCRIPT_FILE,), False, "torch.jit.load", {"kind": "script"})
@@ -31,7 +28,7 @@ def save(model: Any, folder: Path) -> FlavorInfo:
         torch.export.save(model, str(folder / EXPORT_FILE))
         return FlavorInfo("torch", (EXPORT_FILE,), False, "torch.export.load", {"kind": "export"})
     if isinstance(model, Mapping) and all(isinstance(v, torch.Tensor) for v in model.values()):
-        safetensors = _module("safetensors.torch", "torch")
+        safetensors = _module("safetensors.torch")
         safetensors.save_file(dict(model), str(folder / STATE_FILE))
         return FlavorInfo("torch", (STATE_FILE,), False, "safetensors", {"kind": "state_dict"})
     raise UsageError(
@@ -42,7 +39,7 @@ def save(model: Any, folder: Path) -> FlavorInfo:
 
 
 def load(folder: Path, info: FlavorInfo, *, trusted: bool) -> PlinthModel:
-    torch = _module("torch", "torch")
+    torch = _module("torch")
     kind = info.extra.get("kind")
     if kind == "script":
         module = torch.jit.load(str(folder / SCRIPT_FILE), map_location="cpu")
@@ -51,6 +48,6 @@ def load(folder: Path, info: FlavorInfo, *, trusted: bool) -> PlinthModel:
         program = torch.export.load(str(folder / EXPORT_FILE))
         runnable = program.module()
         return PlinthModel("torch", program, predict=runnable)
-    safetensors = _module("safetensors.torch", "torch")
+    safetensors = _module("safetensors.torch")
     state = safetensors.load_file(str(folder / STATE_FILE))
     return PlinthModel("torch", state)
