@@ -265,7 +265,7 @@ def test_pandas_input_and_lazy_package() -> None:
 def test_to_dict_has_the_documented_shape() -> None:
     report = drift(make_table(500, 1), make_table(500, 3, "unseen"))
     data = report.to_dict()
-    assert list(data) == ["drifted", "share", "columns", "skipped"]
+    assert list(data) == ["drifted", "share", "columns", "new_categories", "null_shares", "skipped"]
     assert data["skipped"] == SKIPPED
     first = data["columns"][0]
     assert list(first) == [
@@ -275,8 +275,15 @@ def test_to_dict_has_the_documented_shape() -> None:
         "statistic",
         "threshold",
         "p_value",
+        "score",
         "drifted",
+        "null_share",
+        "new_categories",
     ]
+    assert first["score"] >= 1.0
+    assert set(first["new_categories"]) == {"up", "down"}
+    assert data["new_categories"]["status"] == "alert"
+    assert data["null_shares"] == {"status": "ok", "min_change": 0.01, "columns": {}}
     assert first["column"] == "route"
     assert first["drifted"] is True
     assert isinstance(first["statistic"], float)
@@ -356,3 +363,87 @@ def test_kll_items_carry_the_rows_they_stand_for_after_merges() -> None:
     side = replace(base, columns={"p": merged_column}, row_count=1500)
     result = drift(base, side).columns[0]
     assert (result.method, result.current_count) == ("wasserstein", 1500)
+
+
+def test_three_rows_of_a_brand_new_category_are_flagged_at_any_share() -> None:
+    """Issue 13, problem 7: 3 rows of a new category (0.012 %) were not flagged."""
+    ref, cur = make_table(20_000, 1), make_table(25_000, 2)
+    route = cur["route"].to_numpy(zero_copy_only=False).copy()
+    route[:3] = "brand-new"
+    cur = cur.set_column(cur.schema.get_field_index("route"), "route", pa.array(route))
+    report = drift(ref, cur)
+    assert report.drifted_columns == []  # not distribution drift: a result of its own
+    assert report.new_categories == {"route": {"brand-new": 3}}
+    assert report.to_dict()["new_categories"] == {
+        "status": "alert",
+        "min_count": 3,
+        "columns": {"route": {"brand-new": 3}},
+    }
+    assert drift(ref, cur, unseen_min_count=4).new_categories == {}
+    assert drift(ref, make_table(25_000, 2)).new_categories == {}
+    with pytest.raises(UsageError, match="unseen_min_count must be 1 or more, not 0"):
+        drift(ref, cur, unseen_min_count=0)
+
+
+def test_a_change_in_the_missing_share_is_tested_and_reported() -> None:
+    """Issue 13, problem 7: null shares appeared only in the HTML."""
+    ref, cur = make_table(5000, 1), make_table(5000, 2)
+    x = cur["x"].to_numpy().copy()
+    x[:400] = np.nan  # 8 % missing, none in the reference
+    cur = cur.set_column(0, "x", pa.array(x))
+    report = drift(ref, cur)
+    assert report.null_changes == ["x"]
+    column = next(c for c in report.columns if c.column == "x")
+    assert not column.drifted  # the rest of x is the same distribution
+    assert column.null_shares == (0.0, pytest.approx(0.08))
+    data = report.to_dict()
+    assert data["null_shares"]["status"] == "alert"
+    assert data["null_shares"]["columns"] == {"x": {"reference": 0.0, "current": 0.08}}
+    x_dict = next(c for c in data["columns"] if c["column"] == "x")
+    assert x_dict["null_share"]["changed"] is True
+    assert x_dict["null_share"]["p_value"] < 1e-10
+    assert drift(ref, make_table(5000, 2)).null_changes == []
+    assert drift(ref, cur, null_share_change=0.1).null_changes == []  # 8 points < 10
+
+
+def test_target_and_id_columns_are_excluded_and_listed_as_skipped() -> None:
+    """Issue 13, problem 7: the target and an id column were tested as features."""
+    rng = np.random.default_rng(4)
+    ids = rng.permutation(100_000)
+    ref = pa.table({"order_id": ids[:3000], "size": rng.normal(0, 1, 3000)})
+    ref = ref.append_column("price", pa.array(rng.normal(10, 1, 3000)))
+    cur = pa.table({"order_id": ids[3000:6000], "size": rng.normal(0, 1, 3000)})
+    cur = cur.append_column("price", pa.array(rng.normal(14, 1, 3000)))
+    report = drift(ref, cur, exclude={"price": "the target of prices@1"})
+    assert [c.column for c in report.columns] == ["size"]
+    assert report.skipped == {
+        "order_id": "id-like: named like an id, 3,000 distinct values in 3,000 reference rows",
+        "price": "the target of prices@1",
+    }
+    assert drift(ref, cur, exclude=["price"]).skipped["price"] == "excluded"
+
+
+def test_a_typo_in_columns_gets_a_suggestion() -> None:
+    """Issue 13, problem 7: --columns with a typo got no suggestion."""
+    with pytest.raises(
+        UsageError,
+        match=r"column 'carier' is not in the reference data \(did you mean 'carrier'\?\)",
+    ):
+        drift(make_table(200, 1), make_table(200, 2), columns=["carier"])
+    with pytest.raises(UsageError) as info:
+        drift(make_table(200, 1), make_table(200, 2), columns=["zzz"])
+    assert "did you mean" not in info.value.message
+
+
+def test_the_score_is_one_or_more_exactly_when_a_column_drifted() -> None:
+    """Issue 13, problem 8: one normalised score for every method."""
+    ref = make_table(2000, 1)
+    for shift in sorted(SHIFTS):
+        for n, methods in ((500, None), (2000, None), (2000, {"x": "psi", "route": "unseen"})):
+            report = drift(ref, make_table(n, 3, shift), methods=methods)
+            assert all((c.score >= 1.0) == c.drifted for c in report.columns)
+    from plinth.monitoring.drift import normalised_score
+
+    assert normalised_score("ks", 0.9, 0.05, 0.0) == pytest.approx(0.05 / 1e-300)
+    assert normalised_score("chisquare", 3.0, 0.05, 0.05) == 1.0
+    assert normalised_score("wasserstein", math.nan, 0.1, None) == 0.0

@@ -17,7 +17,10 @@ from plinth.context import Context
 
 from .conftest import make_table
 
-COLUMN_KEYS = ["column", "kind", "method", "statistic", "threshold", "p_value", "drifted"]
+COLUMN_KEYS = [
+    "column", "kind", "method", "statistic", "threshold", "p_value", "score", "drifted",
+    "null_share", "new_categories",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -34,11 +37,12 @@ def test_prints_a_ranked_table_and_writes_the_report(files: Path, cli: Callable[
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert lines[0].split() == [
-        "#", "column", "kind", "method", "statistic", "threshold", "p-value", "drift"
+        "#", "column", "kind", "method", "statistic", "threshold", "p-value", "score", "drift",
+        "missing", "nulls",
     ]  # fmt: skip
     assert lines[1].split()[:4] == ["1", "x", "numeric", "ks"]
-    assert lines[1].split()[-1] == "DRIFT"
-    assert all(line.split()[-1] == "ok" for line in lines[2:8])
+    assert lines[1].split()[-3] == "DRIFT"
+    assert all(line.split()[-3] == "ok" for line in lines[2:8])
     assert "drifted.csv vs ref.parquet: no dataset drift — 1 of 7 columns drifted (14%" in r.out
     assert (
         "Not tested: id (id-like: 800 distinct values in 800 reference rows); seen (only" in r.out
@@ -52,7 +56,7 @@ def test_json_shape_is_exact(files: Path, cli: Callable[..., Any]) -> None:
     r = cli("monitor", "drift", "ref.parquet", "drifted.csv", "--json", "--html", "out/r.html")
     assert r.code == 0, r.err
     data = json.loads(r.out)
-    assert list(data) == ["drifted", "share", "columns", "skipped"]
+    assert list(data) == ["drifted", "share", "columns", "new_categories", "null_shares", "skipped"]
     assert data["drifted"] is False
     assert data["share"] == pytest.approx(1 / 7)
     assert all(list(c) == COLUMN_KEYS for c in data["columns"])
@@ -182,3 +186,50 @@ def test_help_has_an_example(cli: Callable[..., Any]) -> None:
     assert "plinth monitor drift flights@9 flights@12" in r.out
     assert "--fail-on-drift" in r.out
     assert "Watch models and data for drift" in cli("monitor", "--help").out
+
+
+def test_missing_share_and_new_categories_are_in_the_table_and_json(
+    project_dir: Path, cli: Callable[..., Any]
+) -> None:
+    """Issue 13, problem 7: null shares only in the HTML; a few new-category rows unflagged."""
+    import numpy as np
+    import pyarrow as pa
+
+    ref, cur = make_table(3000, 1), make_table(3000, 2)
+    x = cur["x"].to_numpy().copy()
+    x[:300] = np.nan
+    route = cur["route"].to_numpy(zero_copy_only=False).copy()
+    route[:4] = "brand-new"
+    cur = cur.set_column(0, "x", pa.array(x)).set_column(4, "route", pa.array(route))
+    pq.write_table(ref, project_dir / "ref.parquet")
+    pq.write_table(cur, project_dir / "cur.parquet")
+    r = cli("monitor", "drift", "ref.parquet", "cur.parquet")
+    assert r.code == 0, r.err
+    x_line = next(line for line in r.out.splitlines() if line.split()[1:2] == ["x"])
+    assert x_line.split()[-2:] == ["0.0%→10.0%", "CHANGED"]
+    assert "New categories in route: brand-new (4 rows)" in r.out
+    assert "Missing share changed: x" in r.out
+    data = json.loads(cli("monitor", "drift", "ref.parquet", "cur.parquet", "--json").out)
+    assert data["null_shares"]["columns"] == {"x": {"reference": 0.0, "current": 0.1}}
+    assert data["new_categories"]["columns"] == {"route": {"brand-new": 4}}
+    fewer = cli("monitor", "drift", "ref.parquet", "cur.parquet", "--unseen-min-count", "5")
+    assert "New categories" not in fewer.out
+
+
+def test_a_typo_in_columns_names_the_column_and_suggests(
+    files: Path, cli: Callable[..., Any]
+) -> None:
+    """Issue 13, problem 7: did-you-mean for --columns."""
+    r = cli("monitor", "drift", "ref.parquet", "clean.parquet", "--columns", "x,carier")
+    assert r.code == 2
+    assert "column 'carier' is not in the reference data (did you mean 'carrier'?)" in r.err
+    assert not (files / "drift-report.html").exists()
+
+
+def test_model_and_exclude_leave_the_target_out(files: Path, cli: Callable[..., Any]) -> None:
+    r = cli(
+        "monitor", "drift", "ref.parquet", "drifted.csv", "--json", "--exclude", "x,y"
+    )  # fmt: skip
+    data = json.loads(r.out)
+    assert data["skipped"]["x"] == data["skipped"]["y"] == "excluded (--exclude)"
+    assert "x" not in [c["column"] for c in data["columns"]]

@@ -55,7 +55,8 @@ def test_gauges_come_from_the_newest_report_of_each_monitor(project: Context) ->
     gauges = MonitorGauges(registry)
     gauges.update(latest_reports(project, deployment="web"))
     text = generate_latest(registry).decode()
-    assert 'plinth_drift_score{column="x",method="wasserstein",monitor="web"} 0.31' in text
+    assert 'plinth_drift_statistic{column="x",method="wasserstein",monitor="web"} 0.31' in text
+    assert 'plinth_drift_score{column="x",method="wasserstein",monitor="web"} 3.0999' in text
     assert 'plinth_drift_threshold{column="x",method="wasserstein",monitor="web"} 0.1' in text
     assert 'plinth_drift_share{monitor="web"} 0.5' in text
     assert 'plinth_drift_detected{monitor="web"} 1.0' in text
@@ -63,6 +64,50 @@ def test_gauges_come_from_the_newest_report_of_each_monitor(project: Context) ->
     assert 'metric="f1"' not in text  # undefined metrics are left out, not 0
     assert 'plinth_monitor_status{monitor="web"} 1.0' in text
     assert set(MONITOR_METRIC_NAMES) <= set(METRIC_NAMES)
+
+
+def _values(text: str, metric: str) -> dict[str, float]:
+    found = {}
+    for line in text.splitlines():
+        if line.startswith(metric + "{"):
+            labels, value = line.rsplit(" ", 1)
+            column = labels.split('column="')[1].split('"')[0]
+            found[column] = float(value)
+    return found
+
+
+def test_drift_scores_are_comparable_one_means_drifted_for_every_method(
+    project: Context,
+) -> None:
+    """Issue 13, problem 8: plinth_drift_score held a KS or chi-squared statistic while
+    plinth_drift_threshold held a p-value level, so "score above threshold" meant nothing."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from plinth.monitoring import drift
+
+    from .conftest import make_table
+
+    report = drift(make_table(800, 1), make_table(800, 3, "unseen"))  # ks and chisquare
+    assert {c.method for c in report.columns} == {"ks", "chisquare"}
+    check = {"check": "drift", "status": "alert", "share": report.share}
+    check["columns"] = [c.to_dict() for c in report.columns]
+    check["columns"].append(  # a p-value that underflowed to 0: still finite and >= 1
+        {"column": "zero", "method": "ks", "statistic": 0.9, "threshold": 0.05, "p_value": 0.0}
+    )
+    _report(project, "web", "web", {"checks": [check]})
+    registry = CollectorRegistry()
+    MonitorGauges(registry).update(latest_reports(project))
+    text = generate_latest(registry).decode()
+    scores = _values(text, "plinth_drift_score")
+    assert {k for k, v in scores.items() if v >= 1.0} == {"route", "zero"}
+    assert report.drifted_columns == ["route"]
+    assert 1e200 < scores["zero"] < float("inf")
+    statistics = _values(text, "plinth_drift_statistic")
+    p_values = _values(text, "plinth_drift_p_value")
+    by_column = {c.column: c for c in report.columns}
+    assert statistics["route"] == pytest.approx(by_column["route"].statistic)
+    assert p_values["route"] == pytest.approx(by_column["route"].p_value)
+    assert scores["route"] == pytest.approx(0.05 / by_column["route"].p_value)
 
 
 def test_the_server_exposes_its_monitors_gauges(project: Context) -> None:
@@ -117,7 +162,7 @@ def test_monitor_export_serves_the_gauges_for_batch_use(project: Context, cli: A
         except OSError:
             time.sleep(0.1)
     thread.join(timeout=30)
-    assert 'plinth_drift_score{column="x",method="wasserstein",monitor="nightly"} 0.31' in text
+    assert 'plinth_drift_statistic{column="x",method="wasserstein",monitor="nightly"} 0.31' in text
     assert result["r"].code == 0
     assert f"http://127.0.0.1:{port}/metrics" in result["r"].out
 

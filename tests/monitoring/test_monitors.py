@@ -104,7 +104,13 @@ def test_a_clean_window_is_ok_and_batch_profiles_are_computed_once(scene: Scene)
     (check,) = outcome.checks
     assert check["check"] == "drift"
     assert check["drifted_columns"] == []
-    assert {c["column"] for c in check["columns"]} == {"x", "z", "c"}
+    # only the model's inputs (issue 13, problem 7): its target and other fields skipped
+    assert {c["column"] for c in check["columns"]} == {"x", "z"}
+    assert check["skipped"] == {
+        "y": "the target of m@1",
+        "c": "not an input of m@1",
+        "prediction": "the model's output: see prediction_drift",
+    }
     report = outcome.report
     assert (report.reference, report.rows, report.drifted) == ("train@1", 800, False)
     assert report.report_digest is not None

@@ -87,8 +87,12 @@ def test_scores_outside_zero_one_get_roc_auc_but_no_log_loss() -> None:
     assert got["accuracy"] == 0.75  # 0.1 >= 0.0 is class 1
 
 
-def test_multi_class_gets_accuracy_only_and_scores_are_refused() -> None:
-    assert classification_metrics([0, 1, 2, 2], [0, 1, 2, 1]) == {"accuracy": 0.75}
+def test_multi_class_gets_averaged_and_per_class_metrics_and_scores_are_refused() -> None:
+    got = classification_metrics([0, 1, 2, 2], [0, 1, 2, 1])
+    assert got["accuracy"] == 0.75
+    assert got["recall:2"] == 0.5
+    assert got["precision:1"] == 0.5
+    assert "roc_auc" not in got
     with pytest.raises(UsageError, match="other than 0 and 1"):
         classification_metrics([0, 1, 2], [0.1, 0.5, 0.9])
 
@@ -150,9 +154,8 @@ def test_windows_by_duration_rows_and_all() -> None:
         (DAY0 + 3 * DAY, DAY0 + 4 * DAY, 1),
     ]
     # Day 0 holds (label, prediction) (0, 0), (1, 2), (2, 2): errors 0, 1, 0.
-    assert days[0]["metrics"] == pytest.approx(
-        {"mae": 1 / 3, "rmse": math.sqrt(1 / 3), "bias": 1 / 3}
-    )
+    got = {k: days[0]["metrics"][k] for k in ("mae", "rmse", "bias", "r2")}
+    assert got == pytest.approx({"mae": 1 / 3, "rmse": math.sqrt(1 / 3), "bias": 1 / 3, "r2": 0.5})
     assert days[2]["metrics"]["bias"] == -3.0
     assert days[0]["model_versions"] == ["m@1"]
     assert days[2]["model_versions"] == ["m@1"]
@@ -363,7 +366,9 @@ def test_several_rows_per_request_are_refused_with_their_ids(project: Context) -
         ({"request_id": ["a"], "y": [1]}, ("--label-column", "label"), "no label column 'label'"),
         ({"request_id": ["a"], "y": [1], "z": [0]}, (), "which column of .* holds the labels"),
         ({"request_id": ["a"], "label": ["yes"]}, (), "label column 'label' of .* must hold"),
-        ({"request_id": ["a", "a"], "label": [1, 0]}, (), "labels request_id a more than once"),
+        # A key labelled twice is no longer an error (the latest label wins): see
+        # tests/monitoring/test_labels_idempotent.py.
+        ({"request_id": ["a"], "label": [1]}, ("--label-column", "request_id"), "^error: the la"),
         ({"request_id": ["a"], "label": [1]}, ("--window", "monthly"), "^error: window 'monthly'"),
         ({"request_id": ["a"], "label": [1]}, ("--min", "roc_auc"), "^error: --min 'roc_auc' is"),
     ],

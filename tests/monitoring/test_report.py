@@ -76,3 +76,41 @@ def test_every_text_from_the_data_is_escaped() -> None:
     assert "&lt;script&gt;x&lt;/script&gt;" in html
     assert "&lt;b&gt;col&lt;/b&gt;" in html
     assert "&quot;q&quot;&#x27;" in html
+
+
+TAGS = {
+    *("html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "span", "div"),
+    *("table", "tr", "th", "td", "a", "p", "svg", "line", "text", "rect", "details"),
+    *("summary", "ul", "li", "code", "strong"),
+}
+
+
+def test_every_number_in_the_html_is_escaped() -> None:
+    """Issue 13, problem 7: the HTML had an unescaped ``< 1e-300``."""
+    from html.parser import HTMLParser
+
+    ref = make_table(800, 1)
+    cur = make_table(800, 3, "mean").set_column(0, "x", pa.array(np.full(800, 50.0)))
+    report = drift(ref, cur)
+    assert report.columns[0].p_value == 0.0  # underflowed: shown as "< 1e-300"
+    html = report.to_html()
+
+    class Strict(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.text: list[str] = []
+            self.stray: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data)
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag not in TAGS:
+                self.stray.append(tag)
+
+    parser = Strict()
+    parser.feed(html)
+    assert parser.stray == []
+    assert "< 1e-300" in "".join(parser.text)  # the reader sees it ...
+    assert "< 1e-300" not in html  # ... and the source holds it escaped
+    assert "&lt; 1e-300" in html

@@ -98,7 +98,8 @@ def test_the_card_gathers_run_environment_data_and_validation(project: Context) 
     assert card["environment"]["python"] == "3.11.7"
     assert [d["ref"] for d in card["data"]] == ["flights@1"]
     [check] = card["data"][0]["validations"]
-    assert (check["suite"], check["success"], check["error_count"]) == ("flights@1", False, 2)
+    assert (check["suite"], check["suite_number"]) == ("flights", 1)
+    assert (check["success"], check["error_count"]) == (False, 2)
 
 
 def test_a_card_without_a_run_says_so(project: Context) -> None:

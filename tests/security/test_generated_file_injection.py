@@ -333,7 +333,14 @@ def test_spec_text_that_looks_like_yaml_documents_stays_one_configmap_value(
     )
     spec_file.write_text(text, encoding="utf-8")
     out = tmp_path / "out"
-    export_deployment(spec_file, "kubernetes", out, ctx=project, image="reg.example:5000/t/d:1")
+    export_deployment(
+        spec_file,
+        "kubernetes",
+        out,
+        image="reg.example:5000/t/d:1",
+        allow_embedded=True,
+        ctx=project,
+    )
 
     kinds = {}
     for path in sorted((out / "k8s").glob("*.yaml")):
@@ -362,7 +369,7 @@ def test_compose_binds_prometheus_and_grafana_to_loopback_without_anonymous_acce
     project: Context, spec_file: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    export_deployment(spec_file, "compose", out, ctx=project)
+    export_deployment(spec_file, "compose", out, allow_embedded=True, ctx=project)
     text = (out / "compose.yaml").read_text(encoding="utf-8")
     services = yaml.safe_load(text)["services"]
     assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]

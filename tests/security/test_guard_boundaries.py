@@ -46,6 +46,7 @@ MATERIALISING = [
     "registry/flavors/__init__.py",
     "datasets/materialize.py",
     "tracking/artifacts.py",
+    "cli/_runs_artifacts.py",
     "validation/runner.py",
     "monitoring/routes.py",
     "versioning/reproduce.py",

@@ -134,6 +134,29 @@ def test_every_dashboard_metric_is_on_a_live_metrics_endpoint(project: Context) 
     assert 'plinth_predictions_total{deployment="web"' in exposition
 
 
+def test_prediction_panel_shows_one_model_versions_buckets_whatever_their_edges() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    [panel] = [
+        p
+        for p in dashboard["panels"]
+        if any("plinth_prediction_value_bucket" in t.get("expr", "") for t in p.get("targets", []))
+    ]
+    assert panel["type"] == "heatmap"
+    # the le labels are the buckets (no re-bucketing by Grafana), so any edges show as they are
+    assert panel["options"]["calculate"] is False
+    assert panel["options"]["rowsFrame"]["layout"] == "le"
+    [target] = panel["targets"]
+    assert target["format"] == "heatmap"
+    assert target["expr"].startswith("sum by (le) (")
+    # versions have different edges: summing their buckets would mix them
+    assert 'model_version="$model_version"' in target["expr"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    version = variables["model_version"]
+    assert version["multi"] is False
+    assert version["includeAll"] is False
+    assert "plinth_prediction_value_bucket" in version["definition"]
+
+
 def test_prometheus_config_scrapes_local_serve_and_annotated_pods() -> None:
     config = yaml.safe_load(PROMETHEUS.read_text(encoding="utf-8"))
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}

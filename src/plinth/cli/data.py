@@ -145,9 +145,11 @@ def add(
         else:
             click.echo(f"Unchanged: {v.ref} already has this content; no new version ({read})")
         if checked is not None:
+            from plinth.validation.results import suite_label
+
             passed = len(checked.results) - len(checked.failures)
             click.echo(
-                f"Validated with suite {checked.suite_version or checked.suite}: "
+                f"Validated with {suite_label(checked)}: "
                 f"{passed} of {len(checked.results)} checks passed; report: {checked.report_path}"
             )
             for failure in checked.failures:
@@ -353,7 +355,7 @@ def show(ref: str, show_files: bool, as_json: bool) -> None:
             out_console,
             [
                 (
-                    f"{c['suite']}@{c['suite_number']}",
+                    f"suite {c['suite']} v{c['suite_number']}",
                     f"{'passed' if c['success'] else 'FAILED'}: {c['errors']} errors, "
                     f"{c['warnings']} warnings ({view.fmt_time(c['created_at'])}); "
                     f"failed: {', '.join(c['failed']) or '-'}",

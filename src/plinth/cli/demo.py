@@ -43,5 +43,6 @@ def demo(directory: Path, quick: bool, as_json: bool) -> None:
                 ],
                 "monitoring": result.monitoring,
                 "drift_report": None if result.drift_report is None else str(result.drift_report),
+                "labels_recorded_twice": result.labels_recorded_twice,
             }
         )

@@ -40,6 +40,11 @@ def deploy() -> None:
     show_default=True,
     help="Replicas, and the autoscaler's minimum.",
 )
+@click.option(
+    "--allow-embedded",
+    is_flag=True,
+    help="Export even when the project's stores are SQLite or a local folder (mount them).",
+)
 @json_option
 def export(
     spec: Path,
@@ -47,19 +52,29 @@ def export(
     output: Path | None,
     image: str | None,
     replicas: int,
+    allow_embedded: bool,
     as_json: bool,
 ) -> None:
     """Write a Dockerfile and Kubernetes manifests or a compose file for a deployment.
 
-    The image installs the packages the model's run recorded, pinned, plus plinth[serve].
-    Store URIs are read from a Secret (Kubernetes) or plinth.env (compose), never written.
-    """
+    The image installs what serving the model needs (its flavor's packages and
+    plinth[serve]), pinned as its run recorded them. Store URIs are read from a Secret
+    (Kubernetes) or plinth.env (compose), never written; a project on SQLite or a local
+    artifact folder is refused unless --allow-embedded."""
     from plinth.context import Context
     from plinth.serving.export import dns_name, export_deployment, read_name
 
     folder = output or Path(f"deploy-{dns_name(read_name(spec))}")
     with Context.open() as ctx:
-        written = export_deployment(spec, target, folder, ctx=ctx, image=image, replicas=replicas)
+        written = export_deployment(
+            spec,
+            target,
+            folder,
+            image=image,
+            replicas=replicas,
+            allow_embedded=allow_embedded,
+            ctx=ctx,
+        )
     if as_json:
         echo_json({"target": target, "output": str(folder), "files": [str(p) for p in written]})
         return

@@ -142,20 +142,46 @@ def show(ref: str, as_json: bool) -> None:
             return
         versions = api.versions(name, ctx=ctx)
         aliases = api.aliases(name, ctx=ctx)
+        run_ids = [v.run_id for v in versions if v.run_id]
+        latest = ctx.ledger.search.latest_metrics_of(run_ids) if run_ids else {}
+    # a version's metrics: its run's latest, then those logged with the model (bar system/)
+    metrics = {
+        v.number: {
+            k: x
+            for k, x in {**latest.get(v.run_id or "", {}), **(v.metrics or {})}.items()
+            if not k.startswith("system/")
+        }
+        for v in versions
+    }
     if as_json:
         echo_json(
             {
                 "name": name,
                 "aliases": aliases,
-                "versions": [api.version_dict(v) for v in versions],
+                "versions": [
+                    {**api.version_dict(v), "run_metrics": metrics[v.number]} for v in versions
+                ],
             }
         )
         return
+    keys = _key_metrics(list(metrics.values()))
     click.echo(f"model {name}: {len(versions)} version" + ("" if len(versions) == 1 else "s"))
     for v in versions:
         tags = f"  [{', '.join(v.aliases)}]" if v.aliases else ""
         run = f"  run {v.run_id}" if v.run_id else ""
-        click.echo(f"  v{v.number:<4} {v.flavor:<10} {_when(v.created_at)}{run}{tags}")
+        shown = "  ".join(f"{k}={metrics[v.number][k]:.4g}" for k in keys if k in metrics[v.number])
+        click.echo(
+            f"  v{v.number:<4} {v.flavor:<10} {_when(v.created_at)}{run}{tags}"
+            + (f"  {shown}" if shown else "")
+        )
+
+
+def _key_metrics(per_version: list[dict[str, float]], most: int = 4) -> list[str]:
+    """The metrics most versions have (up to ``most``), by name: the columns to compare."""
+    from collections import Counter
+
+    counts = Counter(k for metrics in per_version for k in metrics)
+    return sorted(sorted(counts, key=lambda k: (-counts[k], k))[:most])
 
 
 @models.command(
@@ -295,7 +321,8 @@ def _echo_card(info: dict[str, Any]) -> None:
         else:
             latest = checks[0]
             verdict = (
-                f"{'passed' if latest['success'] else 'FAILED'} {latest['suite']} "
+                f"{'passed' if latest['success'] else 'FAILED'} suite {latest['suite']} "
+                f"v{latest['suite_number']} "
                 f"({latest['error_count']} errors, {latest['warning_count']} warnings)"
             )
         click.echo(f"  {d['ref']}  {d['status']}  {verdict}")
@@ -313,7 +340,9 @@ def _echo_card(info: dict[str, Any]) -> None:
 @models.command(
     epilog="Examples:\n\n"
     "  plinth models predict delays@champion --input flights.parquet --output preds.parquet\n\n"
-    "  plinth models predict delays@4 --input f.parquet --output p.parquet --dataset preds"
+    "  plinth models predict delays@4 --input f.parquet --output p.parquet --dataset preds\n\n"
+    "  plinth models predict delays@4 --input f.parquet --output p.parquet "
+    "--suite serving.yaml --reject"
 )
 @click.argument("ref")
 @click.option(
@@ -339,6 +368,23 @@ def _echo_card(info: dict[str, Any]) -> None:
 )
 @click.option("--dataset", help="Also add the output as a new version of this dataset.")
 @click.option("--trusted", is_flag=True, help="Allow loading a pickled model (see docs).")
+@click.option(
+    "--suite",
+    "suite_path",
+    type=click.Path(dir_okay=False),
+    help="Check rows with this suite's row-level checks first (failures counted per check).",
+)
+@click.option(
+    "--reject",
+    is_flag=True,
+    help="With --suite: do not score failing rows; write them to --rejects and exit 1.",
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False),
+    help="Where rejected rows go (default: OUTPUT with suffix .rejects.parquet).",
+)
 @json_option
 def predict(
     ref: str,
@@ -347,9 +393,14 @@ def predict(
     chunk_rows: int,
     dataset: str | None,
     trusted: bool,
+    suite_path: str | None,
+    reject: bool,
+    rejects_path: str | None,
     as_json: bool,
 ) -> None:
     """Score the Parquet file --input with model REF into --output, in chunks."""
+    if (reject or rejects_path) and suite_path is None:
+        raise click.UsageError("--reject and --rejects need --suite FILE")
     from plinth.context import Context
     from plinth.serving.batch import predict_file
 
@@ -361,12 +412,21 @@ def predict(
             chunk_rows=chunk_rows,
             trusted=trusted,
             dataset=dataset,
-            ctx=ctx,
+            suite=suite_path,
+            reject=reject,
+            rejects_path=rejects_path,
             progress=not as_json,
+            ctx=ctx,
         )
     if as_json:
         echo_json(result.to_dict())
-        return
-    click.echo(f"{result.rows} predictions of {result.model_version} -> {result.output_path}")
-    if result.dataset_version:
-        click.echo(f"added as dataset version {result.dataset_version}")
+    else:
+        click.echo(f"{result.rows} predictions of {result.model_version} -> {result.output_path}")
+        if result.dataset_version:
+            click.echo(f"added as dataset version {result.dataset_version}")
+        for label, count in sorted(result.check_failures.items()):
+            click.echo(f"{count} {'row fails' if count == 1 else 'rows fail'} {label}")
+        if result.rejected:
+            click.echo(f"{result.rejected} rejected (not scored) -> {result.rejects_path}")
+    if result.rejected:
+        click.get_current_context().exit(1)

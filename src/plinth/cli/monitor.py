@@ -33,11 +33,40 @@ def monitor() -> None:
     epilog="Examples:\n\n  plinth monitor drift flights@9 flights@12\n\n"
     "  plinth monitor drift train.parquet today.csv --columns delay,carrier "
     "--method delay=psi --threshold psi=0.2 --fail-on-drift\n\n"
-    "  plinth monitor drift flights@gold batch.parquet --json --html report.html"
+    "  plinth monitor drift flights@gold batch.parquet --json --html report.html\n\n"
+    "  plinth monitor drift flights@9 batch.parquet --model delays@champion"
 )
 @click.argument("ref")
 @click.argument("cur")
 @click.option("--columns", help="Compare only these columns (comma-separated).")
+@click.option(
+    "--exclude",
+    "excluded",
+    multiple=True,
+    metavar="COL",
+    help="Leave COL out, listed as not tested (repeatable, or comma-separated).",
+)
+@click.option(
+    "--model",
+    "model_ref",
+    metavar="NAME@ALIAS",
+    help="Compare only this model version's inputs: its target and other columns are "
+    "listed as not tested.",
+)
+@click.option(
+    "--unseen-min-count",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Flag a category the reference never had once it has this many rows, at any share.",
+)
+@click.option(
+    "--null-share-change",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.01,
+    show_default=True,
+    help="Flag a significant change of a column's missing share of at least this much.",
+)
 @click.option(
     "--method",
     "methods",
@@ -81,6 +110,10 @@ def drift(
     ref: str,
     cur: str,
     columns: str | None,
+    excluded: tuple[str, ...],
+    model_ref: str | None,
+    unseen_min_count: int,
+    null_share_change: float,
     methods: tuple[str, ...],
     thresholds: tuple[str, ...],
     share_threshold: float,
@@ -94,7 +127,8 @@ def drift(
     REF and CUR are Parquet/CSV files, profile .json files or dataset references
     NAME[@VERSION|@TAG]. Small samples (up to 1,000 rows) get KS and chi-squared tests,
     larger ones Wasserstein and Jensen-Shannon distances (threshold 0.1), with the
-    Benjamini-Hochberg adjusted p-value shown beside them."""
+    Benjamini-Hochberg adjusted p-value shown beside them. New categories and changed
+    missing shares are reported on their own."""
     from plinth.errors import CheckFailedError
     from plinth.monitoring import drift as compare
 
@@ -106,17 +140,25 @@ def drift(
         ).items()
     }
     wanted = None if columns is None else [c.strip() for c in columns.split(",") if c.strip()]
+    exclude = {
+        c.strip(): "excluded (--exclude)" for item in excluded for c in item.split(",") if c.strip()
+    }
     plinth_ctx: list[Context] = []
     try:
         reference = _load(ref, "reference", plinth_ctx)
         current = _load(cur, "current", plinth_ctx)
+        if model_ref is not None:
+            exclude = {**_model_exclusions(model_ref, reference, current, plinth_ctx), **exclude}
         report = compare(
             reference,
             current,
             columns=wanted,
+            exclude=exclude,
             methods=method_map,
             thresholds=threshold_map,
             share_threshold=share_threshold,
+            unseen_min_count=unseen_min_count,
+            null_share_change=null_share_change,
         )
         _write(report, html_path)
         if plinth_ctx and not no_record:
@@ -136,6 +178,18 @@ def drift(
             f"drifted ({report.share:.0%}, at or above {report.share_threshold:.0%})",
             hint=f"see the table above and {html_path}",
         )
+
+
+def _model_exclusions(
+    model_ref: str, reference: Any, current: Any, opened: list[Context]
+) -> dict[str, str]:
+    """The columns of either side that ``model_ref`` does not take, with the reason."""
+    from plinth.context import Context
+    from plinth.monitoring.model_inputs import model_exclusions
+
+    if not opened:
+        opened.append(Context.open())
+    return model_exclusions(model_ref, reference, current, ctx=opened[0])
 
 
 def _write(report: DriftReport, html_path: str) -> None:
@@ -263,10 +317,12 @@ def _print(report: DriftReport, ref: str, cur: str, html_path: str) -> None:
     from plinth.monitoring.report import format_p, format_stat
 
     table = Table(box=None, pad_edge=False)
-    for header in ("#", "column", "kind", "method", "statistic", "threshold", "p-value", "drift"):
-        numeric = header in ("#", "statistic", "threshold", "p-value")
+    headers = ("#", "column", "kind", "method", "statistic", "threshold", "p-value", "score")
+    for header in (*headers, "drift", "missing", "nulls"):
+        numeric = header in ("#", "statistic", "threshold", "p-value", "score", "missing")
         table.add_column(header, justify="right" if numeric else "left")
     for i, c in enumerate(report.columns, 1):
+        ref_nulls, cur_nulls = c.null_shares
         table.add_row(
             str(i),
             escape(c.column),
@@ -275,7 +331,10 @@ def _print(report: DriftReport, ref: str, cur: str, html_path: str) -> None:
             format_stat(c.statistic),
             format_stat(c.threshold),
             format_p(c.p_value),
+            f"{c.score:.3g}",
             "[red]DRIFT[/]" if c.drifted else "[green]ok[/]",
+            f"{ref_nulls:.1%}→{cur_nulls:.1%}",
+            "[red]CHANGED[/]" if c.null_changed else "[green]ok[/]",
         )
     out = view.console()
     out.print(table)
@@ -286,6 +345,11 @@ def _print(report: DriftReport, ref: str, cur: str, html_path: str) -> None:
         f"{report.share_threshold:.0%}); {report.reference_rows:,} vs "
         f"{report.current_rows:,} rows"
     )
+    for column, found in report.new_categories.items():
+        values = ", ".join(f"{v} ({n:,} rows)" for v, n in found.items())
+        out.print(f"[red]New categories[/] in {escape(column)}: {escape(values)}")
+    if report.null_changes:
+        out.print(f"[red]Missing share changed[/]: {escape(', '.join(report.null_changes))}")
     if report.skipped:
         skipped = "; ".join(f"{name} ({why})" for name, why in report.skipped.items())
         out.print(f"Not tested: {escape(skipped)}")

@@ -1,4 +1,5 @@
-"""``plinth runs``: list, search, show, compare, delete, restore and export tracked runs.
+"""``plinth runs``: list, search, show, compare, delete, restore, export tracked runs and
+list or download their artifacts.
 
 Every command first ingests the metric journals of dead processes on this machine, so their
 points show. Lists and searches run as one SQL query over ``latest_metrics`` (no metric
@@ -308,6 +309,33 @@ def delete(run_ids: tuple[str, ...], yes: bool, as_json: bool) -> None:
         "'plinth gc --yes' frees their artifacts' blobs; until then "
         "'plinth runs restore RUN_ID' brings a run back."
     )
+
+
+@runs.command(
+    epilog="Examples:\n\n  plinth runs artifacts 0190b2c4-5e1f\n\n"
+    "  plinth runs artifacts 0190b2c4-5e1f model -o ./model\n\n"
+    "  plinth runs artifacts 0190b2c4-5e1f -o ./everything"
+)
+@click.argument("run_id")
+@click.argument("path", required=False)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Download into this folder (by artifact path) instead of listing.",
+)
+@json_option
+def artifacts(run_id: str, path: str | None, output: Path | None, as_json: bool) -> None:
+    """List a run's artifacts (path, size, digest), or download them with -o DIR.
+
+    PATH picks one artifact or a folder of them. Downloads are verified against their
+    digests. RUN_ID may be a unique prefix (8+ characters)."""
+    from plinth.cli import _runs_artifacts
+
+    with _open() as ctx:
+        chosen = _runs_artifacts.select(ctx, _resolve(ctx, run_id), path)
+        written = None if output is None else _runs_artifacts.download(ctx, chosen, output)
+    _runs_artifacts.show(chosen, written, as_json)
 
 
 @runs.command(epilog="Example: plinth runs restore 0190b2c4-5e1f")

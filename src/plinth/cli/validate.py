@@ -27,7 +27,8 @@ def validate() -> None:
 
 @validate.command(
     epilog="Examples:\n\n  plinth validate infer data/flights.parquet -o suite.yaml\n\n"
-    "  plinth validate infer flights@gold -o flights.yaml --name flights"
+    "  plinth validate infer flights@gold -o flights.yaml --name flights\n\n"
+    "  plinth validate infer --for-serving delays@champion -o serving.yaml"
 )
 @click.argument("data")
 @click.option(
@@ -38,8 +39,16 @@ def validate() -> None:
 )
 @click.option("--name", help="Suite name (default: the dataset or file name).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option(
+    "--for-serving",
+    is_flag=True,
+    help="DATA is a model (NAME@ALIAS): a suite over its inputs only, for a deployment's "
+    "validate: or models predict --suite.",
+)
 @json_option
-def infer(data: str, output: str | None, name: str | None, force: bool, as_json: bool) -> None:
+def infer(
+    data: str, output: str | None, name: str | None, force: bool, for_serving: bool, as_json: bool
+) -> None:
     """Write a suite inferred from DATA's profile, with tolerances to review and edit."""
     from plinth.context import Context
     from plinth.datasets import infer_suite
@@ -50,7 +59,12 @@ def infer(data: str, output: str | None, name: str | None, force: bool, as_json:
             f"{output} already exists", hint="pass --force to overwrite it", field="output"
         )
     with Context.open() as ctx:
-        suite = infer_suite(data, name=name, ctx=ctx)
+        if for_serving:
+            from plinth.serving.infer import serving_suite
+
+            suite = serving_suite(data, name=name, ctx=ctx)
+        else:
+            suite = infer_suite(data, name=name, ctx=ctx)
     text = suite.to_yaml()
     if output is not None:
         Path(output).write_text(text, encoding="utf-8")
@@ -74,7 +88,11 @@ def infer(data: str, output: str | None, name: str | None, force: bool, as_json:
     type=click.Path(dir_okay=False),
     help="Write the HTML report here (default: .plinth/reports/validation-SUITE-TIME.html).",
 )
-@click.option("--no-record", is_flag=True, help="Do not record the result in the ledger.")
+@click.option(
+    "--no-record",
+    is_flag=True,
+    help="Do not record the result in the ledger (the HTML report is still written).",
+)
 @json_option
 @click.pass_context
 def run_command(
@@ -87,10 +105,15 @@ def run_command(
     from plinth import datasets
     from plinth.context import Context
     from plinth.errors import CheckFailedError
+    from plinth.validation import Suite
+    from plinth.validation.records import default_report_path
 
+    checks = Suite.load(suite)
     with Context.open() as plinth_ctx:
+        # --no-record skips the ledger, not the report (the default path is the same)
+        path = report or default_report_path(plinth_ctx, checks.name)
         result = datasets.validate(
-            data, suite, record=not no_record, report_path=report, ctx=plinth_ctx
+            data, checks, record=not no_record, report_path=path, ctx=plinth_ctx
         )
     if as_json:
         echo_json(result.to_dict())
@@ -111,7 +134,8 @@ def _print(result: ValidationResult) -> None:
     from rich.table import Table
 
     from plinth.cli import _runs_view as view
-    from plinth.validation.report import format_fraction, format_value
+    from plinth.validation.report import format_fraction, format_observed, format_value
+    from plinth.validation.results import suite_label
 
     table = Table(box=None, pad_edge=False)
     for header in ("#", "check", "column", "result", "observed", "expected", "failing", "sample"):
@@ -123,9 +147,7 @@ def _print(result: ValidationResult) -> None:
             status = "[yellow]warning[/]"
         else:
             status = "[red]FAIL[/]"
-        observed = format_value(r.observed, 40)
-        if r.message:
-            observed = f"{observed} ({r.message})" if observed else r.message
+        observed = format_observed(r, 40)
         table.add_row(
             str(r.index + 1),
             escape(r.name),
@@ -139,11 +161,10 @@ def _print(result: ValidationResult) -> None:
     out = view.console()
     out.print(table)
     verdict = "[green]passed[/]" if result.success else "[red]failed[/]"
-    version = f" ({result.suite_version})" if result.suite_version else ""
     out.print(
         f"{escape(result.target)}: {verdict} — {len(result.results)} checks, "
         f"{len(result.errors)} errors, {len(result.warnings)} warnings; "
-        f"suite {escape(result.suite)}{escape(version)}, {result.row_count:,} rows, "
+        f"{escape(suite_label(result))}, {result.row_count:,} rows, "
         f"{result.elapsed_s:.3f} s"
     )
     if result.report_path:

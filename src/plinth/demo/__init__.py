@@ -48,10 +48,12 @@ class DemoResult:
     #: The model version made ``champion`` and served, and one request id it answered.
     champion: str | None = None
     request_id: str | None = None
-    #: Per later month: {"month", "rows", "share", "drifted", "roc_auc", "status", "alerts",
-    #: "report_id"}; and the worst month's drift report.
+    #: Per later month: {"month", "rows", "share", "drifted", "prediction", "roc_auc", "brier",
+    #: "status", "alerts", "report_id"}; and the worst month's drift report.
     monitoring: list[dict[str, object]] = field(default_factory=list)
     drift_report: Path | None = None
+    #: Whether a second upload of the same labels was recognised as already recorded.
+    labels_recorded_twice: bool = False
 
 
 def run_demo(
@@ -122,6 +124,7 @@ def run_demo(
         served.request_id,
         [dataclasses.asdict(m) for m in served.monitoring.months] if served.monitoring else [],
         served.monitoring.worst_report if served.monitoring else None,
+        served.monitoring.labels_twice if served.monitoring else False,
     )
 
 

@@ -32,7 +32,7 @@ window: {{rows: {rows}}}           # the newest {rows} logged predictions
 checks:
   drift: {{share: 0.3}}            # alert when 30% of the features drift from the training data
   prediction_drift: {{}}           # the predictions against the first window's (September)
-  performance: {{min: {{roc_auc: 0.65}}}}
+  performance: {{min: {{roc_auc: 0.65}}, max: {{brier: 0.25}}}}
 alerts:
   cooldown: 1h
   routes:
@@ -50,6 +50,8 @@ class MonthRow:
     drifted: list[str]
     prediction: str
     roc_auc: float | None
+    #: Mean squared error of the predicted probability against the outcome (lower is better).
+    brier: float | None
     status: str
     alerts: list[str]
     report_id: str
@@ -60,6 +62,8 @@ class MonitorStory:
     months: list[MonthRow] = field(default_factory=list)
     worst_report: Path | None = None
     alerts_log: Path | None = None
+    #: Whether September's labels, sent a second time, were recognised as already recorded.
+    labels_twice: bool = False
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -98,8 +102,8 @@ def replay_months(
         f"{spec_path.name}"
     )
     echo(
-        f"  {'month':<7}{'drift share':>12}  {'prediction drift':<20}{'ROC AUC':>8}  "
-        f"{'status':<7} most drifted features (score)"
+        f"  {'month':<7}{'drift share':>12}  {'prediction drift':<20}{'ROC AUC':>8}"
+        f"{'Brier':>7}  {'status':<7} most drifted features (score)"
     )
     started = time.perf_counter()
     story = MonitorStory(alerts_log=directory / "alerts.log")
@@ -116,7 +120,14 @@ def replay_months(
             if status == 200 and rid
         ]
         labels = pd.DataFrame({"request_id": [r for r, _ in ok], "late": [y for _, y in ok]})
-        record_labels("flight-delays", labels, window="all", ctx=ctx)
+        recorded = record_labels("flight-delays", labels, window="all", ctx=ctx)
+        if month == MONTHS[0]:
+            # A client that retries its upload: the same labels again are a no-op, never a
+            # duplicate that poisons later evaluations.
+            again = record_labels("flight-delays", labels, window="all", ctx=ctx)
+            story.labels_twice = bool(again.already_recorded) and not recorded.already_recorded
+            verdict = "was recognised as already recorded" if story.labels_twice else "was not"
+            echo(f"  (September's labels sent twice: the second upload {verdict})")
         outcome = run_monitor(spec, ctx=ctx)
         checks = {c["check"]: c for c in outcome.checks}
         drift = checks["drift"]
@@ -128,6 +139,7 @@ def replay_months(
             else "baseline"
         )
         auc = (perf.get("metrics") or {}).get("roc_auc")
+        brier = (perf.get("metrics") or {}).get("brier")
         row = MonthRow(
             month,
             len(ok),
@@ -135,18 +147,20 @@ def replay_months(
             list(drift.get("drifted_columns", [])),
             pred_text,
             auc,
+            brier,
             outcome.status,
             [f"{d.route}: {d.status}" for d in outcome.deliveries],
             outcome.report.id,
         )
         story.months.append(row)
         top = [c for c in drift.get("columns", []) if c.get("drifted")][:3]
-        shown = ", ".join(f"{c['column']} {c['statistic']:.2f}" for c in top) or "-"
+        shown = ", ".join(f"{c['column']} {c.get('score', c['statistic']):.2f}" for c in top) or "-"
         auc_text = f"{auc:.4f}" if auc is not None else "-"
+        brier_text = f"{brier:.3f}" if brier is not None else "-"
         alerts = f"   alert -> {'; '.join(row.alerts)}" if row.alerts else ""
         echo(
-            f"  {NAMES[month]:<7}{row.share:>12.2f}  {pred_text:<20}{auc_text:>8}  "
-            f"{row.status:<7} {shown}{alerts}"
+            f"  {NAMES[month]:<7}{row.share:>12.2f}  {pred_text:<20}{auc_text:>8}"
+            f"{brier_text:>7}  {row.status:<7} {shown}{alerts}"
         )
         # the worst month: the largest drift summed over features (each score relative to
         # its threshold), not only the share that crossed

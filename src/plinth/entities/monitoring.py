@@ -66,7 +66,8 @@ class Alert:
 
 @dataclass(frozen=True)
 class LabelBatch:
-    """Ground truth for a deployment's predictions, stored as a Parquet blob."""
+    """Ground truth for a deployment's predictions, stored as a Parquet blob and identified
+    by its digest; a deleted batch keeps its row as a tombstone (who, when, why)."""
 
     id: str
     project_id: str
@@ -77,3 +78,11 @@ class LabelBatch:
     matched: int
     created_at: int
     created_by: str
+    label_column: str | None = None
+    deleted_at: int | None = None
+    deleted_by: str | None = None
+    delete_reason: str | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None

@@ -23,7 +23,7 @@ from plinth.entities import (
     LabelBatch,
     MonitorReport,
 )
-from plinth.errors import NotFoundError, UsageError
+from plinth.errors import ConflictError, NotFoundError, UsageError
 from plinth.ids import new_id
 from plinth.ledger._common import Db, check_text
 from plinth.ledger.dataset_rows import check_digest
@@ -235,10 +235,13 @@ class MonitoringStore:
         digest: str,
         rows: int,
         matched: int,
+        label_column: str | None = None,
     ) -> LabelBatch:
         """Record a stored labels file (its blob is already written)."""
         check_text(deployment, "deployment name")
         check_text(key, "label key column")
+        if label_column is not None:
+            check_text(label_column, "label column")
         check_digest(digest, "labels digest")
         _count(rows, "label rows")
         _count(matched, "matched labels")
@@ -252,6 +255,10 @@ class MonitoringStore:
             "digest": digest,
             "rows": rows,
             "matched": matched,
+            "label_column": label_column,
+            "deleted_at": None,
+            "deleted_by": None,
+            "delete_reason": None,
             **self._db.stamp(),
         }
         with self._db.write() as conn:
@@ -259,15 +266,94 @@ class MonitoringStore:
         return _labels(row)
 
     def label_batches(
-        self, project_id: str, deployment: str | None = None
+        self, project_id: str, deployment: str | None = None, *, include_deleted: bool = False
     ) -> builtins.list[LabelBatch]:
-        """Label batches of the project (of one deployment), oldest first."""
+        """Label batches of the project (of one deployment), oldest first; deleted ones
+        only with ``include_deleted``."""
         query = sa.select(labels_t).where(labels_t.c.project_id == project_id)
         if deployment is not None:
             query = query.where(labels_t.c.deployment == deployment)
+        if not include_deleted:
+            query = query.where(labels_t.c.deleted_at.is_(None))
         query = query.order_by(labels_t.c.created_at, labels_t.c.id)
         with self._db.read() as conn:
             return [_labels(r) for r in conn.execute(query).mappings()]
+
+    def label_batch_by_digest(
+        self, project_id: str, *, deployment: str, key: str, digest: str
+    ) -> LabelBatch | None:
+        """The live (not deleted) batch of ``deployment`` holding these labels on ``key``."""
+        query = (
+            sa.select(labels_t)
+            .where(
+                (labels_t.c.project_id == project_id)
+                & (labels_t.c.deployment == deployment)
+                & (labels_t.c.digest == digest)
+                & (labels_t.c.key == key)
+                & labels_t.c.deleted_at.is_(None)
+            )
+            .order_by(labels_t.c.created_at, labels_t.c.id)
+            .limit(1)
+        )
+        with self._db.read() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _labels(row)
+
+    def get_label_batch(self, project_id: str, batch_id: str) -> LabelBatch:
+        """One label batch, deleted or not; NotFoundError names it."""
+        query = sa.select(labels_t).where(
+            (labels_t.c.project_id == project_id) & (labels_t.c.id == batch_id)
+        )
+        with self._db.read() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFoundError(
+                f"no label batch with id {batch_id!r}",
+                hint="list them with: plinth monitor labels list",
+                field="batch",
+            )
+        return _labels(row)
+
+    def delete_label_batch(self, project_id: str, batch_id: str, *, reason: str) -> LabelBatch:
+        """Tombstone a batch: it stays listed (with ``include_deleted``) with who deleted it,
+        when and why, and no longer counts for performance."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise UsageError(
+                "deleting a label batch needs a reason",
+                hint="pass --reason 'why these labels are wrong'",
+                field="reason",
+            )
+        stamp = self._db.stamp()
+        with self._db.write() as conn:
+            row = (
+                conn.execute(
+                    sa.select(labels_t).where(
+                        (labels_t.c.project_id == project_id) & (labels_t.c.id == batch_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFoundError(
+                    f"no label batch with id {batch_id!r}",
+                    hint="list them with: plinth monitor labels list",
+                    field="batch",
+                )
+            if row["deleted_at"] is not None:
+                raise ConflictError(
+                    f"label batch {batch_id} was already deleted by {row['deleted_by']} "
+                    f"({row['delete_reason']})",
+                    hint="see it with: plinth monitor labels show " + batch_id,
+                    field="batch",
+                )
+            done = {
+                "deleted_at": stamp["created_at"],
+                "deleted_by": stamp["created_by"],
+                "delete_reason": reason.strip(),
+            }
+            conn.execute(labels_t.update().where(labels_t.c.id == batch_id).values(**done))
+        return _labels({**row, **done})
 
 
 def _report(m: Mapping[Any, Any]) -> MonitorReport:
@@ -321,4 +407,8 @@ def _labels(m: Mapping[Any, Any]) -> LabelBatch:
         matched=m["matched"],
         created_at=m["created_at"],
         created_by=m["created_by"],
+        label_column=m["label_column"],
+        deleted_at=m["deleted_at"],
+        deleted_by=m["deleted_by"],
+        delete_reason=m["delete_reason"],
     )

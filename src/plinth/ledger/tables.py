@@ -472,7 +472,13 @@ label_batches = sa.Table(
     sa.Column("rows", sa.BigInteger, nullable=False),
     sa.Column("matched", sa.BigInteger, nullable=False),
     *_created(),
+    # 0008: the label column joined, and a tombstone (who deleted it, when, why).
+    sa.Column("label_column", NAME, nullable=True),
+    sa.Column("deleted_at", MS, nullable=True),
+    sa.Column("deleted_by", USER, nullable=True),
+    sa.Column("delete_reason", sa.Text, nullable=True),
     sa.Index(None, "project_id", "deployment"),
+    sa.Index(None, "project_id", "deployment", "digest"),
 )
 
 gc_events = sa.Table(

@@ -14,6 +14,7 @@ Owns::
     server.py    latency and error rate read off a server's /metrics
     performance.py / metrics.py
                  labels joined to the prediction log, metrics per window, record_labels()
+    labels.py    label batches: latest label per key wins; list, show, delete (audited)
     alerts.py    AlertMessage, deliver(): de-duplication, cool-down, retries, records
     notifiers.py / routes.py
                  log file, webhook, Slack, e-mail; routes from YAML; the SSRF guard
@@ -46,6 +47,12 @@ from plinth.monitoring.drift import ColumnDrift, DriftReport, drift
 
 if _typing.TYPE_CHECKING:
     from plinth.monitoring.alerts import AlertMessage, deliver
+    from plinth.monitoring.labels import (
+        LabelBatchDetails,
+        delete_label_batch,
+        list_label_batches,
+        show_label_batch,
+    )
     from plinth.monitoring.monitors import MonitorOutcome, run_monitor, watch
     from plinth.monitoring.performance import PerformanceResult, join_labels, record_labels
     from plinth.monitoring.spec import MonitorSpec
@@ -53,6 +60,10 @@ if _typing.TYPE_CHECKING:
 # Further public names, loaded on first use: name -> defining module.
 _LAZY: dict[str, str] = {
     "AlertMessage": "plinth.monitoring.alerts",
+    "LabelBatchDetails": "plinth.monitoring.labels",
+    "delete_label_batch": "plinth.monitoring.labels",
+    "list_label_batches": "plinth.monitoring.labels",
+    "show_label_batch": "plinth.monitoring.labels",
     "MonitorOutcome": "plinth.monitoring.monitors",
     "MonitorSpec": "plinth.monitoring.spec",
     "PerformanceResult": "plinth.monitoring.performance",
@@ -67,14 +78,18 @@ __all__ = [
     "AlertMessage",
     "ColumnDrift",
     "DriftReport",
+    "LabelBatchDetails",
     "MonitorOutcome",
     "MonitorSpec",
     "PerformanceResult",
+    "delete_label_batch",
     "deliver",
     "drift",
     "join_labels",
+    "list_label_batches",
     "record_labels",
     "run_monitor",
+    "show_label_batch",
     "watch",
 ]
 

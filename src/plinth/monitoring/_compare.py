@@ -3,6 +3,7 @@ the chart. :func:`plinth.monitoring.drift.drift` judges the results together."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import UsageError
@@ -23,6 +24,12 @@ CHART_BINS = 30
 CHART_CATEGORIES = 20
 #: Methods that read a numeric column's values as categories.
 CATEGORY_METHODS = ("chisquare", "jensenshannon", "unseen")
+#: Names that say "identifier": id, order_id, orderId, uuid, row_key ...
+ID_NAME = re.compile(r"(?:^|[_\W])(?:id|uuid|guid|key)$|[a-z0-9]Id$|^(?:id|uuid|guid)[_\W]", re.I)
+#: A column named like an id is one when at least this share of its values is distinct.
+ID_NAME_SHARE = 0.9
+#: New categories listed per column (the most frequent): a summary, never the rows.
+NEW_CATEGORIES_SHOWN = 20
 
 
 def compare(
@@ -31,6 +38,7 @@ def compare(
     cur: ComparisonSource,
     method: str | None,
     limits: dict[str, float],
+    unseen_min_count: int = 3,
 ) -> ColumnDrift | str:
     """The column's result, or why it is skipped."""
     kinds = ref.kind(name), cur.kind(name)
@@ -58,17 +66,31 @@ def compare(
             return _empty(a.n == 0, ref, cur)
         if a.distinct > max(ID_SHARE * a.n, 20):
             return f"id-like: {a.distinct:,} distinct values in {int(a.n):,} reference rows"
-        return _categorical(name, a, b, method, limits)
+        if _named_id(name, a.distinct, a.n):
+            return _id_name(name, a.distinct, a.n)
+        return _categorical(name, a, b, method, limits, unseen_min_count)
     x, y = ref.numeric(name), cur.numeric(name)
     if x is None or y is None:
         return _empty(x is None, ref, cur)
     if x.consecutive_ids():
         return f"id-like: {int(x.n):,} consecutive distinct integers in the reference"
+    if x.integer and _named_id(name, x.distinct, x.n):
+        return _id_name(name, x.distinct, x.n)
     if method in ("chisquare", "unseen") and not (x.exact and y.exact):
         raise _need_exact(method, name, "a profile keeps only a sketch of it")
     if method in CATEGORY_METHODS or (method in (None, "psi") and x.distinct <= DISCRETE_MAX):
-        return _categorical(name, x.categories(), y.categories(), method, limits)
+        cats = x.categories(), y.categories()
+        return _categorical(name, *cats, method, limits, unseen_min_count)
     return _numeric(name, x, y, method, limits)
+
+
+def _named_id(name: str, distinct: int, n: float) -> bool:
+    """Named like an id, and nearly every value distinct: a sampled or shuffled key."""
+    return n >= 20 and distinct >= ID_NAME_SHARE * n and bool(ID_NAME.search(name))
+
+
+def _id_name(name: str, distinct: int, n: float) -> str:
+    return f"id-like: named like an id, {distinct:,} distinct values in {int(n):,} reference rows"
 
 
 def _empty(reference: bool, ref: ComparisonSource, cur: ComparisonSource) -> str:
@@ -158,7 +180,12 @@ def _shares(counts: Any, n: float) -> tuple[float, ...]:
 
 
 def _categorical(
-    name: str, a: CategoricalSide, b: CategoricalSide, method: str | None, limits: dict[str, float]
+    name: str,
+    a: CategoricalSide,
+    b: CategoricalSide,
+    method: str | None,
+    limits: dict[str, float],
+    unseen_min_count: int = 3,
 ) -> ColumnDrift:
     import numpy as np
     import pyarrow as pa
@@ -198,6 +225,11 @@ def _categorical(
             raise _need_exact(method, name, _TOPPED)
         statistic = unseen
     bins, ref_hist, cur_hist = _top_categories(labels, p, q, a.n, b.n)
+    found: tuple[tuple[str, int], ...] | None = None
+    if not a.other:  # a topped reference cannot tell new values from dropped ones
+        order = np.argsort(-new, kind="stable")[:NEW_CATEGORIES_SHOWN]
+        texts = b.keys.filter(pa.array(~seen)).take(pa.array(order, pa.int64())).to_pylist()
+        found = tuple((_label(t), int(new[i])) for t, i in zip(texts, order, strict=True))
     return ColumnDrift(
         column=name,
         kind="categorical",
@@ -213,6 +245,8 @@ def _categorical(
         reference_nulls=a.nulls,
         current_nulls=b.nulls,
         unseen_share=unseen,
+        new_categories=found,
+        new_categories_flagged=found is not None and any(n >= unseen_min_count for _, n in found),
         bins=bins,
         reference_hist=ref_hist,
         current_hist=cur_hist,

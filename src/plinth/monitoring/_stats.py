@@ -28,6 +28,7 @@ __all__ = [
     "ks_p_value",
     "ks_wasserstein",
     "psi",
+    "two_proportion_p_value",
 ]
 
 #: Share standing in for an empty bin in PSI, so that log(0) never happens (as Evidently).
@@ -150,6 +151,19 @@ def chisquare_p_value(statistic: float, dof: int) -> float:
     if dof < 1:
         return 1.0
     return float(_special().chdtrc(dof, statistic))
+
+
+def two_proportion_p_value(hits_a: float, n_a: float, hits_b: float, n_b: float) -> float:
+    """The two-sided p-value of a two-proportion z-test (pooled), e.g. of two null shares;
+    1.0 when either side is empty or the pooled share is 0 or 1 (nothing can differ)."""
+    if not (n_a and n_b):
+        return 1.0
+    pooled = (hits_a + hits_b) / (n_a + n_b)
+    if pooled <= 0.0 or pooled >= 1.0:
+        return 1.0
+    se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b))
+    z = abs(hits_b / n_b - hits_a / n_a) / se
+    return math.erfc(z / math.sqrt(2.0))
 
 
 def benjamini_hochberg(p_values: Floats) -> Floats:

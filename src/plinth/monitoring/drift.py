@@ -21,11 +21,19 @@ approximate sketch it is None past 1,000 rows a side, and conservative below (th
 statistic less the sketch's rank error). The dataset drifts when the share of drifted
 columns reaches ``share_threshold``.
 
-Not tested, and listed in ``DriftReport.skipped`` with the reason: temporal columns,
-types other than numbers, strings and booleans, id-like columns (strings with more
-distinct values than half the rows, consecutive distinct integers), columns whose types
-differ between the sides, and columns without values on a side. Missing values (null,
-NaN, infinities) are dropped: their share is reported, not tested.
+Two data-quality results sit beside distribution drift, each with its own status:
+``new_categories`` (categories the reference never had, flagged at any share once one has
+``unseen_min_count`` rows) and ``null_shares`` (a two-proportion z-test of each column's
+missing share, flagged when its adjusted p-value is at most 0.05 and the share moved by
+``null_share_change`` or more). ``ColumnDrift.score`` is the one normalised score: at or
+above 1 means drifted, whatever the method.
+
+Not tested, and listed in ``DriftReport.skipped`` with the reason: ``exclude``d columns
+(a model's target, non-inputs), temporal columns, types other than numbers, strings and
+booleans, id-like columns (strings with more distinct values than half the rows,
+consecutive distinct integers, columns named like ids with mostly distinct values),
+columns whose types differ between the sides, and columns without values on a side.
+Missing values (null, NaN, infinities) are dropped before the drift test.
 """
 
 from __future__ import annotations
@@ -62,6 +70,24 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 }
 METHODS = tuple(DEFAULT_THRESHOLDS)
 P_VALUE_METHODS = ("ks", "chisquare")
+#: Significance level of the null-share test (Benjamini-Hochberg adjusted).
+NULL_ALPHA = 0.05
+#: The smallest p-value a score divides by: p can underflow to 0, a score must stay finite.
+_TINY_P = 1e-300
+
+
+def normalised_score(
+    method: str, statistic: float | None, threshold: float, p_value: float | None
+) -> float:
+    """Statistic / threshold for distances, threshold / p-value for tests: at or above 1
+    exactly when the column drifted. Finite (p = 0 counts as 1e-300), 0 when unknown."""
+    if method in P_VALUE_METHODS:
+        if p_value is None or not math.isfinite(p_value):
+            return 0.0
+        return threshold / max(p_value, _TINY_P)
+    if statistic is None or not math.isfinite(statistic):
+        return 0.0
+    return statistic / threshold
 
 
 @dataclass(frozen=True)
@@ -93,18 +119,32 @@ class ColumnDrift:
     edges: tuple[float, ...] = ()
     reference_hist: tuple[float, ...] = ()
     current_hist: tuple[float, ...] = ()
+    #: Categories the reference never had, most frequent first, with their current rows
+    #: (None when a side kept only its frequent values, so new ones cannot be told).
+    new_categories: tuple[tuple[str, int], ...] | None = ()
+    new_categories_flagged: bool = False
+    null_p_value: float | None = None
+    null_changed: bool = False
 
     @property
     def score(self) -> float:
-        """How far past (above 1) or short of its threshold the column is, for ranking."""
-        if self.method in P_VALUE_METHODS:
-            if self.p_value is None:
-                return 0.0
-            return self.threshold / max(self.p_value, 1e-300)
-        return self.statistic / self.threshold if math.isfinite(self.statistic) else 0.0
+        """The normalised score: at or above 1 when drifted (see :func:`normalised_score`)."""
+        return normalised_score(self.method, self.statistic, self.threshold, self.p_value)
+
+    @property
+    def null_shares(self) -> tuple[float, float]:
+        """The share of missing values in the reference and in the current data."""
+        ref_rows = self.reference_count + self.reference_nulls
+        cur_rows = self.current_count + self.current_nulls
+        return (
+            self.reference_nulls / ref_rows if ref_rows else 0.0,
+            self.current_nulls / cur_rows if cur_rows else 0.0,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        """``column, kind, method, statistic, threshold, p_value, drifted``."""
+        """``column, kind, method, statistic, threshold, p_value, score, drifted,
+        null_share, new_categories``."""
+        ref_nulls, cur_nulls = self.null_shares
         return {
             "column": self.column,
             "kind": self.kind,
@@ -112,7 +152,15 @@ class ColumnDrift:
             "statistic": _finite(self.statistic),
             "threshold": self.threshold,
             "p_value": _finite(self.p_value),
+            "score": self.score,
             "drifted": self.drifted,
+            "null_share": {
+                "reference": ref_nulls,
+                "current": cur_nulls,
+                "p_value": _finite(self.null_p_value),
+                "changed": self.null_changed,
+            },
+            "new_categories": None if self.new_categories is None else dict(self.new_categories),
         }
 
 
@@ -127,17 +175,46 @@ class DriftReport:
     skipped: dict[str, str] = field(default_factory=dict)
     reference_rows: int = 0
     current_rows: int = 0
+    unseen_min_count: int = 3
+    null_share_change: float = 0.01
 
     @property
     def drifted_columns(self) -> list[str]:
         return [c.column for c in self.columns if c.drifted]
 
+    @property
+    def new_categories(self) -> dict[str, dict[str, int]]:
+        """Flagged columns: each new category with its current rows."""
+        return {
+            c.column: dict(c.new_categories or ()) for c in self.columns if c.new_categories_flagged
+        }
+
+    @property
+    def null_changes(self) -> list[str]:
+        """Columns whose share of missing values changed."""
+        return [c.column for c in self.columns if c.null_changed]
+
     def to_dict(self) -> dict[str, Any]:
-        """``{"drifted", "share", "columns": [...], "skipped": {column: reason}}``."""
+        """``{"drifted", "share", "columns": [...], "new_categories": {...},
+        "null_shares": {...}, "skipped": {column: reason}}``."""
         return {
             "drifted": self.drifted,
             "share": self.share,
             "columns": [c.to_dict() for c in self.columns],
+            "new_categories": {
+                "status": "alert" if self.new_categories else "ok",
+                "min_count": self.unseen_min_count,
+                "columns": self.new_categories,
+            },
+            "null_shares": {
+                "status": "alert" if self.null_changes else "ok",
+                "min_change": self.null_share_change,
+                "columns": {
+                    c.column: dict(zip(("reference", "current"), c.null_shares, strict=True))
+                    for c in self.columns
+                    if c.null_changed
+                },
+            },
             "skipped": dict(self.skipped),
         }
 
@@ -162,16 +239,21 @@ def drift(
     current: Any,
     *,
     columns: Sequence[str] | None = None,
+    exclude: Mapping[str, str] | Sequence[str] | None = None,
     methods: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
     share_threshold: float = 0.5,
+    unseen_min_count: int = 3,
+    null_share_change: float = 0.01,
 ) -> DriftReport:
     """Compare ``current`` with ``reference``, column by column (see the module docstring).
 
     Either side is a pyarrow Table, a pandas or polars DataFrame, or a
     :class:`~plinth.profiles.TableProfile` (a stored reference, or merged batch profiles).
-    ``columns`` limits the comparison; ``methods`` maps a column to a method of
-    :data:`METHODS`; ``thresholds`` maps a method to its threshold.
+    ``columns`` limits the comparison; ``exclude`` leaves columns out, listed as skipped
+    (a mapping gives each one's reason, e.g. ``{"price": "the model's target"}``);
+    ``methods`` maps a column to a method of :data:`METHODS`; ``thresholds`` maps a method
+    to its threshold.
     """
     from plinth.monitoring._compare import compare
     from plinth.monitoring._sides import source
@@ -183,18 +265,37 @@ def drift(
             f"share_threshold must be between 0 and 1, not {share_threshold}",
             field="share_threshold",
         )
+    if isinstance(unseen_min_count, bool) or not isinstance(unseen_min_count, int):
+        raise UsageError(
+            f"unseen_min_count must be a whole number, not {unseen_min_count!r}",
+            field="unseen_min_count",
+        )
+    if unseen_min_count < 1:
+        raise UsageError(
+            f"unseen_min_count must be 1 or more, not {unseen_min_count}",
+            hint="1 flags a single row of a new category",
+            field="unseen_min_count",
+        )
+    if not 0.0 <= null_share_change <= 1.0:
+        raise UsageError(
+            f"null_share_change must be between 0 and 1, not {null_share_change}",
+            field="null_share_change",
+        )
     names, skipped = _select(ref, cur, columns)
+    excluded = _excluded(exclude)
+    skipped.update({n: why for n, why in excluded.items() if n in ref.names or n in cur.names})
+    names = [n for n in names if n not in excluded]
     chosen = _methods(methods, names)
     results: list[ColumnDrift] = []
     for name in names:
-        outcome = compare(name, ref, cur, chosen.get(name), limits)
+        outcome = compare(name, ref, cur, chosen.get(name), limits, unseen_min_count)
         if isinstance(outcome, str):
             skipped[name] = outcome
         else:
             results.append(outcome)
     order = dict.fromkeys([*ref.names, *cur.names])  # skipped columns in table order
     skipped = {n: skipped[n] for n in order if n in skipped}
-    results = _decide(results)
+    results = _null_changes(_decide(results), null_share_change)
     results.sort(key=lambda c: (not c.drifted, -c.score, c.column))
     n_drifted = sum(c.drifted for c in results)
     share = n_drifted / len(results) if results else 0.0
@@ -206,6 +307,8 @@ def drift(
         skipped=skipped,
         reference_rows=ref.rows,
         current_rows=cur.rows,
+        unseen_min_count=unseen_min_count,
+        null_share_change=null_share_change,
     )
 
 
@@ -237,6 +340,16 @@ def _thresholds(given: Mapping[str, float] | None) -> dict[str, float]:
     return limits
 
 
+def _excluded(given: Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
+    if given is None:
+        return {}
+    if isinstance(given, str):
+        given = [given]
+    if isinstance(given, Mapping):
+        return {str(n): str(why) for n, why in given.items()}
+    return dict.fromkeys((str(n) for n in given), "excluded")
+
+
 def _select(
     ref: ComparisonSource, cur: ComparisonSource, columns: Sequence[str] | None
 ) -> tuple[list[str], dict[str, str]]:
@@ -246,11 +359,7 @@ def _select(
         for name in wanted:
             for side in (ref, cur):
                 if name not in side.names:
-                    raise UsageError(
-                        f"column {name!r} is not in the {side.label} data",
-                        hint=f"its columns are {_listing(side.names)}",
-                        field="columns",
-                    )
+                    raise _unknown_column(name, side.label, side.names)
         return list(dict.fromkeys(wanted)), {}
     names = [n for n in ref.names if n in in_cur]
     if not names:
@@ -264,6 +373,20 @@ def _select(
     in_ref = set(ref.names)
     skipped.update({n: "only in the current data" for n in cur.names if n not in in_ref})
     return names, skipped
+
+
+def _unknown_column(name: str, label: str, names: Sequence[str]) -> UsageError:
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, list(names), n=1, cutoff=0.6)
+    if not close:  # a case slip reads as far as a typo to difflib
+        close = [n for n in names if n.lower() == name.lower()][:1]
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    return UsageError(
+        f"column {name!r} is not in the {label} data{guess}",
+        hint=f"its columns are {_listing(names)}",
+        field="columns",
+    )
 
 
 def _listing(names: Sequence[str], limit: int = 10) -> str:
@@ -301,11 +424,34 @@ def _decide(results: list[ColumnDrift]) -> list[ColumnDrift]:
     out = list(results)
     for i, p in zip(tested, adjusted.tolist(), strict=True):
         out[i] = replace(out[i], p_value=p)
-    judged = []
-    for c in out:
-        if c.method in P_VALUE_METHODS:
-            drifted = c.p_value is not None and c.p_value < c.threshold
-        else:
-            drifted = math.isfinite(c.statistic) and c.statistic >= c.threshold
-        judged.append(replace(c, drifted=bool(drifted)))
-    return judged
+    # One rule for every method, the normalised score, so that score >= 1 means drifted.
+    return [replace(c, drifted=c.score >= 1.0) for c in out]
+
+
+def _null_changes(results: list[ColumnDrift], min_change: float) -> list[ColumnDrift]:
+    """Test each column's missing share (two-proportion z-test, adjusted across columns)."""
+    import numpy as np
+
+    from plinth.monitoring._stats import benjamini_hochberg, two_proportion_p_value
+
+    if not results:
+        return results
+    raw = np.array(
+        [
+            two_proportion_p_value(
+                c.reference_nulls,
+                c.reference_count + c.reference_nulls,
+                c.current_nulls,
+                c.current_count + c.current_nulls,
+            )
+            for c in results
+        ],
+        dtype=float,
+    )
+    adjusted = benjamini_hochberg(raw).tolist()
+    out = []
+    for c, p in zip(results, adjusted, strict=True):
+        ref_share, cur_share = c.null_shares
+        changed = p <= NULL_ALPHA and abs(cur_share - ref_share) >= min_change
+        out.append(replace(c, null_p_value=p, null_changed=bool(changed)))
+    return out

@@ -3,7 +3,9 @@
 The serving app sets them from the newest report of each monitor of its deployment, read
 off the request path on every alias poll; ``plinth monitor export`` serves the same gauges
 for batch use, for every monitor of the project. The names are a contract:
-``deploy/grafana/plinth-serving.json`` queries them.
+``deploy/grafana/plinth-serving.json`` queries them. ``plinth_drift_score`` is normalised
+(at or above 1 means drifted, for every method); the raw statistic, its threshold and the
+adjusted p-value are beside it.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ __all__ = ["MONITOR_METRIC_NAMES", "MonitorGauges", "latest_reports"]
 
 MONITOR_METRIC_NAMES: tuple[str, ...] = (
     "plinth_drift_detected",
+    "plinth_drift_p_value",
     "plinth_drift_score",
     "plinth_drift_share",
+    "plinth_drift_statistic",
     "plinth_drift_threshold",
     "plinth_model_performance",
     "plinth_monitor_last_run_timestamp_seconds",
@@ -52,16 +56,31 @@ class MonitorGauges:
     def __init__(self, registry: CollectorRegistry) -> None:
         from prometheus_client import Gauge
 
+        labels = ["monitor", "column", "method"]
         self.score = Gauge(
             "plinth_drift_score",
-            "Drift statistic per feature in the monitor's latest window (see method).",
-            ["monitor", "column", "method"],
+            "Normalised drift score per feature in the monitor's latest window: 1 or more "
+            "means drifted (statistic / threshold, or threshold / p-value).",
+            labels,
+            registry=registry,
+        )
+        self.statistic = Gauge(
+            "plinth_drift_statistic",
+            "Raw drift statistic per feature (KS D, Wasserstein/std, chi-squared, "
+            "Jensen-Shannon, PSI or unseen share; see method).",
+            labels,
+            registry=registry,
+        )
+        self.p_value = Gauge(
+            "plinth_drift_p_value",
+            "Benjamini-Hochberg adjusted p-value of the feature's KS or chi-squared test.",
+            labels,
             registry=registry,
         )
         self.threshold = Gauge(
             "plinth_drift_threshold",
-            "The threshold the drift statistic is judged against.",
-            ["monitor", "column", "method"],
+            "The method's threshold: a p-value level for ks and chisquare, else a statistic.",
+            labels,
             registry=registry,
         )
         self.share = Gauge(
@@ -97,7 +116,7 @@ class MonitorGauges:
 
     def update(self, reports: Iterable[MonitorReport]) -> None:
         """Set every gauge from the newest report of each monitor (stale series removed)."""
-        for gauge in (self.score, self.threshold, self.performance):
+        for gauge in (self.score, self.statistic, self.p_value, self.threshold, self.performance):
             gauge.clear()
         for report in reports:
             name = report.monitor
@@ -109,12 +128,26 @@ class MonitorGauges:
                     self.share.labels(name).set(float(check.get("share", 0.0)))
                     self.detected.labels(name).set(1.0 if check["status"] == "alert" else 0.0)
                     for column in check["columns"]:
-                        if column.get("statistic") is None:
-                            continue
-                        labels = (name, column["column"], column["method"])
-                        self.score.labels(*labels).set(float(column["statistic"]))
-                        self.threshold.labels(*labels).set(float(column["threshold"]))
+                        self._drift_column(name, column)
                 elif check.get("check") == "performance" and "metrics" in check:
                     for metric, value in check["metrics"].items():
                         if isinstance(value, int | float):
                             self.performance.labels(name, metric).set(float(value))
+
+    def _drift_column(self, monitor: str, column: dict[str, Any]) -> None:
+        from plinth.monitoring.drift import normalised_score
+
+        statistic, p_value = column.get("statistic"), column.get("p_value")
+        method, threshold = str(column["method"]), float(column["threshold"])
+        if statistic is None and p_value is None:
+            return
+        labels = (monitor, column["column"], method)
+        score = column.get("score")  # older reports carry no score: computed here
+        if not isinstance(score, int | float):
+            score = normalised_score(method, statistic, threshold, p_value)
+        self.score.labels(*labels).set(float(score))
+        self.threshold.labels(*labels).set(threshold)
+        if statistic is not None:
+            self.statistic.labels(*labels).set(float(statistic))
+        if p_value is not None:
+            self.p_value.labels(*labels).set(float(p_value))

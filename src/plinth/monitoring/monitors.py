@@ -167,16 +167,29 @@ def _check_drift(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
         return {"status": "skipped", "summary": "no logged predictions in the window yet"}
     if w.reference_profile is None:
         return {"status": "skipped", "summary": "no earlier version to compare with"}
-    wanted = opts.get("columns") or [
-        c for c in _features(w.profile) if c in w.reference_profile.columns
-    ]
+    wanted = opts.get("columns")
+    exclude = dict.fromkeys(opts.get("exclude") or (), "excluded by the monitor")
+    if not wanted and w.spec.deployment is not None:
+        from plinth.monitoring.model_inputs import model_columns
+
+        # only the model's inputs: its target, ids and pass-through fields listed as skipped
+        spec = w.ctx.ledger.deployments.get(w.ctx.project.id, w.spec.deployment).spec
+        model = model_columns(str(spec.get("model")), w.profile.columns, ctx=w.ctx)
+        names = [*w.reference_profile.columns, *w.profile.columns]
+        exclude = {**model.exclusions(names), **exclude}
+        if model.inputs is None:  # no signature: the features both sides share
+            wanted = [c for c in _features(w.profile) if c in w.reference_profile.columns]
+            wanted = [c for c in wanted if c not in exclude]
     report = drift(
         w.reference_profile,
         w.profile,
         columns=wanted,
+        exclude=exclude,
         methods=opts.get("methods"),
         thresholds=opts.get("thresholds"),
         share_threshold=float(opts.get("share", 0.5)),
+        unseen_min_count=int(opts.get("unseen_min_count", 3)),
+        null_share_change=float(opts.get("null_share_change", 0.01)),
     )
     w.drift = report
     drifted = report.drifted_columns
@@ -185,13 +198,24 @@ def _check_drift(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
         f"(share {report.share:.2f}, threshold {report.share_threshold:.2f})"
         + (f": {', '.join(drifted)}" if drifted else "")
     )
+    found = report.to_dict()
+    for column, values in report.new_categories.items():
+        summary += f"; new categories in {column}: " + ", ".join(
+            f"{v} ({n})" for v, n in values.items()
+        )
+    if report.null_changes:
+        summary += f"; missing share changed: {', '.join(report.null_changes)}"
+    # new categories and missing shares are their own results, and alert on their own
+    quiet = not (report.drifted or report.new_categories or report.null_changes)
     return {
-        "status": "alert" if report.drifted else "ok",
+        "status": "ok" if quiet else "alert",
         "summary": summary,
         "share": report.share,
         "share_threshold": report.share_threshold,
         "drifted_columns": drifted,
         "columns": [c.to_dict() for c in report.columns],
+        "new_categories": found["new_categories"],
+        "null_shares": found["null_shares"],
         "skipped": report.skipped,
     }
 
@@ -260,31 +284,25 @@ def _check_validation(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
 
 def _check_performance(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
+    from plinth.monitoring.labels import current_labels
     from plinth.monitoring.performance import join_labels, performance_windows
 
     ctx, spec = w.ctx, w.spec
     assert spec.deployment is not None
     key = opts.get("key", "request_id")
-    batches = [
-        b
-        for b in ctx.ledger.monitoring.label_batches(ctx.project.id, spec.deployment)
-        if b.key == key
-    ]
-    if not batches or w.start_ms is None:
-        return {"status": "skipped", "summary": "no labels joined to this deployment yet"}
-    import io
-
-    labels = pa.concat_tables(
-        [pq.read_table(io.BytesIO(ctx.blobs.read_bytes(b.digest))) for b in batches],
-        promote_options="permissive",
+    # One label per key, the latest (deleted batches left out): a key labelled twice is
+    # counted, never an error that would fail every later run.
+    labels = current_labels(
+        spec.deployment, key=key, label_column=opts.get("label_column"), ctx=ctx
     )
+    if not labels.batches or w.start_ms is None:
+        return {"status": "skipped", "summary": "no labels joined to this deployment yet"}
     joined = join_labels(
         spec.deployment,
-        labels,
+        labels.table,
         key=key,
-        label_column=opts.get("label_column"),
+        label_column="label",
         since_ms=w.start_ms,
         until_ms=w.end_ms,
         ctx=ctx,
@@ -297,7 +315,9 @@ def _check_performance(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
         joined = joined.filter(inside)
     if joined.num_rows == 0:
         return {"status": "skipped", "summary": "no labelled predictions in the window yet"}
-    windows = performance_windows(joined, window="all", task=opts.get("task"))
+    windows = performance_windows(
+        joined, window="all", task=opts.get("task"), threshold=float(opts.get("threshold", 0.5))
+    )
     metrics = windows[0]["metrics"]
     breaches = []
     for bound, sign in (("min", 1), ("max", -1)):
@@ -311,10 +331,13 @@ def _check_performance(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
     return {
         "status": "alert" if breaches else "ok",
         "summary": (f"{'; '.join(breaches)} — " if breaches else "")
-        + f"{joined.num_rows} labelled rows: {shown}",
+        + f"{joined.num_rows} labelled rows: {shown}"
+        + (f" ({labels.superseded} superseded labels: latest wins)" if labels.superseded else ""),
         "rows": joined.num_rows,
         "metrics": metrics,
         "breaches": breaches,
+        "label_batches": labels.batches,
+        "labels_superseded": labels.superseded,
     }
 
 

@@ -6,13 +6,11 @@ per window of prediction time, checked against bounds and recorded as one ledger
     result.status        # "ok", or "alert" when a window crossed a bound (result.breaches)
 
 Labels join on ``request_id`` (one logged row per request) or on any column both hold,
-such as an input ``flight_id``. Classification is binary: labels 0/1 (or booleans) and
-predictions that are probabilities of class 1 (every metric) or hard 0/1 labels (no
-``roc_auc``, no ``log_loss``). Real-valued scores outside [0, 1] get ``roc_auc`` and the
-threshold metrics, no ``log_loss``. Multi-class labels with hard class predictions get
-``accuracy`` only. Regression gets ``mae``, ``rmse`` and ``bias`` (mean of prediction minus
-label). A metric undefined in a window (``roc_auc`` over one class, ``precision`` with no
-predicted positive) is None there and is not checked against a bound.
+such as an input ``flight_id``. A key labelled twice keeps its latest label, and recording
+the same labels again is a no-op (see :mod:`plinth.monitoring.labels`). The metrics
+(R², MAPE, F1, PR AUC, Brier, per-class, ...) are those of :mod:`plinth.monitoring.metrics`.
+A metric undefined in a window (``roc_auc`` over one class, ``precision`` with no predicted
+positive) is None there and is not checked against a bound.
 """
 
 from __future__ import annotations
@@ -21,8 +19,7 @@ import io
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,11 +27,19 @@ import numpy as np
 from plinth._deprecation import renamed
 from plinth.context import resolve_context
 from plinth.errors import UsageError
+from plinth.monitoring.labels import (
+    label_column_of,
+    latest_labels,
+    numeric,
+    read_labels,
+    truth_of,
+)
 from plinth.monitoring.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
     TASKS,
     as_vector,
+    check_metric,
     classification_metrics,
     infer_task,
     regression_metrics,
@@ -60,8 +65,6 @@ __all__ = [
     "regression_metrics",
 ]
 
-#: Columns of the prediction log a key cannot be.
-_NOT_KEYS = ("ts", "model_version", "prediction", "label")
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _WINDOW_HINT = "write a duration such as 15m, 1h, 1d or 7d, rows:N for N rows each, or all"
@@ -137,80 +140,6 @@ def performance_windows(
 
 
 # -- joining -------------------------------------------------------------------------------
-def _read_labels(labels: Any) -> tuple[pa.Table, str]:
-    """The labels as an Arrow table, and how to name them in messages."""
-    from plinth.tables import read_file, table_format, to_arrow
-
-    if isinstance(labels, str | Path):
-        path = Path(labels)
-        if table_format(path) is None:
-            raise UsageError(f"labels file {path} is not .parquet or .csv", field="labels")
-        if not path.is_file():
-            raise UsageError(f"no labels file {path}", field="labels")
-        return read_file(path, field="labels"), str(path)
-    table = to_arrow(
-        labels,
-        refuse="labels must be a .parquet/.csv path, an Arrow table or a DataFrame, not {type}",
-        field="labels",
-    )
-    return table, "the labels table" if table is labels else "the labels frame"
-
-
-def _label_column(table: pa.Table, key: str, label_column: str | None, source: str) -> str:
-    names = table.column_names
-    listed = ", ".join(names)
-    if key in _NOT_KEYS:
-        raise UsageError(
-            f"{key!r} cannot be a join key",
-            hint="join on request_id or on an input column both the log and the labels hold",
-            field="key",
-        )
-    if key not in names:
-        raise UsageError(
-            f"{source} has no key column {key!r}; its columns: {listed}",
-            hint="pass --key with the column that names each prediction",
-            field="key",
-        )
-    if label_column is None:
-        others = [name for name in names if name != key]
-        if len(others) == 1:
-            label_column = others[0]
-        elif "label" in others:
-            label_column = "label"
-        else:
-            raise UsageError(
-                f"which column of {source} holds the labels? its columns: {listed}",
-                hint="pass --label-column",
-                field="label_column",
-            )
-    if label_column not in names:
-        raise UsageError(
-            f"{source} has no label column {label_column!r}; its columns: {listed}",
-            field="label_column",
-        )
-    if label_column == key:
-        raise UsageError(f"the label column {key!r} is also the key", field="label_column")
-    return label_column
-
-
-def _numeric(column: pa.ChunkedArray, what: str) -> pa.ChunkedArray:
-    """``column`` as float64; UsageError (naming ``what``) unless numbers or booleans."""
-    import pyarrow as pa
-
-    kind = column.type
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
-        raise UsageError(
-            f"{what} holds a list per row (multi-output): not supported",
-            hint="performance is computed for one number per row",
-        )
-    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
-        raise UsageError(
-            f"{what} must hold numbers or booleans, not {kind}",
-            hint="encode classes as 0/1 (or the numbers the model predicts)",
-        )
-    return column.cast(pa.float64())
-
-
 def _log_table(ctx: Context, deployment: str, batches: list[PredictionBatch], key: str) -> pa.Table:
     """The key, time, model version and prediction of every logged row, read column by
     column from each batch."""
@@ -226,7 +155,7 @@ def _log_table(ctx: Context, deployment: str, batches: list[PredictionBatch], ke
         if key not in seen:  # a batch logged before the input existed cannot join
             continue
         table = parquet.read(columns=columns)
-        prediction = _numeric(
+        prediction = numeric(
             table.column("prediction"), f"the prediction column of deployment {deployment!r}"
         )
         tables.append(table.set_column(columns.index("prediction"), "prediction", prediction))
@@ -274,10 +203,10 @@ def join_labels(
     ``label_column``: default the only column besides the key, else ``label``.
     """
     ctx = resolve_context(ctx)
-    table, source = _read_labels(labels)
-    label_column = _label_column(table, key, label_column, source)
+    table, source = read_labels(labels)
+    label_column = label_column_of(table, key, label_column, source)
     ctx.ledger.deployments.get(ctx.project.id, deployment)  # NotFoundError names it
-    return _join(ctx, deployment, table, source, key, label_column, since_ms, until_ms)
+    return _join(ctx, deployment, table, source, key, label_column, since_ms, until_ms)[0]
 
 
 def _join(
@@ -289,22 +218,13 @@ def _join(
     label_column: str,
     since_ms: int | None = None,
     until_ms: int | None = None,
-) -> pa.Table:
+) -> tuple[pa.Table, int]:
+    """The joined table and how many label rows a later row for the same key replaced."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    truth = table.select([key, label_column]).rename_columns([key, "label"])
-    truth = truth.set_column(
-        1, "label", _numeric(truth.column("label"), f"label column {label_column!r} of {source}")
-    )
-    truth = truth.filter(pc.is_finite(truth.column("label")))
-    repeated = _duplicates(truth, key)
-    if repeated:
-        raise UsageError(
-            f"{source} labels {key} {_shown(repeated)} more than once",
-            hint="keep one label per key",
-            field="key",
-        )
+    # One rule for a key labelled twice: the last row wins (see plinth.monitoring.labels).
+    truth, superseded = latest_labels(truth_of(table, key, label_column, source), key)
     batches = ctx.ledger.deployments.batches_of(ctx.project.id, deployment, since_ms, until_ms)
     if not batches:
         raise UsageError(
@@ -343,7 +263,7 @@ def _join(
             field="key",
         )
     joined = joined.select([key, "ts", "model_version", "prediction", "label"])
-    return joined.sort_by([("ts", "ascending"), (key, "ascending")])
+    return joined.sort_by([("ts", "ascending"), (key, "ascending")]), superseded
 
 
 # -- recording -----------------------------------------------------------------------------
@@ -362,6 +282,11 @@ class PerformanceResult:
     report_id: str
     label_batch_id: str
     status: str
+    #: Label rows replaced by a later row for the same key (the last one wins).
+    duplicates: int = 0
+    #: True when these labels were recorded before: nothing was written this time, and
+    #: ``label_batch_id``/``report_id`` name the earlier batch and report.
+    already_recorded: bool = False
 
     @property
     def unmatched(self) -> int:
@@ -386,6 +311,8 @@ class PerformanceResult:
             "breaches": list(self.breaches),
             "report_id": self.report_id,
             "label_batch_id": self.label_batch_id,
+            "duplicates": self.duplicates,
+            "already_recorded": self.already_recorded,
         }
 
 
@@ -393,16 +320,10 @@ def _bounds(
     task: str, min_metrics: Mapping[str, float] | None, max_metrics: Mapping[str, float] | None
 ) -> list[tuple[str, str, float]]:
     """(metric, "min" | "max", value) for each bound, checked against the task."""
-    known = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
     out = []
     for side, given in (("min", min_metrics), ("max", max_metrics)):
         for metric, value in (given or {}).items():
-            if metric not in known:
-                raise UsageError(
-                    f"unknown {task} metric {metric!r} in a --{side} bound",
-                    hint=f"choose from {', '.join(known)}",
-                    field=side,
-                )
+            check_metric(metric, task=task, field=side)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise UsageError(f"the --{side} bound of {metric} must be a number", field=side)
             if not math.isfinite(value):
@@ -419,7 +340,8 @@ def _breaches(
         if not any(metric in w["metrics"] for w in windows):
             raise UsageError(
                 f"{metric} is not computed for these predictions, so it cannot be bounded",
-                hint="roc_auc and log_loss need probability scores, not hard 0/1 labels",
+                hint="roc_auc and pr_auc need scores, log_loss, brier and ece probabilities "
+                "(not hard 0/1 labels); a multi-class model has precision_macro, f1:C, ...",
                 field=side,
             )
         for w in windows:
@@ -459,14 +381,23 @@ def record_labels(
     is written; labels that match no logged prediction are counted, not an error.
     """
     ctx = resolve_context(ctx)
+    from blake3 import blake3
+
     from plinth.tables import write_parquet
 
     _window(window)
-    table, source = _read_labels(labels)
-    chosen = _label_column(table, key, label_column, source)
+    table, source = read_labels(labels)
+    chosen = label_column_of(table, key, label_column, source)
     project_id = ctx.project.id
     version = ctx.ledger.deployments.get(project_id, deployment)  # NotFoundError names it
-    joined = _join(ctx, deployment, table, source, key, chosen)
+    sink = io.BytesIO()
+    write_parquet(table, sink)
+    stored = sink.getvalue()
+    digest = blake3(stored).hexdigest()  # the batch's identity, as the blob store names it
+    earlier = ctx.ledger.monitoring.label_batch_by_digest(
+        project_id, deployment=deployment, key=key, digest=digest
+    )
+    joined, duplicates = _join(ctx, deployment, table, source, key, chosen)
     if joined.num_rows == 0:
         raise UsageError(
             f"none of the {table.num_rows} labels in {source} matches a logged prediction "
@@ -481,10 +412,28 @@ def record_labels(
     bounds = _bounds(task, min_metrics, max_metrics)
     breaches = _breaches(windows, bounds)
     status = "alert" if breaches else "ok"
-
-    sink = io.BytesIO()
-    write_parquet(table, sink)
-    digest = ctx.blobs.put_bytes(sink.getvalue()).digest
+    result = PerformanceResult(
+        deployment=deployment,
+        task=task,
+        key=key,
+        label_column=chosen,
+        rows=table.num_rows,
+        matched=joined.num_rows,
+        windows=tuple(windows),
+        breaches=tuple(breaches),
+        report_id="",
+        label_batch_id="",
+        status=status,
+        duplicates=duplicates,
+    )
+    if earlier is not None:  # the same labels again: say so, write nothing
+        return replace(
+            result,
+            report_id=_report_of(ctx, deployment, earlier.id),
+            label_batch_id=earlier.id,
+            already_recorded=True,
+        )
+    digest = ctx.blobs.put_bytes(stored).digest
     batch = ctx.ledger.monitoring.record_labels(
         project_id,
         deployment=deployment,
@@ -492,6 +441,7 @@ def record_labels(
         digest=digest,
         rows=table.num_rows,
         matched=joined.num_rows,
+        label_column=chosen,
     )
     spec = {
         "key": key,
@@ -513,6 +463,7 @@ def record_labels(
             "labels_digest": digest,
             "rows": table.num_rows,
             "matched": joined.num_rows,
+            "duplicates": duplicates,
             "windows": windows,
             "breaches": breaches,
         },
@@ -521,16 +472,13 @@ def record_labels(
         window_end_ms=windows[-1]["end_ms"],
         spec=spec,
     )
-    return PerformanceResult(
-        deployment=deployment,
-        task=task,
-        key=key,
-        label_column=chosen,
-        rows=table.num_rows,
-        matched=joined.num_rows,
-        windows=tuple(windows),
-        breaches=tuple(breaches),
-        report_id=report.id,
-        label_batch_id=batch.id,
-        status=status,
-    )
+    return replace(result, report_id=report.id, label_batch_id=batch.id)
+
+
+def _report_of(ctx: Context, deployment: str, batch_id: str) -> str:
+    """The id of the performance report recorded with label batch ``batch_id``, or ""."""
+    reports = ctx.ledger.monitoring.reports(ctx.project.id, monitor=deployment, kind="performance")
+    for report in reports:
+        if isinstance(report.results, dict) and report.results.get("label_batch_id") == batch_id:
+            return report.id
+    return ""

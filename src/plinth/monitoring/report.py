@@ -1,6 +1,6 @@
 """The HTML drift report: one self-contained page (inline CSS and SVG, no scripts, no
 external assets), built from the report's binned summaries only — never from rows — so
-it stays small at any data size. Every text from the data is escaped."""
+it stays small at any data size. Every text from the data, and every number, is escaped."""
 
 from __future__ import annotations
 
@@ -65,12 +65,13 @@ def _row(i: int, c: ColumnDrift) -> str:
         (f'<a href="#col-{i}">{escape(c.column)}</a>', False),
         (escape(c.kind), False),
         (escape(c.method), False),
-        (format_stat(c.statistic), True),
-        (format_stat(c.threshold), True),
-        (format_p(c.p_value), True),
+        (escape(format_stat(c.statistic)), True),
+        (escape(format_stat(c.threshold)), True),
+        (escape(format_p(c.p_value)), True),
+        (escape(format_stat(c.score)), True),
         (badge, False),
-        (missing, True),
-        (_share(c.unseen_share), True),
+        (escape(missing) + (" <strong>changed</strong>" if c.null_changed else ""), True),
+        (escape(_share(c.unseen_share)), True),
     ]
     tds = "".join(f'<td class="num">{v}</td>' if num else f"<td>{v}</td>" for v, num in cells)
     return f"<tr{' class=drifted' if c.drifted else ''}>{tds}</tr>"
@@ -90,7 +91,7 @@ def _chart(c: ColumnDrift) -> str:
         f'viewBox="0 0 {_W} {_H}" role="img" aria-label="{escape(c.column)} distributions">',
         f'<line x1="{_LEFT}" y1="{_TOP + plot_h}" x2="{_W - 8}" y2="{_TOP + plot_h}" '
         'stroke="#c9ced6"/>',
-        f'<text x="{_LEFT - 4}" y="{_TOP + 8}" text-anchor="end">{top:.0%}</text>',
+        f'<text x="{_LEFT - 4}" y="{_TOP + 8}" text-anchor="end">{escape(f"{top:.0%}")}</text>',
         f'<text x="{_LEFT - 4}" y="{_TOP + plot_h}" text-anchor="end">0</text>',
     ]
     label_every = max(1, math.ceil(k / 10)) if c.kind == "numeric" else 1
@@ -120,11 +121,49 @@ def _chart(c: ColumnDrift) -> str:
 def _section(i: int, c: ColumnDrift) -> str:
     verdict = "drifted" if c.drifted else "no drift"
     p = f", p = {format_p(c.p_value)}" if c.p_value is not None else ""
-    return (
-        f'<h3 id="col-{i}">{escape(c.column)} <span class="note">{escape(c.method)} '
-        f"{format_stat(c.statistic)} (threshold {format_stat(c.threshold)}{p}): "
-        f"{verdict}</span></h3>{_chart(c)}"
+    note = (
+        f"{c.method} {format_stat(c.statistic)} (threshold {format_stat(c.threshold)}{p}): "
+        f"{verdict}"
     )
+    return (
+        f'<h3 id="col-{i}">{escape(c.column)} <span class="note">{escape(note)}'
+        f"</span></h3>{_chart(c)}"
+    )
+
+
+def _quality(report: DriftReport) -> list[str]:
+    """New categories and changed missing shares: their own results, beside drift."""
+    body: list[str] = []
+    if report.new_categories:
+        items = "".join(
+            f"<li><code>{escape(col)}</code>: "
+            + escape(", ".join(f"{v} ({n:,} rows)" for v, n in found.items()))
+            + "</li>"
+            for col, found in report.new_categories.items()
+        )
+        body += [
+            "<h2>New categories</h2>",
+            '<p class="note">'
+            + escape(
+                "Categories the reference never had, flagged at any share once one has "
+                f"{report.unseen_min_count:,} rows or more."
+            )
+            + "</p>",
+            f"<ul>{items}</ul>",
+        ]
+    changed = [c for c in report.columns if c.null_changed]
+    if changed:
+        items = "".join(
+            f"<li><code>{escape(c.column)}</code>: "
+            + escape(
+                f"{_share(c.null_shares[0])} missing in the reference, "
+                f"{_share(c.null_shares[1])} now (p = {format_p(c.null_p_value)})"
+            )
+            + "</li>"
+            for c in changed
+        )
+        body += ["<h2>Missing values changed</h2>", f"<ul>{items}</ul>"]
+    return body
 
 
 def render_html(report: DriftReport) -> str:
@@ -142,7 +181,8 @@ def render_html(report: DriftReport) -> str:
     )
     head = (
         "<tr><th>#</th><th>column</th><th>kind</th><th>method</th><th>statistic</th>"
-        "<th>threshold</th><th>p-value (adj.)</th><th>result</th><th>missing ref / cur</th>"
+        "<th>threshold</th><th>p-value (adj.)</th><th>score</th><th>result</th>"
+        "<th>missing ref / cur</th>"
         "<th>unseen</th></tr>"
     )
     rows = "".join(_row(i, c) for i, c in enumerate(report.columns, 1))
@@ -162,11 +202,13 @@ def render_html(report: DriftReport) -> str:
         f'<div class="meta">{escape(summary)}</div>',
         f"<table>{head}{rows}</table>",
         '<p class="note">ks and chisquare flag drift when the Benjamini-Hochberg adjusted '
-        "p-value is below the threshold; the other methods when the statistic reaches it. "
+        "p-value is at or below the threshold; the other methods when the statistic reaches "
+        "it. The score is statistic / threshold, or threshold / p-value: 1 or more is drift. "
         "The p-value beside a distance is that of the column's KS or chi-squared test, "
         "shown for reading, not deciding; it is blank when a side is an approximate "
         "sketch of more than 1,000 rows.</p>",
     ]
+    body += _quality(report)
     if charts:
         body += ["<h2>Drifted columns</h2>", legend, charts]
     if others:

@@ -215,10 +215,18 @@ def _window(value: Any, where: str) -> Window:
 
 
 _CHECK_KEYS: dict[str, tuple[str, ...]] = {
-    "drift": ("columns", "share", "methods", "thresholds"),
+    "drift": (
+        "columns",
+        "exclude",
+        "share",
+        "methods",
+        "thresholds",
+        "unseen_min_count",
+        "null_share_change",
+    ),
     "prediction_drift": ("method", "threshold"),
     "validation": ("suite",),
-    "performance": ("min", "max", "key", "label_column", "task"),
+    "performance": ("min", "max", "key", "label_column", "task", "threshold"),
     "server": ("url", "p95_ms", "error_rate", "timeout"),
 }
 
@@ -257,11 +265,28 @@ def _check_options(name: str, opts: dict[str, Any], where: str) -> dict[str, Any
                     f"drifted, in (0, 1]; got {share}",
                     field=f"{at}.share",
                 )
-        cols = opts.get("columns")
-        if cols is not None and (
-            not isinstance(cols, list) or not all(isinstance(c, str) for c in cols)
-        ):
-            raise UsageError(f"{where}: '{at}.columns' must be a list of names", field=at)
+        for key in ("columns", "exclude"):
+            cols = opts.get(key)
+            if cols is not None and (
+                not isinstance(cols, list) or not all(isinstance(c, str) for c in cols)
+            ):
+                raise UsageError(f"{where}: '{at}.{key}' must be a list of names", field=at)
+        count = opts.get("unseen_min_count")
+        whole = isinstance(count, int) and not isinstance(count, bool)
+        if count is not None and (not whole or count < 1):
+            raise UsageError(
+                f"{where}: '{at}.unseen_min_count' is the rows a new category needs to be "
+                f"flagged, a whole number of 1 or more; got {count!r:.40}",
+                field=f"{at}.unseen_min_count",
+            )
+        if "null_share_change" in opts:
+            change = check_number(opts["null_share_change"], where, f"{at}.null_share_change")
+            if not 0 <= change <= 1:
+                raise UsageError(
+                    f"{where}: '{at}.null_share_change' is a change of the missing share, in "
+                    f"[0, 1]; got {change}",
+                    field=f"{at}.null_share_change",
+                )
         for key in ("methods", "thresholds"):
             if key in opts:
                 check_mapping(opts[key], where, f"{at}.{key}")
@@ -278,6 +303,9 @@ def _check_options(name: str, opts: dict[str, Any], where: str) -> dict[str, Any
         for bound in ("min", "max"):
             for metric, value in check_mapping(opts.get(bound, {}), where, f"{at}.{bound}").items():
                 check_number(value, where, f"{at}.{bound}.{metric}")
+                _check_metric(metric, opts.get("task"), where, f"{at}.{bound}")
+        if "threshold" in opts:
+            check_number(opts["threshold"], where, f"{at}.threshold")
         if not opts.get("min") and not opts.get("max"):
             raise UsageError(
                 f"{where}: '{at}' needs a threshold: min: {{roc_auc: 0.7}} or max: {{rmse: 10}}",
@@ -318,3 +346,12 @@ def _alerts(value: Any, where: str) -> tuple[list[dict[str, Any]], float]:
             field="alerts.routes",
         )
     return [dict(r) for r in routes], cooldown
+
+
+def _check_metric(metric: str, task: Any, where: str, at: str) -> None:
+    from plinth.monitoring.metrics import TASKS, check_metric
+
+    try:
+        check_metric(metric, task=task if task in TASKS else None, field=at)
+    except UsageError as exc:
+        raise UsageError(f"{where}: '{at}': {exc.message}", hint=exc.hint, field=at) from None

@@ -240,7 +240,7 @@ class _Reader:
             std=_float(self.get(doc, "std", opt_num, at)),
             quantiles=parsed_q,
             histogram=histogram,
-            top_values=dict(self.get(doc, "top_values", dict, at)),
+            top_values=self.counts(doc, "top_values", at),
             other_count=self.get(doc, "other_count", int, at),
             distinct=self.get(doc, "distinct", int, at),
             distinct_exact=self.get(doc, "distinct_exact", bool, at),
@@ -249,11 +249,18 @@ class _Reader:
                 m2=float(self.get(state, "m2", num, sat)),
                 kll=self.blob(state, "kll", sat),
                 hll=self.blob(state, "hll", sat),
-                values=dict(self.get(state, "values", dict, sat)),
+                values=self.counts(state, "values", sat),
                 exact=self.get(state, "exact", bool, sat),
                 len_total=self.get(state, "len_total", int, sat),
             ),
         )
+
+    def counts(self, doc: dict[str, Any], key: str, at: str) -> dict[str, int]:
+        """A value -> count map, most frequent first (JSON keys come back sorted by value)."""
+        found = self.get(doc, key, dict, at)
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in found.values()):
+            raise self.fail(f"{at}{key!r} holds a count that is not an integer")
+        return rank_counts(found)
 
     def blob(self, doc: dict[str, Any], key: str, at: str) -> bytes | None:
         text = self.get(doc, key, (str, type(None)), at)
@@ -263,6 +270,11 @@ class _Reader:
             return base64.b64decode(text, validate=True)
         except ValueError:
             raise self.fail(f"{at}{key!r} is not base64") from None
+
+
+def rank_counts(counts: dict[str, int]) -> dict[str, int]:
+    """``counts`` ordered most frequent first, ties by value (deterministic)."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _float(value: float | None) -> float | None:

@@ -231,7 +231,8 @@ def _data_used(ctx: Context, run_id: str) -> list[dict[str, Any]]:
             continue
         validations = [
             {
-                "suite": f"{r.suite}@{r.suite_number}",
+                "suite": r.suite,
+                "suite_number": r.suite_number,
                 "success": r.success,
                 "error_count": r.error_count,
                 "warning_count": r.warning_count,

@@ -131,8 +131,19 @@ def _check_paths(folder: Path, manifest: ModelManifest, where: str) -> None:
         )
 
 
+def _predict_example(model: Any, input_example: Any) -> Any:
+    predict = getattr(model, "predict", None)
+    if predict is None or input_example is None:
+        return None
+    try:
+        return predict(input_example)
+    except Exception as exc:  # the output is optional; the inputs are what serving checks
+        log.info("plinth: no output signature (predict on the example failed: %s)", exc)
+        return None
+
+
 def _signature(
-    model: Any, input_example: Any, signature: Signature | Mapping[str, Any] | None
+    input_example: Any, output: Any, signature: Signature | Mapping[str, Any] | None
 ) -> Signature | None:
     if isinstance(signature, Signature):
         return signature
@@ -140,19 +151,53 @@ def _signature(
         return Signature.from_dict(signature)
     if input_example is None:
         return None
-    output = None
-    predict = getattr(model, "predict", None)
-    if predict is not None:
-        try:
-            output = predict(input_example)
-        except Exception as exc:  # the output is optional; the inputs are what serving checks
-            log.info("plinth: no output signature (predict on the example failed: %s)", exc)
     try:
         return infer_signature(input_example, output)
     except UsageError:
         if output is None:
             raise
         return infer_signature(input_example)
+
+
+def _quantiles(values: Any, source: str) -> dict[str, Any] | None:
+    """Deciles of numeric predictions, for serving's histogram buckets; None otherwise."""
+    import numpy as np
+
+    try:
+        array = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return None  # class names: counted per class, not bucketed
+    array = array[np.isfinite(array)]
+    if array.size == 0:
+        return None
+    deciles = np.quantile(array, np.linspace(0.0, 1.0, 11))
+    return {"quantiles": deciles.tolist(), "rows": int(array.size), "source": source}
+
+
+def _prediction_quantiles(ctx: Context, run_id: str, example_output: Any) -> dict[str, Any] | None:
+    """From the run's logged predictions (``run.log_predictions``; ``holdout`` first), else
+    from the model's predictions on its input example."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    logged = [
+        a
+        for a in ctx.ledger.artifacts.list(RecordRef("run", run_id))
+        if a.path.startswith("predictions/") and a.path.endswith(".parquet")
+    ]
+    logged.sort(key=lambda a: a.path != "predictions/holdout.parquet")
+    for artifact in logged:
+        try:
+            parquet = pq.ParquetFile(pa.BufferReader(ctx.blobs.read_bytes(artifact.digest)))
+            if "y_pred" not in parquet.schema_arrow.names:
+                continue
+            column = parquet.read(columns=["y_pred"]).column("y_pred")
+        except (OSError, pa.ArrowException):
+            continue  # not ours to judge here: the model is logged without quantiles from it
+        found = _quantiles(column.to_numpy(zero_copy_only=False), "predictions")
+        if found is not None:
+            return found
+    return None if example_output is None else _quantiles(example_output, "input_example")
 
 
 def log_model(
@@ -170,7 +215,8 @@ def log_model(
 
     check_model_name(name)
     ctx = run.context
-    sig = _signature(model, input_example, signature)
+    output = _predict_example(model, input_example)
+    sig = _signature(input_example, output, signature)
     folder = _temp_folder(ctx)
     try:
         info = save_model(model, folder, flavor=flavor)
@@ -193,12 +239,17 @@ def log_model(
     run.flush()  # the metrics snapshot must hold what the run logged so far
     record = ctx.ledger.runs.get_run(run.id)
     models = ctx.ledger.models
+    stored = None if sig is None else sig.to_dict()
+    quantiles = None if stored is None else _prediction_quantiles(ctx, run.id, output)
+    if stored is not None and quantiles is not None:
+        # beside the signature: no migration, and serving reads it with the version
+        stored["prediction_quantiles"] = quantiles
     version = models.register(
         models.ensure(ctx.project.id, name),
         flavor=info.flavor,
         manifest_digest=manifest_ref.digest,
         run_id=run.id,
-        signature=None if sig is None else sig.to_dict(),
+        signature=stored,
         environment_id=record.environment_id,
         metrics=ctx.ledger.runs.latest_metrics(run.id),
         trusted_digests=[digest for digest, _ in files.values()] if info.needs_pickle else [],

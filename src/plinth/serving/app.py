@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from plinth.context import Context
     from plinth.entities import DeploymentVersion, ModelVersion
+    from plinth.serving.edge import EdgeSuite, Failure
     from plinth.serving.spec import DeploymentSpec
 
 __all__ = ["Server", "create_app"]
@@ -103,6 +104,11 @@ class Server:
         self.shadow = None if spec.shadow is None else self._slot(spec.shadow, "shadow", injected)
         self.slots = [s for s in (self.primary, self.canary, self.shadow) if s is not None]
         self.ready = False
+        self.edge: EdgeSuite | None = None
+        if spec.suite is not None:  # a missing or malformed suite stops the server here
+            from plinth.validation import Suite
+
+            Suite.load(spec.suite_path())
         self._openapi: tuple[ServedModel, bytes] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -138,7 +144,22 @@ class Server:
             metrics=self.metrics,
             version=version,
             lineage=lineage,
+            passthrough=[(p.name, p.type, p.required) for p in self.spec.passthrough],
         )
+
+    def _load_suite(self) -> None:
+        """Read the deployment's suite once (no disk I/O per request); log what is skipped."""
+        from plinth.validation import Suite
+
+        self.edge = None
+        if self.spec.suite is None:
+            return
+        from plinth.serving.edge import EdgeSuite
+
+        primary = self.primary.current
+        fields = [] if primary is None else primary.decoder.names + primary.decoder.pass_names
+        self.edge = EdgeSuite(Suite.load(self.spec.suite_path()), fields)
+        log.info("plinth: %s (mode %s)", self.edge.summary(), self.spec.mode)
 
     # -- life cycle (worker threads) ---------------------------------------------------
     def start(self) -> None:
@@ -149,6 +170,7 @@ class Server:
             self.deployment = save_deployment(self.spec, self.ctx)
         for slot in self.slots:
             slot.refresh()
+        self._load_suite()
         self.refresh_monitors()
         if self._log_predictions and self.ctx is not None and self.deployment is not None:
             from plinth.serving.predlog import PredictionLog
@@ -211,8 +233,9 @@ class Server:
                 if self.random.random() < self.spec.canary.traffic:
                     served = canary.current
             doc = _parse(body)
-            columns, rows = served.decoder.decode(doc)
+            columns, rows, passed, echo = served.decoder.decode_request(doc)
             self.metrics.rows.observe(rows)
+            failures = self._check(doc, columns, passed, rows)
             self.arriving -= 1
             queued = True
             try:
@@ -234,9 +257,29 @@ class Server:
         from plinth.ids import new_id
 
         request_id = new_id()
-        payload = orjson.dumps(
-            {"predictions": predictions, "model_version": served.name, "request_id": request_id}
-        )
+        answer: dict[str, Any] = {
+            "predictions": predictions,
+            "model_version": served.name,
+            "request_id": request_id,
+        }
+        if echo:
+            names = list(passed)
+            answer["passthrough"] = (
+                [
+                    dict(zip(names, values, strict=True))
+                    for values in zip(*passed.values(), strict=True)
+                ]
+                if names
+                else [{} for _ in range(rows)]
+            )
+        logged: dict[str, Any] = columns
+        if passed or failures is not None:
+            logged = {**columns, **passed}
+            if failures is not None:
+                from plinth.serving.edge import EdgeSuite
+
+                logged["input_check_failures"] = EdgeSuite.per_row(failures, rows)
+        payload = orjson.dumps(answer)
         self.metrics.response_bytes.observe(len(payload))
         if self.predlog is not None:
             try:
@@ -244,7 +287,7 @@ class Server:
                     request_id,
                     time.time_ns() // 1_000_000,
                     served.name,
-                    columns,
+                    logged,
                     predictions,
                     nbytes=len(body),
                 )
@@ -253,6 +296,37 @@ class Server:
         if self.shadow is not None and self.shadow.current is not None:
             self._spawn(self._shadow(self.shadow.current, doc))
         return Response(payload, media_type=_JSON, headers={**_HEADERS, "X-Request-ID": request_id})
+
+    def _check(
+        self, doc: Any, columns: dict[str, list[Any]], passed: dict[str, list[Any]], rows: int
+    ) -> list[Failure] | None:
+        """The suite's failures for this request (None without a suite); in reject mode a
+        RequestError naming each failing row and check when an error-level check fails."""
+        edge = self.edge
+        if edge is None:
+            return None
+        failures = edge.failures({**columns, **passed}, rows)
+        if not failures:
+            return failures
+        rejecting = self.spec.mode == "reject"
+        errors = [f for f in failures if f.severity == "error"]
+        if rejecting and errors:
+            form = "records" if "records" in doc else "columns"
+            raise RequestError.naming(
+                [
+                    Problem(
+                        f"records[{f.row}].{f.column}"
+                        if form == "records"
+                        else f"columns.{f.column}[{f.row}]",
+                        f"fails {f.check}: {f.message}",
+                    )
+                    if f.column is not None
+                    else Problem(f"{form}[{f.row}]", f"fails {f.check}: {f.message}")
+                    for f in errors[:50]
+                ]
+            )
+        self.metrics.input_check_failures(failures)
+        return failures
 
     async def _body(self, request: Request) -> bytes:
         limit = self.spec.max_body_bytes

@@ -10,7 +10,11 @@ The output holds every input column plus ``prediction`` (and ``score``, the prob
 of the positive class, for a binary classifier with ``predict_proba``). The input is
 checked against the model's signature first: a missing or mistyped column stops before
 anything is predicted; columns the model does not take are carried to the output, not
-given to the model. Lineage: inside an active run, ``run —used→ model_version``; with
+given to the model. With ``suite=`` each chunk's rows are checked by the suite's row-level
+checks (as at the serving edge): failures are counted per check and written to an
+``input_check_failures`` column; with ``reject=True`` rows failing an error-level check are
+not scored but written, with that column, to ``rejects_path`` (default
+``OUTPUT.rejects.parquet``). Lineage: inside an active run, ``run —used→ model_version``; with
 ``dataset=NAME`` the output becomes a version of that dataset and
 ``model_version —produced→ dataset_version``.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +43,8 @@ __all__ = ["OUTPUT_COLUMNS", "BatchResult", "predict_file"]
 
 #: Columns batch scoring adds to the input's.
 OUTPUT_COLUMNS = ("prediction", "score")
+#: The column a suite's failures are written to (``check(column); ...``; null: passed).
+FAILURES = "input_check_failures"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,10 @@ class BatchResult:
     output_path: Path
     chunks: int = 0
     dataset_version: str | None = None
+    #: With a suite: rows failing each check (``between(size)``), rows not scored, where.
+    check_failures: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    rejects_path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +69,9 @@ class BatchResult:
             "output": str(self.output_path),
             "chunks": self.chunks,
             "dataset_version": self.dataset_version,
+            "check_failures": self.check_failures,
+            "rejected": self.rejected,
+            "rejects": None if self.rejects_path is None else str(self.rejects_path),
         }
 
 
@@ -137,8 +150,11 @@ def predict_file(
     chunk_rows: int = 50_000,
     trusted: bool = False,
     dataset: str | None = None,
-    ctx: Context | None = None,
+    suite: Any = None,
+    reject: bool = False,
+    rejects_path: str | Path | None = None,
     progress: bool = True,
+    ctx: Context | None = None,
 ) -> BatchResult:
     """Predict every row of the Parquet file ``input_path`` with model ``ref`` into
     ``output_path``, ``chunk_rows`` rows at a time; see the module docstring."""
@@ -156,7 +172,8 @@ def predict_file(
     version = ref if not isinstance(ref, str) else api.get(ref, ctx=context)
     parquet = _open_input(source)
     schema = parquet.schema_arrow
-    taken = [name for name in OUTPUT_COLUMNS if name in schema.names]
+    written = OUTPUT_COLUMNS if suite is None else (*OUTPUT_COLUMNS, FAILURES)
+    taken = [name for name in written if name in schema.names]
     if taken:
         raise UsageError(
             f"{source} already has a column named {taken[0]!r}, which batch scoring writes",
@@ -164,6 +181,7 @@ def predict_file(
             field="input",
         )
     features = _features(version, schema, source)
+    gate = None if suite is None else _Gate(suite, features or schema.names, reject)
     model = api.load(version, trusted=trusted, ctx=context)
     total = parquet.metadata.num_rows
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -173,9 +191,14 @@ def predict_file(
     bar = _progress(total, version.ref) if progress and sys.stderr.isatty() else None
     try:
         for batch in parquet.iter_batches(batch_size=chunk_rows):
-            frame = batch.to_pandas()
-            inputs = frame if features is None else frame[features]
             table = pa.Table.from_batches([batch])
+            if gate is not None:
+                table = gate.check(table)
+                if table.num_rows == 0:
+                    chunks += 1
+                    continue
+            frame = (table.drop_columns([FAILURES]) if gate is not None else table).to_pandas()
+            inputs = frame if features is None else frame[features]
             table = table.append_column("prediction", _column(model.predict(inputs)))
             scores = _binary_scores(model, inputs)
             if scores is not None:
@@ -185,17 +208,26 @@ def predict_file(
             elif table.schema != writer.schema:
                 table = table.cast(writer.schema)
             writer.write_table(table)
-            rows += batch.num_rows
+            rows += table.num_rows
             chunks += 1
             if bar is not None:
                 bar.advance(batch.num_rows)
-        if writer is None:  # an empty input: an empty output with the input's columns
-            empty = schema.empty_table().append_column("prediction", pa.array([], pa.float64()))
+        if writer is None:  # nothing scored: an empty output with the input's columns
+            empty = schema.empty_table()
+            if gate is not None:
+                empty = empty.append_column(FAILURES, pa.array([], pa.string()))
+            empty = empty.append_column("prediction", pa.array([], pa.float64()))
             pq.write_table(empty, partial, compression="zstd")
         else:
             writer.close()
             writer = None
         os.replace(partial, target)
+        rejects = None
+        if gate is not None and gate.rejected:
+            rejects = Path(rejects_path) if rejects_path else target.with_suffix(".rejects.parquet")
+            from plinth.tables import write_parquet
+
+            write_parquet(pa.concat_tables(gate.rejected), rejects)
     finally:
         if writer is not None:
             writer.close()
@@ -203,7 +235,45 @@ def predict_file(
             bar.stop()
         partial.unlink(missing_ok=True)
     made = _record_lineage(context, version, target, dataset, source)
-    return BatchResult(rows, version.ref, target, chunks, made)
+    if gate is None:
+        return BatchResult(rows, version.ref, target, chunks, made)
+    rejected = sum(t.num_rows for t in gate.rejected)
+    return BatchResult(
+        rows, version.ref, target, chunks, made, dict(gate.counts), rejected, rejects
+    )
+
+
+class _Gate:
+    """A suite's row checks over each chunk: counts failures, splits off rejected rows."""
+
+    def __init__(self, suite: Any, fields: list[str], reject: bool) -> None:
+        from plinth.serving.edge import EdgeSuite
+        from plinth.validation import Suite
+
+        loaded = suite if isinstance(suite, Suite) else Suite.load(suite)
+        self.edge = EdgeSuite(loaded, fields)
+        self.reject = reject
+        self.counts: dict[str, int] = {}
+        self.rejected: list[pa.Table] = []
+
+    def check(self, table: pa.Table) -> pa.Table:
+        """``table`` with an ``input_check_failures`` column, less the rejected rows."""
+        import numpy as np
+        import pyarrow as pa
+
+        n = table.num_rows
+        failures = self.edge.failures({name: table.column(name) for name in table.column_names}, n)
+        for f in failures:
+            label = f.check if f.column is None else f"{f.check}({f.column})"
+            self.counts[label] = self.counts.get(label, 0) + 1
+        table = table.append_column(FAILURES, pa.array(self.edge.per_row(failures, n), pa.string()))
+        if not self.reject or not failures:
+            return table
+        bad = np.zeros(n, dtype=bool)
+        bad[[f.row for f in failures if f.severity == "error"]] = True
+        if bad.any():
+            self.rejected.append(table.filter(pa.array(bad)))
+        return table.filter(pa.array(~bad))
 
 
 def _record_lineage(

@@ -5,6 +5,10 @@ input of the signature; all problems are collected, each with the field it is ab
 (``records[3].distance``, ``columns.origin[0]``), and raised together as one
 :class:`~plinth.errors.RequestError` (422), or :class:`~plinth.errors.PayloadTooLargeError`
 (413) for too many rows.
+
+Pass-through fields (``passthrough:`` in the deployment) travel beside the inputs: checked
+as declared, returned by :meth:`Decoder.decode_request` apart from the model's columns. A
+body may ask for them back with ``"return_passthrough": true``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, NamedTuple
 
 from plinth.errors import PayloadTooLargeError, RequestError
 
-__all__ = ["Decoder", "Problem", "openapi"]
+__all__ = ["Decoded", "Decoder", "Problem", "openapi"]
 
 _MAX_PROBLEMS = 50  # enough to fix a request; a 10,000-row mistake need not echo 10,000 times
 
@@ -101,33 +105,73 @@ _JSON_TYPES: dict[str, dict[str, Any]] = {
 }
 
 
-class Decoder:
-    """Decodes request documents for one signature's inputs (name, Arrow type) in order."""
+def _check_scalar(v: Any) -> str | None:
+    if v is None or type(v) in (str, int, float, bool):
+        return None
+    return f"expected a string, number, boolean or null, got {_describe(v)}"
 
-    def __init__(self, inputs: Sequence[tuple[str, str]], *, max_rows: int) -> None:
+
+_PASS_CHECKS = {**_CHECKS, "any": _check_scalar}
+
+
+class Decoded(NamedTuple):
+    """A decoded request: the model's ``columns``, its ``rows``, the pass-through columns
+    and whether the client asked for them back."""
+
+    columns: dict[str, list[Any]]
+    rows: int
+    passthrough: dict[str, list[Any]]
+    echo: bool
+
+
+class Decoder:
+    """Decodes request documents for one signature's inputs (name, Arrow type) in order.
+
+    ``passthrough``: ``(name, type, required)`` of fields that are not model inputs.
+    """
+
+    def __init__(
+        self,
+        inputs: Sequence[tuple[str, str]],
+        *,
+        max_rows: int,
+        passthrough: Sequence[tuple[str, str, bool]] = (),
+    ) -> None:
         self.names = [name for name, _ in inputs]
         self.dtypes = dict(inputs)
         self.groups = {name: _group(dtype) for name, dtype in inputs}
         self.checks = [(name, _CHECKS[self.groups[name]]) for name in self.names]
         self.known = frozenset(self.names)
         self.max_rows = max_rows
+        self.passthrough = list(passthrough)
+        self.pass_names = [name for name, _, _ in passthrough]
+        self.pass_checks = [(n, _PASS_CHECKS[t], req, t) for n, t, req in passthrough]
+        self.all_known = self.known | frozenset(self.pass_names)
 
     def decode(self, doc: Any) -> tuple[dict[str, list[Any]], int]:
         """``(columns, rows)`` from a parsed body; RequestError naming every bad field."""
+        decoded = self.decode_request(doc)
+        return decoded.columns, decoded.rows
+
+    def decode_request(self, doc: Any) -> Decoded:
+        """The model's columns, rows and pass-through fields of a parsed body."""
         if not isinstance(doc, dict):
             raise RequestError.naming(
                 [Problem("body", 'expected {"records": [...]} or {"columns": {...}}')],
             )
-        extra = [key for key in doc if key not in ("records", "columns")]
+        extra = [key for key in doc if key not in ("records", "columns", "return_passthrough")]
         problems = [Problem(_key(k), "unknown key; send 'records' or 'columns'") for k in extra]
         if "records" in doc and "columns" in doc:
             problems.append(Problem("body", "send either 'records' or 'columns', not both"))
+        echo = doc.get("return_passthrough", False)
+        if type(echo) is not bool:
+            problems.append(Problem("return_passthrough", "expected true or false"))
         if problems:
             raise RequestError.naming(problems)
         if "records" in doc:
-            return self._records(doc["records"])
+            return Decoded(*self._records(doc["records"]), echo)
         if "columns" in doc:
-            return self._columns(doc["columns"])
+            return Decoded(*self._columns(doc["columns"]), echo)
         raise RequestError.naming(
             [Problem("body", 'expected {"records": [...]} or {"columns": {...}}')]
         )
@@ -137,7 +181,7 @@ class Decoder:
             [Problem(where, f"{n} rows is more than this deployment's limit of {self.max_rows}")]
         )
 
-    def _records(self, records: Any) -> tuple[dict[str, list[Any]], int]:
+    def _records(self, records: Any) -> tuple[dict[str, list[Any]], int, dict[str, list[Any]]]:
         if not isinstance(records, list) or not records:
             got = "an empty list" if records == [] else _describe(records)
             raise RequestError.naming(
@@ -146,12 +190,13 @@ class Decoder:
         n = len(records)
         if n > self.max_rows:
             raise self._too_many("records", n)
-        names, known = self.names, self.known
-        if n == 1 and type(records[0]) is dict:  # the common single-row request
+        names, known = self.names, self.all_known
+        if n == 1 and type(records[0]) is dict and not self.passthrough:  # the common request
             row = records[0]
             if row.keys() == known and all(check(row[k]) is None for k, check in self.checks):
-                return {name: [row[name]] for name in names}, 1
+                return {name: [row[name]] for name in names}, 1, {}
         columns: dict[str, list[Any]] = {name: [None] * n for name in names}
+        passed: dict[str, list[Any]] = {name: [None] * n for name in self.pass_names}
         problems: list[Problem] = []
         for i, row in enumerate(records):
             if type(row) is not dict:
@@ -171,7 +216,21 @@ class Decoder:
                     problems.append(Problem(f"records[{i}].{name}", message))
                 else:
                     columns[name][i] = value
-            if len(row) > len(names) or not known.issuperset(row):
+            for name, check, required, kind in self.pass_checks:
+                value = row.get(name)
+                if value is None and name not in row and required:
+                    problems.append(
+                        Problem(f"records[{i}].{name}", f"missing (pass-through, {kind})")
+                    )
+                    continue
+                message = check(value) if value is not None or required else None
+                if message is None and value is None and required:
+                    message = f"expected {kind}, got null (a required pass-through field)"
+                if message is not None:
+                    problems.append(Problem(f"records[{i}].{name}", message))
+                else:
+                    passed[name][i] = value
+            if len(row) > len(known) or not known.issuperset(row):
                 problems.extend(
                     Problem(f"records[{i}].{_key(key)}", "not an input of the model")
                     for key in row
@@ -181,9 +240,9 @@ class Decoder:
                 break
         if problems:
             raise RequestError.naming(problems[:_MAX_PROBLEMS])
-        return columns, n
+        return columns, n, passed
 
-    def _columns(self, given: Any) -> tuple[dict[str, list[Any]], int]:
+    def _columns(self, given: Any) -> tuple[dict[str, list[Any]], int, dict[str, list[Any]]]:
         if not isinstance(given, dict) or not given:
             raise RequestError.naming(
                 [
@@ -213,10 +272,32 @@ class Decoder:
                     problems.append(Problem(f"columns.{name}[{i}]", message))
                     if len(problems) >= _MAX_PROBLEMS:
                         break
+        for name, check, required, kind in self.pass_checks:
+            if name not in given:
+                if required:
+                    problems.append(Problem(f"columns.{name}", f"missing (pass-through, {kind})"))
+                continue
+            values = given[name]
+            if not isinstance(values, list):
+                problems.append(
+                    Problem(
+                        f"columns.{name}", f"expected a list of values, got {_describe(values)}"
+                    )
+                )
+                continue
+            lengths[name] = len(values)
+            for i, value in enumerate(values):
+                message = check(value) if value is not None else None
+                if value is None and required:
+                    message = f"expected {kind}, got null (a required pass-through field)"
+                if message is not None:
+                    problems.append(Problem(f"columns.{name}[{i}]", message))
+                    if len(problems) >= _MAX_PROBLEMS:
+                        break
         problems.extend(
             Problem(f"columns.{_key(key)}", "not an input of the model")
             for key in given
-            if key not in self.known
+            if key not in self.all_known
         )
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{k}: {v}" for k, v in lengths.items())
@@ -228,18 +309,22 @@ class Decoder:
             raise RequestError.naming(problems[:_MAX_PROBLEMS])
         if n > self.max_rows:
             raise self._too_many("columns", n)
-        return {name: given[name] for name in self.names}, n
+        passed = {name: given[name] if name in given else [None] * n for name in self.pass_names}
+        return {name: given[name] for name in self.names}, n, passed
 
     def input_schema(self) -> dict[str, Any]:
         """The JSON Schema of one record."""
+        properties = {
+            name: {**_JSON_TYPES[self.groups[name]], "description": self.dtypes[name]}
+            for name in self.names
+        }
+        for name, kind, _ in self.passthrough:
+            properties[name] = {**_JSON_TYPES[kind], "description": f"pass-through ({kind})"}
         return {
             "type": "object",
             "additionalProperties": False,
-            "required": list(self.names),
-            "properties": {
-                name: {**_JSON_TYPES[self.groups[name]], "description": self.dtypes[name]}
-                for name in self.names
-            },
+            "required": list(self.names) + [n for n, _, req in self.passthrough if req],
+            "properties": properties,
         }
 
 

@@ -89,14 +89,17 @@ def export_deployment(
     image: str | None = None,
     port: int = 8000,
     replicas: int = 2,
+    allow_embedded: bool = False,
     ctx: Context | None = None,
 ) -> list[Path]:
     """Write the build folder for ``target`` (``kubernetes`` or ``compose``); the paths written.
 
     ``image`` names the image the manifests run (default ``<name>:<model>-v<number>``);
-    ``replicas`` is the Deployment's and the autoscaler's minimum.
+    ``replicas`` is the Deployment's and the autoscaler's minimum. A project on SQLite or a
+    local artifact folder is refused (a container cannot reach it) unless ``allow_embedded``.
     """
     from plinth.context import resolve_context
+    from plinth.serving._requirements import runtime_requirements
 
     if target not in TARGETS:
         raise UsageError(
@@ -114,23 +117,26 @@ def export_deployment(
     _check_name(spec.name, spec_path)
     context = resolve_context(ctx)
     version = _resolve(spec.model, "model", spec_path, context)
+    flavors = [version.flavor]
     if spec.canary is not None:
-        _resolve(spec.canary.model, "canary", spec_path, context)
+        flavors.append(_resolve(spec.canary.model, "canary", spec_path, context).flavor)
     if spec.shadow is not None:
-        _resolve(spec.shadow, "shadow", spec_path, context)
+        flavors.append(_resolve(spec.shadow, "shadow", spec_path, context).flavor)
     env = _environment(version, context)
     name = dns_name(spec.name)
     tag = check_image_reference(image or f"{name}:{dns_name(version.model)}-v{version.number}")
     out = Path(out_dir)
     files: dict[str, str] = {
         "Dockerfile": _dockerfile(env, port),
-        "requirements.txt": _requirements(env),
+        "requirements.txt": runtime_requirements(env, flavors),
         "deployment.yaml": spec.yaml_text,
     }
     if target == "kubernetes":
         files.update(_kubernetes(name, spec.yaml_text, tag, port, replicas, context.project.name))
     else:
         files.update(_compose(name, port, context.project.name))
+    if not allow_embedded:
+        _check_reachable(context)  # last: the record's own faults are reported first
     written = [_write(out / rel, text) for rel, text in files.items()]
     if target == "compose":
         dashboard = _assets() / "grafana" / "plinth-serving.json"
@@ -156,6 +162,25 @@ def _check_name(name: str, path: str | Path) -> None:
             f"{path}: 'name' must be letters, digits, '_', '.' and '-', got {name!r:.60}",
             hint="name the deployment like 'delays'",
             field="name",
+        )
+
+
+def _check_reachable(ctx: Context) -> None:
+    """Refuse stores only this machine can reach: SQLite metadata, a local artifact folder."""
+    metadata, artifacts = ctx.settings.metadata, ctx.settings.artifacts
+    local = []
+    if metadata.startswith("sqlite"):
+        local.append(f"its metadata in SQLite ({metadata})")  # a file path: no password
+    if "://" not in artifacts or artifacts.startswith("file://"):
+        local.append(f"its artifacts in a local folder ({artifacts})")
+    if local:
+        raise UsageError(
+            f"project {ctx.project.name!r} keeps {' and '.join(local)}: a container cannot "
+            "reach them, so the exported server would not find its model",
+            hint="point PLINTH_METADATA at PostgreSQL and PLINTH_ARTIFACTS at S3 (see "
+            "docs/serving.md), or pass --allow-embedded (allow_embedded=True) if you mount "
+            "them into the container yourself",
+            field="metadata" if metadata.startswith("sqlite") else "artifacts",
         )
 
 
@@ -191,24 +216,6 @@ def _environment(version: ModelVersion, ctx: Context) -> Environment:
 
 
 # -- the image -------------------------------------------------------------------------------
-
-
-def _requirements(env: Environment) -> str:
-    """The recorded packages pinned (as ``plinth env export``), plinth itself with ``[serve]``."""
-    from plinth.versioning.env import canonical_name, export_environment
-
-    kept = []
-    for line in export_environment(env, "requirements").splitlines():
-        if canonical_name(line.partition("==")[0].strip()) != "plinth":
-            kept.append(line)
-    version = next((v for n, v in env.packages.items() if canonical_name(n) == "plinth"), None)
-    editable = {canonical_name(str(n)) for n in env.extra.get("editable") or ()}
-    # `version` passed the PEP 440 check in export_environment above.
-    if version is None or "plinth" in editable or "+" in version:
-        kept.append("plinth[serve]  # the recorded plinth is not a release on an index")
-    else:
-        kept.append(f"plinth[serve]=={version}")
-    return "\n".join(kept) + "\n"
 
 
 def _dockerfile(env: Environment, port: int) -> str:

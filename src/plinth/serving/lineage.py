@@ -73,6 +73,7 @@ def lineage_lines(chain: dict[str, Any]) -> list[str]:
             latest = checks[0]
             verdict = (
                 f"{'passed' if latest['success'] else 'FAILED'} suite {latest['suite']} "
+                f"v{latest['suite_number']} "
                 f"({latest['error_count']} errors, {latest['warning_count']} warnings)"
             )
         else:

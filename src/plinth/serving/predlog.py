@@ -14,7 +14,9 @@ dropped and counted, never waited for::
     lineage_of_request(ctx, request_id)           # model, run, commit, env, data
 
 Columns of a batch: ``request_id``, ``ts`` (timestamp, ms), ``model_version``, each input
-column (``input.NAME`` when NAME is one of those or ``prediction``), ``prediction``.
+column (``input.NAME`` when NAME is one of those or ``prediction``), each pass-through field
+and ``input_check_failures`` when the app gives them (they are just more columns here),
+``prediction``.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ class ServedModel:
         metrics: ServingMetrics,
         version: ModelVersion | None = None,
         lineage: dict[str, Any] | None = None,
+        passthrough: Sequence[tuple[str, str, bool]] = (),
     ) -> None:
         signature = getattr(model, "signature", None)
         if signature is None:
@@ -70,7 +71,15 @@ class ServedModel:
             inputs = [(signature.inputs[0].name, "tensor")]
         else:
             inputs = [(spec.name, spec.dtype) for spec in signature.inputs]
-        self.decoder = Decoder(inputs, max_rows=max_rows)
+        clash = [p[0] for p in passthrough if p[0] in dict(inputs)]
+        if clash:
+            raise UsageError(
+                f"pass-through field {clash[0]!r} is an input of {name}; a pass-through "
+                "field is never given to the model",
+                hint="remove it from the deployment's passthrough list",
+                field=f"passthrough.{clash[0]}",
+            )
+        self.decoder = Decoder(inputs, max_rows=max_rows, passthrough=passthrough)
         native = getattr(model, "model", model)
         classes = getattr(native, "classes_", None)
         self.positive_class: Any = None
@@ -81,6 +90,9 @@ class ServedModel:
             self.output = "label"
         else:
             self.output = "value"
+        # the histogram's buckets follow this version's own predictions (stored when logged)
+        stored = (version.signature or {}) if version is not None else {}
+        metrics.prediction_buckets(name, self.output, stored.get("prediction_quantiles"))
         groups = self.decoder.groups
         numeric = all(groups[n] in _NUMERIC for n in self.decoder.names)
         self.as_frame = not signature.is_tensor and (

@@ -8,6 +8,8 @@
     shadow: delays@candidate                           # optional
     logging: {sample: 1.0}
     limits: {max_rows: 10000, max_body_bytes: 10485760}
+    passthrough: [order_id]                            # optional; typed: see docs/serving.md
+    validate: {suite: serving.yaml, mode: reject}      # optional; mode reject or warn
 
 Every problem is a :class:`~plinth.errors.UsageError` naming the key (``field=``) and,
 for an unknown key, the closest known one. ``digest`` is the BLAKE3 of the text: the same
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,7 @@ __all__ = [
     "DEFAULT_MAX_ROWS",
     "Canary",
     "DeploymentSpec",
+    "Passthrough",
     "save_deployment",
 ]
 
@@ -40,10 +43,24 @@ DEFAULT_MAX_ROWS = 10_000
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 _HINT = (
     "a deployment is 'name: NAME' and 'model: MODEL@ALIAS', with optional canary, shadow, "
-    "logging and limits; see docs/serving.md"
+    "logging, limits, passthrough and validate; see docs/serving.md"
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_TOP = ("name", "model", "canary", "shadow", "logging", "limits")
+_TOP = ("name", "model", "canary", "shadow", "logging", "limits", "passthrough", "validate")
+#: Types a pass-through field may declare (``any``: any JSON scalar or null).
+PASSTHROUGH_TYPES = ("any", "string", "integer", "number", "boolean")
+#: Columns the prediction log writes itself; a pass-through field cannot take their names.
+_LOG_COLUMNS = ("request_id", "ts", "model_version", "prediction", "input_check_failures")
+_MODES = ("reject", "warn")
+
+
+@dataclass(frozen=True)
+class Passthrough:
+    """A request field that is not a model input: checked, logged and echoed on request."""
+
+    name: str
+    type: str = "any"
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,12 @@ class DeploymentSpec:
     max_rows: int = DEFAULT_MAX_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     text: str = ""
+    passthrough: tuple[Passthrough, ...] = ()
+    #: ``validate.suite`` as written (relative to ``base_dir``) and ``validate.mode``.
+    suite: str | None = None
+    mode: str = "reject"
+    #: The deployment file's folder: ``validate.suite`` resolves inside it.
+    base_dir: Path | None = field(default=None, compare=False)
 
     @property
     def digest(self) -> str:
@@ -92,13 +115,20 @@ class DeploymentSpec:
             doc["shadow"] = self.shadow
         doc["logging"] = {"sample": self.sample}
         doc["limits"] = {"max_rows": self.max_rows, "max_body_bytes": self.max_body_bytes}
+        if self.passthrough:
+            doc["passthrough"] = {
+                p.name: {"type": p.type, "required": p.required} for p in self.passthrough
+            }
+        if self.suite is not None:
+            doc["validate"] = {"suite": self.suite, "mode": self.mode}
         return doc
 
     @classmethod
     def load(cls, path: str | Path) -> DeploymentSpec:
         """Read and parse a deployment file."""
         data, text = read_yaml(path, what="deployment", hint=_HINT)
-        return cls.from_dict(data, where=str(path), text=text)
+        spec = cls.from_dict(data, where=str(path), text=text)
+        return replace(spec, base_dir=Path(path).resolve().parent)
 
     @classmethod
     def from_yaml(cls, text: str, where: str = "<deployment>") -> DeploymentSpec:
@@ -163,6 +193,7 @@ class DeploymentSpec:
                 max_rows = _positive_int(raw["max_rows"], where, "limits.max_rows")
             if raw.get("max_body_bytes") is not None:
                 max_body = _positive_int(raw["max_body_bytes"], where, "limits.max_body_bytes")
+        suite, mode = _validate(data.get("validate"), where)
         return cls(
             name=name,
             model=model,
@@ -172,7 +203,103 @@ class DeploymentSpec:
             max_rows=max_rows,
             max_body_bytes=max_body,
             text=text,
+            passthrough=_passthrough(data.get("passthrough"), where),
+            suite=suite,
+            mode=mode,
         )
+
+    def suite_path(self) -> Path:
+        """Where ``validate.suite`` is: inside the deployment file's folder (safe-joined)."""
+        from plinth.guards.paths import safe_join
+
+        assert self.suite is not None
+        base = self.base_dir if self.base_dir is not None else Path.cwd()
+        try:
+            return safe_join(base, self.suite)
+        except Exception as exc:
+            raise UsageError(
+                f"'validate.suite' {self.suite!r:.80} is not a file inside {base}: {exc}",
+                hint="name the suite relative to the deployment file's folder, "
+                "e.g. suite: serving_suite.yaml",
+                field="validate.suite",
+            ) from None
+
+
+def _passthrough(value: Any, where: str) -> tuple[Passthrough, ...]:
+    if value is None:
+        return ()
+    hint = (
+        "passthrough is a list of field names ([order_id]) or a mapping "
+        "{order_id: {type: string, required: true}}; types: " + ", ".join(PASSTHROUGH_TYPES)
+    )
+    if isinstance(value, list):
+        items: list[tuple[Any, Any]] = [(name, None) for name in value]
+    elif isinstance(value, Mapping):
+        items = list(value.items())
+    else:
+        raise UsageError(
+            f"{where}: 'passthrough' must be a list or a mapping, got {value!r:.40}",
+            hint=hint,
+            field="passthrough",
+        )
+    out: list[Passthrough] = []
+    for name, decl in items:
+        key = f"passthrough.{name}"
+        if not isinstance(name, str) or not _NAME.fullmatch(name) or name in _LOG_COLUMNS:
+            raise UsageError(
+                f"{where}: {name!r:.40} cannot be a pass-through field "
+                f"(a name of letters, digits, _ . -, not one of {', '.join(_LOG_COLUMNS)})",
+                hint=hint,
+                field="passthrough",
+            )
+        if any(p.name == name for p in out):
+            raise UsageError(f"{where}: {key} is listed twice", hint=hint, field=key)
+        kind, required = "any", False
+        if isinstance(decl, str):
+            kind = decl
+        elif decl is not None:
+            raw = check_mapping(decl, where, key, hint)
+            no_unknown(raw, ("type", "required"), where, f"{key}.")
+            kind = raw.get("type", "any")
+            required = raw.get("required", False)
+            if not isinstance(required, bool):
+                raise UsageError(
+                    f"{where}: '{key}.required' must be true or false, got {required!r:.40}",
+                    hint=hint,
+                    field=f"{key}.required",
+                )
+        if kind not in PASSTHROUGH_TYPES:
+            raise UsageError(
+                f"{where}: '{key}' has type {kind!r:.40}; a pass-through field is one of "
+                + ", ".join(PASSTHROUGH_TYPES),
+                hint=hint,
+                field=f"{key}.type",
+            )
+        out.append(Passthrough(name, kind, required))
+    return tuple(out)
+
+
+def _validate(value: Any, where: str) -> tuple[str | None, str]:
+    if value is None:
+        return None, "reject"
+    hint = "validate is {suite: FILE, mode: reject|warn}; FILE is relative to this file's folder"
+    raw = check_mapping(value, where, "validate", hint)
+    no_unknown(raw, ("suite", "mode"), where, "validate.")
+    suite = raw.get("suite")
+    if not isinstance(suite, str) or not suite.strip():
+        raise UsageError(
+            f"{where}: 'validate.suite' must name a suite file, got {suite!r:.40}",
+            hint=hint,
+            field="validate.suite",
+        )
+    mode = raw.get("mode", "reject")
+    if mode not in _MODES:
+        raise UsageError(
+            f"{where}: 'validate.mode' must be reject or warn, got {mode!r:.40}",
+            hint="reject answers 422 for failing rows; warn serves them and counts the failures",
+            field="validate.mode",
+        )
+    return suite, str(mode)
 
 
 def _mapping(value: Any, where: str, key: str) -> Mapping[Any, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from plinth.entities import DeploymentVersion
-from plinth.errors import NotFoundError, UsageError
+from plinth.errors import ConflictError, NotFoundError, UsageError
 from plinth.ids import new_id
 from plinth.ledger import BLOB_REFERENCES, Ledger
 from plinth.testing.races import digest_of, race
@@ -171,6 +171,36 @@ class MonitoringContract:
                 rows=7,
                 matched=8,
             )
+
+    def test_label_batches_are_found_by_digest_and_deleted_as_audited_tombstones(
+        self, ledger: Ledger
+    ) -> None:
+        project = ledger.projects.ensure_project("contract")
+        args = {"deployment": "web", "key": "request_id", "digest": digest_of("a")}
+        assert ledger.monitoring.label_batch_by_digest(project.id, **args) is None
+        batch = ledger.monitoring.record_labels(
+            project.id, **args, rows=3, matched=2, label_column="y"
+        )
+        assert ledger.monitoring.label_batch_by_digest(project.id, **args) == batch
+        assert ledger.monitoring.get_label_batch(project.id, batch.id) == batch
+        assert batch.label_column == "y"
+        assert not batch.deleted
+        with pytest.raises(UsageError, match="needs a reason"):
+            ledger.monitoring.delete_label_batch(project.id, batch.id, reason="")
+        gone = ledger.monitoring.delete_label_batch(project.id, batch.id, reason="wrong file")
+        assert (gone.deleted, gone.delete_reason, gone.deleted_by) == (
+            True,
+            "wrong file",
+            batch.created_by,
+        )
+        assert ledger.monitoring.get_label_batch(project.id, batch.id) == gone
+        assert ledger.monitoring.label_batches(project.id) == []
+        assert ledger.monitoring.label_batches(project.id, include_deleted=True) == [gone]
+        assert ledger.monitoring.label_batch_by_digest(project.id, **args) is None
+        with pytest.raises(ConflictError, match="already deleted"):
+            ledger.monitoring.delete_label_batch(project.id, batch.id, reason="again")
+        with pytest.raises(NotFoundError, match="no label batch"):
+            ledger.monitoring.get_label_batch(project.id, "nope")
 
     def test_batch_profiles_are_set_once_and_batches_span_versions(self, ledger: Ledger) -> None:
         project = ledger.projects.ensure_project("contract")

@@ -31,6 +31,7 @@ from plinth.validation.arrays import (
     numbers,
     plain_number,
 )
+from plinth.validation.calibration import Z_MEAN, Z_NULLS, mean_tolerance, null_limit
 from plinth.validation.columns import (
     families,
     family_name,
@@ -168,13 +169,21 @@ def _expected(check: SuiteCheck) -> str:
         "freshness": lambda: f"newest value at most {a['max_age']} old",
         "no_duplicates": lambda: "no duplicate " + ", ".join(a["columns"]),
         "dtype": lambda: str(a["type"]),
-        "max_null_fraction": lambda: f"null fraction <= {a['value']}",
+        "max_null_fraction": lambda: (
+            f"null fraction <= {a['value']}"
+            if "value" in a
+            else f"null fraction near {a['reference_fraction']} (+ {a.get('z', Z_NULLS)} s.e.)"
+        ),
         "unique": lambda: "no duplicate values",
         "between": lambda: range_text(a.get("min"), a.get("max")),
         "allowed_values": lambda: values_text(a["values"]),
         "regex": lambda: f"matches {a['pattern']}",
         "string_length": lambda: range_text(a.get("min"), a.get("max"), "length"),
-        "mean_between": lambda: range_text(a.get("min"), a.get("max"), "mean"),
+        "mean_between": lambda: (
+            range_text(a.get("min"), a.get("max"), "mean")
+            if "reference_mean" not in a
+            else f"mean within {a.get('z', Z_MEAN)} s.e. of {a['reference_mean']}"
+        ),
         "std_between": lambda: range_text(a.get("min"), a.get("max"), "std"),
         "quantile_between": lambda: range_text(a.get("min"), a.get("max"), f"q{a['q']}"),
         "in_dataset": lambda: (
@@ -298,11 +307,15 @@ def _dtype(check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataT
 def _max_null_fraction(
     check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType
 ) -> Compiled:
-    limit, expected = check.args["value"], _expected(check)
+    fixed: float = check.args.get("value", 0.0)
+    expected = _expected(check)
+    reference, z = check.args.get("reference_fraction"), check.args.get("z", Z_NULLS)
 
     def judge(values: Sequence[Any], rows: int) -> Outcome:
         nulls = int(values[0] or 0)
         fraction = nulls / rows if rows else 0.0
+        # A reference share: the limit is sized to the rows at hand (more slack for few rows).
+        limit = fixed if reference is None else null_limit(reference, rows, z)
         return Outcome(fraction <= limit, round(fraction, 6), expected, nulls, fraction)
 
     if env.table is not None and check.column not in env.nan_columns:
@@ -506,20 +519,27 @@ def _statistic(sql: Callable[[str], str]) -> ColumnCompiler:
         check: SuiteCheck, env: Env, loc: str, col: str, arrow_type: pa.DataType
     ) -> Compiled:
         low, high, expected = check.args.get("min"), check.args.get("max"), _expected(check)
+        center = check.args.get("reference_mean")
 
         def judge(values: Sequence[Any], rows: int) -> Outcome:
             value = None if values[0] is None else float(values[0])
-            return Outcome(in_range(value, low, high), value, expected)
+            if center is None or value is None:
+                return Outcome(in_range(value, low, high), value, expected)
+            # Sized to the values met: the mean of n values wanders ~std/sqrt(n).
+            std, z = check.args["reference_std"], check.args.get("z", Z_MEAN)
+            margin = mean_tolerance(std, int(values[1]), z) + 1e-9 * max(1.0, abs(center))
+            return Outcome(abs(value - center) <= margin, value, expected)
 
         table = env.table
         if check.check == "mean_between" and table is not None and plain_number(arrow_type):
             column, nan = table.column(check.column), check.column in env.nan_columns
 
             def local() -> Outcome:
-                return judge([mean(numbers(column, nan))], table.num_rows)
+                parts = numbers(column, nan)
+                return judge([mean(parts), sum(len(x) for x in parts)], table.num_rows)
 
             return Compiled(check, local=local)
-        return Compiled(check, [sql(col)], judge)
+        return Compiled(check, [sql(col), f"count({col})"], judge)
 
     return compile_
 

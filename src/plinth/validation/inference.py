@@ -1,17 +1,23 @@
-"""Inferring a suite from a table's profile, with tolerances meant to be edited.
+"""Inferring a suite from a table's profile, sized to pass clean samples of any size.
 
-The tolerances (also written as comments in the YAML):
+A suite inferred from a reference passes clean samples (1 row to a million) drawn from the
+same distribution; only a person makes a check stricter. The checks (also written as
+comments in the YAML):
 
-- ``row_count`` within [0.5x, 2x] the observed rows;
+- ``row_count`` at least 1 row (no maximum: a batch's size says nothing about its quality);
 - ``required_columns`` and ``no_unexpected_columns``: exactly the observed columns;
 - ``dtype``: the observed family (integer, float, string, boolean, timestamp, date);
-- ``max_null_fraction``: 0 when there were no nulls, else the observed share x 1.2 + 0.005,
-  rounded up to 0.01;
-- ``unique`` when every row has a distinct, non-null value (an id: no range or mean checks);
-- ``between``: observed min/max widened by 10 % of the range on each side;
-- ``mean_between``: mean +/- (0.1 std + 4 standard errors), robust to sampling noise
-  without missing a shifted distribution;
-- ``allowed_values`` for strings with at most 50 distinct values, all known exactly;
+- ``max_null_fraction``: 0 when there were no nulls, else ``reference_fraction`` (the
+  observed share), judged with a tolerance sized to the rows met (5 standard errors);
+- ``unique`` when every row has a distinct, non-null value and the column reads as a key
+  (a name like ``*_id``, strings, or dense integers): no range or mean checks then;
+- ``between``: min/max widened by the reach of the reference's tails (its 10 lowest and
+  highest values; not below 0 for a column never negative; whole numbers for integers);
+- ``mean_between`` (warning): within 4 standard errors (``reference_std / sqrt(n)``, n the
+  values met) of the reference mean;
+- ``allowed_values``: the values seen, as an error for strings with at most 50 values none
+  of them rare; as a warning when some were seen only once (a long tail: more will come)
+  or for 51 to 1,000 values; none past 1,000 (``string_length`` then);
 - ``string_length``: observed lengths widened by 10 % of their range (at least 1);
   exact when every value has the same length.
 """
@@ -24,6 +30,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from plinth.validation.calibration import looks_like_key, range_margins
 from plinth.validation.suites import Suite, SuiteCheck
 
 if TYPE_CHECKING:
@@ -32,10 +39,12 @@ if TYPE_CHECKING:
     from plinth.context import Context
     from plinth.profiles import ColumnProfile, TableProfile
 
-__all__ = ["MAX_ALLOWED_VALUES", "infer_suite", "suite_from_profile"]
+__all__ = ["MAX_ALLOWED_VALUES", "MAX_WARNED_VALUES", "infer_suite", "suite_from_profile"]
 
-#: Strings with at most this many distinct values get an ``allowed_values`` check.
+#: Strings with at most this many distinct values get an error-level ``allowed_values``.
 MAX_ALLOWED_VALUES = 50
+#: Up to this many, a warning-level one (every value kept by the profile: EXACT_MAX).
+MAX_WARNED_VALUES = 1000
 _FAMILY_PREFIXES = (
     ("int", "integer"), ("uint", "integer"), ("halffloat", "float"), ("float", "float"),
     ("double", "float"), ("decimal", "numeric"), ("string", "string"),
@@ -86,7 +95,9 @@ def _unique_columns(profile: TableProfile, table: pa.Table | None) -> set[str]:
     candidates = [
         c
         for c in profile.columns.values()
-        if family_of(c.type) in ("integer", "string") and c.count == rows > 0
+        if family_of(c.type) in ("integer", "string")
+        and c.count == rows > 1
+        and looks_like_key(c.name, family_of(c.type), c.min, c.max, rows)
     ]
     exact = {c.name for c in candidates if c.distinct_exact and c.distinct == rows}
     likely = [c.name for c in candidates if not c.distinct_exact and c.distinct >= 0.9 * rows]
@@ -115,10 +126,6 @@ def _name(source: str) -> str:
     return cleaned[:200] or "suite"
 
 
-def _round_up(value: float, step: float = 0.01) -> float:
-    return min(1.0, math.ceil(value / step - 1e-9) * step)
-
-
 def _num(value: float, integer: bool, up: bool) -> int | float:
     if integer:
         return int(math.ceil(value) if up else math.floor(value))
@@ -126,33 +133,42 @@ def _num(value: float, integer: bool, up: bool) -> int | float:
 
 
 def _column_checks(
-    c: ColumnProfile, rows: int, is_id: bool
+    c: ColumnProfile, rows: int, is_id: bool, table: pa.Table | None
 ) -> list[tuple[dict[str, Any], str | None]]:
     family = family_of(c.type)
     out: list[tuple[dict[str, Any], str | None]] = [
         ({"check": "dtype", "column": c.name, "type": family}, None)
     ]
-    nulls = c.null_fraction
-    limit = 0.0 if c.null_count == 0 else _round_up(nulls * 1.2 + 0.005)
-    note = f"observed {nulls:.2%} nulls" if c.null_count else None
-    out.append(({"check": "max_null_fraction", "column": c.name, "value": limit}, note))
+    if c.null_count == 0:
+        out.append(({"check": "max_null_fraction", "column": c.name, "value": 0.0}, None))
+    else:
+        share = float(f"{c.null_fraction:.6g}")
+        out.append(
+            (
+                {"check": "max_null_fraction", "column": c.name, "reference_fraction": share},
+                f"observed {c.null_fraction:.2%} nulls; the limit is sized to the rows met",
+            )
+        )
     if rows == 0 or c.count == 0:
         return out
     if is_id:
         out.append(({"check": "unique", "column": c.name}, "every value distinct: an id?"))
     if c.kind == "numeric" and family in ("integer", "float", "numeric") and not is_id:
-        out.extend(_numeric_checks(c, family == "integer"))
+        column = table.column(c.name) if table is not None and family != "numeric" else None
+        out.extend(_numeric_checks(c, family == "integer", column))
     if family == "string":
         out.extend(_string_checks(c))
     return out
 
 
-def _numeric_checks(c: ColumnProfile, integer: bool) -> list[tuple[dict[str, Any], str | None]]:
+def _numeric_checks(
+    c: ColumnProfile, integer: bool, column: pa.ChunkedArray | None
+) -> list[tuple[dict[str, Any], str | None]]:
     out: list[tuple[dict[str, Any], str | None]] = []
     low, high = c.min, c.max
     if isinstance(low, (int, float)) and isinstance(high, (int, float)):
-        span = high - low or abs(high) or 1.0
-        floor = low - 0.1 * span
+        below, above, why = range_margins(column, low, high, c.quantiles, c.count)
+        floor = low - below
         if low >= 0 > floor:  # a column never seen negative is not widened below zero
             floor = 0
         out.append(
@@ -161,40 +177,58 @@ def _numeric_checks(c: ColumnProfile, integer: bool) -> list[tuple[dict[str, Any
                     "check": "between",
                     "column": c.name,
                     "min": _num(floor, integer, up=False),
-                    "max": _num(high + 0.1 * span, integer, up=True),
+                    "max": _num(high + above, integer, up=True),
                 },
-                f"observed {low:.6g}..{high:.6g}, widened by 10% of the range"
+                f"observed {low:.6g}..{high:.6g}, widened by {why}"
                 + (" (not below 0)" if floor == 0 and low > 0 else ""),
             )
         )
     if c.mean is not None and c.std is not None and math.isfinite(c.mean):
-        margin = 0.1 * c.std + 4 * c.std / math.sqrt(max(c.count, 1))
-        margin = margin or max(abs(c.mean) * 0.01, 1e-9)
         out.append(
             (
                 {
                     "check": "mean_between",
                     "column": c.name,
-                    "min": float(f"{c.mean - margin:.6g}"),
-                    "max": float(f"{c.mean + margin:.6g}"),
+                    "reference_mean": float(f"{c.mean:.6g}"),
+                    "reference_std": float(f"{c.std:.6g}"),
+                    "severity": "warning",
                 },
-                f"observed mean {c.mean:.6g}, std {c.std:.6g}: +/- (0.1 std + 4 standard errors)",
+                "within 4 standard errors (reference_std / sqrt(rows met)) of the reference mean",
             )
         )
     return out
 
 
+def _seen_values(c: ColumnProfile) -> dict[str, int] | None:
+    """Every value of a categorical column with its count, or None when not all are known."""
+    if not c.distinct_exact:
+        return None
+    if c.state.exact and len(c.state.values) == c.distinct:
+        return dict(c.state.values)
+    if c.other_count == 0 and len(c.top_values) == c.distinct:
+        return dict(c.top_values)
+    return None
+
+
 def _string_checks(c: ColumnProfile) -> list[tuple[dict[str, Any], str | None]]:
     out: list[tuple[dict[str, Any], str | None]] = []
-    complete = c.other_count == 0 and len(c.top_values) == c.distinct
-    if c.distinct_exact and complete and 0 < c.distinct <= MAX_ALLOWED_VALUES:
-        values = sorted(c.top_values)
-        out.append(
-            (
-                {"check": "allowed_values", "column": c.name, "values": values},
-                f"the {len(values)} values seen",
+    seen = _seen_values(c)
+    if seen and len(seen) <= MAX_WARNED_VALUES:
+        values = sorted(seen)
+        once = sum(1 for n in seen.values() if n == 1)
+        spec: dict[str, Any] = {"check": "allowed_values", "column": c.name, "values": values}
+        note = f"the {len(values)} values seen"
+        # Values seen once say the reference did not see every value there is
+        # (Good-Turing): a new one in a clean sample is then expected, not a fault.
+        if len(values) > MAX_ALLOWED_VALUES or once:
+            spec["severity"] = "warning"
+            note += (
+                f"; {once} seen only once (a long tail)"
+                if once
+                else f"; over {MAX_ALLOWED_VALUES} values"
             )
-        )
+            note += ": a warning, make it an error if the list is complete"
+        out.append((spec, note))
         return out
     if c.str_len is not None:
         low, high = int(c.str_len["min"]), int(c.str_len["max"])
@@ -244,15 +278,15 @@ def suite_from_profile(
     ids = _unique_columns(profile, table)
     specs: list[tuple[dict[str, Any], str | None]] = [
         (
-            {"check": "row_count", "min": rows // 2, "max": rows * 2},
-            f"observed {rows:,} rows; allowed 0.5x..2x",
+            {"check": "row_count", "min": 1},
+            f"observed {rows:,} rows; any non-empty table passes (add a max if you know one)",
         ),
         ({"check": "required_columns", "columns": list(profile.columns)}, None),
         ({"check": "no_unexpected_columns", "columns": list(profile.columns)}, None),
     ]
     temporal = []
     for column in profile.columns.values():
-        specs.extend(_column_checks(column, rows, column.name in ids))
+        specs.extend(_column_checks(column, rows, column.name in ids, table))
         if family_of(column.type) in ("timestamp", "date"):
             temporal.append(column.name)
     suite_name = name or _name(source)

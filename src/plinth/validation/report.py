@@ -13,7 +13,10 @@ from plinth.validation.results import jsonable
 if TYPE_CHECKING:
     from plinth.validation.results import CheckResult, ValidationResult
 
-__all__ = ["format_fraction", "format_value", "render_html"]
+__all__ = ["format_fraction", "format_observed", "format_value", "render_html"]
+
+#: Checks whose observed value is a share of rows, printed like the failing share.
+_SHARE_CHECKS = frozenset({"max_null_fraction"})
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;
@@ -45,11 +48,29 @@ def format_value(value: Any, limit: int = 80) -> str:
 
 
 def format_fraction(fraction: float | None) -> str:
+    """A share of rows as a percentage, always: ``0.07%``, ``0.0083%`` (two significant
+    digits below 0.01%), never ``8.3e-05`` beside ``0.07%``."""
+    import math
+
     if fraction is None:
         return ""
     if fraction == 0:
-        return "0"
-    return f"{fraction:.2%}" if fraction >= 0.0001 else f"{fraction:.1e}"
+        return "0%"
+    if fraction >= 0.0001:
+        return f"{fraction:.2%}"
+    digits = 1 - math.floor(math.log10(fraction * 100))
+    return f"{fraction * 100:.{digits}f}%"
+
+
+def format_observed(r: CheckResult, limit: int = 80) -> str:
+    """The observed value of ``r`` and why it failed; shares as :func:`format_fraction`."""
+    if r.check in _SHARE_CHECKS and isinstance(r.observed, (int, float)):
+        observed = format_fraction(float(r.observed))
+    else:
+        observed = format_value(r.observed, limit)
+    if r.message:
+        observed = f"{observed} ({r.message})" if observed else r.message
+    return observed
 
 
 def _row(r: CheckResult) -> str:
@@ -59,9 +80,7 @@ def _row(r: CheckResult) -> str:
         cls, badge = ' class="warned"', '<span class="badge warn">warning</span>'
     else:
         cls, badge = ' class="failed"', '<span class="badge fail">fail</span>'
-    observed = format_value(r.observed, 120)
-    if r.message:
-        observed = f"{observed} ({r.message})" if observed else r.message
+    observed = format_observed(r, 120)
     sample = ", ".join(format_value(v, 60) for v in r.sample)
     cells = [
         str(r.index + 1),

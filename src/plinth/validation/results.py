@@ -41,6 +41,15 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def suite_label(result: ValidationResult) -> str:
+    """How a suite reads in human output: ``suite items v2``; never ``items@2``, which reads
+    as a dataset version."""
+    if result.suite_version is None:
+        return f"suite {result.suite}"
+    number = result.suite_version.rpartition("@")[2]
+    return f"suite {result.suite} v{number}"
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """The outcome of one check."""
@@ -67,8 +76,11 @@ class CheckResult:
         return f"sql {self.args['name']}" if self.check == "sql" else self.check
 
     def to_dict(self) -> dict[str, Any]:
+        # "number" is the table's "#" and the "check N" of messages (from 1); "index" is the
+        # position in the suite's checks list (from 0), as in error fields "checks[i]"
         return {
             "index": self.index,
+            "number": self.index + 1,
             "check": self.check,
             "column": self.column,
             "success": self.success,

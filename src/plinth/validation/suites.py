@@ -62,7 +62,12 @@ SPECS: dict[str, CheckSpec] = {
     ),
     "no_duplicates": CheckSpec(False, {"columns": "columns"}, help="no two rows share this key"),
     "dtype": CheckSpec(True, {"type": "str"}, help="column type family or exact arrow type"),
-    "max_null_fraction": CheckSpec(True, {"value": "fraction"}, help="share of nulls at most"),
+    "max_null_fraction": CheckSpec(
+        True,
+        optional={"value": "fraction", "reference_fraction": "fraction", "z": "number"},
+        one_of=("value", "reference_fraction"),
+        help="share of nulls at most (or near a reference share, sized to the data)",
+    ),
     "unique": CheckSpec(True, help="no value appears twice (nulls ignored)"),
     "between": CheckSpec(
         True, optional={"min": "bound", "max": "bound"}, one_of=("min", "max"), help="range"
@@ -73,7 +78,16 @@ SPECS: dict[str, CheckSpec] = {
         True, optional={"min": "int", "max": "int"}, one_of=("min", "max"), help="length range"
     ),
     "mean_between": CheckSpec(
-        True, optional={"min": "number", "max": "number"}, one_of=("min", "max"), help="mean"
+        True,
+        optional={
+            "min": "number",
+            "max": "number",
+            "reference_mean": "number",
+            "reference_std": "number",
+            "z": "number",
+        },
+        one_of=("min", "max", "reference_mean"),
+        help="mean in range (or within z standard errors of a reference mean)",
     ),
     "std_between": CheckSpec(
         True, optional={"min": "number", "max": "number"}, one_of=("min", "max"), help="std"
@@ -269,6 +283,7 @@ def _check_consistency(kind: str, args: dict[str, Any], fail: Any) -> None:
             )
     if comparable and _bound(low) > _bound(high):
         raise fail("min", f"min {low!r} is greater than max {high!r}")
+    _check_tolerance(kind, args, fail)
     if kind == "in_dataset" and "dataset" in args and "path" in args:
         raise fail("path", "give either 'dataset' or 'path', not both")
     if kind == "in_dataset" and "dataset" in args:
@@ -288,6 +303,26 @@ def _check_consistency(kind: str, args: dict[str, Any], fail: Any) -> None:
                 f"unknown type {wanted!r}{suggest(wanted, FAMILIES)}",
                 hint=f"use a family ({', '.join(FAMILIES)}) or an arrow type such as int64",
             )
+
+
+def _check_tolerance(kind: str, args: dict[str, Any], fail: Any) -> None:
+    """Size-aware checks (docs/validation.md): a reference replaces fixed bounds."""
+    if kind == "mean_between" and "reference_mean" in args:
+        fixed = [k for k in ("min", "max") if k in args]
+        if fixed:
+            raise fail(fixed[0], "give min/max or reference_mean, not both")
+        if "reference_std" not in args:
+            raise fail("reference_std", "reference_mean needs reference_std (the reference's std)")
+    if kind == "max_null_fraction" and "value" in args and "reference_fraction" in args:
+        raise fail("reference_fraction", "give either 'value' or 'reference_fraction', not both")
+    reference = {"mean_between": "reference_mean", "max_null_fraction": "reference_fraction"}
+    if "z" in args and reference.get(kind, "") not in args:
+        raise fail("z", f"z only applies with {reference.get(kind, 'a reference')}")
+    if "reference_std" in args and "reference_mean" not in args:
+        raise fail("reference_std", "reference_std only applies with reference_mean")
+    if args.get("reference_std", 0) < 0 or ("z" in args and args["z"] <= 0):
+        key = "z" if "z" in args and args["z"] <= 0 else "reference_std"
+        raise fail(key, f"{key} must be > 0" if key == "z" else f"{key} must be >= 0")
 
 
 def _is_arrow_type(text: str) -> bool:
