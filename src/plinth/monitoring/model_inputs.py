@@ -29,14 +29,18 @@ class ModelColumns:
     inputs: tuple[str, ...] | None
     target: str | None
 
-    def exclusions(self, names: Iterable[str]) -> dict[str, str]:
-        """Each of ``names`` that is not an input, with the reason it is not compared."""
+    def exclusions(self, names: Iterable[str], passthrough: Iterable[str] = ()) -> dict[str, str]:
+        """Each of ``names`` that is not an input, with the reason it is not compared;
+        ``passthrough`` names the deployment's pass-through fields."""
+        through = set(passthrough)
         out: dict[str, str] = {}
         for name in names:
             if name == self.target:
                 out[name] = f"the target of {self.model}"
             elif name == "prediction":
                 out[name] = "the model's output: see prediction_drift"
+            elif name in through:
+                out[name] = "a pass-through field of the deployment, not a model input"
             elif self.inputs is not None and name not in self.inputs:
                 out[name] = f"not an input of {self.model}"
         return out

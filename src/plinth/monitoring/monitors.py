@@ -176,7 +176,8 @@ def _check_drift(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
         spec = w.ctx.ledger.deployments.get(w.ctx.project.id, w.spec.deployment).spec
         model = model_columns(str(spec.get("model")), w.profile.columns, ctx=w.ctx)
         names = [*w.reference_profile.columns, *w.profile.columns]
-        exclude = {**model.exclusions(names), **exclude}
+        through = spec.get("passthrough") or ()
+        exclude = {**model.exclusions(names, [str(n) for n in through]), **exclude}
         if model.inputs is None:  # no signature: the features both sides share
             wanted = [c for c in _features(w.profile) if c in w.reference_profile.columns]
             wanted = [c for c in wanted if c not in exclude]
