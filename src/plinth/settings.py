@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import getpass
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -237,7 +238,7 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError(value)
             result = float(value)
-            if result < 0:
+            if not math.isfinite(result) or result < 0:  # .nan/.inf: a hang or a crash later
                 raise ValueError(value)
             return result
         if isinstance(value, (dict, list)):
@@ -290,6 +291,18 @@ def _read_file(path: Path) -> dict[str, Any]:
         ) from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # an int of 4,300+ digits; nesting too deep
+        # (the same words as plinth.specfile.yaml_limit: settings sits beside specfile, so
+        # neither imports the other)
+        limit = (
+            "nested too deeply"
+            if isinstance(exc, RecursionError)
+            else "a number with more than 4,300 digits"
+        )
+        raise ConfigError(
+            f"{path} is not usable YAML: {limit}",
+            hint="settings are 'name: value' lines with plain values",
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

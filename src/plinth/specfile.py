@@ -21,6 +21,8 @@ __all__ = [
     "no_unknown",
     "parse_yaml",
     "read_yaml",
+    "short_repr",
+    "yaml_limit",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
@@ -61,6 +63,17 @@ def parse_yaml(text: str, *, where: str, what: str, hint: str) -> Any:
         at = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise UsageError(f"{where}{at}: malformed YAML: {problem}", hint=hint, field=what) from None
+    except (ValueError, RecursionError) as exc:  # an int of 4,300+ digits; nesting too deep
+        raise UsageError(
+            f"{where}: unreadable YAML: {yaml_limit(exc)}", hint=hint, field=what
+        ) from None
+
+
+def yaml_limit(exc: ValueError | RecursionError) -> str:
+    """What a YAML file that the safe loader parses but Python cannot hold went past."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return "a number with more than 4,300 digits"
 
 
 def no_unknown(data: Mapping[Any, Any], known: Sequence[str], where: str, prefix: str) -> None:
@@ -76,15 +89,25 @@ def no_unknown(data: Mapping[Any, Any], known: Sequence[str], where: str, prefix
             )
 
 
+def short_repr(value: Any, limit: int = 40) -> str:
+    """A bounded repr for error messages: ``f"{v!r:.40}"`` builds the whole repr first, which
+    for a YAML alias bomb (a list of 9 lists of 9 ... shared by reference) never ends."""
+    import reprlib
+
+    shown = reprlib.Repr()
+    shown.maxlevel, shown.maxlist, shown.maxdict, shown.maxstring = 2, 4, 4, limit
+    return shown.repr(value)[:limit]
+
+
 def check_mapping(value: Any, where: str, key: str, hint: str | None = None) -> Mapping[Any, Any]:
     if not isinstance(value, Mapping):
         raise UsageError(
-            f"{where}: '{key}' must be a mapping, got {value!r:.40}", hint=hint, field=key
+            f"{where}: '{key}' must be a mapping, got {short_repr(value)}", hint=hint, field=key
         )
     return value
 
 
 def check_number(value: Any, where: str, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise UsageError(f"{where}: '{key}' must be a number, got {value!r:.40}", field=key)
+        raise UsageError(f"{where}: '{key}' must be a number, got {short_repr(value)}", field=key)
     return float(value)

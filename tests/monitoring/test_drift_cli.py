@@ -233,3 +233,15 @@ def test_model_and_exclude_leave_the_target_out(files: Path, cli: Callable[..., 
     data = json.loads(r.out)
     assert data["skipped"]["x"] == data["skipped"]["y"] == "excluded (--exclude)"
     assert "x" not in [c["column"] for c in data["columns"]]
+
+
+def test_the_summary_gives_rows_in_the_order_it_names_the_sides(
+    project_dir: Path, cli: Callable[..., Any]
+) -> None:
+    pq.write_table(make_table(800, 1), project_dir / "big.parquet")
+    pq.write_table(make_table(300, 2), project_dir / "small.parquet")
+    r = cli("monitor", "drift", "big.parquet", "small.parquet")
+    assert r.code == 0, r.err
+    # "CURRENT vs REFERENCE: ... CURRENT_ROWS vs REFERENCE_ROWS rows"
+    assert "small.parquet vs big.parquet" in r.out
+    assert "300 vs 800 rows" in r.out

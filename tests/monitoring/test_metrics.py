@@ -22,6 +22,7 @@ from plinth.monitoring.metrics import (
     calibration_bins,
     check_metric,
     classification_metrics,
+    infer_task,
     regression_metrics,
 )
 from plinth.monitoring.spec import MonitorSpec
@@ -194,3 +195,19 @@ def test_a_misspelt_bound_in_monitor_labels_exits_2_naming_the_metric(
     assert "unknown regression metric 'r^2'" in result.err
     assert "mape" in result.err  # the list of names
     assert project.ledger.monitoring.label_batches(project.project.id) == []
+
+
+def test_multiclass_labels_are_read_as_classes_not_as_a_regression() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 200)
+    predicted = np.where(rng.random(200) < 0.8, y, (y + 1) % 3)
+    assert infer_task(y, predicted) == "classification"
+    # a regression on whole-number targets with fractional predictions stays a regression
+    assert infer_task(y, predicted + 0.25) == "regression"
+    assert infer_task(rng.normal(size=50), rng.normal(size=50)) == "regression"
+
+
+def test_a_classification_metric_under_a_regression_task_says_to_pass_the_task() -> None:
+    with pytest.raises(UsageError) as caught:
+        check_metric("f1_macro", task="regression")
+    assert "--task classification" in caught.value.hint

@@ -480,3 +480,119 @@ def test_error_message_shows_the_attack_escaped_on_one_line() -> None:
     line = caught.value.one_line()
     assert "\n" not in line
     assert "'3.11\\nFROM python AS pwn" in line  # shown escaped, as repr() writes it
+
+
+# -- terminal escapes in records printed by runs show / models show / lineage ----------------
+
+#: Retitles the window, paints red, then a carriage return and a fake status line.
+TERMINAL_ATTACK = "\x1b]2;pwned\x07\x1b[31mred\rstatus  finished\x9b2J\u202e"
+#: Rich markup that would become an OSC 8 hyperlink, and a closing tag that crashes Rich.
+MARKUP_ATTACK = "[link=https://evil.example/]click[/link][/bold]"
+
+
+def _no_escapes(text: str) -> None:
+    for char in ("\x1b", "\x07", "\r", "\x9b", "\u202e"):
+        assert char not in text, f"{char!r} reached the terminal"
+
+
+def test_printable_shows_every_steering_character_escaped() -> None:
+    from plinth.guards.terminal import printable, printable_data
+
+    shown = printable(TERMINAL_ATTACK)
+    _no_escapes(shown)
+    assert shown.startswith("\\x1b]2;pwned\\x07\\x1b[31mred\\x0dstatus")
+    assert shown.endswith("\\x9b2J\\u202e")
+    assert printable("données été [x]") == "données été [x]"
+    assert printable_data({"k\x1b": ["v\n", 1]}) == {"k\\x1b": ["v\\x0a", 1]}
+
+
+def _tamper_table(project_dir: Path, table: sa.Table, **values: Any) -> None:
+    engine = _engine(project_dir)
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.update().values(**values))
+    finally:
+        engine.dispose()
+
+
+def test_runs_show_prints_terminal_escapes_and_markup_from_a_tampered_run_as_text(
+    project: Context, project_dir: Path, cli: Callable[..., Any]
+) -> None:
+    from plinth.ledger.tables import artifacts, params, runs, tags
+
+    (project_dir / "f.txt").write_text("x", encoding="utf-8")
+    with plinth.start_run(experiment="t") as run:
+        run.log_param("lr", 0.1)
+        run.set_tag("team", "a")
+        run.log_artifact(project_dir / "f.txt")
+    _tamper_table(project_dir, runs, name="n" + TERMINAL_ATTACK, error="e" + MARKUP_ATTACK)
+    _tamper_table(project_dir, params, value="p" + TERMINAL_ATTACK)
+    _tamper_table(project_dir, tags, key="t" + MARKUP_ATTACK, value="v" + TERMINAL_ATTACK)
+    _tamper_table(project_dir, artifacts, path="a" + TERMINAL_ATTACK)
+
+    result = cli("runs", "show", run.id)
+    assert result.code == 0, result.err
+    _no_escapes(result.out + result.err)
+    assert "n\\x1b]2;pwned\\x07\\x1b[31mred\\x0dstatus  finished" in result.out
+    assert MARKUP_ATTACK in result.out  # shown as typed, not rendered as a link or a crash
+    assert "https://evil.example/" in result.out
+    assert result.out.count("\\x1b]2;pwned") == 4  # name, param, tag value, artifact path
+
+    listed = cli("runs", "artifacts", run.id)
+    assert listed.code == 0, listed.err
+    _no_escapes(listed.out + listed.err)
+    assert "a\\x1b]2;pwned" in listed.out
+
+
+def test_models_show_and_card_print_terminal_escapes_from_a_tampered_version_as_text(
+    spec_file: Path, project: Context, project_dir: Path, cli: Callable[..., Any]
+) -> None:
+    from plinth.ledger.tables import model_versions
+
+    _tamper_table(project_dir, model_versions, description="d" + TERMINAL_ATTACK)
+    for args in (("models", "show", "m@1"), ("models", "card", "m@1")):
+        result = cli(*args)
+        assert result.code == 0, result.err
+        _no_escapes(result.out + result.err)
+        assert "d\\x1b]2;pwned\\x07" in result.out
+
+
+def test_lineage_prints_terminal_escapes_from_a_tampered_run_and_inputs_as_text(
+    spec_file: Path, project: Context, project_dir: Path, cli: Callable[..., Any]
+) -> None:
+    from plinth.ids import now_ms
+    from plinth.ledger.tables import runs
+    from plinth.serving.predlog import PredictionLog
+
+    digest = project.blobs.put_bytes(b"name: web\n").digest
+    deployment = project.ledger.deployments.save(
+        project.project.id, "web", digest, {"model": "m@1"}
+    )
+    log = PredictionLog(project, deployment)
+    request_id = new_id()
+    log.append(request_id, now_ms(), "m@1", {"a" + TERMINAL_ATTACK: [2.5]}, [1])
+    log.close()
+    _tamper_table(project_dir, runs, name="n" + TERMINAL_ATTACK)
+
+    result = cli("lineage", request_id)
+    assert result.code == 0, result.err
+    _no_escapes(result.out + result.err)
+    assert "n\\x1b]2;pwned" in result.out
+    assert "a\\x1b]2;pwned" in result.out
+
+
+def test_data_show_and_list_print_terminal_escapes_and_markup_from_a_tampered_version_as_text(
+    project: Context, project_dir: Path, cli: Callable[..., Any]
+) -> None:
+    import pyarrow as pa
+
+    from plinth.ledger.tables import dataset_versions
+
+    plinth.datasets.save(pa.table({"a": [1, 2]}), "d", ctx=project)
+    _tamper_table(project_dir, dataset_versions, message="m" + TERMINAL_ATTACK + MARKUP_ATTACK)
+    for args in (("data", "show", "d@1"), ("data", "list")):
+        result = cli(*args)
+        assert result.code == 0, result.err
+        _no_escapes(result.out + result.err)
+        assert "\\x1b]2;pwned" in result.out
+        assert "evil.example" in result.out  # the markup shown as typed, not a link

@@ -312,3 +312,122 @@ def test_log_filling_past_half_its_byte_bound_is_written_early(served_project: C
         assert predlog.batches_written == 1  # long before the hour's flush
         assert predlog.bytes_buffered == 0
     assert predlog.rows_dropped == 0
+
+
+# -- config files a pull request can change --------------------------------------------
+_HUGE_INT = "9" * 5_000  # past Python's 4,300-digit int conversion limit
+_DEEP = "[" * 50_000 + "]" * 50_000  # past the YAML composer's recursion
+
+
+@pytest.mark.parametrize("value", [_HUGE_INT, _DEEP], ids=["huge_int", "deep_nesting"])
+def test_huge_int_or_deep_nesting_in_any_config_file_is_a_usage_error_not_a_traceback(
+    tmp_path: Any, value: str
+) -> None:
+    from plinth.errors import ConfigError, UsageError
+    from plinth.monitoring.spec import MonitorSpec
+    from plinth.settings import load_settings
+    from plinth.validation import Suite
+
+    (tmp_path / "plinth.yaml").write_text(f"project: p\nconnect_timeout: {value}\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ConfigError, match="not usable YAML"):
+        load_settings(tmp_path)
+    texts = {
+        "suite": f"suite: s\nchecks:\n  - {{check: between, column: x, min: {value}}}\n",
+        "deployment": f"name: web\nmodel: m@champion\nlimits: {{max_rows: {value}}}\n",
+        "monitor": f"deployment: web\nschedule: {value}\n",
+    }
+    readers = {"suite": Suite.from_yaml, "deployment": DeploymentSpec.from_yaml}
+    readers["monitor"] = MonitorSpec.from_yaml
+    for what, text in texts.items():
+        with pytest.raises(UsageError, match="unreadable YAML") as caught:
+            readers[what](text, where="evil.yaml")
+        assert caught.value.hint
+        assert len(str(caught.value)) < 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_non_finite_float_setting_in_plinth_yaml_is_refused(tmp_path: Any, value: str) -> None:
+    """``serve_alias_poll_seconds: .nan`` or ``flush_timeout: .inf`` would hang or crash
+    later, far from the file that caused it."""
+    from plinth.errors import ConfigError
+    from plinth.settings import load_settings
+
+    for name in ("serve_alias_poll_seconds", "flush_timeout", "connect_timeout"):
+        (tmp_path / "plinth.yaml").write_text(f"project: p\n{name}: {value}\n")
+        with pytest.raises(ConfigError, match=name):
+            load_settings(tmp_path)
+        with pytest.raises(ConfigError, match=name):
+            load_settings(tmp_path, env={f"PLINTH_{name.upper()}": value.lstrip(".")})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plinth.yaml"]
+
+
+def _edge_spec(tmp_path: Any, pattern: str) -> DeploymentSpec:
+    import json
+
+    suite = {"suite": "edge", "checks": [{"check": "regex", "column": "code", "pattern": pattern}]}
+    (tmp_path / "serving.yaml").write_text(json.dumps(suite))
+    path = tmp_path / "deployment.yaml"
+    path.write_text(
+        SPEC + "passthrough: {code: {type: string}}\n"
+        "validate: {suite: serving.yaml, mode: reject}\n"
+    )
+    return DeploymentSpec.load(path)
+
+
+def test_edge_regex_the_engine_cannot_compile_stops_the_server_before_it_starts(
+    tmp_path: Any, log: RecordingLog
+) -> None:
+    """A backreference (not RE2) used to fail every request with a 500 and a traceback."""
+    from plinth.errors import UsageError
+
+    spec = _edge_spec(tmp_path, r"^(a+)\1$")
+    with pytest.raises(UsageError, match="does not compile") as caught:
+        create_app(spec, models={"m@champion": object()}, predlog=log)
+    assert caught.value.field == "checks[0].pattern"
+    assert log.appended == []
+
+
+def test_catastrophic_backtracking_regex_at_the_edge_answers_in_linear_time(
+    served_project: Context, tmp_path: Any, log: RecordingLog
+) -> None:
+    """``(a+)+$`` on ``aaaa…!`` takes exponential time in a backtracking engine; the edge
+    runs RE2 (linear), so a hostile suite or request value cannot stall the server."""
+    spec = _edge_spec(tmp_path, "^(a+)+$")
+    value = "a" * 5_000 + "!"
+    body = b'{"records": [{"distance": 0.5, "hour": 3, "code": "%s"}]}' % value.encode()
+    with TestClient(create_app(spec, ctx=served_project, predlog=log)) as client:
+        start = time.perf_counter()
+        answer = _post(client, body)
+        assert time.perf_counter() - start < 5
+        assert answer.status_code == 422, answer.text[:300]
+        assert value not in answer.text  # the long value is not echoed back
+        assert log.appended == []
+
+
+def _alias_bomb(indent: str) -> str:
+    """Nine levels of nine shared references: instant to load, 9**9 items to print."""
+    text = f"{indent}- &a [l, l, l, l, l, l, l, l, l]\n"
+    for i in range(1, 9):
+        previous, name = chr(96 + i), chr(97 + i)
+        text += f"{indent}- &{name} [" + ", ".join([f"*{previous}"] * 9) + "]\n"
+    return text
+
+
+def test_yaml_alias_bomb_in_a_suite_or_deployment_is_refused_quickly(tmp_path: Any) -> None:
+    """Refusing the value used to build its whole repr for the message: a hang."""
+    from plinth.errors import UsageError
+    from plinth.validation import Suite
+
+    suite = "suite: s\nchecks:\n  - check: allowed_values\n    column: x\n    values:\n"
+    deployment = "name: web\nmodel: m@champion\nlimits:\n"
+    start = time.perf_counter()
+    with pytest.raises(UsageError, match="must be a non-empty list") as caught:
+        Suite.from_yaml(suite + _alias_bomb("      "), where="evil.yaml")
+    assert len(str(caught.value)) < 400
+    with pytest.raises(UsageError, match="must be a mapping") as caught:
+        DeploymentSpec.from_yaml(deployment + _alias_bomb("  "), where="evil.yaml")
+    assert len(str(caught.value)) < 400
+    assert time.perf_counter() - start < 5
+    assert list(tmp_path.iterdir()) == []  # nothing written

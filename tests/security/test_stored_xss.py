@@ -181,3 +181,40 @@ def test_model_server_answers_carry_the_policy_and_nosniff() -> None:
         assert answer.headers["content-security-policy"].startswith("default-src 'none'")
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["content-type"].startswith("application/json")
+
+
+def test_unknown_route_wrong_method_and_crash_answers_carry_the_policy_and_nosniff() -> None:
+    """Starlette's own 404/405/500 are plain text without headers: a client could get an
+    unprotected answer (and a traceback) just by asking for a path that is not a route."""
+    import warnings
+
+    from plinth.serving.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    spec = DeploymentSpec.from_dict({"name": "web", "model": "m@champion"})
+    app = create_app(spec, models={"m@champion": object()}, log_predictions=False)
+
+    def boom() -> bytes:
+        raise RuntimeError("secret detail from inside the server")
+
+    app.state.server.metrics.render = boom
+    client = TestClient(app, raise_server_exceptions=False)
+    probes = (
+        ("GET", "/<script>alert(1)</script>", 404),
+        ("GET", "/v1/predict", 405),
+        ("POST", "/health", 405),
+        ("GET", "/metrics", 500),
+    )
+    for method, path, status in probes:
+        answer = client.request(method, path)
+        assert answer.status_code == status
+        assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["content-type"].startswith("application/json")
+        assert "<script>" not in answer.text
+        assert "secret detail" not in answer.text
+        assert answer.json()["errors"][0]["type"]
+    assert "POST" in client.get("/v1/predict").headers["allow"]

@@ -86,3 +86,23 @@ def test_model_that_raises_is_a_500_counted_as_a_model_error_not_internal(
         assert _counted(client, "internal") == 0
         assert _counted(client, "validation") == 0
         assert client.get("/health").status_code == 200
+
+
+class QuotingModel(ExplodingModel):
+    """A model whose error quotes a (huge) request value back."""
+
+    def predict(self, data: Any) -> Any:
+        raise ValueError("could not convert string to float: '" + "A" * 100_000 + "'")
+
+
+def test_a_model_error_quoting_a_huge_value_is_bounded_in_the_answer(
+    served_project: Context,
+) -> None:
+    signature = plinth.models.load("m@1").signature
+    app = _app(served_project, models={"m@champion": QuotingModel(signature)})
+    with TestClient(app) as client:
+        answer = client.post("/v1/predict", json={"records": [ROW]})
+        [entry] = _refusal(answer, errors.ModelFailedError)
+        assert entry["message"].startswith("the model failed: ValueError: could not convert")
+        assert len(entry["message"]) < 300
+        assert len(answer.content) < 2_000

@@ -40,3 +40,14 @@ def human_bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"  # pragma: no cover
+
+
+def safe_markup(text: str) -> str:
+    """``text`` from a record, safe inside Rich markup on a terminal: control characters and
+    bidirectional overrides shown escaped (:func:`plinth.guards.terminal.printable`), then
+    Rich's own markup escaped, so ``[link=…]`` or ``[/bold]`` stay text."""
+    from rich.markup import escape
+
+    from plinth.guards.terminal import printable
+
+    return escape(printable(str(text)))

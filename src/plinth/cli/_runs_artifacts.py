@@ -72,10 +72,14 @@ def show(items: list[Artifact], written: list[Path] | None, as_json: bool) -> No
     if not items:
         click.echo("The run has no artifacts.")
         return
-    width = max(len(a.path) for a in items)
+    from plinth.guards.terminal import printable
+
+    # A listed path (and digest) is whatever the ledger row says: show escapes, never send them.
+    width = max(len(printable(a.path)) for a in items)
     for a, row in zip(items, rows, strict=True):
         where = f"  -> {row['file']}" if "file" in row else ""
-        click.echo(f"{a.path:<{width}}  {human_bytes(a.size):>9}  {a.digest[:12]}{where}")
+        line = f"{printable(a.path):<{width}}  {human_bytes(a.size):>9}  {a.digest[:12]}{where}"
+        click.echo(printable(line))
     if written is not None:
         noun = "artifact" if len(written) == 1 else "artifacts"
         click.echo(f"Downloaded {len(written)} {noun} (verified).", err=True)

@@ -90,9 +90,28 @@ def gather(ctx: Context, run: Run) -> dict[str, Any]:
     return view.jsonable(data)  # type: ignore[no-any-return]
 
 
+def _for_terminal(value: Any) -> Any:
+    """``value`` with every string shown safely: no terminal escapes, no Rich markup.
+
+    Any ledger writer can set a run's name, params, tags or artifact paths, and every string
+    here is printed as Rich markup (in a table cell or an f-string)."""
+    from rich.markup import escape
+
+    from plinth.guards.terminal import printable
+
+    if isinstance(value, str):
+        return escape(printable(value))
+    if isinstance(value, dict):
+        return {_for_terminal(k): _for_terminal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_for_terminal(v) for v in value]
+    return value
+
+
 def print_run(data: dict[str, Any]) -> None:
     from rich.table import Table
 
+    data = _for_terminal(data)
     out = view.console()
     title = f"run {data['id']}" + (f"  {data['name']}" if data["name"] else "")
     out.print(f"[bold]{title}[/]")

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from plinth.cli._common import echo_json, human_bytes, json_option
+from plinth.cli._common import echo_json, human_bytes, json_option, safe_markup
+from plinth.guards.terminal import printable
 
 if TYPE_CHECKING:
     from plinth.context import Context
@@ -75,7 +76,7 @@ def _echo_changes(changes: FileChanges, limit: int) -> None:
             if shown == limit:
                 click.echo(f"  ... and more (--limit {limit}; --json lists every file)")
                 return
-            click.echo(f"  {label + ':':9}{change.path}")
+            click.echo(f"  {label + ':':9}{printable(change.path)}")
             shown += 1
 
 
@@ -249,17 +250,17 @@ def list_datasets(as_json: bool) -> None:
         )
     for d, v in found:
         if v is None:
-            table.add_row(d.name, "0", "", "", "", "", "", "")
+            table.add_row(safe_markup(d.name), "0", "", "", "", "", "", "")
             continue
         table.add_row(
-            d.name,
+            safe_markup(d.name),
             str(d.versions),
             v.kind,
             f"{v.file_count:,}",
             human_bytes(v.size),
             "" if v.row_count is None else f"{v.row_count:,}",
             view.fmt_time(v.created_at),
-            v.message or "",
+            safe_markup(v.message or ""),
         )
     out = view.console()
     if found:
@@ -325,7 +326,8 @@ def show(ref: str, show_files: bool, as_json: bool) -> None:
 
     out_console = view.console()
     out_console.print(
-        f"[bold]{version.ref}[/]" + (f"  {version.message}" if version.message else "")
+        f"[bold]{safe_markup(version.ref)}[/]"
+        + (f"  {safe_markup(version.message)}" if version.message else "")
     )
     pairs = [
         ("status", "" if version.status == "published" else version.status.upper()),
@@ -419,7 +421,8 @@ def print_pairs(out: Any, pairs: list[tuple[str, str]]) -> None:
     table.add_column(style="dim")
     table.add_column()
     for key, value in pairs:
-        table.add_row(key, value)
+        # keys and values come from records (column names, paths, messages): shown as text
+        table.add_row(safe_markup(key), safe_markup(value))
     out.print(table)
 
 

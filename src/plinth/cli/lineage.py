@@ -30,5 +30,9 @@ def lineage(request_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(chain)
         return
+    from plinth.guards.terminal import printable
+
+    # Every field of the chain comes from records any ledger writer can set (a run name, a
+    # logged input, a flavor): show terminal escapes in them, never send them.
     for line in lineage_lines(chain):
-        click.echo(line)
+        click.echo(printable(line))

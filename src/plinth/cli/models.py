@@ -49,10 +49,18 @@ def move_json(m: AliasMove) -> dict[str, Any]:
     }
 
 
+def _echo(line: str) -> None:
+    """Print one line built from records, terminal escapes shown as ``\\xNN`` (any ledger
+    writer can put them in a description, an alias move's reason, a flavor or a param)."""
+    from plinth.guards.terminal import printable
+
+    click.echo(printable(line))
+
+
 def _echo_move(m: AliasMove) -> None:
     what = "deleted" if m.to_number is None else f"-> {_number(m.to_number)}"
     why = f"  ({m.reason})" if m.reason else ""
-    click.echo(f"{m.model}@{m.alias}: {_number(m.from_number)} {what}{why}")
+    _echo(f"{m.model}@{m.alias}: {_number(m.from_number)} {what}{why}")
 
 
 def _parse_expect(text: str | None) -> int | Unchecked | None:
@@ -98,25 +106,25 @@ def list_command(as_json: bool) -> None:
         )
         return
     if not rows:
-        click.echo("No models yet (log one with run.log_model(model, name=...))")
+        _echo("No models yet (log one with run.log_model(model, name=...))")
         return
-    click.echo(f"{'NAME':<24} {'VERSIONS':>8}  ALIASES")
+    _echo(f"{'NAME':<24} {'VERSIONS':>8}  ALIASES")
     for m, aliases in rows:
         shown = ", ".join(f"{a}=v{n}" for a, n in aliases.items()) or "-"
-        click.echo(f"{m.name:<24} {m.versions:>8}  {shown}")
+        _echo(f"{m.name:<24} {m.versions:>8}  {shown}")
 
 
 def _echo_version(v: ModelVersion) -> None:
-    click.echo(f"{v.ref}  ({v.flavor})")
+    _echo(f"{v.ref}  ({v.flavor})")
     if v.aliases:
-        click.echo(f"aliases      {', '.join(v.aliases)}")
+        _echo(f"aliases      {', '.join(v.aliases)}")
     if v.description:
-        click.echo(f"description  {v.description}")
-    click.echo(f"run          {v.run_id or '-'}")
-    click.echo(f"registered   {_when(v.created_at)} by {v.created_by}")
-    click.echo(f"manifest     {v.manifest_digest}")
+        _echo(f"description  {v.description}")
+    _echo(f"run          {v.run_id or '-'}")
+    _echo(f"registered   {_when(v.created_at)} by {v.created_by}")
+    _echo(f"manifest     {v.manifest_digest}")
     for key, value in sorted((v.metrics or {}).items()):
-        click.echo(f"  {key} = {value:g}")
+        _echo(f"  {key} = {value:g}")
 
 
 @models.command(
@@ -165,12 +173,12 @@ def show(ref: str, as_json: bool) -> None:
         )
         return
     keys = _key_metrics(list(metrics.values()))
-    click.echo(f"model {name}: {len(versions)} version" + ("" if len(versions) == 1 else "s"))
+    _echo(f"model {name}: {len(versions)} version" + ("" if len(versions) == 1 else "s"))
     for v in versions:
         tags = f"  [{', '.join(v.aliases)}]" if v.aliases else ""
         run = f"  run {v.run_id}" if v.run_id else ""
         shown = "  ".join(f"{k}={metrics[v.number][k]:.4g}" for k in keys if k in metrics[v.number])
-        click.echo(
+        _echo(
             f"  v{v.number:<4} {v.flavor:<10} {_when(v.created_at)}{run}{tags}"
             + (f"  {shown}" if shown else "")
         )
@@ -254,12 +262,12 @@ def history(name: str, alias_name: str | None, as_json: bool) -> None:
         echo_json([move_json(m) for m in moves])
         return
     if not moves:
-        click.echo(f"No alias moves for model {name} yet")
+        _echo(f"No alias moves for model {name} yet")
         return
     for m in moves:
         to = "deleted" if m.to_number is None else _number(m.to_number)
         why = f"  {m.reason}" if m.reason else ""
-        click.echo(
+        _echo(
             f"{_when(m.created_at)}  {m.created_by:<12} {m.alias:<12} "
             f"{_number(m.from_number):>5} -> {to:<7}{why}"
         )
@@ -286,34 +294,32 @@ def card(ref: str, as_json: bool) -> None:
 
 
 def _echo_card(info: dict[str, Any]) -> None:
-    click.echo(f"# {info['ref']}  ({info['flavor']})")
+    _echo(f"# {info['ref']}  ({info['flavor']})")
     if info["aliases"]:
-        click.echo(f"aliases      {', '.join(info['aliases'])}")
+        _echo(f"aliases      {', '.join(info['aliases'])}")
     if info["description"]:
-        click.echo(f"description  {info['description']}")
-    click.echo(f"registered   {_when(info['created_at'])} by {info['created_by']}")
+        _echo(f"description  {info['description']}")
+    _echo(f"registered   {_when(info['created_at'])} by {info['created_by']}")
     run = info["run"]
-    click.echo(f"run          {run['id'] + ' (' + run['status'] + ')' if run else '-'}")
-    click.echo(f"code commit  {info['code_commit'] or '-'}")
+    _echo(f"run          {run['id'] + ' (' + run['status'] + ')' if run else '-'}")
+    _echo(f"code commit  {info['code_commit'] or '-'}")
     env = info["environment"]
     if env and not env.get("missing"):
-        click.echo(
-            f"environment  Python {env['python']} on {env['platform']} ({env['digest'][:12]})"
-        )
+        _echo(f"environment  Python {env['python']} on {env['platform']} ({env['digest'][:12]})")
     else:
-        click.echo("environment  -")
+        _echo("environment  -")
     metrics = info["metrics"] or (run["metrics"] if run else {})
-    click.echo("metrics" + ("" if metrics else "      -"))
+    _echo("metrics" + ("" if metrics else "      -"))
     for key, value in sorted(metrics.items()):
-        click.echo(f"  {key} = {value:g}")
+        _echo(f"  {key} = {value:g}")
     params = run["params"] if run else {}
-    click.echo("params" + ("" if params else "       -"))
+    _echo("params" + ("" if params else "       -"))
     for key, value in sorted(params.items()):
-        click.echo(f"  {key} = {value}")
-    click.echo("data" + ("" if info["data"] else "         -"))
+        _echo(f"  {key} = {value}")
+    _echo("data" + ("" if info["data"] else "         -"))
     for d in info["data"]:
         if d.get("missing"):
-            click.echo(f"  dataset version {d['id']} (no longer in the ledger)")
+            _echo(f"  dataset version {d['id']} (no longer in the ledger)")
             continue
         checks = d["validations"]
         if not checks:
@@ -325,16 +331,16 @@ def _echo_card(info: dict[str, Any]) -> None:
                 f"v{latest['suite_number']} "
                 f"({latest['error_count']} errors, {latest['warning_count']} warnings)"
             )
-        click.echo(f"  {d['ref']}  {d['status']}  {verdict}")
+        _echo(f"  {d['ref']}  {d['status']}  {verdict}")
     signature = info["signature"]
     if signature:
         import json
 
-        click.echo("signature")
+        _echo("signature")
         for line in json.dumps(signature, indent=2).splitlines():
-            click.echo(f"  {line}")
+            _echo(f"  {line}")
     else:
-        click.echo("signature    -")
+        _echo("signature    -")
 
 
 @models.command(

@@ -342,8 +342,8 @@ def _print(report: DriftReport, ref: str, cur: str, html_path: str) -> None:
     out.print(
         f"{escape(cur)} vs {escape(ref)}: {verdict} — {len(report.drifted_columns)} of "
         f"{len(report.columns)} columns drifted ({report.share:.0%}; threshold "
-        f"{report.share_threshold:.0%}); {report.reference_rows:,} vs "
-        f"{report.current_rows:,} rows"
+        f"{report.share_threshold:.0%}); {report.current_rows:,} vs "
+        f"{report.reference_rows:,} rows"
     )
     for column, found in report.new_categories.items():
         values = ", ".join(f"{v} ({n:,} rows)" for v, n in found.items())

@@ -203,10 +203,10 @@ def _utc(ms: int) -> str:
 
 
 def _print(result: PerformanceResult) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     from plinth.cli import _runs_view as view
+    from plinth.cli._common import safe_markup as escape
 
     crossed = {(b["start_ms"], b["metric"]) for b in result.breaches}
     bounded = [b["metric"] for b in result.breaches if b["metric"] not in _ORDER]
@@ -262,10 +262,10 @@ def _when(ms: int | None) -> str:
 @json_option
 def list_(deployment: str | None, include_deleted: bool, as_json: bool) -> None:
     """List the label batches recorded (for DEPLOYMENT), oldest first."""
-    from rich.markup import escape
     from rich.table import Table
 
     from plinth.cli import _runs_view as view
+    from plinth.cli._common import safe_markup as escape
     from plinth.context import Context
     from plinth.monitoring.labels import batch_dict, list_label_batches
 

@@ -169,10 +169,10 @@ _SHORT = {"ok": "ok", "alert": "ALERT", "skipped": "-", "error": "ERR"}
 def _print_reports(rows: list[dict[str, Any]]) -> None:
     import datetime as dt
 
-    from rich.markup import escape
     from rich.table import Table
 
     from plinth.cli import _runs_view as view
+    from plinth.cli._common import safe_markup as escape
 
     ids = view.short_ids(row["id"] for row in rows)
     table = Table(box=None, pad_edge=False)

@@ -11,6 +11,7 @@ module here guards one boundary, and the rest of plinth crosses that boundary on
 - :mod:`plinth.guards.sql`: the sandboxed DuckDB connection for SQL written by users.
 - :mod:`plinth.guards.environments`: validation and quoting of recorded environments.
 - :mod:`plinth.guards.secrets`: redaction of secrets before anything is stored.
+- :mod:`plinth.guards.terminal`: record text shown safely on a terminal (no escapes).
 
 This package is core: it imports only ``plinth.errors``, ``plinth.settings`` and the standard
 library (plus DuckDB inside :mod:`plinth.guards.sql`, imported lazily).

@@ -217,15 +217,33 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float | None]:
 
 
 # -- tasks and names --------------------------------------------------------------------------
+#: At most this many distinct whole-number labels, predicted as whole numbers among them,
+#: read as classes (a multi-class model's predicted labels) rather than as a regression.
+MAX_INFERRED_CLASSES = 50
+
+
 def infer_task(labels: Any, predictions: Any, *, task: str | None = None) -> str:
     """``task`` when given; else "classification" when every label is 0 or 1 (or a boolean)
-    and every prediction lies in [0, 1], "regression" otherwise."""
+    and every prediction lies in [0, 1], or when labels and predictions are whole numbers
+    drawn from at most :data:`MAX_INFERRED_CLASSES` label values with at least five rows per
+    value (a multi-class model's classes); "regression" otherwise. Pass ``task`` to decide."""
     if task is not None:
         if task not in TASKS:
             raise UsageError(f"task must be one of {', '.join(TASKS)}; got {task!r}", field="task")
         return task
     y, p = _pair(labels, predictions)
     if _binary(y) and bool(((p >= 0.0) & (p <= 1.0)).all()):
+        return "classification"
+    classes = np.unique(y)
+    whole = np.array_equal(y, np.round(y)) and np.array_equal(p, np.round(p))
+    # enough rows per class that whole-number predictions among the labels are not chance
+    evidence = y.size >= 5 * classes.size
+    if (
+        whole
+        and evidence
+        and classes.size <= MAX_INFERRED_CLASSES
+        and bool(np.isin(p, classes).all())
+    ):
         return "classification"
     return "regression"
 
@@ -258,8 +276,11 @@ def check_metric(name: str, *, task: str | None = None, field: str = "metric") -
     guess = f" — did you mean {close[0]!r}?" if close else ""
     what = "metric" if task is None else f"{task} metric"
     per_class = "" if task == "regression" else ", or precision:C, recall:C, f1:C for class C"
-    raise UsageError(
-        f"unknown {what} {name!r}{guess}",
-        hint=f"choose from {', '.join(known)}{per_class}",
-        field=field,
-    )
+    hint = f"choose from {', '.join(known)}{per_class}"
+    if task == "regression" and (name in _known("classification") or _PER_CLASS.fullmatch(name)):
+        hint = (
+            f"{name!r} is a classification metric, but the labels were read as a regression: "
+            "pass --task classification (task: classification under a monitor file's "
+            "performance check)"
+        )
+    raise UsageError(f"unknown {what} {name!r}{guess}", hint=hint, field=field)

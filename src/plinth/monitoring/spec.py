@@ -31,7 +31,14 @@ from typing import Any
 
 from plinth.errors import UsageError
 from plinth.guards.net import HTTP, split_url
-from plinth.specfile import check_mapping, check_number, no_unknown, parse_yaml, read_yaml
+from plinth.specfile import (
+    check_mapping,
+    check_number,
+    no_unknown,
+    parse_yaml,
+    read_yaml,
+    short_repr,
+)
 
 __all__ = ["MonitorSpec", "Window", "parse_duration"]
 
@@ -54,7 +61,8 @@ def parse_duration(value: Any, where: str = "<duration>", key: str = "duration")
         seconds = 0.0
     if seconds <= 0:
         raise UsageError(
-            f"{where}: '{key}' must be a duration such as 30s, 15m, 1h or 1d; got {value!r:.40}",
+            f"{where}: '{key}' must be a duration such as 30s, 15m, 1h or 1d; "
+            f"got {short_repr(value)}",
             field=key,
         )
     return seconds
@@ -122,7 +130,9 @@ class MonitorSpec:
     ) -> MonitorSpec:
         if not isinstance(data, Mapping):
             raise UsageError(
-                f"{where}: a monitor is a mapping, not {data!r:.40}", hint=_HINT, field="monitor"
+                f"{where}: a monitor is a mapping, not {short_repr(data)}",
+                hint=_HINT,
+                field="monitor",
             )
         no_unknown(data, _TOP, where, "")
         deployment = _name(data.get("deployment"), where, "deployment")
@@ -139,7 +149,7 @@ class MonitorSpec:
         if not isinstance(reference, str) or not reference.strip():
             raise UsageError(
                 f"{where}: 'reference' is 'lineage' or a dataset version such as flights@9; "
-                f"got {reference!r:.40}",
+                f"got {short_repr(reference)}",
                 field="reference",
             )
         if reference not in ("lineage", "previous"):
@@ -185,7 +195,7 @@ def _name(value: Any, where: str, key: str) -> str | None:
         return None
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise UsageError(
-            f"{where}: '{key}' must be a name (letters, digits, _ . -), got {value!r:.40}",
+            f"{where}: '{key}' must be a name (letters, digits, _ . -), got {short_repr(value)}",
             hint=_HINT,
             field=key,
         )
@@ -207,7 +217,7 @@ def _window(value: Any, where: str) -> Window:
         rows = raw["rows"]
         if isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0:
             raise UsageError(
-                f"{where}: 'window.rows' must be a positive whole number, got {rows!r:.40}",
+                f"{where}: 'window.rows' must be a positive whole number, got {short_repr(rows)}",
                 field="window.rows",
             )
         return Window(rows=rows)
@@ -276,7 +286,7 @@ def _check_options(name: str, opts: dict[str, Any], where: str) -> dict[str, Any
         if count is not None and (not whole or count < 1):
             raise UsageError(
                 f"{where}: '{at}.unseen_min_count' is the rows a new category needs to be "
-                f"flagged, a whole number of 1 or more; got {count!r:.40}",
+                f"flagged, a whole number of 1 or more; got {short_repr(count)}",
                 field=f"{at}.unseen_min_count",
             )
         if "null_share_change" in opts:
@@ -315,7 +325,8 @@ def _check_options(name: str, opts: dict[str, Any], where: str) -> dict[str, Any
         url = opts.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise UsageError(
-                f"{where}: '{at}.url' must be the server's http(s) address, got {url!r:.60}",
+                f"{where}: '{at}.url' must be the server's http(s) address, "
+                f"got {short_repr(url, 60)}",
                 field=f"{at}.url",
             )
         # scheme and host checked now; the address is checked when it is fetched

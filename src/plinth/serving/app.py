@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 from plinth._extras import require
 from plinth.errors import (
     ModelFailedError,
+    NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
     PlinthError,
     RequestError,
+    UsageError,
     http_error,
 )
 from plinth.guards.html import CSP_HEADER, csp_policy
@@ -106,9 +108,12 @@ class Server:
         self.ready = False
         self.edge: EdgeSuite | None = None
         if spec.suite is not None:  # a missing or malformed suite stops the server here
+            from plinth.serving.edge import EdgeSuite
             from plinth.validation import Suite
 
-            Suite.load(spec.suite_path())
+            suite = Suite.load(spec.suite_path())
+            # compile every row check now (a regex RE2 refuses would fail each request)
+            EdgeSuite(suite, [c.column for c in suite.checks if c.column is not None])
         self._openapi: tuple[ServedModel, bytes] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -241,9 +246,12 @@ class Server:
             try:
                 predictions = await served.batcher.submit(columns, rows)
             except Exception as exc:
-                log.warning("plinth: %s failed on a request: %s", served.name, exc)
+                text = str(exc)
+                log.warning("plinth: %s failed on a request: %.500s", served.name, text)
+                # the model's message may quote a request value of any length: bounded
+                shown = text if len(text) <= 200 else text[:197] + "..."
                 raise ModelFailedError(
-                    f"the model failed: {type(exc).__name__}: {exc}", field="model"
+                    f"the model failed: {type(exc).__name__}: {shown}", field="model"
                 ) from None
         except Exception as exc:  # the server answers, whatever the input
             if not queued:
@@ -361,6 +369,25 @@ class Server:
     def _error(self, error: BaseException) -> Response:
         status, body = http_error(error)
         return self._json(body, status)
+
+    async def http_exception(self, request: Request, exc: Exception) -> Response:
+        """A route that does not exist (404) or a method it does not take (405), as JSON
+        with the policy headers; the client's path is not echoed back."""
+        status = int(getattr(exc, "status_code", 500))
+        routes = "POST /v1/predict; GET /v1/model, /openapi.json, /health, /ready, /metrics"
+        error: PlinthError = (
+            NotFoundError("no such route on this server", hint=routes, field="path")
+            if status == 404
+            else UsageError(f"HTTP {status}: {getattr(exc, 'detail', '')}", hint=routes)
+        )
+        response = self._json(error.to_dict(), status)
+        response.headers.update(getattr(exc, "headers", None) or {})  # 405's Allow
+        return response
+
+    async def crashed(self, request: Request, exc: Exception) -> Response:
+        """An unhandled error: a 500 naming only its type, with the policy headers."""
+        self.metrics.error("internal")
+        return self._error(exc)
 
     def _json(self, doc: Any, status: int = 200) -> Response:
         import orjson
@@ -499,6 +526,7 @@ def create_app(
     for module in ("starlette", "orjson"):  # the request path uses both
         require(module, feature="the serving app (plinth.serving.create_app)")
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
     from starlette.routing import Route
 
     server = Server(
@@ -533,7 +561,13 @@ def create_app(
         Route("/ready", _timed(server, "/ready", server.ready_route), methods=["GET"]),
         Route("/metrics", _timed(server, "/metrics", server.metrics_route), methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        # Starlette's own answers (404, 405, an unhandled 500) are plain text without the
+        # policy headers: answer them as plinth's JSON errors, with the headers, instead.
+        exception_handlers={HTTPException: server.http_exception, Exception: server.crashed},
+    )
     app.state.server = server
     return app
 

@@ -209,6 +209,17 @@ def _compile(check: SuiteCheck, where: str) -> _RowCheck:
     if kind == "regex":
         assert col is not None
         pattern = str(args["pattern"])
+        try:  # at start, not on every request: RE2 refuses backreferences, lookarounds ...
+            pc.match_substring_regex(pa.array([""], pa.string()), pattern)
+        except pa.ArrowInvalid as exc:
+            from plinth.errors import UsageError
+
+            raise UsageError(
+                f"{where}, check {check.index + 1}: the regex {pattern!r:.80} does not "
+                f"compile: {str(exc)[:200]}",
+                hint="patterns use RE2 syntax: no backreferences or lookarounds",
+                field=f"checks[{check.index}].pattern",
+            ) from None
         return _RowCheck(
             check,
             lambda a: _fill(pc.invert(pc.match_substring_regex(a[col].cast(pa.string()), pattern))),

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import UsageError
-from plinth.specfile import check_mapping, check_number, no_unknown, parse_yaml, read_yaml
+from plinth.specfile import (
+    check_mapping,
+    check_number,
+    no_unknown,
+    parse_yaml,
+    read_yaml,
+    short_repr,
+)
 
 if TYPE_CHECKING:
     from plinth.context import Context
@@ -141,7 +148,7 @@ class DeploymentSpec:
         """A spec from a parsed mapping, checked like YAML."""
         if not isinstance(data, Mapping):
             raise UsageError(
-                f"{where}: a deployment is a mapping, not {data!r:.40}",
+                f"{where}: a deployment is a mapping, not {short_repr(data)}",
                 hint=_HINT,
                 field="deployment",
             )
@@ -150,7 +157,7 @@ class DeploymentSpec:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise UsageError(
                 f"{where}: 'name' must be a name like 'delays' (letters, digits, _ . -), "
-                f"got {name!r:.40}",
+                f"got {short_repr(name)}",
                 hint=_HINT,
                 field="name",
             )
@@ -218,7 +225,7 @@ class DeploymentSpec:
             return safe_join(base, self.suite)
         except Exception as exc:
             raise UsageError(
-                f"'validate.suite' {self.suite!r:.80} is not a file inside {base}: {exc}",
+                f"'validate.suite' {short_repr(self.suite, 80)} is not a file inside {base}: {exc}",
                 hint="name the suite relative to the deployment file's folder, "
                 "e.g. suite: serving_suite.yaml",
                 field="validate.suite",
@@ -238,7 +245,7 @@ def _passthrough(value: Any, where: str) -> tuple[Passthrough, ...]:
         items = list(value.items())
     else:
         raise UsageError(
-            f"{where}: 'passthrough' must be a list or a mapping, got {value!r:.40}",
+            f"{where}: 'passthrough' must be a list or a mapping, got {short_repr(value)}",
             hint=hint,
             field="passthrough",
         )
@@ -247,7 +254,7 @@ def _passthrough(value: Any, where: str) -> tuple[Passthrough, ...]:
         key = f"passthrough.{name}"
         if not isinstance(name, str) or not _NAME.fullmatch(name) or name in _LOG_COLUMNS:
             raise UsageError(
-                f"{where}: {name!r:.40} cannot be a pass-through field "
+                f"{where}: {short_repr(name)} cannot be a pass-through field "
                 f"(a name of letters, digits, _ . -, not one of {', '.join(_LOG_COLUMNS)})",
                 hint=hint,
                 field="passthrough",
@@ -264,13 +271,13 @@ def _passthrough(value: Any, where: str) -> tuple[Passthrough, ...]:
             required = raw.get("required", False)
             if not isinstance(required, bool):
                 raise UsageError(
-                    f"{where}: '{key}.required' must be true or false, got {required!r:.40}",
+                    f"{where}: '{key}.required' must be true or false, got {short_repr(required)}",
                     hint=hint,
                     field=f"{key}.required",
                 )
         if kind not in PASSTHROUGH_TYPES:
             raise UsageError(
-                f"{where}: '{key}' has type {kind!r:.40}; a pass-through field is one of "
+                f"{where}: '{key}' has type {short_repr(kind)}; a pass-through field is one of "
                 + ", ".join(PASSTHROUGH_TYPES),
                 hint=hint,
                 field=f"{key}.type",
@@ -288,14 +295,14 @@ def _validate(value: Any, where: str) -> tuple[str | None, str]:
     suite = raw.get("suite")
     if not isinstance(suite, str) or not suite.strip():
         raise UsageError(
-            f"{where}: 'validate.suite' must name a suite file, got {suite!r:.40}",
+            f"{where}: 'validate.suite' must name a suite file, got {short_repr(suite)}",
             hint=hint,
             field="validate.suite",
         )
     mode = raw.get("mode", "reject")
     if mode not in _MODES:
         raise UsageError(
-            f"{where}: 'validate.mode' must be reject or warn, got {mode!r:.40}",
+            f"{where}: 'validate.mode' must be reject or warn, got {short_repr(mode)}",
             hint="reject answers 422 for failing rows; warn serves them and counts the failures",
             field="validate.mode",
         )
@@ -315,7 +322,7 @@ def _model_ref(value: Any, where: str, key: str, *, required: bool) -> str | Non
     if not isinstance(value, str) or "@" not in value:
         raise UsageError(
             f"{where}: '{key}' must name a model version as NAME@ALIAS (or NAME@3), "
-            f"got {value!r:.60}",
+            f"got {short_repr(value, 60)}",
             hint="e.g. model: delays@champion",
             field=key,
         )
@@ -329,7 +336,7 @@ def _model_ref(value: Any, where: str, key: str, *, required: bool) -> str | Non
 def _positive_int(value: Any, where: str, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise UsageError(
-            f"{where}: '{key}' must be a positive whole number, got {value!r:.40}",
+            f"{where}: '{key}' must be a positive whole number, got {short_repr(value)}",
             hint="limits cap each request; leave the key out for the default",
             field=key,
         )

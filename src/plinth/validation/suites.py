@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from plinth.errors import UsageError
-from plinth.specfile import duration_seconds
+from plinth.specfile import duration_seconds, short_repr
 
 __all__ = ["SEVERITIES", "SPECS", "CheckSpec", "Suite", "SuiteCheck", "parse_duration"]
 
@@ -263,7 +263,7 @@ def _parse_check(raw: Any, index: int, line: int | None, where: str) -> SuiteChe
         kind_of = {**spec.required, **spec.optional}[key]
         problem = _type_error(kind_of, value)
         if problem is not None:
-            raise fail(key, f"{key!r} must be {problem}, not {value!r}")
+            raise fail(key, f"{key!r} must be {problem}, not {short_repr(value, 80)}")
     if spec.one_of and not any(k in args for k in spec.one_of):
         raise fail(spec.one_of[0], f"give at least one of {' or '.join(spec.one_of)}")
     _check_consistency(kind, args, fail)
@@ -380,6 +380,14 @@ class Suite:
                 hint="a suite is 'suite: NAME' and 'checks:' with a list of mappings",
                 field="suite",
             ) from None
+        except (ValueError, RecursionError) as exc:  # an int of 4,300+ digits; too deep
+            from plinth.specfile import yaml_limit
+
+            raise UsageError(
+                f"{where}: unreadable YAML: {yaml_limit(exc)}",
+                hint="a suite is 'suite: NAME' and 'checks:' with a list of mappings",
+                field="suite",
+            ) from None
         lines: list[int | None] = []
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
@@ -404,7 +412,7 @@ class Suite:
     ) -> Suite:
         hint = "a suite is 'suite: NAME' and 'checks:' with a list of mappings"
         if not isinstance(data, Mapping):
-            raise UsageError(f"{where}: a suite is a mapping, not {data!r:.40}", hint=hint)
+            raise UsageError(f"{where}: a suite is a mapping, not {short_repr(data)}", hint=hint)
         unknown = [k for k in data if k not in ("suite", "checks")]
         if unknown:
             raise UsageError(
