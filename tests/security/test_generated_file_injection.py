@@ -596,3 +596,97 @@ def test_data_show_and_list_print_terminal_escapes_and_markup_from_a_tampered_ve
         _no_escapes(result.out + result.err)
         assert "\\x1b]2;pwned" in result.out
         assert "evil.example" in result.out  # the markup shown as typed, not a link
+
+
+# -- Prometheus exposition from monitor reports ---------------------------------------------
+
+FORGED_LINE = 'x"} 1\nplinth_forged{a="b'
+
+
+def _report(monitor: str, results: Any, status: str = "alert") -> Any:
+    from plinth.entities import MonitorReport
+
+    return MonitorReport(
+        id=new_id(),
+        project_id="p",
+        kind="monitor",
+        monitor=monitor,
+        status=status,
+        rows=10,
+        results=results,
+        deployment_id=None,
+        dataset=None,
+        reference=None,
+        window_start_ms=None,
+        window_end_ms=None,
+        drifted=None,
+        drift_share=None,
+        report_digest=None,
+        spec=None,
+        created_at=1_000,
+        created_by="someone",
+    )
+
+
+def _drift(column: Any, method: Any = "ks", threshold: Any = 0.05, share: Any = 0.5) -> Any:
+    return {
+        "checks": [
+            {
+                "check": "drift",
+                "status": "alert",
+                "share": share,
+                "columns": [
+                    {
+                        "column": column,
+                        "method": method,
+                        "threshold": threshold,
+                        "statistic": 0.3,
+                        "p_value": 0.01,
+                    }
+                ],
+            },
+            {"check": "performance", "metrics": {column: 0.5}},
+        ]
+    }
+
+
+def _exposition(reports: list[Any]) -> str:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from plinth.monitoring.gauges import MonitorGauges
+
+    registry = CollectorRegistry()
+    MonitorGauges(registry).update(reports)
+    return generate_latest(registry).decode()
+
+
+def test_metrics_line_forged_through_a_monitor_or_column_name_stays_a_label_value() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    hostile = FORGED_LINE + "\r\\"
+    text = _exposition([_report(hostile, _drift(FORGED_LINE, method="ks\n"))])
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert "plinth_forged" not in families
+    assert not any(line.startswith("plinth_forged") for line in text.splitlines())
+    [sample] = families["plinth_drift_score"].samples
+    assert sample.labels == {"monitor": hostile, "column": FORGED_LINE, "method": "ks\n"}
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        _drift("a", share="not a number"),
+        _drift("a", threshold={"nested": 1}),
+        {"checks": "not a list"},
+        {"checks": [{"check": "drift", "columns": 5}]},
+        {"checks": [{"check": "drift", "status": "alert", "columns": [{"column": "a"}]}]},
+        {"checks": [{"check": "performance", "metrics": ["x"]}]},
+        ["not", "a", "mapping"],
+    ],
+)
+def test_forged_monitor_report_cannot_blank_the_gauges_of_other_monitors(results: Any) -> None:
+    good = _report("real-monitor", _drift("delay"))
+    text = _exposition([_report("forged", results, status="ok"), good])
+    assert 'plinth_drift_score{column="delay",method="ks",monitor="real-monitor"}' in text
+    assert 'plinth_monitor_status{monitor="real-monitor"} 1.0' in text
+    assert 'plinth_monitor_status{monitor="forged"} 2.0' in text  # shown as an error

@@ -431,3 +431,22 @@ def test_yaml_alias_bomb_in_a_suite_or_deployment_is_refused_quickly(tmp_path: A
     assert len(str(caught.value)) < 400
     assert time.perf_counter() - start < 5
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_model_returning_unique_labels_cannot_grow_metrics_without_bound() -> None:
+    from prometheus_client import generate_latest
+
+    from plinth.serving.metrics import MAX_CLASS_SERIES, ServingMetrics
+
+    metrics = ServingMetrics("d")
+    for start in range(0, 5_000, 500):
+        labels = [f"class-{i}" for i in range(start, start + 500)]
+        metrics.observe_predictions("m@1", "primary", labels, "label")
+    metrics.observe_predictions("m@1", "primary", ["x" * 10_000], "label")
+    text = generate_latest(metrics.registry).decode()
+    series = [ln for ln in text.splitlines() if ln.startswith("plinth_prediction_class_total{")]
+    assert len(series) == MAX_CLASS_SERIES + 1  # the first classes by name, the rest as other
+    assert any('class="other"' in ln for ln in series)
+    assert "x" * 100 not in text
+    # every prediction is still counted
+    assert sum(float(ln.rsplit(" ", 1)[1]) for ln in series) == 5_001

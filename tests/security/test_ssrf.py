@@ -476,3 +476,64 @@ def test_log_route_through_a_symlink_out_of_the_project_is_refused_and_nothing_w
     with pytest.raises(UsageError, match="outside the project"):
         notifiers_from_spec([{"type": "log", "path": "logs/alerts.log"}], root=root)
     assert list(outside.iterdir()) == []
+
+
+# -- header injection into alert routes ---------------------------------------------------
+
+HOSTILE_HEADERS = [
+    {"X-Team": "ml\r\n X-Injected: 1"},  # an obsolete line fold: http.client sends it as is
+    {"X-Team": "ml\r\n\tX-Injected: 1"},
+    {"X-Team": "ml\r\nX-Injected: 1"},
+    {"X-Team": "ml\nX-Injected: 1"},
+    {"X-Team": "ml\x00X-Injected: 1"},
+    {"X-Team": "ml\u2028X-Injected: 1"},
+    {"X-Team\r\nX-Injected": "1"},
+    {"X Team": "ml"},
+    {"X-Te\x00am": "ml"},
+    {"X-Team:": "ml"},
+]
+
+
+@pytest.mark.parametrize("headers", HOSTILE_HEADERS)
+def test_webhook_header_injection_is_refused_when_read_and_when_sent_and_the_hook_sees_nothing(
+    tmp_path: Path, listen: Any, headers: dict[str, str]
+) -> None:
+    hook = listen(http(204, "No Content"))
+    route = {"name": "hook", "type": "webhook", "url": hook.url("/in"), "headers": headers}
+    with pytest.raises(UsageError, match="header") as info:
+        notifiers_from_spec([route], root=tmp_path, settings=load_settings(tmp_path))
+    assert info.value.field == "routes[0].headers"
+    with pytest.raises(UsageError, match="header") as sent:  # built in Python, past the loader
+        WebhookNotifier(hook.url("/in"), headers, policy=OPEN, name="hook").send(alert())
+    assert "X-Injected: 1" not in sent.value.message  # a value may be a secret: never shown
+    assert hook.close() == []
+
+
+@pytest.mark.parametrize("field", ["from", "to"])
+@pytest.mark.parametrize("value", ["a@b.c\r\nBcc: evil@x.y", "a@b.c\nBcc: evil@x.y", "a@b\x00c"])
+def test_email_route_header_injection_in_from_or_to_is_refused_and_the_server_sees_nothing(
+    tmp_path: Path, listen: Any, field: str, value: str
+) -> None:
+    smtp = listen(b"220 mail ESMTP\r\n")
+    route = {"type": "email", "host": "127.0.0.1", "port": smtp.port, "from": "a@b.c", "to": "d@e"}
+    route[field] = value
+    with pytest.raises(UsageError, match="line break or a control character") as info:
+        notifiers_from_spec([route], root=tmp_path, settings=load_settings(tmp_path))
+    assert info.value.field == f"routes[0].{field}"
+    sender, to = (value, ["d@e"]) if field == "from" else ("a@b.c", [value])
+    direct = EmailNotifier("127.0.0.1", port=smtp.port, sender=sender, to=to, policy=OPEN)
+    if "\x00" not in value:  # the e-mail policy refuses line breaks: a usage error, no crash
+        with pytest.raises(UsageError, match="cannot be sent"):
+            direct.send(alert())
+    assert smtp.close() == []
+
+
+def test_email_subject_from_a_hostile_monitor_title_stays_one_header() -> None:
+    hostile = AlertMessage.create(
+        "delays", "drift", severity="warning", title="x\r\nBcc: evil@x.y\x0bX: 1", message="m"
+    )
+    msg = EmailNotifier("mail.example", sender="a@b.c", to=["d@e.f"]).message(hostile)
+    head = msg.as_bytes().split(b"\n\n", 1)[0]
+    assert b"\nBcc:" not in head
+    assert b"\nX: 1" not in head
+    assert msg["Bcc"] is None

@@ -39,6 +39,7 @@ __all__ = [
     "HttpAnswer",
     "OutboundPolicy",
     "address_kind",
+    "check_headers",
     "check_host",
     "guarded_socket",
     "http_request",
@@ -368,6 +369,35 @@ class HttpAnswer:
     body: bytes
 
 
+#: RFC 9110 ``token``: what a header name may be.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: A header value: visible latin-1 text, spaces and tabs; no CR, LF, NUL or other controls
+#: (``http.client`` lets ``\r\n `` through as an obsolete line fold, and NUL through).
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\xa0-\xff]*")
+
+
+def check_headers(headers: Mapping[str, str], *, where: str, field: str = "headers") -> None:
+    """Refuse a header name that is not an RFC 9110 token, or a value with a control
+    character (CR, LF, NUL, a line fold...) or outside latin-1: such a header could add
+    headers or a second request on the wire. The value is never shown: it may be a secret."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise UsageError(
+                f"{where}: header name {name!r} is not a valid HTTP header name",
+                hint="header names are letters, digits and -, with no spaces, colons or "
+                "control characters",
+                field=field,
+            )
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            raise UsageError(
+                f"{where}: the value of header {name!r} holds a line break, a control "
+                "character or a character outside latin-1",
+                hint="header values are single-line text; remove CR, LF, NUL and other "
+                "control characters",
+                field=f"{field}.{name}",
+            )
+
+
 def _status_line(status: int, reason: str) -> str:
     # the reason phrase is the peer's text too: one short printable line of it at most
     clean = "".join(c for c in reason if c.isprintable())[:60].strip()
@@ -394,6 +424,7 @@ def http_request(
     3xx: redirects are not followed). User info in the URL is sent as basic auth.
     """
     parts = split_url(url, schemes=schemes, where=where, field=field)
+    check_headers(headers or {}, where=where)  # before any lookup or connection
     scheme = parts.scheme.lower()
     port = parts.port or (443 if scheme == "https" else 80)
     host = parts.hostname or ""

@@ -10,6 +10,7 @@ adjusted p-value are beside it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ MONITOR_METRIC_NAMES: tuple[str, ...] = (
     "plinth_monitor_status",
 )
 _STATUS = {"ok": 0.0, "alert": 1.0, "error": 2.0}
+log = logging.getLogger("plinth.monitoring")
 #: Reports read per refresh to find the newest of each monitor.
 _SCAN = 200
 
@@ -119,20 +121,36 @@ class MonitorGauges:
         for gauge in (self.score, self.statistic, self.p_value, self.threshold, self.performance):
             gauge.clear()
         for report in reports:
-            name = report.monitor
-            self.status.labels(name).set(_STATUS.get(report.status, 2.0))
-            self.last_run.labels(name).set(report.created_at / 1000.0)
-            checks: list[dict[str, Any]] = (report.results or {}).get("checks", [])
-            for check in checks:
-                if check.get("check") == "drift" and "columns" in check:
-                    self.share.labels(name).set(float(check.get("share", 0.0)))
-                    self.detected.labels(name).set(1.0 if check["status"] == "alert" else 0.0)
-                    for column in check["columns"]:
-                        self._drift_column(name, column)
-                elif check.get("check") == "performance" and "metrics" in check:
-                    for metric, value in check["metrics"].items():
-                        if isinstance(value, int | float):
-                            self.performance.labels(name, metric).set(float(value))
+            # A report is a ledger row anyone with write access could have forged: one
+            # that is not the shape plinth writes is skipped and shown as an error, and
+            # never stops the gauges of the other monitors (or `plinth monitor export`).
+            try:
+                self._update_one(report)
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                name = str(getattr(report, "monitor", "?"))
+                log.warning(
+                    "plinth: skipping malformed report %r of monitor %r in the gauges (%s)",
+                    str(getattr(report, "id", "?")),
+                    name,
+                    type(exc).__name__,
+                )
+                self.status.labels(name).set(_STATUS["error"])
+
+    def _update_one(self, report: MonitorReport) -> None:
+        name = report.monitor
+        self.status.labels(name).set(_STATUS.get(report.status, 2.0))
+        self.last_run.labels(name).set(report.created_at / 1000.0)
+        checks: list[dict[str, Any]] = (report.results or {}).get("checks", [])
+        for check in checks:
+            if check.get("check") == "drift" and "columns" in check:
+                self.share.labels(name).set(float(check.get("share", 0.0)))
+                self.detected.labels(name).set(1.0 if check["status"] == "alert" else 0.0)
+                for column in check["columns"]:
+                    self._drift_column(name, column)
+            elif check.get("check") == "performance" and "metrics" in check:
+                for metric, value in check["metrics"].items():
+                    if isinstance(value, int | float):
+                        self.performance.labels(name, metric).set(float(value))
 
     def _drift_column(self, monitor: str, column: dict[str, Any]) -> None:
         from plinth.monitoring.drift import normalised_score

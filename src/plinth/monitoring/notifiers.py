@@ -236,8 +236,15 @@ class EmailNotifier:
         msg = EmailMessage()
         title = " ".join(alert.title.split())
         msg["Subject"] = f"[plinth {alert.severity}] {title}"
-        msg["From"] = self.sender
-        msg["To"] = ", ".join(self.to)
+        try:  # the e-mail policy refuses CR/LF in a header: as a usage error, not a crash
+            msg["From"] = self.sender
+            msg["To"] = ", ".join(self.to)
+        except ValueError as exc:
+            raise UsageError(
+                f"route {self.name!r}: the from or to address cannot be sent: {exc}",
+                hint="write plain addresses, with no line breaks or control characters",
+                field="to",
+            ) from None
         lines = [
             alert.message,
             "",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import ConfigError, InvalidPathError, UsageError
-from plinth.guards.net import OutboundPolicy, split_url
+from plinth.guards.net import OutboundPolicy, check_headers, split_url
 from plinth.guards.paths import safe_join
 from plinth.monitoring.notifiers import (
     EmailNotifier,
@@ -206,6 +206,10 @@ def notifier_from_spec(
         for key in headers:
             if key.lower() in _FORBIDDEN_HEADERS:
                 raise spec.error("headers", f"header {key!r} is set by plinth")
+        try:  # a line break in a name or value would add headers on the wire
+            check_headers(headers, where=f"alert route {name!r}", field=spec.prefix + "headers")
+        except UsageError as exc:
+            raise spec.error("headers", exc.message.split(": ", 1)[-1], hint=exc.hint) from None
         return WebhookNotifier(url, headers, timeout, name=name, policy=policy)
     # email
     to = route["to"]
@@ -213,6 +217,14 @@ def notifier_from_spec(
         to = [to]
     if not isinstance(to, list) or not to or not all(isinstance(a, str) and a for a in to):
         raise spec.error("to", "'to' must be an address or a non-empty list of addresses")
+    for key, values in (("from", [route["from"]]), ("to", to)):
+        for value in values:  # a line break would add headers (Bcc:) to every alert
+            if isinstance(value, str) and not value.isprintable():
+                raise spec.error(
+                    key,
+                    f"{key!r} address {value!r} holds a line break or a control character",
+                    hint="write one plain address, e.g. ml-oncall@corp.com",
+                )
     port = route.get("port", 25)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise spec.error("port", f"'port' must be a TCP port number, got {port!r}")

@@ -25,6 +25,9 @@ __all__ = [
 ]
 
 #: Every metric a served deployment exposes (counters with their ``_total`` suffix).
+#: Distinct predicted classes counted under their own name; the rest under ``other``.
+MAX_CLASS_SERIES = 100
+
 METRIC_NAMES: tuple[str, ...] = (
     "plinth_batch_size",
     "plinth_errors_total",
@@ -161,6 +164,7 @@ class ServingMetrics:
         self._log_rows = self.log_rows.labels(deployment)
         self._log_dropped = self.log_dropped.labels(deployment)
         self._log_seen = (0, 0)
+        self._classes_seen: set[str] = set()
         self.predlog = predlog
         from plinth.monitoring.gauges import MonitorGauges
 
@@ -199,9 +203,21 @@ class ServingMetrics:
         if kind == "label":
             values, counts = np.unique(np.asarray(predictions).astype(str), return_counts=True)
             for value, count in zip(values.tolist(), counts.tolist(), strict=True):
-                self.classes.labels(self.deployment, model_version, value).inc(count)
+                self.classes.labels(self.deployment, model_version, self._class(value)).inc(count)
             return
         self.values.observe(model_version, np.asarray(predictions, dtype=float).ravel(), kind)
+
+    def _class(self, value: str) -> str:
+        """``value`` as a series label: the first :data:`MAX_CLASS_SERIES` distinct classes
+        (and short ones) keep their name, the rest count under ``other`` — a model that
+        returns unique strings must not grow ``/metrics`` without bound."""
+        seen = self._classes_seen
+        if value in seen:
+            return value
+        if len(seen) >= MAX_CLASS_SERIES or len(value) > 64:
+            return "other"
+        seen.add(value)
+        return value
 
     def prediction_buckets(
         self, model_version: str, kind: str, distribution: Mapping[str, Any] | None
