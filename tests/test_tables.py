@@ -83,3 +83,15 @@ def test_written_parquet_is_deterministic_and_reads_back(tmp_path: Path) -> None
     assert first.getvalue() == second.getvalue()
     tables.write_parquet(table, tmp_path / "t.parquet")
     assert tables.read_path(tmp_path / "t.parquet").equals(table)
+
+
+def test_an_empty_csv_field_is_a_null_in_string_columns_as_in_parquet(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("brand,size\nacme,1\n,2\nzeta,\n", encoding="utf-8")
+    pq.write_table(
+        pa.table({"brand": ["acme", None, "zeta"], "size": [1, 2, None]}), tmp_path / "t.parquet"
+    )
+    from_csv = tables.read_path(tmp_path / "t.csv")
+    from_parquet = tables.read_path(tmp_path / "t.parquet")
+    assert from_csv.column("brand").null_count == 1  # was 0: read as ""
+    assert from_csv.column("brand").to_pylist() == from_parquet.column("brand").to_pylist()
+    assert from_csv.column("size").null_count == from_parquet.column("size").null_count == 1

@@ -122,7 +122,7 @@ def _file_info(rel: str, abs_path: str) -> tuple[int | None, list[dict[str, Any]
             return meta.num_rows, _columns(meta.schema.to_arrow_schema())
         import pyarrow.csv as pcsv
 
-        with pcsv.open_csv(abs_path) as reader:
+        with pcsv.open_csv(abs_path, convert_options=csv_options()) as reader:
             columns = _columns(reader.schema)
             if os.path.getsize(abs_path) > CSV_COUNT_MAX:
                 return None, columns
@@ -162,9 +162,18 @@ def read_file(
             return pq.read_table(path)
         import pyarrow.csv as pcsv
 
-        return pcsv.read_csv(path)
+        return pcsv.read_csv(path, convert_options=csv_options())
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(path, fmt, exc, field) from None
+
+
+def csv_options() -> Any:
+    """How every CSV is read: an empty field is a null in every column, strings included
+    (pyarrow's default reads it as ``""`` in a string column, so a missing value in a CSV
+    would never count as missing, while the same table as Parquet has its nulls)."""
+    import pyarrow.csv as pcsv
+
+    return pcsv.ConvertOptions(strings_can_be_null=True)
 
 
 def read_bytes(
@@ -182,7 +191,7 @@ def read_bytes(
             return pq.read_table(reader)
         import pyarrow.csv as pcsv
 
-        return pcsv.read_csv(reader)
+        return pcsv.read_csv(reader, convert_options=csv_options())
     except pa.ArrowException as exc:
         raise _unreadable(where or name, fmt, exc, field) from None
 
