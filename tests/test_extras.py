@@ -105,6 +105,12 @@ CASES: dict[str, tuple[list[str], str, str, str | None]] = {
         "plinth.init('.', metadata='postgresql+psycopg://root@127.0.0.1:1/db').ledger",
         "metadata",
     ),
+    "redis": (
+        ["redis"],
+        "from pathlib import Path\nfrom plinth.storage.online import open_online_store\n",
+        "open_online_store('redis://127.0.0.1:6379/0', root=Path('.'))",
+        "online_store",
+    ),
     "serve": (
         ["starlette", "uvicorn", "orjson"],
         "from plinth.serving import app, spec\n",

@@ -34,6 +34,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "polars": ("polars", "polars"),
     "psycopg": ("postgres", "psycopg"),
     "pynvml": ("gpu", "nvidia-ml-py"),
+    "redis": ("redis", "redis"),
     "safetensors": ("torch", "safetensors"),
     "skops": ("sklearn", "skops"),
     "sklearn": ("sklearn", "scikit-learn"),

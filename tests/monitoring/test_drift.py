@@ -435,6 +435,19 @@ def test_a_typo_in_columns_gets_a_suggestion() -> None:
     assert "did you mean" not in info.value.message
 
 
+def test_a_typo_in_exclude_or_methods_is_refused_with_a_suggestion() -> None:
+    """A misspelt exclude used to be ignored silently, so the column it meant to leave out (the
+    target) was tested and reported as drifted."""
+    with pytest.raises(UsageError) as info:
+        drift(make_table(200, 1), make_table(200, 2), exclude=["carier"])
+    assert info.value.field == "exclude"
+    assert "did you mean 'carrier'" in info.value.message
+    with pytest.raises(UsageError) as info:
+        drift(make_table(200, 1), make_table(200, 2), methods={"carier": "chisquare"})
+    assert info.value.field == "methods"
+    assert "did you mean 'carrier'" in info.value.message
+
+
 def test_the_score_is_one_or_more_exactly_when_a_column_drifted() -> None:
     """Issue 13, problem 8: one normalised score for every method."""
     ref = make_table(2000, 1)

@@ -38,8 +38,10 @@ class FakeLog:
         columns: Any,
         preds: Any,
         nbytes: int | None = None,
+        types: Any = None,
     ) -> None:
         self.appended.append((request_id, version, dict(columns), list(preds)))
+        self.types = types
         self.rows_logged += len(preds)
 
     def close(self) -> None:
@@ -94,6 +96,8 @@ def test_predictions_match_the_model_and_are_logged(served_project: Context) -> 
     assert log.appended == [
         (body["request_id"], "m@1", {"distance": [0.5], "hour": [3]}, body["predictions"])
     ]
+    # stored as the signature's types, whatever JSON the client sent (issue: mixed batches)
+    assert log.types == {"distance": "double", "hour": "int64", "prediction": "double"}
     assert log.closed
 
 

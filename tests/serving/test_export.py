@@ -225,6 +225,118 @@ def test_compose_file_runs_the_server_with_prometheus_and_grafana(
     assert "PLINTH_METADATA=\n" in example
 
 
+# A suite in a sub-folder, with a CRLF line and a non-ASCII comment: copied byte for byte.
+SUITE = (
+    "# contrôles à l'entrée\r\n"
+    "suite: serving\n"
+    "checks:\n"
+    "  - {check: between, column: a, min: 0, max: 10}\n"
+).encode()
+
+
+@pytest.fixture
+def suite_spec(spec_file: Path) -> Path:
+    """``spec_file`` validating requests with ``suites/serving.yaml`` beside it."""
+    (spec_file.parent / "suites").mkdir()
+    (spec_file.parent / "suites" / "serving.yaml").write_bytes(SUITE)
+    spec_file.write_text(SPEC + "validate: {suite: suites/serving.yaml}\n", encoding="utf-8")
+    return spec_file
+
+
+def _served_suite_path(spec_text: str) -> str:
+    """Where ``plinth serve /app/deployment.yaml`` looks for the suite."""
+    from dataclasses import replace
+
+    from plinth.serving.spec import DeploymentSpec
+
+    spec = replace(DeploymentSpec.from_yaml(spec_text), base_dir=Path("/app"))
+    return spec.suite_path().as_posix()
+
+
+@pytest.mark.parametrize("target", ["kubernetes", "compose"])
+def test_the_serving_suite_is_exported_with_the_deployment(
+    project: Context, suite_spec: Path, tmp_path: Path, target: str
+) -> None:
+    from plinth.serving.spec import DeploymentSpec
+    from plinth.validation import Suite
+
+    out = tmp_path / "out"
+    written = export_deployment(suite_spec, target, out, allow_embedded=True, ctx=project)
+
+    copied = out / "suites" / "serving.yaml"
+    assert copied in written
+    assert copied.read_bytes() == SUITE
+    # The exported folder serves as is: its deployment finds its suite.
+    exported = DeploymentSpec.load(out / "deployment.yaml")
+    assert exported.suite_path().resolve() == copied.resolve()
+    assert Suite.load(exported.suite_path()).name == "serving"
+
+    served = _served_suite_path(exported.yaml_text)
+    assert served == "/app/suites/serving.yaml"
+    dockerfile = (out / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    assert 'COPY ["suites/serving.yaml", "/app/suites/serving.yaml"]' in dockerfile
+    assert dockerfile.index("COPY deployment.yaml /app/deployment.yaml") < dockerfile.index(
+        'COPY ["suites/serving.yaml", "/app/suites/serving.yaml"]'
+    )
+    if target == "compose":
+        server = _load(out / "compose.yaml")["services"]["delays-prod"]
+        assert server["build"] == "."  # the image, built from the Dockerfile above, has it
+        return
+
+    configmap = _load(out / "k8s/configmap.yaml")
+    deployment = _load(out / "k8s/deployment.yaml")
+    assert configmap["data"]["deployment.yaml"] == exported.yaml_text
+    pod = deployment["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    mounted = {}
+    for mount in container["volumeMounts"]:
+        assert volumes[mount["name"]]["configMap"]["name"] == configmap["metadata"]["name"]
+        mounted[mount["mountPath"]] = configmap["data"][mount["subPath"]]
+    assert mounted == {
+        "/app/deployment.yaml": exported.yaml_text,
+        served: SUITE.decode("utf-8"),
+    }
+    # A changed suite rolls the pods.
+    digest = pod["metadata"]["annotations"]["plinth.dev/deployment-sha256"]
+    (suite_spec.parent / "suites" / "serving.yaml").write_bytes(SUITE + b"# v2\n")
+    export_deployment(suite_spec, target, tmp_path / "v2", allow_embedded=True, ctx=project)
+    again = _load(tmp_path / "v2" / "k8s/deployment.yaml")["spec"]["template"]
+    assert again["metadata"]["annotations"]["plinth.dev/deployment-sha256"] != digest
+
+
+@pytest.mark.parametrize(
+    ("suite", "message"),
+    [
+        ("../outside.yaml", "'..' segment"),
+        ("/etc/passwd", "absolute"),
+        ("escape/serving.yaml", "resolves outside"),  # a symlink out of the folder
+        ("missing.yaml", "no suite file"),
+        ("has space.yaml", "cannot be exported"),
+        ("Dockerfile", "where the export writes Dockerfile"),
+        ("k8s/configmap.yaml", "where the export writes k8s/configmap.yaml"),
+    ],
+)
+def test_a_suite_the_server_could_not_read_is_refused_with_nothing_written(
+    project: Context, spec_file: Path, tmp_path: Path, suite: str, message: str
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "serving.yaml").write_bytes(SUITE)
+    (tmp_path / "outside.yaml").write_bytes(SUITE)
+    (spec_file.parent / "escape").symlink_to(outside, target_is_directory=True)
+    for name in ("has space.yaml", "Dockerfile"):
+        (spec_file.parent / name).write_bytes(SUITE)
+    (spec_file.parent / "k8s").mkdir()
+    (spec_file.parent / "k8s" / "configmap.yaml").write_bytes(SUITE)
+    spec_file.write_text(SPEC + f"validate: {{suite: {json.dumps(suite)}}}\n", encoding="utf-8")
+
+    out = tmp_path / "out"
+    with pytest.raises(UsageError, match=re.escape(message)):
+        export_deployment(spec_file, "kubernetes", out, allow_embedded=True, ctx=project)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("target", ["kubernetes", "compose"])
 def test_no_secret_is_ever_written(
     project: Context,

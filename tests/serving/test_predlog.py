@@ -241,3 +241,45 @@ def test_lineage_of_request_walks_to_run_code_environment_and_data(scene: Scene)
     assert (RecordRef("dataset_version", scene.dataset_version_id), "used") in {
         (e.dst, e.relation) for e in edges
     }
+
+
+def test_stored_columns_take_the_given_types_whatever_json_was_sent(scene: Scene) -> None:
+    """A JSON integer for a double input is stored as double, input check failures are
+    always strings (an all-passing batch included): every batch of a version shares one
+    schema, so the monitor can merge their profiles."""
+    import pyarrow as pa
+
+    from plinth.serving.decode import Decoder
+
+    decoder = Decoder(
+        [("x", "double"), ("z", "double")],
+        max_rows=10,
+        passthrough=[("n", "number", False), ("tag", "any", False)],
+    )
+    types = decoder.log_types()
+    assert types == {"x": "double", "z": "double", "n": "double"}
+    schemas = []
+    for failures in ([None, None], ["range(x)", None]):
+        log = PredictionLog(scene.ctx, scene.deployment)
+        log.append(
+            new_id(),
+            now_ms(),
+            "m@1",
+            {"x": [10, 11], "z": [0, 1.5], "n": [3, 4], "input_check_failures": failures},
+            [1, 0],
+            types={**types, "prediction": "double"},
+        )
+        batch = log.flush()
+        assert batch is not None
+        schemas.append(_table(scene.ctx, batch.digest).schema)
+    assert schemas[0] == schemas[1]
+    for name in ("x", "z", "n", "prediction"):
+        assert schemas[0].field(name).type == pa.float64(), name
+    assert schemas[0].field("input_check_failures").type == pa.string()
+    # a request the type cannot hold is stored as Arrow infers it, never dropped
+    log = PredictionLog(scene.ctx, scene.deployment)
+    log.append(new_id(), now_ms(), "m@1", {"x": ["a"]}, [1], types={"x": "double"})
+    batch = log.flush()
+    assert batch is not None
+    assert log.rows_dropped == 0
+    assert _table(scene.ctx, batch.digest).schema.field("x").type == pa.string()

@@ -283,6 +283,10 @@ def drift(
         )
     names, skipped = _select(ref, cur, columns)
     excluded = _excluded(exclude)
+    # a typo in exclude would silently test the column it meant to leave out (the target)
+    for name in excluded:
+        if name not in ref.names and name not in cur.names:
+            raise _unknown_column(name, ref.label, ref.names, field="exclude")
     skipped.update({n: why for n, why in excluded.items() if n in ref.names or n in cur.names})
     names = [n for n in names if n not in excluded]
     chosen = _methods(methods, names)
@@ -375,17 +379,13 @@ def _select(
     return names, skipped
 
 
-def _unknown_column(name: str, label: str, names: Sequence[str]) -> UsageError:
-    from difflib import get_close_matches
-
-    close = get_close_matches(name, list(names), n=1, cutoff=0.6)
-    if not close:  # a case slip reads as far as a typo to difflib
-        close = [n for n in names if n.lower() == name.lower()][:1]
-    guess = f" (did you mean {close[0]!r}?)" if close else ""
+def _unknown_column(
+    name: str, label: str, names: Sequence[str], field: str = "columns"
+) -> UsageError:
     return UsageError(
-        f"column {name!r} is not in the {label} data{guess}",
+        f"column {name!r} is not in the {label} data{_closest(name, names)}",
         hint=f"its columns are {_listing(names)}",
-        field="columns",
+        field=field,
     )
 
 
@@ -405,12 +405,22 @@ def _methods(given: Mapping[str, str] | None, names: list[str]) -> dict[str, str
                 field="methods",
             )
         if column not in names:
+            close = _closest(column, names)
             raise UsageError(
-                f"a method is set for column {column!r}, which is not compared",
+                f"a method is set for column {column!r}, which is not compared{close}",
                 hint=f"compared columns are {_listing(names)}",
                 field="methods",
             )
     return chosen
+
+
+def _closest(name: str, names: Sequence[str]) -> str:
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, list(names), n=1, cutoff=0.6)
+    if not close:  # a case slip reads as far as a typo to difflib
+        close = [n for n in names if n.lower() == name.lower()][:1]
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _decide(results: list[ColumnDrift]) -> list[ColumnDrift]:

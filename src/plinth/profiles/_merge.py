@@ -24,8 +24,43 @@ from plinth.profiles._model import (
 
 
 def merge_tables(a: TableProfile, b: TableProfile) -> TableProfile:
-    if a.schema != b.schema:
-        theirs = {c["name"]: c["type"] for c in b.schema}
+    schema = _merged_schema(a, b)
+    types = {c["name"]: c["type"] for c in schema}
+    return TableProfile(
+        row_count=a.row_count + b.row_count,
+        columns={
+            n: merge_columns(_as(c, types[n]), _as(b.columns[n], types[n]), a.top_k, a.bins)
+            for n, c in a.columns.items()
+        },
+        schema=schema,
+        top_k=a.top_k,
+        bins=a.bins,
+    )
+
+
+_INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
+_FLOATS = frozenset({"halffloat", "float", "double"})
+
+
+def _widened(x: str, y: str) -> str | None:
+    """The one type both sides' values fit without loss of meaning, for the widenings a
+    batch-by-batch type inference produces: null to the other side's type, an integer or
+    a narrower float to double. None for any other pair."""
+    if x == y:
+        return x
+    if x == "null":
+        return y
+    if y == "null":
+        return x
+    numeric = _INTEGERS | _FLOATS
+    if x in numeric and y in numeric:
+        return "double" if (x in _FLOATS or y in _FLOATS) else "int64"
+    return None
+
+
+def _merged_schema(a: TableProfile, b: TableProfile) -> list[dict[str, Any]]:
+    theirs = {c["name"]: c["type"] for c in b.schema}
+    if [c["name"] for c in a.schema] != [c["name"] for c in b.schema]:
         diffs = [
             f"{c['name']} ({c['type']} vs {theirs.get(c['name'], 'missing')})"
             for c in a.schema
@@ -35,13 +70,34 @@ def merge_tables(a: TableProfile, b: TableProfile) -> TableProfile:
             f"cannot merge profiles of different schemas: {', '.join(diffs)}",
             hint="profiles merge only for batches of one table",
         )
-    return TableProfile(
-        row_count=a.row_count + b.row_count,
-        columns={n: merge_columns(c, b.columns[n], a.top_k, a.bins) for n, c in a.columns.items()},
-        schema=[dict(c) for c in a.schema],
-        top_k=a.top_k,
-        bins=a.bins,
-    )
+    schema: list[dict[str, Any]] = []
+    diffs = []
+    for c in a.schema:
+        other = theirs[c["name"]]
+        wide = _widened(c["type"], other)
+        if wide is None:
+            diffs.append(f"{c['name']} ({c['type']} vs {other})")
+        schema.append({**c, "type": wide or c["type"]})
+    if diffs:
+        raise UsageError(
+            f"cannot merge profiles of different schemas: {', '.join(diffs)}",
+            hint="profiles merge only for batches of one table",
+        )
+    return schema
+
+
+def _as(c: ColumnProfile, type_: str) -> ColumnProfile:
+    """``c`` as a column of the (widened) ``type_``: an all-null column takes the other
+    side's kind; an integer column's statistics hold as they are for double."""
+    if c.type == type_:
+        return c
+    if c.type == "null":
+        kind = "numeric" if type_ in _INTEGERS | _FLOATS else _KINDS.get(type_, c.kind)
+        return replace(c, type=type_, kind=kind)
+    return replace(c, type=type_)
+
+
+_KINDS = {"string": "categorical", "large_string": "categorical", "bool": "boolean"}
 
 
 def merge_columns(

@@ -298,6 +298,7 @@ class Server:
                     logged,
                     predictions,
                     nbytes=len(body),
+                    types=getattr(served, "log_types", None),
                 )
             except Exception as exc:  # the log never fails a prediction
                 log.warning("plinth: prediction log refused a request: %s", exc)

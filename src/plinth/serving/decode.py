@@ -112,6 +112,7 @@ def _check_scalar(v: Any) -> str | None:
 
 
 _PASS_CHECKS = {**_CHECKS, "any": _check_scalar}
+_PASS_TYPES = {"integer": "int64", "number": "double", "boolean": "bool", "string": "string"}
 
 
 class Decoded(NamedTuple):
@@ -147,6 +148,17 @@ class Decoder:
         self.pass_names = [name for name, _, _ in passthrough]
         self.pass_checks = [(n, _PASS_CHECKS[t], req, t) for n, t, req in passthrough]
         self.all_known = self.known | frozenset(self.pass_names)
+
+    def log_types(self) -> dict[str, str]:
+        """The Arrow type (alias) the prediction log stores each column as: a model input's
+        signature type, a pass-through field's declared type. Inputs of other types
+        (tensors, lists) and ``any`` pass-through fields (a mix of scalars no one type
+        holds) are left out: their type is inferred from the values."""
+        types = {n: self.dtypes[n] for n in self.names if self.groups[n] != "any"}
+        for name, kind, _ in self.passthrough:
+            if kind in _PASS_TYPES:
+                types[name] = _PASS_TYPES[kind]
+        return types
 
     def decode(self, doc: Any) -> tuple[dict[str, list[Any]], int]:
         """``(columns, rows)`` from a parsed body; RequestError naming every bad field."""

@@ -3,7 +3,7 @@
 :func:`export_deployment` resolves the deployment's model in the registry, takes the
 environment its run recorded and writes a build folder::
 
-    Dockerfile  requirements.txt  deployment.yaml
+    Dockerfile  requirements.txt  deployment.yaml  [the files it names, e.g. its suite]
     k8s/configmap.yaml  k8s/deployment.yaml  k8s/service.yaml  k8s/hpa.yaml  k8s/kustomization.yaml
     # or, for --target compose:
     compose.yaml  plinth.env.example  prometheus/prometheus.yml  grafana/...
@@ -11,7 +11,10 @@ environment its run recorded and writes a build folder::
 Every YAML file is written with ``yaml.safe_dump``, never by pasting text into YAML; every
 value that reaches the Dockerfile or requirements (the recorded Python version, platform and
 packages, the image name) is validated first by :mod:`plinth.guards.environments`, and an
-environment record that fails is refused before any file is written. Store URIs
+environment record that fails is refused before any file is written. The files the
+deployment names (its ``validate.suite``) are copied byte for byte beside ``deployment.yaml``
+at the same relative path, resolved with :func:`plinth.guards.paths.safe_join` as ``plinth
+serve`` does: a path escaping the deployment's folder is refused, nothing written. Store URIs
 (``PLINTH_METADATA``, ``PLINTH_ARTIFACTS``, ``PLINTH_ONLINE_STORE``) may hold passwords, so
 they are never written: Kubernetes reads them from the Secret ``<name>-stores``, compose
 from ``plinth.env``. The compose file publishes Prometheus and Grafana on 127.0.0.1 only,
@@ -36,6 +39,7 @@ from plinth.guards.environments import (
     comment_line,
     python_major_minor,
 )
+from plinth.guards.paths import normalize_artifact_path
 from plinth.serving.spec import DeploymentSpec
 
 if TYPE_CHECKING:
@@ -55,7 +59,14 @@ _OPTIONAL_VARIABLES = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_ENDPOINT_URL",
 )
-_APP_SPEC = "/app/deployment.yaml"
+_APP_DIR = "/app"
+_APP_SPEC = f"{_APP_DIR}/deployment.yaml"
+#: A named file's relative path: '/'-separated segments of these characters only, so that it
+#: is a literal Dockerfile COPY source (no glob, no $ substitution) and a plain mount path.
+_NAMED_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+_NAMED_MAX = 200
+#: ConfigMap keys: https://kubernetes.io/docs/concepts/configuration/configmap/
+_CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 _DNS = re.compile(r"[^a-z0-9-]+")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 #: Grafana's admin password: compose refuses to start Grafana until it is set.
@@ -125,19 +136,26 @@ def export_deployment(
     env = _environment(version, context)
     name = dns_name(spec.name)
     tag = check_image_reference(image or f"{name}:{dns_name(version.model)}-v{version.number}")
+    named = _named_files(spec, spec_path)
     out = Path(out_dir)
-    files: dict[str, str] = {
-        "Dockerfile": _dockerfile(env, port),
+    files: dict[str, str | bytes] = {
+        "Dockerfile": _dockerfile(env, port, list(named)),
         "requirements.txt": runtime_requirements(env, flavors),
         "deployment.yaml": spec.yaml_text,
     }
     if target == "kubernetes":
-        files.update(_kubernetes(name, spec.yaml_text, tag, port, replicas, context.project.name))
+        files.update(
+            _kubernetes(name, spec.yaml_text, named, tag, port, replicas, context.project.name)
+        )
     else:
         files.update(_compose(name, port, context.project.name))
+    generated = [*files, "grafana/dashboards/plinth-serving.json"]
+    for rel in named:
+        _check_no_clash(rel, generated, spec_path)
+    files.update(named)
     if not allow_embedded:
         _check_reachable(context)  # last: the record's own faults are reported first
-    written = [_write(out / rel, text) for rel, text in files.items()]
+    written = [_write(out / rel, content) for rel, content in files.items()]
     if target == "compose":
         dashboard = _assets() / "grafana" / "plinth-serving.json"
         target_path = out / "grafana" / "dashboards" / dashboard.name
@@ -163,6 +181,54 @@ def _check_name(name: str, path: str | Path) -> None:
             hint="name the deployment like 'delays'",
             field="name",
         )
+
+
+def _named_files(spec: DeploymentSpec, spec_path: str | Path) -> dict[str, bytes]:
+    """The files the deployment names (its ``validate.suite``): relative path -> bytes.
+
+    Each is resolved as ``plinth serve`` resolves it (safe-joined inside the deployment
+    file's folder), so the export refuses what the server would refuse.
+    """
+    named: dict[str, bytes] = {}
+    if spec.suite is None:
+        return named
+    where = f"{spec_path}: 'validate.suite'"
+    source = spec.suite_path()  # UsageError when it escapes the deployment's folder
+    rel = normalize_artifact_path(spec.suite)  # what safe_join joined: '/'-separated
+    if len(rel) > _NAMED_MAX or not all(_NAMED_SEGMENT.fullmatch(s) for s in rel.split("/")):
+        raise UsageError(
+            f"{where} {rel!r:.80} cannot be exported: a path to copy into the image must be "
+            f"at most {_NAMED_MAX} characters of letters, digits, '_', '.' and '-' in "
+            "'/'-separated folders, none starting with '.' or '-'",
+            hint="rename the suite file, e.g. suite: serving_suite.yaml",
+            field="validate.suite",
+        )
+    try:
+        content = source.read_bytes()
+        content.decode("utf-8")  # the ConfigMap holds text; plinth serve reads it as UTF-8
+    except FileNotFoundError:
+        raise UsageError(
+            f"{where}: no suite file {source}",
+            hint="create the suite, or name it relative to the deployment file's folder",
+            field="validate.suite",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"{where}: cannot read suite file {source}: {exc}", field="validate.suite"
+        ) from None
+    named[rel] = content
+    return named
+
+
+def _check_no_clash(rel: str, generated: list[str], spec_path: str | Path) -> None:
+    """Refuse a named file that would overwrite (or sit inside) a file the export writes."""
+    for other in generated:
+        if rel == other or rel.startswith(other + "/") or other.startswith(rel + "/"):
+            raise UsageError(
+                f"{spec_path}: 'validate.suite' {rel!r} is where the export writes {other}",
+                hint="rename the suite file, e.g. suite: serving_suite.yaml",
+                field="validate.suite",
+            )
 
 
 def _check_reachable(ctx: Context) -> None:
@@ -218,7 +284,7 @@ def _environment(version: ModelVersion, ctx: Context) -> Environment:
 # -- the image -------------------------------------------------------------------------------
 
 
-def _dockerfile(env: Environment, port: int) -> str:
+def _dockerfile(env: Environment, port: int, named: list[str]) -> str:
     where = f"environment {env.id!r:.40}"
     major_minor = python_major_minor(env.python, where=where)
     probe = _health_probe(port)
@@ -238,6 +304,8 @@ def _dockerfile(env: Environment, port: int) -> str:
             "COPY requirements.txt /app/requirements.txt",
             "RUN pip install --no-cache-dir -r /app/requirements.txt",
             f"COPY deployment.yaml {_APP_SPEC}",
+            # Paths checked by _named_files (no space, glob or '$'); JSON form all the same.
+            *(f"COPY {json.dumps([rel, f'{_APP_DIR}/{rel}'])}" for rel in named),
             "RUN useradd --create-home --uid 10001 plinth",
             "USER 10001",
             f"EXPOSE {int(port)}",
@@ -253,7 +321,13 @@ def _dockerfile(env: Environment, port: int) -> str:
 
 
 def _kubernetes(
-    name: str, spec_text: str, image: str, port: int, replicas: int, project: str
+    name: str,
+    spec_text: str,
+    named: dict[str, bytes],
+    image: str,
+    port: int,
+    replicas: int,
+    project: str,
 ) -> dict[str, str]:
     # Every value reaches YAML through safe_dump (quoted as needed); these are also checked
     # so that a manifest never carries a multi-line or control-character label or value.
@@ -261,7 +335,17 @@ def _kubernetes(
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "plinth"}
     config = f"{name}-config"
     secret = f"{name}-stores"
-    digest = hashlib.sha256(spec_text.encode("utf-8")).hexdigest()
+    # One ConfigMap key per file, each mounted by subPath where the server reads it (a
+    # folder mount on /app would hide the image's files).
+    data = {"deployment.yaml": spec_text}
+    mounts = [{"name": "deployment", "mountPath": _APP_SPEC, "subPath": "deployment.yaml"}]
+    hashed = hashlib.sha256(spec_text.encode("utf-8"))
+    for rel, content in named.items():
+        key = _configmap_key(rel, data)
+        data[key] = content.decode("utf-8")
+        mounts.append({"name": "deployment", "mountPath": f"{_APP_DIR}/{rel}", "subPath": key})
+        hashed.update(b"\0" + rel.encode("utf-8") + b"\0" + content)
+    digest = hashed.hexdigest()
     env: list[dict[str, Any]] = [{"name": "PLINTH_PROJECT", "value": project}]
     for variable in _STORE_VARIABLES + _OPTIONAL_VARIABLES:
         ref: dict[str, Any] = {"name": secret, "key": variable}
@@ -280,9 +364,7 @@ def _kubernetes(
             "requests": {"cpu": "250m", "memory": "512Mi"},
             "limits": {"cpu": "1", "memory": "1Gi"},
         },
-        "volumeMounts": [
-            {"name": "deployment", "mountPath": _APP_SPEC, "subPath": "deployment.yaml"}
-        ],
+        "volumeMounts": mounts,
         "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False},
     }
     deployment = {
@@ -299,7 +381,7 @@ def _kubernetes(
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(port),
                         "prometheus.io/path": "/metrics",
-                        # A new deployment YAML changes the pod template: pods roll.
+                        # A new deployment YAML or suite changes the pod template: pods roll.
                         "plinth.dev/deployment-sha256": digest,
                     },
                 },
@@ -314,7 +396,7 @@ def _kubernetes(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": config, "labels": labels},
-        "data": {"deployment.yaml": spec_text},
+        "data": data,
     }
     service = {
         "apiVersion": "v1",
@@ -357,6 +439,16 @@ def _kubernetes(
         "k8s/hpa.yaml": _yaml(hpa),
         "k8s/kustomization.yaml": _yaml(kustomization),
     }
+
+
+def _configmap_key(rel: str, taken: dict[str, str]) -> str:
+    """A ConfigMap key for the file at ``rel`` (keys hold no '/'), unique among ``taken``."""
+    base = rel.replace("/", "_")
+    key, n = base, 1
+    while key in taken or not _CONFIGMAP_KEY.fullmatch(key):
+        n += 1
+        key = f"file{n}-{base}"[:253]
+    return key
 
 
 def _probe(path: str, *, period: int, failures: int, delay: int = 0) -> dict[str, Any]:
@@ -504,10 +596,13 @@ def _yaml(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def _write(path: Path, text: str) -> Path:
+def _write(path: Path, content: str | bytes) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        if isinstance(content, bytes):
+            path.write_bytes(content)  # a named file, byte for byte
+        else:
+            path.write_text(content, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}", field="output") from None
     return path

@@ -57,6 +57,7 @@ class _Request:
     predictions: Any
     rows: int
     nbytes: int
+    types: Mapping[str, str] | None = None
 
 
 class PredictionLog:
@@ -147,10 +148,15 @@ class PredictionLog:
         columns: Mapping[str, Any],
         predictions: Any,
         nbytes: int | None = None,
+        types: Mapping[str, str] | None = None,
     ) -> None:
         """Buffer one request's rows (or drop and count them); never blocks on I/O.
 
         ``nbytes``: the size of the request (its body); estimated from the values when None.
+        ``types``: the Arrow type (an alias: ``double``, ``int64``...) each column is stored
+        as, by column name (``prediction`` for the predictions), from the model's signature
+        so that every batch of a version has one schema whatever JSON the client sent (a
+        ``10`` for a double input); a column not named there takes the type Arrow infers.
         """
         rows = len(predictions)
         with self._lock:
@@ -168,7 +174,9 @@ class PredictionLog:
                 dropped = self.rows_dropped
             else:
                 self._buffer.append(
-                    _Request(request_id, ts_ms, model_version, columns, predictions, rows, size)
+                    _Request(
+                        request_id, ts_ms, model_version, columns, predictions, rows, size, types
+                    )
                 )
                 self._buffered_rows += rows
                 self._buffered_bytes += size
@@ -396,10 +404,50 @@ def _batch_table(requests: list[_Request]) -> pa.Table:
         "ts": pa.array(ts, pa.timestamp("ms")),
         "model_version": pa.array(versions, pa.string()),
     }
+    types: dict[str, str] = {}
+    for request in requests:
+        for name, alias in (request.types or {}).items():
+            types.setdefault(name, alias)
     for name, values in columns.items():
-        data[f"input.{name}" if name in RESERVED else name] = pa.array(values)
-    data["prediction"] = pa.array(predictions)
+        stored = f"input.{name}" if name in RESERVED else name
+        data[stored] = _array(values, _type_of(types, name))
+    data["prediction"] = _array(predictions, _type_of(types, "prediction"))
     return pa.table(data)
+
+
+#: Logged columns whose type never depends on the values (an all-null batch included).
+_FIXED_TYPES = {"input_check_failures": "string"}
+
+
+def _type_of(types: Mapping[str, str] | None, name: str) -> pa.DataType | None:
+    """The Arrow type column ``name`` is stored as; None: inferred from the values."""
+    import pyarrow as pa
+
+    alias = _FIXED_TYPES.get(name) or (types or {}).get(name)
+    if alias is None:
+        return None
+    try:
+        return pa.type_for_alias(alias)
+    except (ValueError, KeyError):
+        return None
+
+
+def _array(values: Any, type_: pa.DataType | None) -> pa.Array:
+    """``values`` as an Arrow array of ``type_`` (inferred when None, or when the values
+    do not convert: the signature's type is a preference, never a reason to drop rows)."""
+    import pyarrow as pa
+
+    if type_ is not None:
+        try:
+            return pa.array(values, type_)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            pass
+        array = pa.array(values)
+        try:
+            return array.cast(type_)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return array
+    return pa.array(values)
 
 
 def _request_table(request: _Request) -> pa.Table:
@@ -414,12 +462,12 @@ def _request_table(request: _Request) -> pa.Table:
     }
     for name, values in request.columns.items():
         column = f"input.{name}" if name in RESERVED else str(name)
-        array = pa.array(values)
+        array = _array(values, _type_of(request.types, str(name)))
         if len(array) != n:
             raise ValueError(f"column {name!r} has {len(array)} values for {n} predictions")
         data[column] = array
     predictions = request.predictions
     if isinstance(predictions, np.ndarray) and predictions.ndim > 1:
         predictions = list(predictions)  # one list per row (probabilities, multi-output)
-    data["prediction"] = pa.array(predictions)
+    data["prediction"] = _array(predictions, _type_of(request.types, "prediction"))
     return pa.table(data)

@@ -90,6 +90,10 @@ class ServedModel:
             self.output = "label"
         else:
             self.output = "value"
+        # the prediction log's column types: the signature's, so batches share a schema
+        self.log_types = self.decoder.log_types()
+        if self.output == "probability":
+            self.log_types["prediction"] = "double"
         # the histogram's buckets follow this version's own predictions (stored when logged)
         stored = (version.signature or {}) if version is not None else {}
         metrics.prediction_buckets(name, self.output, stored.get("prediction_quantiles"))

@@ -17,6 +17,13 @@ and :mod:`plinth.guards.paths`; ``boto3``/``botocore`` only inside :mod:`plinth.
     └── S3BlobStore       s3://BUCKET/PREFIX   (plinth.storage.s3, needs the 's3' extra)
     ContentStore(BlobStore)  put_file/put_files/put_stream/put_bytes -> BlobRef, sync,
                              open/read_bytes/copy_to
+
+The online feature store's interface and backends live beside them, imported by module
+(not re-exported here): :mod:`plinth.storage.online` (``OnlineStore``: write, read with the
+TTL, delete_view, check, describe, close; ``open_online_store`` by URI scheme),
+:mod:`plinth.storage.online_sqlite` (``sqlite:///PATH``, the default) and
+:mod:`plinth.storage.online_redis` (``redis://``, needs the 'redis' extra; ``redis`` is
+imported only there, when such a store is opened).
 """
 
 from plinth.guards.paths import normalize_artifact_path, safe_join
