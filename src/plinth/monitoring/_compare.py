@@ -217,7 +217,8 @@ def _categorical(
             raise _need_exact(method, name, _TOPPED)
         statistic = _stats.chisquare(p, q)[0]
     elif method == "jensenshannon":
-        statistic = _stats.jensenshannon(p, q)
+        # less what two samples of one distribution would show (many categories, few rows)
+        statistic = _stats.jensenshannon(p, q, corrected=True)
     elif method == "psi":
         statistic = _stats.psi(p, q)
     else:

@@ -116,9 +116,16 @@ def psi(reference: Floats, current: Floats) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def jensenshannon(reference: Floats, current: Floats) -> float:
+def jensenshannon(reference: Floats, current: Floats, *, corrected: bool = False) -> float:
     """Jensen-Shannon distance (natural log; 0 to sqrt(ln 2)) of two aligned count vectors,
-    as ``scipy.spatial.distance.jensenshannon``."""
+    as ``scipy.spatial.distance.jensenshannon``.
+
+    With ``corrected``, what two samples of ONE distribution would show is taken off first:
+    for k categories and n and m rows the divergence is about c * chi2(k - 1) with
+    c = (1/n + 1/m) / 8 (second-order expansion), so its mean (k - 1) c — for 500 categories
+    and 3,000 vs 20,000 rows a distance of 0.18, past the default threshold on data that has
+    not changed at all — plus three standard deviations, sqrt(2 (k - 1)) c, are subtracted.
+    """
     import numpy as np
 
     p, q = _shares(reference), _shares(current)
@@ -128,7 +135,14 @@ def jensenshannon(reference: Floats, current: Floats) -> float:
         keep = x > 0
         return float(np.sum(x[keep] * np.log(x[keep] / m[keep])))
 
-    return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2.0))
+    divergence = (kl(p) + kl(q)) / 2.0
+    if corrected:
+        n, k = float(np.sum(reference)), int(np.count_nonzero(m))
+        size = float(np.sum(current))
+        if n > 0 and size > 0 and k > 1:
+            scale = (1.0 / n + 1.0 / size) / 8.0
+            divergence -= (k - 1 + 3.0 * math.sqrt(2.0 * (k - 1))) * scale
+    return math.sqrt(max(0.0, divergence))
 
 
 def chisquare(reference: Floats, current: Floats) -> tuple[float, int]:
