@@ -265,9 +265,17 @@ class Decoder:
             )
         problems: list[Problem] = []
         lengths: dict[str, int] = {}
-        for name, check in self.checks:
+        # model inputs, then pass-through fields: (name, check of one value, missing message)
+        columns: list[tuple[str, Callable[[Any], str | None], str | None]] = [
+            (name, check, f"missing ({self.dtypes[name]})") for name, check in self.checks
+        ]
+        for name, check, required, kind in self.pass_checks:
+            missing = f"missing (pass-through, {kind})" if required else None
+            columns.append((name, _pass_check(check, required, kind), missing))
+        for name, check, missing in columns:
             if name not in given:
-                problems.append(Problem(f"columns.{name}", f"missing ({self.dtypes[name]})"))
+                if missing is not None:
+                    problems.append(Problem(f"columns.{name}", missing))
                 continue
             values = given[name]
             if not isinstance(values, list):
@@ -280,28 +288,6 @@ class Decoder:
             lengths[name] = len(values)
             for i, value in enumerate(values):
                 message = check(value)
-                if message is not None:
-                    problems.append(Problem(f"columns.{name}[{i}]", message))
-                    if len(problems) >= _MAX_PROBLEMS:
-                        break
-        for name, check, required, kind in self.pass_checks:
-            if name not in given:
-                if required:
-                    problems.append(Problem(f"columns.{name}", f"missing (pass-through, {kind})"))
-                continue
-            values = given[name]
-            if not isinstance(values, list):
-                problems.append(
-                    Problem(
-                        f"columns.{name}", f"expected a list of values, got {_describe(values)}"
-                    )
-                )
-                continue
-            lengths[name] = len(values)
-            for i, value in enumerate(values):
-                message = check(value) if value is not None else None
-                if value is None and required:
-                    message = f"expected {kind}, got null (a required pass-through field)"
                 if message is not None:
                     problems.append(Problem(f"columns.{name}[{i}]", message))
                     if len(problems) >= _MAX_PROBLEMS:
@@ -448,3 +434,18 @@ def openapi(title: str, version: str, decoder: Decoder, output: str) -> dict[str
             }
         },
     }
+
+
+def _pass_check(
+    check: Callable[[Any], str | None], required: bool, kind: str
+) -> Callable[[Any], str | None]:
+    """A pass-through field's check of one value: null is fine unless the field is required."""
+
+    def checked(value: Any) -> str | None:
+        if value is None:
+            return (
+                f"expected {kind}, got null (a required pass-through field)" if required else None
+            )
+        return check(value)
+
+    return checked

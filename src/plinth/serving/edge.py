@@ -246,7 +246,7 @@ def _compile(check: SuiteCheck, where: str) -> _RowCheck:
 def _sql(check: SuiteCheck, where: str) -> _RowCheck:
     """A SQL condition over the request (the guarded DuckDB cursor, no file or network)."""
     from plinth.guards.sql import check_expression
-    from plinth.validation.expectations import DATA
+    from plinth.validation.compiled import DATA
     from plinth.validation.runner import connect
 
     condition = check_expression(

@@ -30,8 +30,6 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from plinth.errors import NotFoundError, UsageError
 from plinth.guards.environments import (
     check_image_reference,
@@ -40,6 +38,14 @@ from plinth.guards.environments import (
     python_major_minor,
 )
 from plinth.guards.paths import normalize_artifact_path
+from plinth.serving.compose import (
+    OPTIONAL_VARIABLES,
+    STORE_VARIABLES,
+    assets,
+    compose_files,
+    health_probe,
+    yaml_text,
+)
 from plinth.serving.spec import DeploymentSpec
 
 if TYPE_CHECKING:
@@ -50,15 +56,6 @@ __all__ = ["TARGETS", "dns_name", "export_deployment", "read_name"]
 
 TARGETS: tuple[str, ...] = ("kubernetes", "compose")
 
-#: Store settings the server needs; their values may hold credentials.
-_STORE_VARIABLES = ("PLINTH_METADATA", "PLINTH_ARTIFACTS")
-#: The online store and S3 credentials, passed through from the same Secret when present.
-_OPTIONAL_VARIABLES = (
-    "PLINTH_ONLINE_STORE",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_ENDPOINT_URL",
-)
 _APP_DIR = "/app"
 _APP_SPEC = f"{_APP_DIR}/deployment.yaml"
 #: A named file's relative path: '/'-separated segments of these characters only, so that it
@@ -69,15 +66,6 @@ _NAMED_MAX = 200
 _CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 _DNS = re.compile(r"[^a-z0-9-]+")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-#: Grafana's admin password: compose refuses to start Grafana until it is set.
-GRAFANA_PASSWORD_VARIABLE = "GRAFANA_ADMIN_PASSWORD"  # noqa: S105 - a variable's name
-_COMPOSE_HEADER = f"""\
-# Written by `plinth deploy export`. Start with: docker compose up --build
-# Prometheus (http://127.0.0.1:9090) and Grafana (http://127.0.0.1:3000) listen on this
-# machine only. Grafana has no anonymous access: log in as 'admin' with the password in
-# {GRAFANA_PASSWORD_VARIABLE} (export it, or put {GRAFANA_PASSWORD_VARIABLE}=... in a .env
-# file next to this one; compose refuses to start without it).
-"""
 
 
 def dns_name(name: str) -> str:
@@ -148,7 +136,7 @@ def export_deployment(
             _kubernetes(name, spec.yaml_text, named, tag, port, replicas, context.project.name)
         )
     else:
-        files.update(_compose(name, port, context.project.name))
+        files.update(compose_files(name, port, context.project.name))
     generated = [*files, "grafana/dashboards/plinth-serving.json"]
     for rel in named:
         _check_no_clash(rel, generated, spec_path)
@@ -157,7 +145,7 @@ def export_deployment(
         _check_reachable(context)  # last: the record's own faults are reported first
     written = [_write(out / rel, content) for rel, content in files.items()]
     if target == "compose":
-        dashboard = _assets() / "grafana" / "plinth-serving.json"
+        dashboard = assets() / "grafana" / "plinth-serving.json"
         target_path = out / "grafana" / "dashboards" / dashboard.name
         target_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(dashboard, target_path)
@@ -287,7 +275,7 @@ def _environment(version: ModelVersion, ctx: Context) -> Environment:
 def _dockerfile(env: Environment, port: int, named: list[str]) -> str:
     where = f"environment {env.id!r:.40}"
     major_minor = python_major_minor(env.python, where=where)
-    probe = _health_probe(port)
+    probe = health_probe(port)
     cmd = ["plinth", "serve", _APP_SPEC, "--host", "0.0.0.0", "--port", str(port)]  # noqa: S104
     return "\n".join(
         [
@@ -347,9 +335,9 @@ def _kubernetes(
         hashed.update(b"\0" + rel.encode("utf-8") + b"\0" + content)
     digest = hashed.hexdigest()
     env: list[dict[str, Any]] = [{"name": "PLINTH_PROJECT", "value": project}]
-    for variable in _STORE_VARIABLES + _OPTIONAL_VARIABLES:
+    for variable in STORE_VARIABLES + OPTIONAL_VARIABLES:
         ref: dict[str, Any] = {"name": secret, "key": variable}
-        if variable in _OPTIONAL_VARIABLES:
+        if variable in OPTIONAL_VARIABLES:
             ref["optional"] = True
         env.append({"name": variable, "valueFrom": {"secretKeyRef": ref}})
     container = {
@@ -433,11 +421,11 @@ def _kubernetes(
         "resources": resources,
     }
     return {
-        "k8s/configmap.yaml": _yaml(configmap),
-        "k8s/deployment.yaml": _yaml(deployment),
-        "k8s/service.yaml": _yaml(service),
-        "k8s/hpa.yaml": _yaml(hpa),
-        "k8s/kustomization.yaml": _yaml(kustomization),
+        "k8s/configmap.yaml": yaml_text(configmap),
+        "k8s/deployment.yaml": yaml_text(deployment),
+        "k8s/service.yaml": yaml_text(service),
+        "k8s/hpa.yaml": yaml_text(hpa),
+        "k8s/kustomization.yaml": yaml_text(kustomization),
     }
 
 
@@ -464,136 +452,6 @@ def _probe(path: str, *, period: int, failures: int, delay: int = 0) -> dict[str
 
 
 # -- compose ---------------------------------------------------------------------------------
-
-
-def _compose(name: str, port: int, project: str) -> dict[str, str]:
-    check_text_field(project, "project", where="deploy export")
-    probe = _health_probe(port)
-    compose = {
-        "name": name,
-        "services": {
-            name: {
-                "build": ".",
-                "image": f"{name}:latest",
-                "ports": [f"{port}:{port}"],
-                # Compose interpolates '$' in every value: '$$' is a literal '$'.
-                "environment": {"PLINTH_PROJECT": project.replace("$", "$$")},
-                "env_file": ["plinth.env"],
-                "healthcheck": {
-                    "test": ["CMD", "python", "-c", probe],
-                    "interval": "15s",
-                    "timeout": "5s",
-                    "retries": 3,
-                    "start_period": "30s",
-                },
-                "restart": "unless-stopped",
-            },
-            "prometheus": {
-                "image": "prom/prometheus:v2.53.0",
-                # Loopback only: Prometheus has no authentication of its own.
-                "ports": ["127.0.0.1:9090:9090"],
-                "volumes": ["./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"],
-                "depends_on": [name],
-            },
-            "grafana": {
-                "image": "grafana/grafana:11.1.0",
-                "ports": ["127.0.0.1:3000:3000"],
-                "environment": {
-                    "GF_AUTH_ANONYMOUS_ENABLED": "false",
-                    "GF_USERS_ALLOW_SIGN_UP": "false",
-                    "GF_SECURITY_ADMIN_USER": "admin",
-                    # Compose interpolates this from the shell or .env and stops if unset.
-                    "GF_SECURITY_ADMIN_PASSWORD": (
-                        f"${{{GRAFANA_PASSWORD_VARIABLE}:?set {GRAFANA_PASSWORD_VARIABLE}"
-                        " to Grafana's admin password}"
-                    ),
-                },
-                "volumes": [
-                    "./grafana/provisioning:/etc/grafana/provisioning:ro",
-                    "./grafana/dashboards:/var/lib/grafana/dashboards:ro",
-                ],
-                "depends_on": ["prometheus"],
-            },
-        },
-    }
-    datasources = {
-        "apiVersion": 1,
-        "datasources": [
-            {
-                "name": "Prometheus",
-                "uid": "prometheus",
-                "type": "prometheus",
-                "access": "proxy",
-                "url": "http://prometheus:9090",
-                "isDefault": True,
-            }
-        ],
-    }
-    dashboards = {
-        "apiVersion": 1,
-        "providers": [
-            {
-                "name": "plinth",
-                "type": "file",
-                "options": {"path": "/var/lib/grafana/dashboards"},
-            }
-        ],
-    }
-    env_example = "\n".join(
-        [
-            "# Copy to plinth.env and fill in: the stores the server reads the model from.",
-            "# plinth.env holds credentials: keep it out of version control.",
-            *(f"{variable}=" for variable in _STORE_VARIABLES),
-            "# Optional: an online store, S3 credentials for s3:// artifacts.",
-            *(f"# {variable}=" for variable in _OPTIONAL_VARIABLES),
-            "# Grafana's admin password is read by compose itself, not from this file: set",
-            f"# {GRAFANA_PASSWORD_VARIABLE} in your shell or a .env file next to compose.yaml.",
-            "",
-        ]
-    )
-    return {
-        "compose.yaml": _COMPOSE_HEADER + _yaml(compose),
-        "plinth.env.example": env_example,
-        "prometheus/prometheus.yml": _yaml(_compose_prometheus(f"{name}:{port}")),
-        "grafana/provisioning/datasources/prometheus.yaml": _yaml(datasources),
-        "grafana/provisioning/dashboards/plinth.yaml": _yaml(dashboards),
-    }
-
-
-def _compose_prometheus(target: str) -> dict[str, Any]:
-    """The shipped Prometheus config with its local job pointed at the compose service."""
-    config = yaml.safe_load((_assets() / "prometheus" / "prometheus.yml").read_text("utf-8"))
-    jobs = [job for job in config["scrape_configs"] if job.get("static_configs")]
-    for job in jobs:
-        job["static_configs"] = [{"targets": [target]}]
-    config["scrape_configs"] = jobs
-    assert isinstance(config, dict)
-    return config
-
-
-def _assets() -> Path:
-    """The ``deploy/`` folder: inside the installed package, else the source checkout's."""
-    here = Path(__file__).resolve().parent
-    for folder in (here.parent / "_deploy", here.parents[2] / "deploy"):
-        if (folder / "grafana" / "plinth-serving.json").is_file():
-            return folder
-    raise NotFoundError(
-        "plinth's deploy assets (Grafana dashboard, Prometheus config) are not installed",
-        hint="reinstall plinth, or export with --target kubernetes",
-    )
-
-
-def _health_probe(port: int) -> str:
-    """A Python one-liner that exits non-zero unless /health answers 200 (slim images lack curl)."""
-    url = f"http://127.0.0.1:{port}/health"
-    return (
-        "import sys, urllib.request; "
-        f"sys.exit(urllib.request.urlopen({url!r}, timeout=3).status != 200)"
-    )
-
-
-def _yaml(doc: dict[str, Any]) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 def _write(path: Path, content: str | bytes) -> Path:

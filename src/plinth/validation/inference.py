@@ -104,7 +104,7 @@ def _unique_columns(profile: TableProfile, table: pa.Table | None) -> set[str]:
     if not likely or table is None:
         return exact
     from plinth.validation.columns import quote
-    from plinth.validation.expectations import DATA
+    from plinth.validation.compiled import DATA
     from plinth.validation.runner import connect
 
     con = connect(table)

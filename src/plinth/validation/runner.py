@@ -28,13 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from plinth.errors import UsageError
 from plinth.validation.columns import type_matches
-from plinth.validation.expectations import (
-    DATA,
-    Compiled,
-    Env,
-    Outcome,
-    compile_check,
-)
+from plinth.validation.compiled import DATA, Compiled, Env, Outcome
+from plinth.validation.expectations import compile_check
 from plinth.validation.results import CheckResult, ValidationResult
 from plinth.validation.sources import deprecated_datasets
 from plinth.validation.suites import Suite, SuiteCheck, locate
