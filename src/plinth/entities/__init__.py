@@ -11,6 +11,12 @@ from plinth.entities.datasets import (
     DatasetVersion,
     Erasure,
 )
+from plinth.entities.features import (
+    DEFINITION_KINDS,
+    FeatureDefinition,
+    FeaturePush,
+    Materialization,
+)
 from plinth.entities.models import AliasMove, Model, ModelVersion
 from plinth.entities.monitoring import (
     ALERT_STATUSES,
@@ -39,6 +45,7 @@ from plinth.entities.validation import SuiteVersion, ValidationRecord
 __all__ = [
     "ALERT_STATUSES",
     "DATASET_KINDS",
+    "DEFINITION_KINDS",
     "REPORT_KINDS",
     "REPORT_STATUSES",
     "RUN_STATUSES",
@@ -53,9 +60,12 @@ __all__ = [
     "Environment",
     "Erasure",
     "Experiment",
+    "FeatureDefinition",
+    "FeaturePush",
     "GcEvent",
     "LabelBatch",
     "LineageEdge",
+    "Materialization",
     "MetricPoint",
     "MetricSummary",
     "Model",

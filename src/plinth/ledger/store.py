@@ -14,6 +14,7 @@ from plinth.ledger.datasets import DatasetStore
 from plinth.ledger.deployments import DeploymentStore
 from plinth.ledger.engine import create_ledger_engine, redacted_url, translate_errors
 from plinth.ledger.environments import EnvironmentStore
+from plinth.ledger.features import FeatureStore
 from plinth.ledger.gc import GcStore
 from plinth.ledger.lineage import LineageStore
 from plinth.ledger.migrate import current_revision, ensure_schema
@@ -51,6 +52,7 @@ class Ledger:
         self.validation = ValidationStore(self._db)
         self.models = ModelStore(self._db)
         self.monitoring = MonitoringStore(self._db)
+        self.features = FeatureStore(self._db)
         self.gc = GcStore(self._db)
 
     @classmethod

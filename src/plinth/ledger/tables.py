@@ -481,6 +481,56 @@ label_batches = sa.Table(
     sa.Index(None, "project_id", "deployment", "digest"),
 )
 
+#: One version of a feature-store definition (0009): an entity, a feature view, an on-demand
+#: view or a feature service, numbered per (kind, name) and keyed by the digest of its
+#: canonical spec (applying the same definition again is the same version).
+feature_definitions = sa.Table(
+    "feature_definitions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    *_created(),
+    sa.UniqueConstraint("project_id", "kind", "name", "number"),
+    sa.UniqueConstraint("project_id", "kind", "name", "digest"),
+)
+
+#: One materialization of one feature-view version into the online store (0009): the
+#: event-time window written, the rows written and where (the store, without secrets).
+feature_materializations = sa.Table(
+    "feature_materializations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("view", NAME, nullable=False),
+    sa.Column("definition_id", ID, sa.ForeignKey("feature_definitions.id"), nullable=False),
+    sa.Column("start_ms", MS, nullable=True),
+    sa.Column("end_ms", MS, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("store", sa.Text, nullable=False),
+    *_created(),
+    sa.Index(None, "project_id", "view"),
+)
+
+#: Rows pushed to a view (0009): a Parquet blob appended to the view's offline log, so
+#: training sets see what the online store was given.
+feature_pushes = sa.Table(
+    "feature_pushes",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("view", NAME, nullable=False),
+    sa.Column("definition_id", ID, sa.ForeignKey("feature_definitions.id"), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    *_created(),
+    sa.Index(None, "project_id", "view"),
+)
+
 gc_events = sa.Table(
     "gc_events",
     metadata,
