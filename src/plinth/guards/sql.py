@@ -34,6 +34,7 @@ __all__ = [
     "MAX_EXPRESSION_CHARS",
     "SANDBOX_HINT",
     "check_expression",
+    "check_query",
     "connect",
     "cursor",
     "error_detail",
@@ -180,6 +181,57 @@ def check_expression(
             f"{what} {text!r} is not one SQL expression: {problem}", hint=hint, field=field
         )
     return _fragment(text)
+
+
+def check_query(text: object, *, field: str, what: str = "SQL query") -> str:
+    """``text`` as ONE read-only query (SELECT, WITH ... SELECT, VALUES) to DuckDB's parser.
+
+    :class:`UsageError` (with ``field``) when it is not text, is empty, holds control
+    characters, or is anything else: two statements, an INSERT, COPY, ATTACH, SET, PRAGMA,
+    CREATE... The sandbox refuses files and network whatever the query says; this keeps a
+    feature view's source to what it claims to be. Returns the query without a final ';'.
+    """
+    hint = "write one SELECT over the tables the source names (no ';' between statements)"
+    if not isinstance(text, str):
+        raise UsageError(f"{what} must be text, not {type(text).__name__}", hint=hint, field=field)
+    body = text.strip().rstrip(";").strip()
+    if not body:
+        raise UsageError(f"{what} is empty", hint=hint, field=field)
+    bad = _CONTROL.search(body)
+    if bad is not None:
+        raise UsageError(
+            f"{what} contains the control character U+{ord(bad.group()):04X}",
+            hint=hint,
+            field=field,
+        )
+    if len(body) > MAX_EXPRESSION_CHARS:
+        raise UsageError(
+            f"{what} is {len(body)} characters long, more than {MAX_EXPRESSION_CHARS}",
+            hint=hint,
+            field=field,
+        )
+    import duckdb
+
+    con = cursor()
+    try:
+        statements = con.extract_statements(body)
+    except duckdb.Error as exc:
+        raise UsageError(
+            f"{what} does not parse: {error_detail(exc)}", hint=hint, field=field
+        ) from None
+    finally:
+        con.close()
+    if len(statements) != 1:
+        raise UsageError(
+            f"{what} holds {len(statements)} statements, not one query", hint=hint, field=field
+        )
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise UsageError(
+            f"{what} is not a query (DuckDB reads it as {statements[0].type.name})",
+            hint=hint,
+            field=field,
+        )
+    return body
 
 
 def _fragment(text: str) -> str:
