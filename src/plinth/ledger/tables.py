@@ -21,6 +21,9 @@ __all__ = [
     "deployments",
     "environments",
     "experiments",
+    "feature_definitions",
+    "feature_materializations",
+    "feature_pushes",
     "gc_events",
     "label_batches",
     "latest_metrics",
@@ -57,6 +60,7 @@ BLOB_REFERENCES: tuple[tuple[str, str], ...] = (
     ("prediction_batches", "profile_digest"),
     ("monitor_reports", "report_digest"),
     ("label_batches", "digest"),
+    ("feature_pushes", "digest"),
 )
 
 NAMING_CONVENTION = {

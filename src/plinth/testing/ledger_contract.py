@@ -28,6 +28,7 @@ from plinth.errors import ConflictError, InvalidPathError, NotFoundError, UsageE
 from plinth.ids import now_ms
 from plinth.ledger import BLOB_REFERENCES, Ledger, head_revision
 from plinth.testing.dataset_contract import DatasetStoreContract
+from plinth.testing.feature_contract import FeatureStoreContract
 from plinth.testing.model_contract import ModelStoreContract
 from plinth.testing.monitor_contract import MonitoringContract
 from plinth.testing.races import digest_of, race
@@ -39,7 +40,11 @@ T = TypeVar("T")
 
 
 class LedgerContract(
-    DatasetStoreContract, ModelStoreContract, MonitoringContract, VersionedSpecContract
+    DatasetStoreContract,
+    FeatureStoreContract,
+    ModelStoreContract,
+    MonitoringContract,
+    VersionedSpecContract,
 ):
     """Behaviour every ledger must show; test methods take the ``ledger`` fixture.
 
