@@ -28,6 +28,7 @@ PACKAGES = [
     "plinth.context",
     "plinth.datasets",
     "plinth.errors",
+    "plinth.features",
     "plinth.models",
     "plinth.monitoring",
     "plinth.profiles",

@@ -111,6 +111,17 @@ CASES: dict[str, tuple[list[str], str, str, str | None]] = {
         "open_online_store('redis://127.0.0.1:6379/0', root=Path('.'))",
         "online_store",
     ),
+    "ray": (
+        ["ray"],
+        "from datetime import datetime\nimport pyarrow as pa\nimport plinth\n"
+        "from plinth.features.offline import ViewData\n"
+        "from plinth.features.ray_engine import ray_point_in_time_join\n"
+        "ctx = plinth.init('.', system_metrics=False, features_engine='ray')\n"
+        "t = pa.table({'id': [1], 'ts': [datetime(2024, 1, 1)], 'x': [1]})\n"
+        "view = ViewData('v', ('id',), 'ts', None, None, ('x',), t)\n",
+        "ray_point_in_time_join(t.rename_columns(['id', 'event_timestamp', 'y']), [view], ctx=ctx)",
+        "features_engine",
+    ),
     "serve": (
         ["starlette", "uvicorn", "orjson"],
         "from plinth.serving import app, spec\n",

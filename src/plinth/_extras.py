@@ -34,6 +34,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "polars": ("polars", "polars"),
     "psycopg": ("postgres", "psycopg"),
     "pynvml": ("gpu", "nvidia-ml-py"),
+    "ray": ("ray", "ray"),
     "redis": ("redis", "redis"),
     "safetensors": ("torch", "safetensors"),
     "skops": ("sklearn", "skops"),

@@ -1,7 +1,8 @@
 """The Context: resolved settings plus the stores they open, passed explicitly.
 
-Nothing is opened at import time. ``Context.ledger`` and ``Context.blobs`` open their
-backend on first use and keep it until :meth:`Context.close`. The module-level helpers
+Nothing is opened at import time. ``Context.ledger``, ``Context.blobs`` and
+``Context.online_store`` open their backend on first use and keep it until
+:meth:`Context.close`. The module-level helpers
 :func:`init` and :func:`current` keep one "current" context for the convenience API
 (``plinth.start_run`` and friends); library code takes a Context argument instead.
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from plinth.entities import Project
     from plinth.ledger import Ledger
     from plinth.storage import ContentStore
+    from plinth.storage.online import OnlineStore
 
 __all__ = [
     "Context",
@@ -55,6 +57,7 @@ class Context:
         self.settings = settings
         self._ledger: Ledger | None = None
         self._blobs: ContentStore | None = None
+        self._online: OnlineStore | None = None
         self._project: Project | None = None
         self._lock = threading.Lock()
 
@@ -100,6 +103,23 @@ class Context:
         return self._blobs
 
     @property
+    def online_store(self) -> OnlineStore:
+        """The online feature store (the ``online_store`` setting), opened on first use."""
+        if self._online is None:
+            with self._lock:
+                if self._online is None:
+                    from plinth.storage.online import open_online_store
+
+                    # Like the ledger's PostgreSQL and the S3 artifacts, the online store is
+                    # infrastructure the team configures: not behind the outbound guard.
+                    self._online = open_online_store(
+                        self.settings.online_store,
+                        root=self.settings.root,
+                        connect_timeout=self.settings.connect_timeout,
+                    )
+        return self._online
+
+    @property
     def project(self) -> Project:
         """This project's ledger record, created on first use."""
         if self._project is None:
@@ -113,6 +133,9 @@ class Context:
         if self._blobs is not None:
             self._blobs.close()
             self._blobs = None
+        if self._online is not None:
+            self._online.close()
+            self._online = None
 
     def __enter__(self) -> Context:
         return self

@@ -2,7 +2,7 @@
 
 Doctor never migrates or writes records; it reports. Each check is independent, so one
 unreachable backend does not hide the state of the others. Settings of features that are not
-built yet (``online_store``, ``executor``) are shown as "not used yet" and not checked.
+built yet (``executor``) are shown as "not used yet" and not checked.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from plinth.settings import Settings, redact
 __all__ = ["NOT_USED_YET", "DoctorCheck", "run_checks"]
 
 #: Settings that nothing reads yet, and the feature that will read them.
-NOT_USED_YET = {"online_store": "the feature store", "executor": "pipelines"}
+NOT_USED_YET = {"executor": "pipelines"}
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,32 @@ def _artifacts(settings: Settings) -> DoctorCheck:
         store.close()
 
 
-CHECKS: tuple[Callable[[Settings], DoctorCheck], ...] = (_config, _metadata, _artifacts)
+def _online_store(settings: Settings) -> DoctorCheck:
+    from plinth.storage.online import open_online_store
+
+    uri = settings.online_store
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :]).expanduser()
+        path = path if path.is_absolute() else settings.root / path
+        if not path.exists():  # doctor creates nothing: the first write makes the file
+            detail = "no file yet; the first materialize or push creates it"
+            return DoctorCheck("online_store", True, f"sqlite://{path}", detail)
+    store = open_online_store(
+        settings.online_store, root=settings.root, connect_timeout=settings.connect_timeout
+    )
+    try:
+        store.check()
+        return DoctorCheck("online_store", True, store.describe(), "reachable and writable")
+    finally:
+        store.close()
+
+
+CHECKS: tuple[Callable[[Settings], DoctorCheck], ...] = (
+    _config,
+    _metadata,
+    _artifacts,
+    _online_store,
+)
 
 
 def run_checks(settings: Settings) -> list[DoctorCheck]:

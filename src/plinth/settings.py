@@ -68,13 +68,29 @@ class Settings:
     )
     online_store: str = _setting(
         "sqlite:///.plinth/online.db",
-        "Online feature store URI: sqlite:///PATH or redis://HOST:PORT/DB. "
-        "Not used yet: the feature store that reads it is coming.",
+        "Online feature store URI: sqlite:///PATH (relative to the project) or "
+        "redis://HOST:PORT/DB (the 'redis' extra; ?prefix=KEYS: to share a database). "
+        "Materialization and push write it; online lookup and serving read it.",
     )
     executor: str = _setting(
         "local",
         "Where pipeline steps run: local (in-process) or ray / ray://HOST:PORT. "
         "Not used yet: the pipelines that read it are coming.",
+    )
+    features_engine: str = _setting(
+        "duckdb",
+        "Engine of the feature store's point-in-time join: duckdb (in-process, the default) "
+        "or ray (sharded by entity key over Ray tasks; needs the 'ray' extra).",
+    )
+    ray_address: str | None = _setting(
+        None,
+        "Ray cluster the ray features engine uses: auto, ray://HOST:PORT, or unset for a "
+        "local cluster started in-process on first use.",
+    )
+    features_shards: int = _setting(
+        0,
+        "Shards of the ray features engine's join (entity rows hashed by join key); "
+        "0: the number of CPUs of the Ray cluster.",
     )
     s3_endpoint_url: str | None = _setting(
         None,
@@ -366,6 +382,18 @@ def load_settings(
     for name in ("metadata", "artifacts", "online_store", "executor"):
         if not values[name]:
             raise ConfigError(f"setting '{name}' is empty", hint=_BY_NAME[name].help, field=name)
+    if values["features_engine"] not in ("duckdb", "ray"):
+        raise ConfigError(
+            f"setting 'features_engine' is {values['features_engine']!r}: use duckdb or ray",
+            hint=_BY_NAME["features_engine"].help,
+            field="features_engine",
+        )
+    if values["features_shards"] < 0:
+        raise ConfigError(
+            "setting 'features_shards' is negative",
+            hint=_BY_NAME["features_shards"].help,
+            field="features_shards",
+        )
 
     return Settings(**values, root=root, config_file=config_file, sources=sources)
 

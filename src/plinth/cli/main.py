@@ -31,6 +31,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("plinth.cli.demo", "demo", "Run the end-to-end demo on bundled data."),
     "doctor": ("plinth.cli.doctor", "doctor", "Check every configured backend."),
     "env": ("plinth.cli.env", "env", "Show or export the environment a run recorded."),
+    "features": (
+        "plinth.cli.features",
+        "features",
+        "The feature store: plan, apply, list, show, materialize, push.",
+    ),
     "gc": ("plinth.cli.gc", "gc", "Find and delete blobs no record references."),
     "init": ("plinth.cli.init", "init", "Create plinth.yaml and the embedded stores."),
     "lineage": (

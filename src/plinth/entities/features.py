@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -33,6 +33,9 @@ class FeatureDefinition:
     spec: dict[str, Any]
     created_at: int
     created_by: str
+    #: Order of the last apply of this version within its (kind, name): the highest is the
+    #: current version (not part of equality: re-applying a version raises it).
+    applied_seq: int = field(default=0, compare=False)
 
     @property
     def ref(self) -> str:

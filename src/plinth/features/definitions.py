@@ -60,7 +60,7 @@ _TYPE_ALIASES = {
     "boolean": "bool",
     "datetime": "timestamp",
 }
-_TTL_PART = re.compile(r"(\d+(?:\.\d+)?)(w|d|h|m|s|ms)")
+_TTL_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
 _TTL_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FUNCTION_REF = re.compile(r"[A-Za-z0-9_./\-]+\.py:[A-Za-z_][A-Za-z0-9_.]*")
@@ -400,10 +400,11 @@ class OnDemandFeatureView(_Base):
             if isinstance(self.sources, str | FeatureView | FeatureSelection)
             else list(self.sources)
         )
-        for i, s in enumerate(srcs):
-            if isinstance(s, str):
-                _name(s, "feature view", f"sources[{i}]")
-        object.__setattr__(self, "sources", tuple(srcs))
+        # VIEW, "VIEW[f1, f2]", {view: VIEW, features: [..]}, a view or a selection: as a
+        # service lists them, checked the same way from Python and YAML.
+        object.__setattr__(
+            self, "sources", tuple(_item(s, f"sources[{i}]") for i, s in enumerate(srcs))
+        )
         req = dict(self.request or {})
         object.__setattr__(
             self,

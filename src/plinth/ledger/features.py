@@ -59,25 +59,56 @@ class FeatureStore:
         self, project_id: str, kind: str, name: str, digest: str, spec: Mapping[str, Any]
     ) -> FeatureDefinition:
         """The version of ``kind`` ``name`` whose canonical spec has ``digest``, numbered if
-        new. ``spec`` must be JSON-serialisable; it is stored with the first version only."""
+        new, and made the current one (applying an earlier spec again makes that earlier
+        version current). ``spec`` must be JSON-serialisable; it is stored with the first
+        version only."""
         _kind(kind)
         check_text(name, f"{_WHAT[kind]} name")
         check_digest(digest, "definition digest")
         scope = {"project_id": project_id, "kind": kind, "name": name}
         row = save_numbered(
-            self._db, defs_t, scope, digest, f"{_WHAT[kind]} {name!r}", {"spec": dict(spec)}
+            self._db,
+            defs_t,
+            scope,
+            digest,
+            f"{_WHAT[kind]} {name!r}",
+            {"spec": dict(spec), "applied_seq": 0},
         )
+        key = sa.and_(*(defs_t.c[k] == v for k, v in scope.items()))
+        with self._db.write() as conn:
+            # In one write transaction (the write lock on SQLite; on PostgreSQL the max is
+            # re-read under the row update's lock): the applied version gets max + 1.
+            top = conn.execute(sa.select(sa.func.max(defs_t.c.applied_seq)).where(key)).scalar()
+            if row["applied_seq"] != top or top == 0:
+                conn.execute(
+                    defs_t.update()
+                    .where(defs_t.c.id == row["id"])
+                    .values(applied_seq=(top or 0) + 1)
+                )
+            row = conn.execute(sa.select(defs_t).where(defs_t.c.id == row["id"])).mappings().one()
         return _definition(row)
 
     def get_definition(
         self, project_id: str, kind: str, name: str, number: int | None = None
     ) -> FeatureDefinition:
-        """``kind`` ``name`` at ``number`` (None: the newest version)."""
+        """``kind`` ``name`` at ``number`` (None: the current version, applied last)."""
         _kind(kind)
         scope = {"project_id": project_id, "kind": kind, "name": name}
+        what = f"{_WHAT[kind]} {name!r}"
         hint = "plinth features apply FILE records definitions; plinth features list shows them"
-        row = get_numbered(self._db, defs_t, scope, number, f"{_WHAT[kind]} {name!r}", hint)
-        return _definition(row)
+        if number is not None:
+            return _definition(get_numbered(self._db, defs_t, scope, number, what, hint))
+        query = (
+            sa.select(defs_t)
+            .where(sa.and_(*(defs_t.c[k] == v for k, v in scope.items())))
+            .order_by(defs_t.c.applied_seq.desc(), defs_t.c.number.desc())
+            .limit(1)
+        )
+        with self._db.read() as conn:
+            found = conn.execute(query).mappings().first()
+        if found is None:
+            raise NotFoundError(f"no {what} in this project", hint=hint, field=kind)
+        return _definition(found)
 
     def find_definition(
         self, project_id: str, kind: str, name: str, number: int | None = None
@@ -102,24 +133,25 @@ class FeatureStore:
     def latest_definitions(
         self, project_id: str, kind: str | None = None
     ) -> builtins.list[FeatureDefinition]:
-        """The newest version of every definition (of ``kind``), by kind then name."""
+        """The current version (applied last) of every definition (of ``kind``), by kind
+        then name."""
         if kind is not None:
             _kind(kind)
-        newest = (
-            sa.select(defs_t.c.kind, defs_t.c.name, sa.func.max(defs_t.c.number).label("number"))
+        current = (
+            sa.select(defs_t.c.kind, defs_t.c.name, sa.func.max(defs_t.c.applied_seq).label("seq"))
             .where(defs_t.c.project_id == project_id)
             .group_by(defs_t.c.kind, defs_t.c.name)
         )
         if kind is not None:
-            newest = newest.where(defs_t.c.kind == kind)
-        sub = newest.subquery()
+            current = current.where(defs_t.c.kind == kind)
+        sub = current.subquery()
         query = (
             sa.select(defs_t)
             .join(
                 sub,
                 (defs_t.c.kind == sub.c.kind)
                 & (defs_t.c.name == sub.c.name)
-                & (defs_t.c.number == sub.c.number),
+                & (defs_t.c.applied_seq == sub.c.seq),
             )
             .where(defs_t.c.project_id == project_id)
             .order_by(defs_t.c.kind, defs_t.c.name)
@@ -245,4 +277,5 @@ def _definition(row: Mapping[Any, Any]) -> FeatureDefinition:
         spec=dict(row["spec"]),
         created_at=row["created_at"],
         created_by=row["created_by"],
+        applied_seq=row["applied_seq"],
     )

@@ -498,6 +498,9 @@ feature_definitions = sa.Table(
     sa.Column("number", sa.Integer, nullable=False),
     sa.Column("digest", sa.String(64), nullable=False),
     sa.Column("spec", sa.JSON, nullable=False),
+    # Which version is current: the one applied last (a revert to an earlier spec makes that
+    # earlier version current again). Taken as max + 1 per (kind, name) when applied.
+    sa.Column("applied_seq", sa.Integer, nullable=False),
     *_created(),
     sa.UniqueConstraint("project_id", "kind", "name", "number"),
     sa.UniqueConstraint("project_id", "kind", "name", "digest"),

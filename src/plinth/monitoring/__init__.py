@@ -11,6 +11,8 @@ Owns::
     spec.py      MonitorSpec: monitor YAML (deployment or dataset, window, checks, alerts)
     window.py    the window's batches, their profiles (computed once), the lineage reference
     monitors.py  run_monitor() / watch(): every check, one ledger report, the alerts
+    skew.py      feature_skew(): the features a deployment served against the training
+                 set its model was trained on, found through lineage (check feature_skew)
     server.py    latency and error rate read off a server's /metrics
     performance.py / metrics.py
                  labels joined to the prediction log, metrics per window, record_labels()

@@ -8,8 +8,9 @@
 
 A deployment monitor compares the window's merged batch profiles with the reference
 profile (feature drift), the window's predictions with the first window's (prediction
-drift), runs a validation suite on the window's rows, scores the window's predictions that
-have labels, and reads latency and errors off the server's ``/metrics``. A dataset monitor
+drift), the served feature values with the model's training set (feature skew), runs a
+validation suite on the window's rows, scores the window's predictions that have labels,
+and reads latency and errors off the server's ``/metrics``. A dataset monitor
 compares the latest version's stored profile with the previous one's (or a named one) and
 validates it. Each check ends ``ok``, ``alert``, ``skipped`` (nothing to check yet) or
 ``error`` (it could not be evaluated: the others still run). One report is recorded per
@@ -265,6 +266,13 @@ def _check_prediction_drift(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
     }
 
 
+def _check_feature_skew(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
+    from plinth.monitoring.skew import skew_check
+
+    assert w.spec.deployment is not None
+    return skew_check(w.ctx, w.spec.deployment, w.batches, opts)
+
+
 def _check_validation(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
     from plinth.datasets import validate
     from plinth.validation import Suite
@@ -379,6 +387,7 @@ def _check_server(w: _Window, opts: dict[str, Any]) -> CheckOutcome:
 _CHECKS: dict[str, Callable[[_Window, dict[str, Any]], CheckOutcome]] = {
     "drift": _check_drift,
     "prediction_drift": _check_prediction_drift,
+    "feature_skew": _check_feature_skew,
     "validation": _check_validation,
     "performance": _check_performance,
     "server": _check_server,

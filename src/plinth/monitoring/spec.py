@@ -9,6 +9,7 @@
     checks:
       drift: {share: 0.3}             # feature drift; columns, methods, thresholds optional
       prediction_drift: {}            # the window's predictions against the first window's
+      feature_skew: {}                # served features against the model's training set
       validation: {suite: suite.yaml} # a suite run on the window's rows
       performance: {min: {roc_auc: 0.7}, max: {log_loss: 0.6}}
       server: {url: http://127.0.0.1:8000, p95_ms: 50, error_rate: 0.01}
@@ -48,7 +49,7 @@ _HINT = (
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _TOP = ("name", "deployment", "dataset", "reference", "window", "checks", "alerts")
-_CHECKS = ("drift", "prediction_drift", "validation", "performance", "server")
+_CHECKS = ("drift", "prediction_drift", "feature_skew", "validation", "performance", "server")
 
 
 def parse_duration(value: Any, where: str = "<duration>", key: str = "duration") -> float:
@@ -235,6 +236,16 @@ _CHECK_KEYS: dict[str, tuple[str, ...]] = {
         "null_share_change",
     ),
     "prediction_drift": ("method", "threshold"),
+    "feature_skew": (
+        "service",
+        "columns",
+        "exclude",
+        "share",
+        "methods",
+        "thresholds",
+        "unseen_min_count",
+        "null_share_change",
+    ),
     "validation": ("suite",),
     "performance": ("min", "max", "key", "label_column", "task", "threshold"),
     "server": ("url", "p95_ms", "error_rate", "timeout"),
@@ -252,7 +263,12 @@ def _checks(value: Any, where: str, for_deployment: bool) -> dict[str, dict[str,
             continue
         opts = {} if options in (None, True) else check_mapping(options, where, f"checks.{name}")
         no_unknown(opts, _CHECK_KEYS[name], where, f"checks.{name}.")
-        if not for_deployment and name in ("prediction_drift", "performance", "server"):
+        if not for_deployment and name in (
+            "prediction_drift",
+            "feature_skew",
+            "performance",
+            "server",
+        ):
             raise UsageError(
                 f"{where}: 'checks.{name}' needs a deployment (its predictions or its server); "
                 "a dataset monitor runs drift and validation",
@@ -266,13 +282,17 @@ def _checks(value: Any, where: str, for_deployment: bool) -> dict[str, dict[str,
 
 def _check_options(name: str, opts: dict[str, Any], where: str) -> dict[str, Any]:
     at = f"checks.{name}"
-    if name == "drift":
+    if name == "feature_skew" and "service" in opts:
+        _service(opts["service"], where, f"{at}.service")
+    if name in ("drift", "feature_skew"):
         if "share" in opts:
             share = check_number(opts["share"], where, f"{at}.share")
-            if not 0 < share <= 1:
+            skew = name == "feature_skew"
+            if not (0 <= share <= 1 if skew else 0 < share <= 1):
+                span = "[0, 1] (0: any feature)" if skew else "(0, 1]"
                 raise UsageError(
                     f"{where}: '{at}.share' is the share of drifted columns that means the data "
-                    f"drifted, in (0, 1]; got {share}",
+                    f"drifted, in {span}; got {share}",
                     field=f"{at}.share",
                 )
         for key in ("columns", "exclude"):
@@ -335,6 +355,26 @@ def _check_options(name: str, opts: dict[str, Any], where: str) -> dict[str, Any
             if key in opts:
                 check_number(opts[key], where, f"{at}.{key}")
     return opts
+
+
+def _service(value: Any, where: str, at: str) -> None:
+    from plinth.refs import parse_ref
+
+    hint = "the feature service the model was trained on: NAME or NAME@N"
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(
+            f"{where}: '{at}' must name a feature service, got {short_repr(value)}",
+            hint=hint,
+            field=at,
+        )
+    try:
+        ref = parse_ref(value, what="feature service", field=at)
+    except UsageError as exc:
+        raise UsageError(f"{where}: '{at}': {exc.message}", hint=hint, field=at) from None
+    if ref.label is not None:
+        raise UsageError(
+            f"{where}: '{at}' is NAME or NAME@N, not {short_repr(value)}", hint=hint, field=at
+        )
 
 
 def _alerts(value: Any, where: str) -> tuple[list[dict[str, Any]], float]:

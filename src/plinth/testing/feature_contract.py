@@ -56,6 +56,20 @@ class FeatureStoreContract:
         with pytest.raises(UsageError, match="digest"):
             store.save_definition(project.id, "entity", "x", "not-a-digest", {})
 
+    def test_applying_an_earlier_spec_again_makes_it_current(self, ledger: Ledger) -> None:
+        project = ledger.projects.ensure_project("contract")
+        store = ledger.features
+        first = store.save_definition(project.id, "feature_view", "v", digest_of("1"), _VIEW)
+        second = store.save_definition(project.id, "feature_view", "v", digest_of("2"), _VIEW)
+        assert store.get_definition(project.id, "feature_view", "v") == second
+        reverted = store.save_definition(project.id, "feature_view", "v", digest_of("1"), _VIEW)
+        assert reverted == first  # the same version, number 1: no third version
+        assert store.get_definition(project.id, "feature_view", "v") == first
+        assert store.latest_definitions(project.id) == [first]
+        assert [d.number for d in store.versions(project.id, "feature_view", "v")] == [1, 2]
+        again = store.save_definition(project.id, "feature_view", "v", digest_of("2"), _VIEW)
+        assert store.get_definition(project.id, "feature_view", "v") == again == second
+
     def test_concurrent_apply_of_one_definition_is_one_version(self, ledger: Ledger) -> None:
         project = ledger.projects.ensure_project("contract")
         results = race(

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("spec", sa.JSON(), nullable=False),
+        sa.Column("applied_seq", sa.Integer(), nullable=False),
         *_created(),
         sa.PrimaryKeyConstraint("id", name="pk_feature_definitions"),
         sa.ForeignKeyConstraint(
@@ -56,7 +57,7 @@ def upgrade() -> None:
         ),
     )
     for table in ("feature_materializations", "feature_pushes"):
-        extra = (
+        extra: list[sa.Column[object]] = (
             [
                 sa.Column("start_ms", sa.BigInteger(), nullable=True),
                 sa.Column("end_ms", sa.BigInteger(), nullable=False),
