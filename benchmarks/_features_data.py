@@ -113,11 +113,12 @@ def make_pit(folder: Path, entity_rows: int, feature_rows: int) -> dict[str, Pat
     edge_ts = last[edge_keys] + ttl_us + np.repeat([0, 1], edges)
     ekeys = np.concatenate([ekeys, edge_keys])
     ets = np.concatenate([ets, edge_ts])
-    kind = np.concatenate([np.zeros(plain, np.int8), np.repeat(np.int8([4, 5]), edges)])
+    kind = np.concatenate([np.zeros(plain, np.int8), np.repeat(np.array([4, 5], np.int8), edges)])
     first = np.full(entity_keys, np.iinfo(np.int64).max)
     np.minimum.at(first, fkeys, fts)
     kind[(kind == 0) & (ekeys >= feature_keys)] = 2
-    kind[(kind == 0) & (ekeys < feature_keys) & (ets < first[np.minimum(ekeys, feature_keys - 1)])] = 3
+    early = ets < first[np.minimum(ekeys, feature_keys - 1)]
+    kind[(kind == 0) & (ekeys < feature_keys) & early] = 3
     src = rng.choice(len(ekeys), dups)
     ekeys = np.concatenate([ekeys, ekeys[src]])
     ets = np.concatenate([ets, ets[src]])
@@ -218,10 +219,13 @@ def compare(reference: Any, answer: Any, kinds: Any) -> dict[str, Any]:
     same = (a == r) | (np.isnan(a) & np.isnan(r))
     bad = ~same.all(axis=1)
     kind_of = dict(zip(kinds[ROW_ID].to_pylist(), kinds["kind"].to_pylist(), strict=True))
-    by_kind: dict[str, int] = {}
-    for rid in ref_ids[present][bad].tolist() + ref_ids[~present].tolist():
-        by_kind[kind_of[rid]] = by_kind.get(kind_of[rid], 0) + 1
-    # Values where the reference has one and the answer none, and the other way round.
+    missing_by_kind: dict[str, int] = {}
+    for rid in ref_ids[~present].tolist():
+        missing_by_kind[kind_of[rid]] = missing_by_kind.get(kind_of[rid], 0) + 1
+    wrong_by_kind: dict[str, int] = {}
+    for rid in ref_ids[present][bad].tolist():
+        wrong_by_kind[kind_of[rid]] = wrong_by_kind.get(kind_of[rid], 0) + 1
+    # null_for_value: rows where the reference has a value and the answer a null (and back).
     return {
         "rows": len(ref_ids),
         "answer_rows": len(ans_ids),
@@ -230,5 +234,6 @@ def compare(reference: Any, answer: Any, kinds: Any) -> dict[str, Any]:
         "wrong": int(bad.sum()),
         "null_for_value": int((np.isnan(a) & ~np.isnan(r)).any(axis=1).sum()),
         "value_for_null": int((~np.isnan(a) & np.isnan(r)).any(axis=1).sum()),
-        "by_kind": by_kind,
+        "missing_by_kind": missing_by_kind,
+        "wrong_by_kind": wrong_by_kind,
     }

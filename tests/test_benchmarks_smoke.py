@@ -105,3 +105,21 @@ def test_monitoring_benchmark_quick(tmp_path: Path) -> None:
         assert plinth["false_alarms"] == []
     assert summary["plinth-stored/20000"]["profile_bytes"] > 0
     assert "| plinth" in done.stdout
+
+
+def test_features_benchmark_quick(tmp_path: Path) -> None:
+    """plinth's join equals the independent DuckDB ASOF reference row by row (peers are for
+    the benchmark run, not the suite: Feast's environment takes minutes)."""
+    args = ["--quick", "--reps", "1", "--no-results", "--no-peers"]
+    done, report = _run(tmp_path, "features.py", *args, timeout=420)
+    pit = report["checks"]["pit"]
+    assert pit["plinth"]["identical"]
+    assert pit["plinth"]["same_order"]
+    assert pit["plinth"]["missing"] == pit["plinth"]["wrong"] == pit["plinth"]["extra"] == 0
+    assert pit["kinds"]["on the TTL boundary"] > 0
+    assert pit["kinds"]["duplicate"] > 0
+    online = report["checks"]["online"]
+    assert online["plinth-sqlite"] == {"keys": 500, "wrong": 0}
+    assert online.get("plinth-redis", {"keys": 500, "wrong": 0}) == {"keys": 500, "wrong": 0}
+    assert "feast-duckdb" not in pit
+    assert "| plinth point_in_time_join" in done.stdout
