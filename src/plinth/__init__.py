@@ -31,7 +31,7 @@ from plinth.errors import PlinthError
 from plinth.settings import Settings, load_settings
 
 if _typing.TYPE_CHECKING:
-    from plinth import datasets, monitoring, profiles, validation
+    from plinth import datasets, features, monitoring, profiles, validation
     from plinth.registry import api as models
     from plinth.tracking import (
         ActiveRun,
@@ -49,6 +49,7 @@ if _typing.TYPE_CHECKING:
 # Loaded on first access, so that `import plinth` stays cheap. Modules map to themselves.
 _LAZY_MODULES = {
     "datasets": "plinth.datasets",
+    "features": "plinth.features",
     "models": "plinth.registry.api",
     "monitoring": "plinth.monitoring",
     "profiles": "plinth.profiles",
@@ -79,6 +80,7 @@ __all__ = [
     "active_run",
     "current",
     "datasets",
+    "features",
     "get_run",
     "init",
     "load_settings",

@@ -87,7 +87,7 @@ def test_bad_definition_exits_2_naming_the_field(files: Context, cli: Callable[.
     path = files.settings.root / "features.yaml"
     path.write_text(YAML.replace("seats: int64, year: int64", "seats: string, year: int64"))
     planned = cli("features", "plan", "features.yaml", "--json")
-    assert planned.code == 0  # plan shows problems; it does not fail
+    assert planned.code == 2  # plan lists every problem, and refuses
     (problem,) = json.loads(planned.out)["problems"]
     assert problem["field"] == "planes.features.seats"
     applied = cli("features", "apply", "features.yaml", "--json")

@@ -1,8 +1,9 @@
 """``plinth features``: record feature definitions (plan, apply), list and show them.
 
-A thin layer over :mod:`plinth.features.registry`. ``plan`` exits 0 whatever it finds
-(problems and breaking changes are shown); ``apply`` exits 2 and records nothing when the
-plan has a problem, or a breaking change without ``--allow-breaking``.
+A thin layer over :mod:`plinth.features.registry`. ``plan`` shows everything it finds and
+exits 2 when a definition is refused (a problem; breaking changes alone exit 0); ``apply``
+exits 2 and records nothing when the plan has a problem, or a breaking change without
+``--allow-breaking``.
 
 Other modules add subcommands by naming them in :data:`SUBCOMMANDS` (loaded when used).
 """
@@ -119,7 +120,8 @@ def _print_plan(result: Plan) -> None:
 def plan(file: str, as_json: bool) -> None:
     """Show what applying FILE (YAML or Python) would record: definitions added, changed
     (and how), unchanged, breaking (a removed or retyped feature a registered model
-    uses), and every problem found. Records nothing; exits 0."""
+    uses), and every problem found. Records nothing; exits 0, or 2 when a definition is
+    refused (each problem is listed with the field it names)."""
     from plinth.context import Context
     from plinth.features.registry import plan as make_plan
 
@@ -128,8 +130,10 @@ def plan(file: str, as_json: bool) -> None:
         result = make_plan(definitions, ctx=ctx)
     if as_json:
         echo_json(result.to_dict())
-        return
-    _print_plan(result)
+    else:
+        _print_plan(result)
+    if result.problems:
+        click.get_current_context().exit(2)
 
 
 @features.command(
