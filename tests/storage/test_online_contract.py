@@ -182,3 +182,37 @@ def test_redis_prefix_with_glob_characters_deletes_only_its_own_view() -> None:
         plain.delete_view("v")
         star.close()
         plain.close()
+
+
+def test_sqlite_write_columns_stores_the_same_bytes_as_write(tmp_path: Path) -> None:
+    import math
+
+    import pyarrow as pa
+
+    features = {"x": "float64", "n": "int64", "s": "string", "t": "timestamp"}
+    xs = [0.1, math.nan, -math.inf, None, 1e-7]
+    columns = {
+        "x": pa.array(xs),
+        "n": pa.array([1, None, -(2**63), 2**63 - 1, 0]),
+        "s": pa.array(["a\u2028", None, '"', "\\", "\U0001f600"]),
+        "t": pa.array([T0, None, T0, T0, T0], pa.timestamp("s", "UTC")),
+    }
+    keys = [pa.array(["k", "k", "l", "m", "n"]), pa.array([1, 1, 2, 3, 4])]
+    events = [T0, T0, T0, T0, datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)]
+    with open_online_store("sqlite:///o.db", root=tmp_path) as store:
+        store.write_columns("cols", keys, columns, events, features)
+        rows = [
+            OnlineRow(
+                (keys[0][i].as_py(), keys[1][i].as_py()),
+                {name: column[i].as_py() for name, column in columns.items()},
+                events[i],
+            )
+            for i in range(len(events))
+        ]
+        store.write("rows", rows, features)
+    with sqlite3.connect(tmp_path / "o.db") as conn:
+        query = "SELECT key, ts, CAST(vals AS BLOB) FROM online_rows WHERE view = ? ORDER BY key"
+        stored = conn.execute(query, ("cols",)).fetchall()
+        assert stored == conn.execute(query, ("rows",)).fetchall()
+    assert len(stored) == 4
+    assert stored[-1][1] == -1  # before the epoch: microseconds are floored

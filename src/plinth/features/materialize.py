@@ -135,29 +135,28 @@ def _one(record: Any, view: FeatureView, end_ms: int, *, ctx: Context) -> Materi
     keys = join_keys_of(view, ctx=ctx)
     table = view_rows(view, keys, ctx=ctx).table
     latest = _latest(table, view, keys, start_ms, end_ms)
-    features = list(view.features)
     store = ctx.online_store
-    store.write(view.name, _utc_events(latest, view, keys, features), view.features)
+    store.write_columns(
+        view.name,
+        [latest.column(k) for k in keys],
+        {f: latest.column(f) for f in view.features},
+        _utc_events(latest.column(view.timestamp)),
+        view.features,
+    )
     return ctx.ledger.features.record_materialization(
         record, start_ms=start_ms, end_ms=end_ms, rows=latest.num_rows, store=store.describe()
     )
 
 
-def _utc_events(
-    table: pa.Table, view: FeatureView, keys: tuple[str, ...], features: list[str]
-) -> list[Any]:
+def _utc_events(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The event times as UTC microseconds (naive read as UTC, finer units truncated)."""
     import pyarrow as pa
 
-    from plinth.features.push import online_rows
-
-    column = table.column(view.timestamp)
     if pa.types.is_date(column.type):
         column = column.cast(pa.timestamp("s"))
     if column.type.tz is None:
         column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
-    column = column.cast(pa.timestamp("us", tz="UTC"), safe=False)
-    index = table.column_names.index(view.timestamp)
-    return online_rows(table.set_column(index, view.timestamp, column), view, keys, features)
+    return column.cast(pa.timestamp("us", tz="UTC"), safe=False)
 
 
 def materialize(

@@ -181,20 +181,6 @@ def _typed(table: pa.Table, view: FeatureView, keys: tuple[str, ...]) -> pa.Tabl
     return pa.table(columns)
 
 
-def online_rows(
-    table: pa.Table, view: FeatureView, keys: tuple[str, ...], features: list[str]
-) -> list[tuple[Any, dict[str, Any], Any]]:
-    """``(key, values, event_timestamp)`` for each row of a typed ``table``."""
-    key_cols = [table.column(k).to_pylist() for k in keys]
-    key_list: list[Any] = key_cols[0] if len(keys) == 1 else list(zip(*key_cols, strict=True))
-    events = table.column(view.timestamp).to_pylist()
-    cols = [table.column(f).to_pylist() for f in features]
-    values = [dict(zip(features, vals, strict=True)) for vals in zip(*cols, strict=True)]
-    if not features:
-        values = [{} for _ in events]
-    return list(zip(key_list, values, events, strict=True))
-
-
 def push(view: str | FeatureView, rows: Any, *, ctx: Context | None = None) -> FeaturePush:
     """Write ``rows`` of ``view`` to the online store and append them to its offline log.
 
@@ -229,9 +215,12 @@ def push(view: str | FeatureView, rows: Any, *, ctx: Context | None = None) -> F
     write_parquet(table, buffer)
     blob = ctx.blobs.put_bytes(buffer.getvalue())
     # Features not sent are null: online as offline, the pushed row replaces the entry.
-    features = list(definition.features)
-    ctx.online_store.write(
-        definition.name, online_rows(table, definition, keys, features), definition.features
+    ctx.online_store.write_columns(
+        definition.name,
+        [table.column(k) for k in keys],
+        {f: table.column(f) for f in definition.features},
+        table.column(definition.timestamp),
+        definition.features,
     )
     return ctx.ledger.features.record_push(record, digest=blob.digest, rows=table.num_rows)
 

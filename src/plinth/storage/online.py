@@ -7,6 +7,8 @@ one multi-get per view. Backends are chosen by the ``online_store`` setting's UR
     store = open_online_store("sqlite:///.plinth/online.db", root=project_root)
     features = {"temp": "float64", "station": "string"}
     store.write("weather", [OnlineRow(("JFK",), {"temp": 21.5}, event_time)], features)
+    store.write_columns("weather", [table["origin"]], {"temp": table["temp"]},
+                        table["hour"], features)  # the same, from Arrow columns
     store.read("weather", [("JFK",), ("LGA",)], features, ttl=timedelta(days=7))
     # {'temp': [21.5, None], 'station': [None, None]}
 
@@ -97,6 +99,35 @@ class OnlineStore(abc.ABC):
         check_view(view)
         kinds = _check_features(features)
         encoded = [_encode_row(view, row, kinds) for row in rows]
+        if encoded:
+            self._put(view, encoded)
+        return len(encoded)
+
+    def write_columns(
+        self,
+        view: str,
+        keys: Sequence[Any],
+        columns: Mapping[str, Any],
+        events: Any,
+        features: Mapping[str, str],
+    ) -> int:
+        """Write a batch given as columns: the same entries, checks and refusals as
+        :meth:`write`, faster for large batches; returns how many rows were given.
+
+        ``keys`` holds one column per join key, ``columns`` maps feature names to columns
+        (a feature left out is null), ``events`` is one event time per row: an Arrow
+        timestamp column (naive is UTC), ``datetime`` values or integer microseconds since
+        the epoch. A column is an Arrow ``Array``/``ChunkedArray`` or a sequence, each of
+        the same length. Example::
+
+            store.write_columns("weather", [table["origin"]], {"temp": table["temp"]},
+                                table["hour"], {"temp": "float64"})
+        """
+        from plinth.storage.online_columns import encode_columns
+
+        check_view(view)
+        kinds = _check_features(features)
+        encoded = encode_columns(view, keys, columns, events, kinds)
         if encoded:
             self._put(view, encoded)
         return len(encoded)

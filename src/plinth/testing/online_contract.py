@@ -25,11 +25,12 @@ from typing import Any
 import pytest
 
 from plinth.errors import UsageError
-from plinth.storage.online import OnlineRow, OnlineStore
+from plinth.storage.online import OnlineRow, OnlineStore, encode_key
 
 __all__ = ["OnlineStoreContract"]
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
 FEATURES = {
     "temp": "float64",
     "count": "int64",
@@ -286,6 +287,168 @@ class OnlineStoreContract:
             online.write("v", [_row("k", "2026-01-01", count=1)], FEATURES)  # type: ignore[arg-type]
         with pytest.raises(UsageError, match="row"):
             online.write("v", [("k", {"count": 1})], FEATURES)  # type: ignore[list-item]
+
+    # -- column batches: the same entries as row batches -----------------------------------
+
+    def test_write_columns_stores_what_write_stores(self, online: OnlineStore) -> None:
+        import pyarrow as pa
+
+        floats = [0.1 + 0.2, -0.0, 1e308, 5e-324, math.inf, -math.inf, math.nan, None, 3.0]
+        n = len(floats)
+        columns: dict[str, Any] = {
+            "temp": pa.array(floats, pa.float64()),
+            "count": pa.array([None if i % 3 == 0 else i * 2**40 - 2**62 for i in range(n)]),
+            "station": pa.chunked_array(
+                [[None, "é|\"'{\n\x01\\"], [f"s{i}" if i % 2 else None for i in range(2, n)]]
+            ),
+            "open": pa.array([i % 2 == 0 for i in range(n)]),
+            "seen": pa.array(
+                [T0 - timedelta(days=40_000, microseconds=i) for i in range(n)],
+                pa.timestamp("us", "UTC"),
+            ),
+        }
+        keys = [pa.array([i % 4 for i in range(n)]), pa.array(["a", 'b"', "ü"] * 3)]
+        events = [T0 + timedelta(microseconds=i % 2) for i in range(n)]
+        assert online.write_columns("cols", keys, columns, pa.array(events), FEATURES) == n
+        rows = [
+            OnlineRow(
+                (i % 4, ["a", 'b"', "ü"][i % 3]),
+                {name: column[i].as_py() for name, column in columns.items()},
+                events[i],
+            )
+            for i in range(n)
+        ]
+        assert online.write("rows", rows, FEATURES) == n
+        wanted = [row.key for row in rows]
+        got = online.read("cols", wanted, FEATURES)
+        assert repr(got) == repr(online.read("rows", wanted, FEATURES))  # NaN == NaN, -0.0
+        assert got["station"][1] == "é|\"'{\n\x01\\"
+        texts = [encode_key(key) for key in wanted]
+        assert online._get("cols", texts) == online._get("rows", texts)  # the stored form
+
+    def test_write_columns_from_python_sequences_and_other_arrow_types(
+        self, online: OnlineStore
+    ) -> None:
+        import pyarrow as pa
+
+        micros = [1_772_366_400_000_000, 1_772_366_400_000_001]  # T0 and 1 us later
+        naive = [datetime(2026, 3, 1, 12), datetime(2026, 3, 1, 12, 0, 0, 1)]
+        columns: dict[str, Any] = {
+            "temp": pa.array([1, None], pa.int8()),  # an int is accepted as float64
+            "count": [3, float("nan")],  # NaN outside float64 is null, as in write
+            "station": pa.array(["x", "y"]).dictionary_encode(),
+            "seen": pa.array([naive[0], naive[0] + MS], pa.timestamp("ms")),  # naive: UTC
+        }
+        online.write_columns("seq", [["k1", "k2"]], columns, micros, FEATURES)
+        assert online.read("seq", ["k1", "k2"], FEATURES) == {
+            "temp": [1.0, None],
+            "count": [3, None],
+            "station": ["x", "y"],
+            "open": [None, None],
+            "seen": [T0, T0 + MS],
+        }
+        assert type(online.read("seq", ["k1"], FEATURES)["temp"][0]) is float
+        # The event times as given, whatever their form: T0 is just expired at T0 + 1 us.
+        counts = {"count": [5, 6]}
+        online.write_columns("seq2", [pa.array([1, 2], pa.uint8())], counts, naive, FEATURES)
+        online.write_columns("seq3", [[1, 2]], counts, pa.array(micros), FEATURES)
+        later = T0 + timedelta(microseconds=1)
+        for view in ("seq", "seq2", "seq3"):
+            keys: list[Any] = ["k1", "k2"] if view == "seq" else [1, 2]
+            got = online.read(view, keys, {"station": "string", "count": "int64"},
+                              ttl=timedelta(0), now=later)  # fmt: skip
+            assert got == {
+                "station": [None, "y" if view == "seq" else None],
+                "count": [None, None if view == "seq" else 6],
+            }
+
+    def test_write_columns_keeps_the_newest_event(self, online: OnlineStore) -> None:
+        import pyarrow as pa
+
+        online.write("lww", [_row("a", T0, count=2), _row("c", T0, count=2)], FEATURES)
+        hour = timedelta(hours=1)
+        online.write_columns(
+            "lww",
+            [pa.array(["a", "b", "b", "c", "c"])],
+            {"count": pa.array([1, 2, 1, 3, 4])},
+            pa.array([T0 - hour, T0 + hour, T0, T0, T0]),
+            FEATURES,
+        )
+        # a: older than stored; b: newest in the batch wins; c: equal replaces, in order
+        assert online.read("lww", ["a", "b", "c"], FEATURES)["count"] == [2, 2, 4]
+
+    @pytest.mark.parametrize(
+        ("name", "column", "field"),
+        [
+            ("count", [1, 1.5], "features.count"),
+            ("count", "float64-array", "features.count"),
+            ("count", [1, True], "features.count"),
+            ("count", "uint64-too-big", "features.count"),
+            ("temp", ["1.0", "2.0"], "features.temp"),
+            ("temp", "bool-array", "features.temp"),
+            ("open", [True, 1], "features.open"),
+            ("station", "int-array", "features.station"),
+            ("seen", ["2026-01-01", None], "features.seen"),
+            ("nope", [1, 2], "features.nope"),
+            ("count", [1, 2, 3], "features.count"),  # one value too many
+        ],
+    )
+    def test_write_columns_refuses_the_whole_batch(
+        self, online: OnlineStore, name: str, column: Any, field: str
+    ) -> None:
+        import pyarrow as pa
+
+        arrays = {
+            "float64-array": pa.array([1.0, 2.5]),
+            "uint64-too-big": pa.array([1, 2**63], pa.uint64()),
+            "bool-array": pa.array([True, False]),
+            "int-array": pa.array([1, 2]),
+        }
+        given = arrays.get(column, column) if isinstance(column, str) else column
+        with pytest.raises(UsageError) as info:
+            online.write_columns("bad", [["good", "bad"]], {name: given}, [T0, T0], FEATURES)
+        assert info.value.field == field
+        assert online.read("bad", ["good"], FEATURES)["count"] == [None]
+
+    @pytest.mark.parametrize(
+        ("keys", "arrow_type"),
+        [
+            ([[1.5, 2.5]], "float64"),
+            ([[1, None]], "int64"),
+            ([["a", None]], "string"),
+            ([[True, False]], "bool_"),
+            ([[1, 2**64 - 1]], "uint64"),
+            ([["a"]], "string"),  # one key for two rows
+            ([], None),
+            ("ab", None),
+        ],
+    )
+    def test_write_columns_refuses_bad_keys(
+        self, online: OnlineStore, keys: Any, arrow_type: str | None
+    ) -> None:
+        import pyarrow as pa
+
+        tries = [keys]
+        if arrow_type is not None:
+            tries.append([pa.array(k, getattr(pa, arrow_type)()) for k in keys])
+        for given in tries:
+            with pytest.raises(UsageError, match="key") as info:
+                online.write_columns("k", given, {"count": [1, 2]}, [T0, T0], FEATURES)
+            assert info.value.field == "key"
+        assert online.read("k", [1, "a"], FEATURES)["count"] == [None, None]
+
+    def test_write_columns_refuses_bad_event_times(self, online: OnlineStore) -> None:
+        import pyarrow as pa
+
+        for events in (["2026-01-01"], [None], pa.array([None], pa.timestamp("us")), [True]):
+            with pytest.raises(UsageError, match="event_timestamp"):
+                online.write_columns("e", [["k"]], {"count": [1]}, events, FEATURES)
+        with pytest.raises(UsageError, match="unknown type"):
+            online.write_columns("e", [["k"]], {}, [T0], {"x": "float32"})
+        with pytest.raises(UsageError, match="view"):
+            online.write_columns("a:b", [["k"]], {}, [T0], FEATURES)
+        assert online.write_columns("e", [[]], {"count": []}, [], FEATURES) == 0
+        assert online.read("e", ["k"], FEATURES)["count"] == [None]
 
     def test_describe_names_the_store(self, online: OnlineStore) -> None:
         assert online.describe()
