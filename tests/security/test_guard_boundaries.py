@@ -1,7 +1,8 @@
 """The guard boundaries, checked on the source: network and DuckDB connections are opened only
-in ``plinth/guards/``, and the modules that write record paths to disk join them only with
-``safe_join``. Both checks read the code with :mod:`ast`; each has a test showing it catches
-the code it exists to catch."""
+in ``plinth/guards/``, the modules that write record paths to disk join them only with
+``safe_join``, and the spill sandbox (DuckDB with a folder SQL may write) is used only by the
+modules listed, whose SQL holds no user text. The checks read the code with :mod:`ast`; each
+has a test showing it catches the code it exists to catch."""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ EXEMPT = {
     ("testing/tcpproxy.py", "socket.create_connection"): "a test helper forwarding to the "
     "loopback server a test gave it",
 }
+
+#: The only modules that may use ``guards.sql.spill_connection``, a sandbox whose SQL can read
+#: and write its spill folder: each runs only SQL it writes itself, over tables registered
+#: under its own names, splicing no user text (names, values, expressions) into it.
+SPILL_USERS = {
+    "features/offline.py": "the point-in-time join: positional column names and integers",
+}
+#: Where user text reaches DuckDB: these functions of guards/sql.py never use the spill sandbox.
+USER_TEXT_ENTRY_POINTS = ("check_expression", "check_query", "cursor", "connect", "_problem")
 
 #: Modules that write files named by a record (a manifest) onto disk.
 MATERIALISING = [
@@ -187,6 +197,27 @@ def unsafe_joins(source: str, where: str) -> list[str]:
     return [text for _, text in sorted(found)]
 
 
+def spill_uses(source: str, where: str) -> list[str]:
+    """``where:line: ...`` for every mention of ``spill_connection`` in ``source``: a call,
+    an import, an attribute, a bare name or a string (``getattr(sql, "spill_connection")``).
+    Limits: a name built at run time (``"spill_" + "connection"``) is not seen."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Attribute):
+            names = [node.attr]
+        elif isinstance(node, ast.Name):
+            names = [node.id]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value]
+        else:
+            continue
+        if "spill_connection" in names:
+            found.append((node.lineno, f"{where}:{node.lineno}: uses spill_connection"))
+    return [text for _, text in sorted(set(found))]
+
+
 def _fail(found: list[str], what: str) -> None:
     if found:
         pytest.fail(f"{what}:\n  " + "\n  ".join(found), pytrace=False)
@@ -250,3 +281,45 @@ def load(folder, manifest, dest, entry, ctx):
     assert [hit.split(":")[1] for hit in hits] == ["4", "5", "6", "7", "8"]
     assert "joins 'path'" in hits[0]
     assert "normalize_artifact_path()" in hits[1]
+
+
+def test_only_the_listed_modules_use_the_spill_sandbox() -> None:
+    found = []
+    for module in _modules():
+        relative = module.relative_to(PACKAGE).as_posix()
+        if relative in SPILL_USERS or relative == "guards/sql.py":
+            continue
+        found += spill_uses(module.read_text("utf-8"), str(module.relative_to(SRC.parent)))
+    _fail(found, "spill_connection used outside SPILL_USERS (it must never run user text)")
+
+
+def test_user_text_entry_points_never_reach_the_spill_sandbox() -> None:
+    source = (GUARDS / "sql.py").read_text("utf-8")
+    functions = {
+        node.name: node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef)
+    }
+    assert set(USER_TEXT_ENTRY_POINTS) <= set(functions)
+    found = []
+    for name in USER_TEXT_ENTRY_POINTS:
+        body = ast.unparse(functions[name])
+        found += [f"guards/sql.py: {name}: {hit}" for hit in spill_uses(body, name)]
+        if "temp_directory" in body:
+            found.append(f"guards/sql.py: {name}: sets a temp_directory")
+    _fail(found, "user-text entry points that reach the spill sandbox")
+
+
+def test_the_spill_check_sees_every_spelling() -> None:
+    source = """
+from plinth.guards.sql import spill_connection as open_spill
+from plinth.guards import sql
+import plinth.guards.sql
+
+def f(root):
+    open_spill(root)
+    sql.spill_connection(root)
+    plinth.guards.sql.spill_connection(root)
+    getattr(sql, "spill_connection")(root)
+    sql.cursor()  # the shared sandbox: fine
+"""
+    lines = [hit.split(":")[1] for hit in spill_uses(source, "m.py")]
+    assert lines == ["2", "8", "9", "10"]

@@ -19,14 +19,18 @@ finest unit among the columns involved, so nanoseconds are exact.
 
 The join runs in DuckDB through :mod:`plinth.guards.sql` on narrow Arrow tables whose
 columns are renamed to plinth's own positional names: no user-supplied column name or
-value is ever spliced into SQL.
+value is ever spliced into SQL. That is what lets it run, given ``spill_root``, on
+:func:`plinth.guards.sql.spill_connection`, which spills to disk past ``memory_limit``
+(a sandbox where SQL may reach the spill folder, so one that must never see user text).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import UsageError
@@ -67,13 +71,18 @@ def point_in_time_join(
     *,
     entity_timestamp: str = "event_timestamp",
     full_names: bool = False,
+    spill_root: Path | None = None,
+    memory_limit: str | None = None,
 ) -> pa.Table:
     """``entities`` (Arrow, pandas or polars) with each view's features as of each row's time.
 
     Feature columns are named after the feature (``full_names=False``) or
     ``view__feature`` (``full_names=True``); a name that two views share, or that is
     already an entity column, is a :class:`UsageError` asking for ``full_names=True``.
-    See the module's docstring for the exact rules.
+    See the module's docstring for the exact rules. With ``spill_root`` (a folder plinth
+    owns, e.g. ``ctx.settings.data_dir / "tmp"``) DuckDB spills what does not fit in
+    ``memory_limit`` ("4GB"; DuckDB's default is 80% of RAM) to a private folder in it;
+    without one, a join past the limit fails with DuckDB's out-of-memory error.
     """
     import pyarrow as pa
 
@@ -100,10 +109,7 @@ def point_in_time_join(
         narrow[f"k{i}"] = table.column(key)
     entity_side = pa.table(narrow)
 
-    from plinth.guards.sql import cursor
-
-    con = cursor()
-    try:
+    with _database(spill_root, memory_limit) as con:
         con.register("plinth_entities", entity_side)
         out = table
         for view, view_table, view_names in zip(views, view_tables, names, strict=True):
@@ -113,9 +119,24 @@ def point_in_time_join(
                 raise AssertionError(f"view {view.name!r}: {features.num_rows} rows back")
             for i, name in enumerate(view_names):
                 out = out.append_column(name, features.column(f"f{i}"))
+    return out
+
+
+@contextlib.contextmanager
+def _database(spill_root: Path | None, memory_limit: str | None) -> Iterator[Any]:
+    """Where the join runs: a spill sandbox (its SQL is plinth's own: no user text), else
+    the shared sandbox's cursor, or a sandbox of its own when a memory limit is asked."""
+    from plinth.guards import sql
+
+    if spill_root is not None:
+        with sql.spill_connection(spill_root, memory_limit=memory_limit) as con:
+            yield con
+        return
+    con = sql.cursor() if memory_limit is None else sql.connect(memory_limit=memory_limit)
+    try:
+        yield con
     finally:
         con.close()
-    return out
 
 
 def _join_one(

@@ -195,7 +195,14 @@ def join_views(
         )
     from plinth.features.offline import point_in_time_join
 
-    return point_in_time_join(entities, views, entity_timestamp=entity_timestamp, full_names=True)
+    # Spills to disk past DuckDB's memory limit, in a private folder of the project's data.
+    return point_in_time_join(
+        entities,
+        views,
+        entity_timestamp=entity_timestamp,
+        full_names=True,
+        spill_root=ctx.settings.data_dir / "tmp",
+    )
 
 
 def _resolve(service: str | FeatureService, ctx: Context) -> ResolvedService:

@@ -12,6 +12,11 @@ one expression, returning it wrapped so it can be spliced into plinth's queries:
     con = cursor()
     con.register("data", table)
     con.execute(f"SELECT count_if(NOT coalesce({fragment}, false)) FROM data")
+
+:func:`spill_connection` is a second, separate sandbox for plinth's OWN queries only (the
+point-in-time join): the same settings, except that DuckDB may spill to one private folder
+plinth creates and removes. DuckDB lets SQL read and write that folder, so no user text may
+ever run there; :func:`check_expression`, :func:`check_query` and :func:`cursor` never use it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ import json
 import os
 import re
 import secrets
+import shutil
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import BackendError, UsageError
@@ -38,6 +46,7 @@ __all__ = [
     "connect",
     "cursor",
     "error_detail",
+    "spill_connection",
 ]
 
 #: Longest expression accepted (a suite condition is a line or two, not a data file).
@@ -70,19 +79,79 @@ _EXPECTED: dict[str, Any] = {
     "allowed_directories": [],
 }
 
+#: A size as DuckDB reads it ("40MB", "1.5GiB"): checked before it reaches DuckDB.
+_SIZE = re.compile(r"\d{1,15}(\.\d{1,6})? ?(B|[KMGT]i?B)", re.IGNORECASE)
+
 # C0 controls but tab, newline and carriage return; DEL; C1 controls.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def connect() -> duckdb.DuckDBPyConnection:
+def connect(*, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A new sandboxed in-memory DuckDB database (~40 ms); the caller closes it.
 
     Prefer :func:`cursor` (the process's shared sandbox): opening a database costs more
-    than many queries take.
+    than many queries take. ``memory_limit`` ("512MB") caps it: with no spill folder, a
+    query that needs more fails with DuckDB's out-of-memory error.
     """
+    return _open(_STARTUP, _EXPECTED, memory_limit=memory_limit)
+
+
+@contextlib.contextmanager
+def spill_connection(
+    spill_root: Path, *, memory_limit: str | None = None, max_spill: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A sandboxed database that may spill to disk, for plinth's own SQL: NEVER run user text.
+
+    A private folder (owner-only, ``duckdb-spill-<random>``) is made in ``spill_root`` and
+    removed when the block ends; DuckDB writes what does not fit in ``memory_limit`` there
+    (at most ``max_spill``, e.g. "20GB"). Everything else is :func:`connect`'s sandbox, read
+    back and locked, but DuckDB lets SQL read and write the spill folder (``COPY ... TO``,
+    ``read_csv``, ``glob``, ``ATTACH`` inside it). So only queries plinth writes itself run
+    here, over registered tables with plinth's own names, splicing no user text (not even
+    text :func:`check_expression` accepted)::
+
+        with spill_connection(ctx.settings.data_dir / "tmp", memory_limit="4GB") as con:
+            con.register("plinth_entities", table)
+            con.sql("SELECT count(*) FROM plinth_entities")
+    """
+    root = spill_root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / f"duckdb-spill-{secrets.token_hex(8)}"
+    folder.mkdir(mode=0o700)  # new and owner-only: nobody else can plant a file or link in it
+    try:
+        startup = {**_STARTUP, "temp_directory": str(folder)}
+        if max_spill is not None:
+            startup["max_temp_directory_size"] = _size(max_spill, "max_spill")
+        # DuckDB allows its temporary folder, and nothing else.
+        expected = {**_EXPECTED, "temp_directory": str(folder), "allowed_directories": [folder]}
+        con = _open(startup, expected, memory_limit=memory_limit)
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # DuckDB removed its own files on close
+
+
+def _size(value: str, field: str) -> str:
+    if not isinstance(value, str) or _SIZE.fullmatch(value.strip()) is None:
+        raise UsageError(
+            f"{field} {value!r} is not a size",
+            hint='write a number and a unit, e.g. "512MB" or "4GB"',
+            field=field,
+        )
+    return value.strip()
+
+
+def _open(
+    startup: dict[str, Any], expected: dict[str, Any], *, memory_limit: str | None
+) -> duckdb.DuckDBPyConnection:
     import duckdb
 
-    con = duckdb.connect(":memory:", config=dict(_STARTUP))
+    config = dict(startup)
+    if memory_limit is not None:
+        config["memory_limit"] = _size(memory_limit, "memory_limit")
+    con = duckdb.connect(":memory:", config=config)
     try:
         # ICU is built in: timestamps are compared and shown in UTC everywhere.
         with contextlib.suppress(duckdb.Error):
@@ -91,25 +160,25 @@ def connect() -> duckdb.DuckDBPyConnection:
         # an on-disk database next to the working folder (``:memory:.wal`` and friends).
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        _verify(con)
+        _verify(con, expected)
     except BaseException:
         con.close()
         raise
     return con
 
 
-def _verify(con: duckdb.DuckDBPyConnection) -> None:
-    names = ", ".join("'" + name + "'" for name in _EXPECTED)
+def _verify(con: duckdb.DuckDBPyConnection, expected: dict[str, Any]) -> None:
+    names = ", ".join("'" + name + "'" for name in expected)
     rows = con.execute(
         f"SELECT name, value FROM duckdb_settings() WHERE name IN ({names})"  # noqa: S608
     ).fetchall()
     seen = dict(rows)
-    for name, wanted in _EXPECTED.items():
+    for name, wanted in expected.items():
         value = seen.get(name)
         if isinstance(wanted, bool):
             ok = str(value).lower() == str(wanted).lower()
         elif isinstance(wanted, list):
-            ok = value in ("[]", "", None) or value == wanted
+            ok = _same_folders(value, wanted)
         else:
             ok = value == wanted
         if not ok:
@@ -118,9 +187,20 @@ def _verify(con: duckdb.DuckDBPyConnection) -> None:
             raise BackendError(
                 f"DuckDB {duckdb.__version__} did not apply the sandbox setting {name} "
                 f"(wanted {wanted!r}, it reports {value!r}): plinth will not run SQL "
-                "from suites or predicates without it",
+                "without it",
                 hint="install the DuckDB version plinth's extras pin",
             )
+
+
+def _same_folders(value: object, wanted: list[Path]) -> bool:
+    """Whether DuckDB's list setting (``[/a/b/, /c/]``) names exactly ``wanted``."""
+    if value in ("[]", "", None):
+        return not wanted
+    if not wanted:
+        return False
+    text = "[" + ", ".join(os.path.join(str(w), "") for w in wanted) + "]"
+    bare = "[" + ", ".join(str(w) for w in wanted) + "]"
+    return value in (text, bare)
 
 
 _shared: tuple[int, duckdb.DuckDBPyConnection] | None = None
