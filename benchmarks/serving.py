@@ -25,6 +25,9 @@ warm-up (``--quick``: 0.3 s, plinth with one worker only):
   process tree) after the runs, errors.
 
 A complete run (full size, with peers) rewrites its section of ``benchmarks/RESULTS.md``.
+
+``--features``: plinth only, one worker, without and with a 3-view online feature lookup
+(``benchmarks/_serving_features.py``), and the ratio of their requests/second.
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ from _common import (
 )
 
 SECTION = "benchmarks/serving.py"
+SECTION_FEATURES = "benchmarks/serving.py --features"
+FEATURES_WITHOUT = "plinth 1 worker"
+FEATURES_WITH = "plinth 1 worker, 3-view lookup"
 FEATURES = 20  # also written into the worker scripts below
 SERVER_CPUS = {0}
 CLIENT_CPUS = {1}
@@ -422,36 +428,54 @@ def records(n: int, seed: int) -> list[dict[str, float]]:
     return [{f"f{i}": round(rng.gauss(0, 1), 6) for i in range(FEATURES)} for _ in range(n)]
 
 
-def measure(server: Served, size: dict[str, float], loadgen_cpus: set[int]) -> dict[str, Any]:
-    probe = records(1, 0)
+def load(
+    server: Served,
+    bodies: list[str],
+    connections: int,
+    size: dict[str, float],
+    loadgen_cpus: set[int],
+) -> dict[str, Any]:
+    """One load run against a started server (the load generator in its own process)."""
+    spec = {
+        "port": server.port,
+        "path": server.path,
+        "bodies": bodies,
+        "connections": connections,
+        "duration_s": size["duration_s"],
+        "warmup_s": size["warmup_s"],
+        "cpus": sorted(loadgen_cpus),
+    }
+    done = subprocess.run(
+        [str(plinth_python()), __file__, "--loadgen"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=size["duration_s"] + size["warmup_s"] + 120,
+        check=False,
+    )
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"load generator failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(lines[-1][7:])
+    return result
+
+
+def measure(
+    server: Served,
+    size: dict[str, float],
+    loadgen_cpus: set[int],
+    make_records: Any = records,
+) -> dict[str, Any]:
+    probe = make_records(1, 0)
     out: dict[str, Any] = {"startup_s": server.start(probe)}
     try:
         out["first_answer"] = server.first_answer.decode(errors="replace")[:300]
-        single = [server.body(records(1, 1000 + i)) for i in range(256)]
-        hundred = [server.body(records(100, 5000 + i)) for i in range(16)]
+        single = [server.body(make_records(1, 1000 + i)) for i in range(256)]
+        hundred = [server.body(make_records(100, 5000 + i)) for i in range(16)]
         for name, connections, rows in WORKLOADS:
             print(f"  {server.label}: {name} ...", file=sys.stderr, flush=True)
-            spec = {
-                "port": server.port,
-                "path": server.path,
-                "bodies": single if rows == 1 else hundred,
-                "connections": connections,
-                "duration_s": size["duration_s"],
-                "warmup_s": size["warmup_s"],
-                "cpus": sorted(loadgen_cpus),
-            }
-            done = subprocess.run(
-                [str(plinth_python()), __file__, "--loadgen"],
-                input=json.dumps(spec),
-                capture_output=True,
-                text=True,
-                timeout=size["duration_s"] + size["warmup_s"] + 120,
-                check=False,
-            )
-            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
-            if done.returncode != 0 or not lines:
-                raise RuntimeError(f"load generator failed:\n{done.stderr[-3000:]}")
-            out[name] = json.loads(lines[-1][7:])
+            bodies = single if rows == 1 else hundred
+            out[name] = load(server, bodies, connections, size, loadgen_cpus)
         assert server.process is not None
         out["rss_mb"] = tree_rss_mb(server.process.pid)
     finally:
@@ -489,6 +513,9 @@ class Bench:
             py, ["plinth", "scikit-learn", "starlette", "uvicorn", "uvloop", "httptools"]
         )
         plinth_bin = str(py.parent / "plinth")
+        if self.args.features:
+            self.run_features(py, project, plinth_bin)
+            return
         workers = [1] if self.args.quick else [1, 2]
         for n in workers:
             label = f"plinth {n} worker" + ("s" if n > 1 else "")
@@ -514,6 +541,41 @@ class Bench:
             except Exception as exc:  # reported as not measured, with the reason
                 print(f"{peer}: not measured: {exc}", file=sys.stderr, flush=True)
                 self.not_measured[peer] = f"{type(exc).__name__}: {str(exc)[:300]}"
+
+    def run_features(self, py: Path, project: Path, plinth_bin: str) -> None:
+        """plinth, one worker, without and with a 3-view online lookup (same model, load),
+        both started, the runs interleaved so that both see the same machine."""
+        import _serving_features as feats
+
+        print("recording the feature service, filling the online store ...", file=sys.stderr)
+        self.raw["features_setup"] = feats.setup(project, py, run_worker, clean_env())
+        servers = {}
+        for label, deployment in (
+            (FEATURES_WITHOUT, "deployment.yaml"),
+            (FEATURES_WITH, "deployment_features.yaml"),
+        ):
+            argv = [plinth_bin, "serve", deployment, "--port", "{port}"]
+            servers[label] = Served(
+                label,
+                argv,
+                cwd=project,
+                env=clean_env(),
+                path="/v1/predict",
+                key="records",
+                cpus=SERVER_CPUS,
+            )
+        rounds = 1 if self.args.quick else feats.ROUNDS
+        self.raw.update(
+            feats.interleaved(
+                servers,
+                (records, feats.keyed_records),
+                WORKLOADS,
+                rounds,
+                self.size,
+                load,
+                CLIENT_CPUS,
+            )
+        )
 
     def peer(self, peer: str, project: Path) -> None:
         folder, requirements = PEERS[peer]
@@ -585,6 +647,10 @@ class Bench:
         return label.lower() in self.not_measured
 
     def table(self) -> str:
+        if self.args.features:
+            import _serving_features as feats
+
+            return feats.table(self.raw, FEATURES_WITHOUT, FEATURES_WITH, WORKLOADS, markdown_table)
         cols = self.columns()
         mlflow = self.raw.get("MLflow")
         base = self.raw.get("plinth 1 worker")
@@ -696,6 +762,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="0.3 s runs, plinth (1 worker) only")
     parser.add_argument("--no-peers", action="store_true", help="measure plinth only")
+    parser.add_argument(
+        "--features",
+        action="store_true",
+        help="plinth without and with a 3-view online feature lookup (no peers)",
+    )
     common_arguments(parser, complete=None)
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -725,9 +796,29 @@ def main(argv: list[str] | None = None) -> int:
         "table": table,
     }
     write_json(args.json, report)
+    if args.features:
+        write_section(
+            args, SECTION_FEATURES, lambda: render_features(report, table), complete=False
+        )
+        return 0
     complete = not args.quick and not args.no_peers
     write_section(args, SECTION, lambda: render_section(report, table), complete=complete)
     return 0
+
+
+def render_features(report: dict[str, Any], table: str) -> str:
+    v = report["versions"]
+    tools = [f"{name} " + ", ".join(f"{k} {x}" for k, x in got.items()) for name, got in v.items()]
+    lines = [
+        *section_head("Serving with online features", report, tools, folders=None),
+        "- The model of the serving benchmark, served by one worker (CPU 0; load generator on "
+        "CPU 1) without features (a request sends 20 values) and with `features: {service: "
+        "bench}` (a request sends 3 entity keys and 2 values; 18 inputs are looked up in 3 "
+        "views of 6 float64 features, 10,000 entities each, SQLite online store). "
+        f"{report['size']['duration_s']:g} s per run after a {report['size']['warmup_s']:g} s "
+        "warm-up.",
+    ]
+    return "\n".join([*lines, "", table])
 
 
 def render_section(report: dict[str, Any], table: str) -> str:

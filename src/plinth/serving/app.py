@@ -35,7 +35,7 @@ from plinth.errors import (
     http_error,
 )
 from plinth.guards.html import CSP_HEADER, csp_policy
-from plinth.serving.decode import Problem, openapi
+from plinth.serving.decode import Decoded, Problem, openapi
 from plinth.serving.metrics import ServingMetrics
 from plinth.serving.served import ModelSlot, ServedModel
 
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from plinth.context import Context
     from plinth.entities import DeploymentVersion, ModelVersion
     from plinth.serving.edge import EdgeSuite, Failure
+    from plinth.serving.features import OnlineFeatures
     from plinth.serving.spec import DeploymentSpec
 
 __all__ = ["Server", "create_app"]
@@ -107,6 +108,7 @@ class Server:
         self.slots = [s for s in (self.primary, self.canary, self.shadow) if s is not None]
         self.ready = False
         self.edge: EdgeSuite | None = None
+        self.features: OnlineFeatures | None = None  # opened at start (does I/O)
         if spec.suite is not None:  # a missing or malformed suite stops the server here
             from plinth.serving.edge import EdgeSuite
             from plinth.validation import Suite
@@ -139,7 +141,7 @@ class Server:
         version: ModelVersion | None,
         lineage: dict[str, Any],
     ) -> ServedModel:
-        return ServedModel(
+        served = ServedModel(
             model,
             name,
             role,
@@ -149,8 +151,11 @@ class Server:
             metrics=self.metrics,
             version=version,
             lineage=lineage,
-            passthrough=[(p.name, p.type, p.required) for p in self.spec.passthrough],
+            passthrough=self.spec.passthrough_fields,
         )
+        if self.features is not None:  # its inputs must all have a source, or it is refused
+            self.features.bind(served)
+        return served
 
     def _load_suite(self) -> None:
         """Read the deployment's suite once (no disk I/O per request); log what is skipped."""
@@ -173,6 +178,10 @@ class Server:
             from plinth.serving.spec import save_deployment
 
             self.deployment = save_deployment(self.spec, self.ctx)
+        if self.spec.features is not None and self.features is None:
+            from plinth.serving.features import OnlineFeatures
+
+            self.features = OnlineFeatures.open(self.spec, self.ctx, self.metrics.registry)
         for slot in self.slots:
             slot.refresh()
         self._load_suite()
@@ -219,6 +228,8 @@ class Server:
         for slot in self.slots:
             if slot.current is not None:
                 slot.current.close()
+        if self.features is not None:
+            self.features.close()
 
     # -- requests ---------------------------------------------------------------------
     async def predict(self, request: Request) -> Response:
@@ -238,7 +249,8 @@ class Server:
                 if self.random.random() < self.spec.canary.traffic:
                     served = canary.current
             doc = _parse(body)
-            columns, rows, passed, echo = served.decoder.decode_request(doc)
+            decoded, extra, types = await self._decode(served, doc)
+            columns, rows, passed, echo = decoded
             self.metrics.rows.observe(rows)
             failures = self._check(doc, columns, passed, rows)
             self.arriving -= 1
@@ -281,8 +293,8 @@ class Server:
                 else [{} for _ in range(rows)]
             )
         logged: dict[str, Any] = columns
-        if passed or failures is not None:
-            logged = {**columns, **passed}
+        if passed or failures is not None or extra:
+            logged = {**columns, **extra, **passed}
             if failures is not None:
                 from plinth.serving.edge import EdgeSuite
 
@@ -298,13 +310,22 @@ class Server:
                     logged,
                     predictions,
                     nbytes=len(body),
-                    types=getattr(served, "log_types", None),
+                    types=types,
                 )
             except Exception as exc:  # the log never fails a prediction
                 log.warning("plinth: prediction log refused a request: %s", exc)
         if self.shadow is not None and self.shadow.current is not None:
             self._spawn(self._shadow(self.shadow.current, doc))
         return Response(payload, media_type=_JSON, headers={**_HEADERS, "X-Request-ID": request_id})
+
+    async def _decode(
+        self, served: ServedModel, doc: Any
+    ) -> tuple[Decoded, dict[str, list[Any]], dict[str, str] | None]:
+        """The model's columns of a request, the extra columns to log (keys and looked-up
+        features not given to the model) and the log's column types."""
+        if self.features is None:
+            return served.decoder.decode_request(doc), {}, getattr(served, "log_types", None)
+        return await self.features.decode(served, doc)
 
     def _check(
         self, doc: Any, columns: dict[str, list[Any]], passed: dict[str, list[Any]], rows: int
@@ -314,26 +335,10 @@ class Server:
         edge = self.edge
         if edge is None:
             return None
-        failures = edge.failures({**columns, **passed}, rows)
+        form = "records" if "records" in doc else "columns"
+        failures = edge.check({**columns, **passed}, rows, form, reject=self.spec.mode == "reject")
         if not failures:
             return failures
-        rejecting = self.spec.mode == "reject"
-        errors = [f for f in failures if f.severity == "error"]
-        if rejecting and errors:
-            form = "records" if "records" in doc else "columns"
-            raise RequestError.naming(
-                [
-                    Problem(
-                        f"records[{f.row}].{f.column}"
-                        if form == "records"
-                        else f"columns.{f.column}[{f.row}]",
-                        f"fails {f.check}: {f.message}",
-                    )
-                    if f.column is not None
-                    else Problem(f"{form}[{f.row}]", f"fails {f.check}: {f.message}")
-                    for f in errors[:50]
-                ]
-            )
         self.metrics.input_check_failures(failures)
         return failures
 
@@ -356,8 +361,8 @@ class Server:
 
     async def _shadow(self, served: ServedModel, doc: Any) -> None:
         try:
-            columns, rows = served.decoder.decode(doc)
-            await served.batcher.submit(columns, rows)
+            decoded = (await self._decode(served, doc))[0]
+            await served.batcher.submit(decoded.columns, decoded.rows)
         except Exception as exc:  # a shadow never affects anyone; it is counted
             log.info("plinth: shadow %s failed: %s", served.name, exc)
             self.metrics.error("shadow")
@@ -402,6 +407,8 @@ class Server:
         if not self.ready or self.primary.current is None:
             return self._error(_not_ready())
         doc = self.primary.current.describe()
+        if self.features is not None:
+            doc["features"] = self.features.binding(self.primary.current).describe()
         doc["deployment"] = {
             "name": self.spec.name,
             "version": None if self.deployment is None else self.deployment.number,
@@ -431,9 +438,11 @@ class Server:
         if cached is None or cached[0] is not primary:
             import orjson
 
-            doc = openapi(
-                f"plinth deployment {self.spec.name}", primary.name, primary.decoder, primary.output
+            decoder = (
+                primary.decoder if self.features is None else self.features.binding(primary).decoder
             )
+            title = f"plinth deployment {self.spec.name}"
+            doc = openapi(title, primary.name, decoder, primary.output)
             cached = (primary, orjson.dumps(doc))
             self._openapi = cached
         return Response(cached[1], media_type=_JSON, headers=_HEADERS)

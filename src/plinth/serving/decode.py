@@ -31,6 +31,8 @@ class Problem(NamedTuple):
 
 
 def _group(dtype: str) -> str:
+    if dtype == "key":  # an entity key of online features: a string or an integer
+        return "key"
     if dtype.startswith(("int", "uint")):
         return "integer"
     if dtype in {"halffloat", "float", "double"} or dtype.startswith("float"):
@@ -85,6 +87,13 @@ def _check_string(v: Any) -> str | None:
     return f"expected a string, got {_describe(v)}"
 
 
+def _check_key(v: Any) -> str | None:
+    t = type(v)
+    if t is str or (t is int and _INT_MIN <= v <= _INT_MAX):
+        return None
+    return f"an entity key is a string or an integer, got {'null' if v is None else _describe(v)}"
+
+
 def _check_any(v: Any) -> str | None:
     return None
 
@@ -94,6 +103,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "number": _check_number,
     "boolean": _check_boolean,
     "string": _check_string,
+    "key": _check_key,
     "any": _check_any,
 }
 _JSON_TYPES: dict[str, dict[str, Any]] = {
@@ -101,6 +111,7 @@ _JSON_TYPES: dict[str, dict[str, Any]] = {
     "number": {"type": ["number", "null"]},
     "boolean": {"type": "boolean"},
     "string": {"type": ["string", "null"]},
+    "key": {"type": ["string", "integer"]},
     "any": {},
 }
 
@@ -154,7 +165,7 @@ class Decoder:
         signature type, a pass-through field's declared type. Inputs of other types
         (tensors, lists) and ``any`` pass-through fields (a mix of scalars no one type
         holds) are left out: their type is inferred from the values."""
-        types = {n: self.dtypes[n] for n in self.names if self.groups[n] != "any"}
+        types = {n: self.dtypes[n] for n in self.names if self.groups[n] not in ("any", "key")}
         for name, kind, _ in self.passthrough:
             if kind in _PASS_TYPES:
                 types[name] = _PASS_TYPES[kind]

@@ -114,6 +114,33 @@ class EdgeSuite:
         found.sort(key=lambda f: f.row)
         return found
 
+    def check(
+        self, columns: Mapping[str, Any], rows: int, form: str, *, reject: bool
+    ) -> list[Failure]:
+        """:meth:`failures`; with ``reject``, a RequestError naming each failing row and
+        check (``records[3].size`` or ``columns.size[3]``, by the request's ``form``) when
+        an error-level check fails."""
+        failures = self.failures(columns, rows)
+        errors = [f for f in failures if f.severity == "error"] if reject else []
+        if errors:
+            from plinth.errors import RequestError
+            from plinth.serving.decode import Problem
+
+            raise RequestError.naming(
+                [
+                    Problem(
+                        f"records[{f.row}].{f.column}"
+                        if form == "records"
+                        else f"columns.{f.column}[{f.row}]",
+                        f"fails {f.check}: {f.message}",
+                    )
+                    if f.column is not None
+                    else Problem(f"{form}[{f.row}]", f"fails {f.check}: {f.message}")
+                    for f in errors[:50]
+                ]
+            )
+        return failures
+
     @staticmethod
     def per_row(failures: Sequence[Failure], rows: int) -> list[str | None]:
         """``check(column); ...`` for each row (None: passed), as logs and outputs store it."""

@@ -10,6 +10,7 @@
     limits: {max_rows: 10000, max_body_bytes: 10485760}
     passthrough: [order_id]                            # optional; typed: see docs/serving.md
     validate: {suite: serving.yaml, mode: reject}      # optional; mode reject or warn
+    features: {service: delays_features}               # optional; requests send entity keys
 
 Every problem is a :class:`~plinth.errors.UsageError` naming the key (``field=``) and,
 for an unknown key, the closest known one. ``digest`` is the BLAKE3 of the text: the same
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_MAX_ROWS",
     "Canary",
     "DeploymentSpec",
+    "FeaturesSpec",
     "Passthrough",
     "save_deployment",
 ]
@@ -50,10 +52,20 @@ DEFAULT_MAX_ROWS = 10_000
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 _HINT = (
     "a deployment is 'name: NAME' and 'model: MODEL@ALIAS', with optional canary, shadow, "
-    "logging, limits, passthrough and validate; see docs/serving.md"
+    "logging, limits, passthrough, validate and features; see docs/serving.md"
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_TOP = ("name", "model", "canary", "shadow", "logging", "limits", "passthrough", "validate")
+_TOP = (
+    "name",
+    "model",
+    "canary",
+    "shadow",
+    "logging",
+    "limits",
+    "passthrough",
+    "validate",
+    "features",
+)
 #: Types a pass-through field may declare (``any``: any JSON scalar or null).
 PASSTHROUGH_TYPES = ("any", "string", "integer", "number", "boolean")
 #: Columns the prediction log writes itself; a pass-through field cannot take their names.
@@ -68,6 +80,16 @@ class Passthrough:
     name: str
     type: str = "any"
     required: bool = False
+
+
+@dataclass(frozen=True)
+class FeaturesSpec:
+    """Online features: the feature service (``NAME`` or ``NAME@N``) whose features the
+    server looks up for each request's entity keys; ``trust_code`` lets a recorded
+    on-demand function run (see docs/serving.md#online-features)."""
+
+    service: str
+    trust_code: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,7 @@ class DeploymentSpec:
     #: ``validate.suite`` as written (relative to ``base_dir``) and ``validate.mode``.
     suite: str | None = None
     mode: str = "reject"
+    features: FeaturesSpec | None = None
     #: The deployment file's folder: ``validate.suite`` resolves inside it.
     base_dir: Path | None = field(default=None, compare=False)
 
@@ -114,6 +137,11 @@ class DeploymentSpec:
         dumped: str = yaml.safe_dump(self.to_dict(), sort_keys=False)
         return dumped
 
+    @property
+    def passthrough_fields(self) -> list[tuple[str, str, bool]]:
+        """``(name, type, required)`` of each pass-through field, as decoders take them."""
+        return [(p.name, p.type, p.required) for p in self.passthrough]
+
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"name": self.name, "model": self.model}
         if self.canary is not None:
@@ -128,6 +156,11 @@ class DeploymentSpec:
             }
         if self.suite is not None:
             doc["validate"] = {"suite": self.suite, "mode": self.mode}
+        if self.features is not None:
+            doc["features"] = {
+                "service": self.features.service,
+                "trust_code": self.features.trust_code,
+            }
         return doc
 
     @classmethod
@@ -213,6 +246,7 @@ class DeploymentSpec:
             passthrough=_passthrough(data.get("passthrough"), where),
             suite=suite,
             mode=mode,
+            features=_features(data.get("features"), where),
         )
 
     def suite_path(self) -> Path:
@@ -284,6 +318,47 @@ def _passthrough(value: Any, where: str) -> tuple[Passthrough, ...]:
             )
         out.append(Passthrough(name, kind, required))
     return tuple(out)
+
+
+def _features(value: Any, where: str) -> FeaturesSpec | None:
+    if value is None:
+        return None
+    hint = (
+        "features is {service: NAME} (or NAME@N to pin a version), with trust_code: true "
+        "to run a recorded on-demand function"
+    )
+    raw = check_mapping(value, where, "features", hint)
+    no_unknown(raw, ("service", "trust_code"), where, "features.")
+    service = raw.get("service")
+    if not isinstance(service, str) or not service.strip():
+        raise UsageError(
+            f"{where}: 'features.service' must name a feature service, got {short_repr(service)}",
+            hint=hint,
+            field="features.service",
+        )
+    from plinth.refs import parse_ref
+
+    try:
+        ref = parse_ref(service, what="feature service", field="features.service")
+    except UsageError as exc:
+        raise UsageError(
+            f"{where}: 'features.service': {exc.message}", hint=hint, field="features.service"
+        ) from None
+    if ref.label is not None:
+        raise UsageError(
+            f"{where}: 'features.service' is NAME or NAME@N (a version number), "
+            f"not {short_repr(service)}",
+            hint=hint,
+            field="features.service",
+        )
+    trust = raw.get("trust_code", False)
+    if not isinstance(trust, bool):
+        raise UsageError(
+            f"{where}: 'features.trust_code' must be true or false, got {short_repr(trust)}",
+            hint="true runs the on-demand functions recorded with the service's views",
+            field="features.trust_code",
+        )
+    return FeaturesSpec(service, trust)
 
 
 def _validate(value: Any, where: str) -> tuple[str | None, str]:
