@@ -26,6 +26,15 @@ from plinth.entities.monitoring import (
     LabelBatch,
     MonitorReport,
 )
+from plinth.entities.pipelines import (
+    DECISION_KINDS,
+    PIPELINE_STATUSES,
+    STEP_STATUSES,
+    Decision,
+    PipelineRun,
+    StepRun,
+    TriggerFiring,
+)
 from plinth.entities.records import (
     RUN_STATUSES,
     Artifact,
@@ -45,10 +54,13 @@ from plinth.entities.validation import SuiteVersion, ValidationRecord
 __all__ = [
     "ALERT_STATUSES",
     "DATASET_KINDS",
+    "DECISION_KINDS",
     "DEFINITION_KINDS",
+    "PIPELINE_STATUSES",
     "REPORT_KINDS",
     "REPORT_STATUSES",
     "RUN_STATUSES",
+    "STEP_STATUSES",
     "VERSION_STATUSES",
     "Alert",
     "AliasMove",
@@ -56,6 +68,7 @@ __all__ = [
     "Dataset",
     "DatasetKind",
     "DatasetVersion",
+    "Decision",
     "DeploymentVersion",
     "Environment",
     "Erasure",
@@ -71,11 +84,14 @@ __all__ = [
     "Model",
     "ModelVersion",
     "MonitorReport",
+    "PipelineRun",
     "PredictionBatch",
     "Project",
     "RecordRef",
     "Run",
     "RunRow",
+    "StepRun",
     "SuiteVersion",
+    "TriggerFiring",
     "ValidationRecord",
 ]

@@ -20,6 +20,7 @@ from plinth.ledger.lineage import LineageStore
 from plinth.ledger.migrate import current_revision, ensure_schema
 from plinth.ledger.models import ModelStore
 from plinth.ledger.monitoring import MonitoringStore
+from plinth.ledger.pipelines import PipelineStore
 from plinth.ledger.projects import ProjectStore
 from plinth.ledger.runs import RunStore
 from plinth.ledger.search import SearchStore
@@ -53,6 +54,7 @@ class Ledger:
         self.models = ModelStore(self._db)
         self.monitoring = MonitoringStore(self._db)
         self.features = FeatureStore(self._db)
+        self.pipelines = PipelineStore(self._db)
         self.gc = GcStore(self._db)
 
     @classmethod
