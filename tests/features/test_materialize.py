@@ -150,3 +150,26 @@ def test_the_cli_materializes_and_prints_json(
     assert result.code == 0, result.err
     assert "weather: 1 row," in result.out
     assert cli("features", "materialize", "--views", "nope").code == 2
+
+
+def test_rows_arriving_late_in_a_changed_source_reach_the_online_store(scene: Context) -> None:
+    """A static table (one early event time) gains a key after the first materialization:
+    the source changed, so the next run starts from the beginning and the key is written."""
+    import os
+
+    first = {m.view: m for m in materialize(end=T0 + 2 * H, ctx=scene)}
+    assert first["fleet"].sources and first["fleet"].sources[0].startswith("parquet:fleet")
+    table = pa.table(
+        {"carrier": ["AA", "DL", "UA"], "day": [T0, T0 + H, T0], "planes": [900, 850, 700]}
+    )
+    path = scene.settings.root / "fleet.parquet"
+    pq.write_table(table, path)
+    stamp = path.stat().st_mtime_ns + 1_000_000_000  # a distinct stamp on coarse clocks
+    os.utime(path, ns=(stamp, stamp))
+    (again,) = materialize(end=T0 + 3 * H, views="fleet", ctx=scene)
+    assert (again.start_ms, again.rows) == (None, 3)  # from the beginning: new sources
+    service = resolve_service(FeatureService("f", [fleet]), ctx=scene)
+    got = OnlineReader(service, scene.online_store).read({"carrier": ["UA"]}, now=T0 + 3 * H)
+    assert got["planes"] == [700]
+    # Same sources again: incremental, nothing new.
+    assert materialize(end=T0 + 3 * H, views="fleet", ctx=scene) == []

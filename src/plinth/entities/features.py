@@ -57,6 +57,8 @@ class Materialization:
     store: str
     created_at: int
     created_by: str
+    #: What the rows were read from (dataset version ids, Parquet file stamps), sorted.
+    sources: list[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,12 @@ write (the store keeps the newer event: an older event never replaces a newer on
 the materialization is recorded (``start_ms``, ``end_ms``, ``rows``, the store). If the
 write fails nothing is recorded, so the next run covers the same window again.
 
-Rows that arrive in a source later with an event time at or before a window already
-materialized are not picked up by the next window; ``plinth features materialize`` of a new
-view version (or a push) covers them.
+A window is incremental only over the same sources: each materialization records what its
+rows were read from (the dataset versions, and each Parquet file's size and modification
+time). When a source has changed since — a new dataset version, a rewritten file — the view
+is materialized from the beginning again (``start`` None), so rows that arrived late with an
+event time inside a window already done (a new plane in a static table, a corrected day)
+reach the online store too; the store's event-time rule keeps newer entries.
 """
 
 from __future__ import annotations
@@ -129,12 +132,13 @@ def _one(record: Any, view: FeatureView, end_ms: int, *, ctx: Context) -> Materi
 
     pid = ctx.project.id
     last = ctx.ledger.features.last_materialization(pid, view.name, record.id)
-    start_ms = None if last is None else last.end_ms
-    if start_ms is not None and end_ms <= start_ms:
-        return None  # this window was materialized already
     keys = join_keys_of(view, ctx=ctx)
-    table = view_rows(view, keys, ctx=ctx).table
-    latest = _latest(table, view, keys, start_ms, end_ms)
+    rows = view_rows(view, keys, ctx=ctx)
+    sources = _fingerprint(view, rows.versions, ctx=ctx)
+    start_ms = None if last is None or last.sources != sources else last.end_ms
+    if start_ms is not None and end_ms <= start_ms:
+        return None  # this window was materialized already, from the same sources
+    latest = _latest(rows.table, view, keys, start_ms, end_ms)
     store = ctx.online_store
     store.write_columns(
         view.name,
@@ -144,8 +148,33 @@ def _one(record: Any, view: FeatureView, end_ms: int, *, ctx: Context) -> Materi
         view.features,
     )
     return ctx.ledger.features.record_materialization(
-        record, start_ms=start_ms, end_ms=end_ms, rows=latest.num_rows, store=store.describe()
+        record,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        rows=latest.num_rows,
+        store=store.describe(),
+        sources=sources,
     )
+
+
+def _fingerprint(view: FeatureView, versions: Any, *, ctx: Context) -> list[str]:
+    """What ``view``'s rows were read from: dataset version ids, and for each Parquet file
+    its path, size and modification time (sorted)."""
+    from plinth.features.definitions import Source
+    from plinth.guards.paths import safe_join
+
+    out = [f"dataset_version:{v.id}" for v in versions]
+    assert isinstance(view.source, Source)
+    parts = [view.source, *(inner for _, inner in view.source.tables)]
+    for part in parts:
+        if part.kind == "parquet" and part.path is not None:
+            path = safe_join(ctx.settings.root, part.path)
+            try:
+                st = path.stat()
+                out.append(f"parquet:{part.path}:{st.st_size}:{st.st_mtime_ns}")
+            except OSError:
+                out.append(f"parquet:{part.path}:missing")
+    return sorted(out)
 
 
 def _utc_events(column: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -183,8 +183,10 @@ class FeatureStore:
         end_ms: int,
         rows: int,
         store: str,
+        sources: list[str] | None = None,
     ) -> Materialization:
-        """Append one materialization of ``definition`` (a feature view version)."""
+        """Append one materialization of ``definition`` (a feature view version);
+        ``sources`` names what its rows were read from."""
         if definition.kind != "feature_view":
             raise UsageError(f"only feature views are materialized, not a {definition.kind}")
         _count(rows, "materialized rows")
@@ -200,6 +202,7 @@ class FeatureStore:
             "end_ms": end_ms,
             "rows": rows,
             "store": store,
+            "sources": None if sources is None else sorted(str(x) for x in sources),
             **self._db.stamp(),
         }
         with self._db.write() as conn:

@@ -523,6 +523,9 @@ feature_materializations = sa.Table(
     sa.Column("end_ms", MS, nullable=False),
     sa.Column("rows", sa.BigInteger, nullable=False),
     sa.Column("store", sa.Text, nullable=False),
+    # What the rows were read from (dataset version ids, Parquet file stamps): a window is
+    # only incremental over the same sources; new ones are materialized from the start.
+    sa.Column("sources", sa.JSON, nullable=True),
     *_created(),
     sa.Index(None, "project_id", "view"),
 )

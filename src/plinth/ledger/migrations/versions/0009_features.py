@@ -63,6 +63,7 @@ def upgrade() -> None:
                 sa.Column("end_ms", sa.BigInteger(), nullable=False),
                 sa.Column("rows", sa.BigInteger(), nullable=False),
                 sa.Column("store", sa.Text(), nullable=False),
+                sa.Column("sources", sa.JSON(), nullable=True),
             ]
             if table == "feature_materializations"
             else [
