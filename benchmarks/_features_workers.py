@@ -160,60 +160,61 @@ def feast_apply(args: dict[str, Any]) -> dict[str, Any]:
 # ---- b. materialization -------------------------------------------------------------------
 
 
-def _plinth_materialize(store: Any, views: dict[str, Any]) -> int:
-    """plinth's materialization of ``views`` into ``store``; the rows written.
-
-    TEMPORARY: plinth's building blocks, until the public ``plinth.features.materialize(...)``
-    lands (issue 14). Switch this function to it then; the rest of the benchmark stays.
-    Per view: read its Parquet file, take the latest row per key within the window (ties
-    of equal event time to the latest created) in one DuckDB query through
-    ``plinth.guards.sql``, and ``OnlineStore.write`` the rows.
-    """
-    import pyarrow.parquet as pq
-
-    from plinth.guards.sql import cursor
-
-    written = 0
-    con = cursor()
-    try:
-        for name, view in views.items():
-            columns = [*view["floats"], *view["ints"]]
-            con.register("mat_view", pq.read_table(view["path"]))
-            try:
-                latest = con.sql(
-                    f"SELECT {KEY}, {TS}, {', '.join(columns)} FROM mat_view"  # noqa: S608
-                    f" WHERE {TS} BETWEEN $1 AND $2 QUALIFY row_number() OVER"
-                    f" (PARTITION BY {KEY} ORDER BY {TS} DESC, {CREATED} DESC) = 1",
-                    params=[_when(view["start_us"]), _when(view["end_us"])],
-                ).to_arrow_table()
-            finally:
-                con.unregister("mat_view")
-            values = [latest[c].to_pylist() for c in columns]
-            rows = [(key, dict(zip(columns, vals, strict=True)), ts) for key, ts, *vals
-                    in zip(latest[KEY].to_pylist(), latest[TS].to_pylist(), *values,
-                           strict=True)]  # fmt: skip
-            written += store.write(name, rows, _features_of(view))
-    finally:
-        con.close()
-    return written
-
-
 def _plinth_store(args: dict[str, Any]) -> Any:
     from plinth.storage.online import open_online_store
 
     return open_online_store(args["uri"], root=Path.cwd(), prefix=args.get("prefix"))
 
 
+def _absolute(uri: str, prefix: str | None) -> str:
+    """The online-store URI with a relative SQLite path made absolute from the work folder
+    and the benchmark's Redis key prefix carried in the URI."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path.cwd() / uri[len("sqlite:///") :])
+    if prefix and not uri.startswith("sqlite"):
+        return uri + ("&" if "?" in uri else "?") + f"prefix={prefix}"
+    return uri
+
+
 def mat_plinth(args: dict[str, Any]) -> dict[str, Any]:
-    _preload("plinth.guards.sql", "duckdb")
-    store = _plinth_store(args)
-    for name in args["views"]:
-        store.delete_view(name)  # a fresh store for every repetition
-    start = time.perf_counter()
-    written = _plinth_materialize(store, args["views"])
-    done = time.perf_counter()
-    store.close()
-    return {"materialize_s": done - start, "written": written, "peak_mb": peak_rss_mb()}
+    """``plinth.features.materialize`` of the views, defined and applied in a fresh project
+    (not timed), into the given online store; only the materialize call is timed."""
+    import shutil
+    import tempfile
+
+    _preload("plinth.guards.sql", "duckdb", "plinth.features.materialize", "plinth.features.rows")
+    from plinth.context import Context
+    from plinth.features import Entity, FeatureView, apply, materialize, parquet
+
+    root = Path(tempfile.mkdtemp(prefix="plinth-mat-", dir=Path.cwd()))
+    ctx = Context.open(root, online_store=_absolute(args["uri"], args.get("prefix")))
+    try:
+        entity = Entity("bench_entity", [KEY])
+        views = []
+        for name, view in args["views"].items():
+            shutil.copy(view["path"], root / f"{name}.parquet")
+            views.append(
+                FeatureView(
+                    name,
+                    [entity],
+                    parquet(f"{name}.parquet"),
+                    timestamp=TS,
+                    created_timestamp=CREATED,
+                    features=_features_of(view),
+                )
+            )
+        apply([entity, *views], ctx=ctx)
+        for name in args["views"]:
+            ctx.online_store.delete_view(name)  # a fresh store for every repetition
+        end = _when(max(v["end_us"] for v in args["views"].values()))
+        start = time.perf_counter()
+        done = materialize(end=end, ctx=ctx)
+        stop = time.perf_counter()
+    finally:
+        ctx.close()
+        shutil.rmtree(root, ignore_errors=True)
+    written = sum(m.rows for m in done)
+    return {"materialize_s": stop - start, "written": written, "peak_mb": peak_rss_mb()}
 
 
 def mat_feast(args: dict[str, Any]) -> dict[str, Any]:

@@ -143,3 +143,16 @@ def test_definitions_in_collects_each_once_in_order() -> None:
     ent = Entity("airport", ["origin"])
     w = view()
     assert definitions_in([ent, 1, w, ent, "x"]) == [ent, w]
+
+
+def test_function_names_survive_importing_their_modules() -> None:
+    """``materialize``, ``push`` and ``skew`` are modules and functions: importing the
+    module (as a benchmark or a plugin may) must not replace the package's function."""
+    import importlib
+
+    import plinth.features
+
+    for name in ("materialize", "push", "skew"):
+        importlib.import_module(f"plinth.features.{name}")
+        assert callable(getattr(plinth.features, name)), name
+        assert getattr(plinth.features, name).__module__ == f"plinth.features.{name}"

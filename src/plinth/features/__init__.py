@@ -38,8 +38,11 @@ import typing as _typing
 
 from plinth._lazy import lazy_attributes
 
-# ``skew`` names both a module and its function; bound on import (skew.py imports nothing
-# heavy at top level) so that ``plinth.features.skew`` is always the function.
+# ``materialize``, ``push`` and ``skew`` name both a module and its function; bound on
+# import (those modules import nothing heavy at top level) so that ``plinth.features.push``
+# is always the function, even after ``import plinth.features.push`` ran somewhere.
+from plinth.features.materialize import materialize
+from plinth.features.push import push
 from plinth.features.skew import skew
 
 if _typing.TYPE_CHECKING:
@@ -56,10 +59,8 @@ if _typing.TYPE_CHECKING:
         sql,
     )
     from plinth.features.files import load_definitions
-    from plinth.features.materialize import materialize
     from plinth.features.offline import ViewData, point_in_time_join
     from plinth.features.online import OnlineReader, get_online_features
-    from plinth.features.push import push
     from plinth.features.registry import (
         ApplyResult,
         Change,
@@ -97,8 +98,6 @@ _LAZY = {
     "show": _REG,
     "OnlineReader": "plinth.features.online",
     "get_online_features": "plinth.features.online",
-    "materialize": "plinth.features.materialize",
-    "push": "plinth.features.push",
     "TrainingSet": "plinth.features.training",
     "ViewData": "plinth.features.offline",
     "get_training_set": "plinth.features.training",
