@@ -158,7 +158,8 @@ def test_rows_arriving_late_in_a_changed_source_reach_the_online_store(scene: Co
     import os
 
     first = {m.view: m for m in materialize(end=T0 + 2 * H, ctx=scene)}
-    assert first["fleet"].sources and first["fleet"].sources[0].startswith("parquet:fleet")
+    assert first["fleet"].sources
+    assert first["fleet"].sources[0].startswith("parquet:fleet")
     table = pa.table(
         {"carrier": ["AA", "DL", "UA"], "day": [T0, T0 + H, T0], "planes": [900, 850, 700]}
     )
