@@ -31,6 +31,7 @@ PACKAGES = [
     "plinth.features",
     "plinth.models",
     "plinth.monitoring",
+    "plinth.pipelines",
     "plinth.profiles",
     "plinth.registry",
     "plinth.settings",

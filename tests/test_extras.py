@@ -122,6 +122,21 @@ CASES: dict[str, tuple[list[str], str, str, str | None]] = {
         "ray_point_in_time_join(t.rename_columns(['id', 'event_timestamp', 'y']), [view], ctx=ctx)",
         "features_engine",
     ),
+    "pipelines": (
+        ["croniter"],
+        "from plinth.pipelines.triggers import parse_triggers\n",
+        "parse_triggers([{'cron': '0 * * * *'}], pipeline='p', target='flow.py:p')",
+        "cron",
+    ),
+    "notebooks": (
+        ["IPython", "nbclient", "nbdime", "nbformat"],
+        "import json\nimport plinth\nfrom plinth.pipelines.notebooks import run_notebook\n"
+        "ctx = plinth.init('.', system_metrics=False)\n"
+        "with open('n.ipynb', 'w') as f:\n"
+        "    json.dump({'cells': [], 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}, f)\n",
+        "run_notebook('n.ipynb', ctx=ctx)",
+        None,
+    ),
     "serve": (
         ["starlette", "uvicorn", "orjson"],
         "from plinth.serving import app, spec\n",

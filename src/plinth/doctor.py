@@ -2,7 +2,7 @@
 
 Doctor never migrates or writes records; it reports. Each check is independent, so one
 unreachable backend does not hide the state of the others. Settings of features that are not
-built yet (``executor``) are shown as "not used yet" and not checked.
+built yet (none at present: see ``NOT_USED_YET``) are shown as "not used yet" and not checked.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from plinth.settings import Settings, redact
 __all__ = ["NOT_USED_YET", "DoctorCheck", "run_checks"]
 
 #: Settings that nothing reads yet, and the feature that will read them.
-NOT_USED_YET = {"executor": "pipelines"}
+NOT_USED_YET: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,36 @@ def _online_store(settings: Settings) -> DoctorCheck:
         store.close()
 
 
+def _executor(settings: Settings) -> DoctorCheck:
+    import importlib.util
+    import os
+
+    name = settings.executor
+    if name == "local":
+        return DoctorCheck("executor", True, name, "pipeline steps run in-process")
+    if name == "process":
+        workers = max(1, min(os.cpu_count() or 1, 8))
+        return DoctorCheck("executor", True, name, f"a local pool of {workers} processes")
+    if name != "ray" and not name.startswith("ray://"):
+        raise ConfigError(
+            f"setting 'executor' is {name!r}",
+            hint="use local, process, ray or ray://HOST:PORT",
+            field="executor",
+        )
+    # Ray: doctor starts and contacts nothing; it only checks that Ray can be imported.
+    if importlib.util.find_spec("ray") is None:
+        return DoctorCheck(
+            "executor", False, redact(name), "ray is not installed", "pip install 'plinth[ray]'"
+        )
+    return DoctorCheck("executor", True, redact(name), "ray installed; cluster not contacted")
+
+
 CHECKS: tuple[Callable[[Settings], DoctorCheck], ...] = (
     _config,
     _metadata,
     _artifacts,
     _online_store,
+    _executor,
 )
 
 

@@ -74,8 +74,9 @@ class Settings:
     )
     executor: str = _setting(
         "local",
-        "Where pipeline steps run: local (in-process) or ray / ray://HOST:PORT. "
-        "Not used yet: the pipelines that read it are coming.",
+        "Where pipeline steps run: local (in-process, the default), process (a local "
+        "process pool for independent branches) or ray (a local cluster) / ray://HOST:PORT. "
+        "plinth pipeline run --executor overrides it.",
     )
     features_engine: str = _setting(
         "duckdb",

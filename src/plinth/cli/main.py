@@ -18,6 +18,11 @@ from plinth._version import __version__
 
 # name -> (module, attribute, one-line help). Modules are imported only when a command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "agent": (
+        "plinth.cli.agent",
+        "agent",
+        "Watch pipelines' triggers (cron, new data, alerts) and run them.",
+    ),
     "data": (
         "plinth.cli.data",
         "data",
@@ -53,6 +58,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "monitor",
         "Watch models and data for drift: drift, run, watch, labels.",
     ),
+    "nb": (
+        "plinth.cli.nb",
+        "nb",
+        "Notebooks: a cell-level diff of two notebooks or two runs' notebooks.",
+    ),
+    "pipeline": (
+        "plinth.cli.pipeline",
+        "pipeline",
+        "Pipelines of cached steps: run, resume, runs, show, graph.",
+    ),
     "reproduce": (
         "plinth.cli.reproduce",
         "reproduce",
@@ -64,6 +79,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Serve a deployment over HTTP: predict, model, health, metrics.",
     ),
     "runs": ("plinth.cli.runs", "runs", "List, search, show, compare, delete and export runs."),
+    "triggers": (
+        "plinth.cli.triggers",
+        "triggers",
+        "The triggers pipelines declare: list, with next tick and last firing.",
+    ),
     "validate": ("plinth.cli.validate", "validate", "Check data against suites: infer, run."),
 }
 

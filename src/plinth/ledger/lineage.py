@@ -59,6 +59,31 @@ class LineageStore:
             row = conn.execute(query).mappings().one()
         return _edge(row)
 
+    def add_many(self, edges_: Iterable[tuple[RecordRef, RecordRef, str]]) -> None:
+        """Record many ``(src, dst, relation)`` edges in one transaction (existing edges are
+        left as they are); nothing is read back, for writers on a hot path (pipelines)."""
+        stamp = self._db.stamp()
+        rows = []
+        for src, dst, relation in edges_:
+            _check_ref(src, "src")
+            _check_ref(dst, "dst")
+            check_text(relation, "lineage relation", max_length=64)
+            rows.append(
+                {
+                    "id": new_id(),
+                    "src_type": src.type,
+                    "src_id": src.id,
+                    "dst_type": dst.type,
+                    "dst_id": dst.id,
+                    "relation": relation,
+                    **stamp,
+                }
+            )
+        if not rows:
+            return
+        with self._db.write() as conn:
+            conn.execute(upsert(conn, edges).on_conflict_do_nothing(), rows)
+
     def edges_from(self, ref: RecordRef) -> list[LineageEdge]:
         """Edges whose src is ``ref``, oldest first."""
         return self._edges((edges.c.src_type == ref.type) & (edges.c.src_id == ref.id))

@@ -263,12 +263,19 @@ class PipelineStore:
             )
 
     def firings(
-        self, project_id: str, *, trigger: str | None = None, limit: int = 100
+        self,
+        project_id: str,
+        *,
+        trigger: str | None = None,
+        event_keys: Sequence[str] | None = None,
+        limit: int = 100,
     ) -> builtins.list[TriggerFiring]:
-        """Newest first."""
+        """Newest first; ``event_keys``: only the firings for those events."""
         query = sa.select(firings_t).where(firings_t.c.project_id == project_id)
         if trigger is not None:
             query = query.where(firings_t.c.trigger == trigger)
+        if event_keys is not None:
+            query = query.where(firings_t.c.event_key.in_(builtins.list(event_keys)))
         query = query.order_by(firings_t.c.created_at.desc(), firings_t.c.id.desc()).limit(limit)
         with self._db.read() as conn:
             return [TriggerFiring(**dict(r)) for r in conn.execute(query).mappings()]

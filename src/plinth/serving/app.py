@@ -4,7 +4,7 @@
 
     app = create_app(DeploymentSpec.load("deployment.yaml"), ctx=ctx)
     # POST /v1/predict  {"records": [{...}]} or {"columns": {...}}
-    # GET  /v1/model  /health  /ready  /metrics  /openapi.json
+    # GET  /v1/model  /v1/canary  /health  /ready  /metrics  /openapi.json
 
 Models are loaded at start-up (``/ready`` answers 503 until then). A background task reads
 each alias every ``serve_alias_poll_seconds`` and swaps in a moved version once it is
@@ -35,6 +35,7 @@ from plinth.errors import (
     http_error,
 )
 from plinth.guards.html import CSP_HEADER, csp_policy
+from plinth.serving.canary import CanaryStats
 from plinth.serving.decode import Decoded, Problem, openapi
 from plinth.serving.metrics import ServingMetrics
 from plinth.serving.served import ModelSlot, ServedModel
@@ -97,6 +98,7 @@ class Server:
         )
         self.wait_s = max(0.0, float(wait_ms)) / 1000.0
         self.metrics = ServingMetrics(spec.name, predlog)
+        self.variants = CanaryStats()  # per-role counts and latencies: GET /v1/canary
         self.random = random.Random(seed)  # noqa: S311 (traffic split, not secrets)
         self.arriving = 0  # requests being read, not yet queued for a model
         injected = dict(models or {})
@@ -155,6 +157,7 @@ class Server:
         )
         if self.features is not None:  # its inputs must all have a source, or it is refused
             self.features.bind(served)
+        self.variants.loaded(role, name)
         return served
 
     def _load_suite(self) -> None:
@@ -237,6 +240,8 @@ class Server:
 
         self.arriving += 1
         queued = False
+        started = time.perf_counter()
+        served: ServedModel | None = None
         try:
             body = await self._body(request)
             primary = self.primary.current
@@ -270,7 +275,12 @@ class Server:
                 self.arriving -= 1
             if not isinstance(exc, PlinthError):
                 log.exception("plinth: internal error on /v1/predict")
-            self.metrics.error(_error_type(exc))
+            kind = _error_type(exc)
+            self.metrics.error(kind)
+            if served is not None:
+                outcome = "rejected" if kind in ("validation", "too_large") else "error"
+                elapsed = time.perf_counter() - started
+                self.variants.observe(served.role, served.name, elapsed, outcome)
             return self._error(exc)
         import orjson
 
@@ -316,7 +326,9 @@ class Server:
                 log.warning("plinth: prediction log refused a request: %s", exc)
         if self.shadow is not None and self.shadow.current is not None:
             self._spawn(self._shadow(self.shadow.current, doc))
-        return Response(payload, media_type=_JSON, headers={**_HEADERS, "X-Request-ID": request_id})
+        self.variants.observe(served.role, served.name, time.perf_counter() - started, "ok")
+        headers = {**_HEADERS, "X-Request-ID": request_id, "X-Plinth-Variant": served.role}
+        return Response(payload, media_type=_JSON, headers=headers)
 
     async def _decode(
         self, served: ServedModel, doc: Any
@@ -380,7 +392,9 @@ class Server:
         """A route that does not exist (404) or a method it does not take (405), as JSON
         with the policy headers; the client's path is not echoed back."""
         status = int(getattr(exc, "status_code", 500))
-        routes = "POST /v1/predict; GET /v1/model, /openapi.json, /health, /ready, /metrics"
+        routes = (
+            "POST /v1/predict; GET /v1/model, /v1/canary, /openapi.json, /health, /ready, /metrics"
+        )
         error: PlinthError = (
             NotFoundError("no such route on this server", hint=routes, field="path")
             if status == 404
@@ -427,6 +441,10 @@ class Server:
             else self.shadow.current.describe()
         )
         return self._json(doc)
+
+    async def canary_stats(self, request: Request) -> Response:
+        """Requests, errors and latency per variant since the last load (serving/canary.py)."""
+        return self._json(self.variants.snapshot(self))
 
     async def openapi(self, request: Request) -> Response:
         from starlette.responses import Response
@@ -566,6 +584,7 @@ def create_app(
     routes = [
         Route("/v1/predict", _timed(server, "/v1/predict", server.predict), methods=["POST"]),
         Route("/v1/model", _timed(server, "/v1/model", server.model), methods=["GET"]),
+        Route("/v1/canary", _timed(server, "/v1/canary", server.canary_stats), methods=["GET"]),
         Route("/openapi.json", _timed(server, "/openapi.json", server.openapi), methods=["GET"]),
         Route("/health", _timed(server, "/health", server.health), methods=["GET"]),
         Route("/ready", _timed(server, "/ready", server.ready_route), methods=["GET"]),

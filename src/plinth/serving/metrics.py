@@ -190,6 +190,11 @@ class ServingMetrics:
                 self.model_info.remove(self.deployment, previous, role)
         self.model_info.labels(self.deployment, model_version, role).set(1)
 
+    def retired(self, model_version: str, role: str) -> None:
+        """``model_version`` no longer serves as ``role`` (its alias was removed)."""
+        with contextlib.suppress(KeyError):
+            self.model_info.remove(self.deployment, model_version, role)
+
     def observe_predictions(
         self, model_version: str, role: str, predictions: Any, kind: str
     ) -> None:

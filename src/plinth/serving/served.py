@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from plinth._extras import require
-from plinth.errors import UsageError
+from plinth.errors import NotFoundError, UsageError
 from plinth.serving.batcher import Batcher, Item
 from plinth.serving.decode import Decoder
 
@@ -278,6 +278,20 @@ def _lineage(ctx: Context, ref: str) -> dict[str, Any]:
     }
 
 
+def _alias_unset(ref: str, ctx: Context) -> bool:
+    """Whether ``ref`` is ``NAME@ALIAS`` of a registered model whose alias is not set."""
+    from plinth.refs import parse_ref
+    from plinth.registry import api
+
+    parsed = parse_ref(ref, what="model")
+    if parsed.label is None:
+        return False
+    try:
+        return parsed.label not in api.aliases(parsed.name, ctx=ctx)
+    except NotFoundError:  # no such model: a mistake in the deployment file
+        return False
+
+
 class ModelSlot:
     """The model serving one role (primary, canary, shadow) for a reference like ``m@champion``.
 
@@ -319,7 +333,19 @@ class ModelSlot:
             from plinth.registry import api
 
             assert self._ctx is not None
-            version = api.get(self.ref, ctx=self._ctx)
+            try:
+                version = api.get(self.ref, ctx=self._ctx)
+            except NotFoundError:
+                if self.role != "canary" or not _alias_unset(self.ref, self._ctx):
+                    raise
+                # A canary whose alias is not set (yet, or any more: a rolled-back rollout)
+                # answers nothing: every request goes to the primary until the alias is set.
+                previous, self.current = self.current, None
+                if previous is None:
+                    return False
+                log.info("plinth: canary %s is unset; no longer served", self.ref)
+                self._metrics.retired(previous.name, self.role)
+                return True
             current = self.current
             if (
                 current is not None

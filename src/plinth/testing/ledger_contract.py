@@ -31,6 +31,7 @@ from plinth.testing.dataset_contract import DatasetStoreContract
 from plinth.testing.feature_contract import FeatureStoreContract
 from plinth.testing.model_contract import ModelStoreContract
 from plinth.testing.monitor_contract import MonitoringContract
+from plinth.testing.pipeline_contract import PipelineContract
 from plinth.testing.races import digest_of, race
 from plinth.testing.spec_contract import VersionedSpecContract
 
@@ -44,6 +45,7 @@ class LedgerContract(
     FeatureStoreContract,
     ModelStoreContract,
     MonitoringContract,
+    PipelineContract,
     VersionedSpecContract,
 ):
     """Behaviour every ledger must show; test methods take the ``ledger`` fixture.

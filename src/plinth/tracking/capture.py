@@ -20,6 +20,7 @@ from plinth.guards.secrets import redact_entry_point
 
 if TYPE_CHECKING:
     from plinth.versioning.code import PendingSource, SourceCapture
+    from plinth.versioning.jupyter import NotebookCapture
 
 __all__ = ["CapturedContext", "capture_run_context"]
 
@@ -32,9 +33,12 @@ class CapturedContext:
         pending: PendingSource,
         entry_point: Mapping[str, Any] | None,
         environment_id: str | None,
+        notebook: NotebookCapture | None = None,
     ) -> None:
         self.environment_id = environment_id
         self._pending = pending
+        # Inside Jupyter: the notebook (and the cells the kernel ran) is the run's code.
+        self._notebook = notebook
         # An entry point given by the caller is redacted like a detected one.
         self._entry_point = redact_entry_point(entry_point)
         self._lock = threading.Lock()
@@ -46,6 +50,8 @@ class CapturedContext:
         info = dict(self._pending.base)
         if self._entry_point is not None:
             info["entry_point"] = self._entry_point
+        if self._notebook is not None:
+            _add_notebook(info, self._notebook, self._entry_point is None)
         return info
 
     def result(self) -> SourceCapture:
@@ -57,6 +63,8 @@ class CapturedContext:
         info = dict(self.result().info)
         if self._entry_point is not None:
             info["entry_point"] = self._entry_point
+        if self._notebook is not None:
+            _add_notebook(info, self._notebook, self._entry_point is None)
         return info
 
     def claim(self) -> bool:
@@ -77,6 +85,18 @@ class CapturedContext:
         from plinth.versioning.code import save_source
 
         save_source(run_id, self.result(), ctx=ctx)
+        if self._notebook is not None:
+            from plinth.versioning.jupyter import save_notebook_source
+
+            save_notebook_source(ctx, run_id, self._notebook)
+
+
+def _add_notebook(info: dict[str, Any], notebook: NotebookCapture, detected: bool) -> None:
+    """A run started in a kernel: the notebook is its code, and its detected entry point (the
+    kernel's command line) is replaced by one ``plinth reproduce`` knows it cannot rerun."""
+    info["notebook"] = notebook.info
+    if detected:
+        info["entry_point"] = {"kind": "notebook", "path": notebook.info.get("path"), "args": []}
 
 
 def capture_run_context(
@@ -85,6 +105,9 @@ def capture_run_context(
     """Start the git capture, store the environment once per digest."""
     from plinth.versioning.code import begin_capture_source
     from plinth.versioning.env import save_environment
+    from plinth.versioning.jupyter import capture_notebook
 
     pending = begin_capture_source()
-    return CapturedContext(pending, entry_point, save_environment(ctx=ctx).id)
+    return CapturedContext(
+        pending, entry_point, save_environment(ctx=ctx).id, notebook=capture_notebook()
+    )
