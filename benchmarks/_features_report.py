@@ -67,8 +67,8 @@ def tables(raw: dict[str, Any], summary: dict[str, Any], *, full: bool) -> tuple
 
     mat_rows = []
     for key, label in (
-        ("mat/plinth-sqlite", "plinth → SQLite (building blocks)"),
-        ("mat/plinth-redis", "plinth → Redis (building blocks)"),
+        ("mat/plinth-sqlite", "plinth.features.materialize → SQLite"),
+        ("mat/plinth-redis", "plinth.features.materialize → Redis"),
         ("mat/feast", "Feast materialize → SQLite (file offline store)"),
     ):
         s = summary.get(key)
@@ -226,9 +226,8 @@ def render_section(report: dict[str, Any], all_tables: list[str]) -> str:
             "imports and `feast apply` not timed. Rows are matched to the reference by a row id.",
             f"- Materialize: 2 views {TIMES} {s['mat_entities']:,} entities "
             f"({s['rows_per_entity']} rows each, ties too), a fresh online store each time. "
-            "plinth's row is its building blocks "
-            "(DuckDB latest-per-key through `plinth.guards.sql`, then `OnlineStore.write`) until "
-            "`plinth.features.materialize` lands.",
+            "plinth's row is `plinth.features.materialize(end=...)` on views defined over the "
+            "Parquet files and applied in a fresh project (definitions and apply not timed).",
             f"- Online reads: p50 and p99 of {s['calls_1']:,} single calls (1 entity) and "
             f"{s['calls_100']:,} (100 random entities) after a warm-up, one view of 4 features, "
             "in the store the last materialization wrote; the floors run plinth's own SQL or keys "
