@@ -206,6 +206,26 @@ _runs: list[RunScope] = []
 # Runs started while a pipeline step runs are collected here (see watch_runs).
 _watched: ContextVar[list[str] | None] = ContextVar("plinth_watched_runs", default=None)
 
+#: Set by a pipeline step in the environment of a process it starts (a notebook's kernel)
+#: to its step run id: ``plinth.start_run`` there records ``step_run -ran-> run``. The
+#: leading underscore keeps it out of the ``PLINTH_*`` settings.
+STEP_RUN_ENV = "_PLINTH_STEP_RUN"
+
+
+def outer_step_run() -> str | None:
+    """The step run id a parent process gave this one (:data:`STEP_RUN_ENV`), if any."""
+    import os
+
+    return os.environ.get(STEP_RUN_ENV) or None
+
+
+def note_runs(run_ids: list[str]) -> None:
+    """Count ``run_ids`` (started in another process for the step running here) among the
+    runs :func:`watch_runs` collects."""
+    started = _watched.get()
+    if started is not None:
+        started.extend(r for r in run_ids if r not in started)
+
 
 def enter_run(run_id: str, ctx: Context) -> None:
     """Make ``run_id`` the active run (called by ``plinth.start_run``)."""

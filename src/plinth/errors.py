@@ -25,6 +25,7 @@ CLI ``exit_code`` (2 for usage and input errors, 1 for a failed check) and an HT
     ├── IntegrityError              stored data does not match its digest                (1, 500)
     │   └── BlobCorruptedError      a blob's content does not hash to its name           (1, 500)
     └── CheckFailedError            a check ran and failed (validation, drift gate)      (1, 422)
+        ├── GateFailedError         a pipeline gate or rollout decided against going on  (1, 422)
         ├── PolicyViolationError    a run loaded a pii policy column in plain form       (1, 422)
         └── QuarantinedError        a dataset version that failed its suite was loaded   (1, 422)
 """
@@ -32,7 +33,7 @@ CLI ``exit_code`` (2 for usage and input errors, 1 for a failed check) and an HT
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Self
+from typing import Any, Self
 
 __all__ = [
     "BackendError",
@@ -41,6 +42,7 @@ __all__ = [
     "CheckFailedError",
     "ConfigError",
     "ConflictError",
+    "GateFailedError",
     "IntegrityError",
     "InvalidPathError",
     "LedgerUnavailableError",
@@ -252,6 +254,23 @@ class CheckFailedError(PlinthError):
 
     exit_code = 1
     status = 422
+
+
+class GateFailedError(CheckFailedError):
+    """A pipeline gate or rollout check failed; ``decision`` is the recorded
+    :class:`plinth.entities.Decision` with its evidence.
+
+    Raised by a gate used as a pipeline step, it fails the step (never retried: the same
+    inputs decide the same way) and so stops the pipeline (the steps after it are skipped).
+    """
+
+    default_hint = "the decision's evidence says why: plinth pipeline show RUN, or ledger decisions"
+
+    def __init__(self, message: str, *, decision: Any, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, field=decision.kind)
+        #: The recorded decision (a ``plinth.entities.Decision``; typed loosely because
+        #: the errors module sits below the entities).
+        self.decision = decision
 
 
 class PolicyViolationError(CheckFailedError):

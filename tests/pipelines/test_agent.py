@@ -328,7 +328,12 @@ def test_a_looping_agent_keeps_polling_until_stopped(project: Context, project_d
         )
     )
     loop.start()
-    time.sleep(0.3)  # a few empty passes
+    # The version must come after the agent's first pass has seen the trigger (it records a
+    # first-seen firing): on a loaded machine a fixed sleep is not enough.
+    deadline = time.monotonic() + 30
+    while not project.ledger.pipelines.firings(project.id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # a few empty passes
     ref = _add_month(project, 1)
     loop.join(timeout=60)
     assert not loop.is_alive()

@@ -150,3 +150,70 @@ def test_a_step_past_its_timeout_fails_with_a_timeout_error(
 
     [module] = [m for n, m in sys.modules.items() if n.startswith("plinth_pipeline_slow_")]
     module.release.set()  # let the abandoned thread end
+
+
+def test_a_failed_gate_or_bad_input_is_not_retried(
+    project: Context, write_flow: Callable[[str, str], str], project_dir: Path,
+    calls: Callable[[], list[str]],
+) -> None:  # fmt: skip
+    write_flow(
+        "gated.py",
+        """
+        import plinth
+        from plinth.errors import UsageError
+        from plinth.pipelines.gates import validation_gate
+
+
+        def _called(name):
+            with open("calls.log", "a") as log:
+                log.write(name + "\\n")
+
+
+        @plinth.step(retries=3, retry_delay=0.01)
+        def gate(ref: str) -> str:
+            _called("gate")
+            validation_gate(ref, "suite.yaml")
+            return ref
+
+
+        @plinth.step(retries=3, retry_delay=0.01)
+        def picky(n: int) -> int:
+            _called("picky")
+            raise UsageError(f"n={n} is not a valid count", field="n")
+
+
+        @plinth.pipeline
+        def gated(ref: str):
+            gate(ref)
+
+
+        @plinth.pipeline
+        def bad(n: int = 1):
+            picky(n)
+        """,
+    )
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from plinth import datasets
+
+    pq.write_table(pa.table({"distance": [100.0, -5.0]}), project_dir / "flights.parquet")
+    (project_dir / "suite.yaml").write_text(
+        "suite: flights\nchecks:\n  - {check: between, column: distance, min: 0, max: 5000}\n"
+    )
+    ref = datasets.add(project_dir / "flights.parquet", "flights", suite="suite.yaml").version.ref
+
+    result = run_pipeline("gated.py:gated", {"ref": ref})
+    assert result.status == "failed"
+    assert result.steps["gate"].attempts == 1
+    assert calls() == ["gate"]
+    decisions = project.ledger.pipelines.decisions(project.project.id, subject=ref)
+    assert [(d.kind, d.outcome, d.pipeline_run_id) for d in decisions] == [
+        ("gate", "failed", result.id)
+    ]
+
+    bad = run_pipeline("gated.py:bad")
+    assert bad.status == "failed"
+    assert bad.steps["picky"].attempts == 1
+    assert "not a valid count" in (bad.steps["picky"].error or "")
+    assert calls() == ["picky"]

@@ -16,7 +16,7 @@ import plinth
 from plinth import datasets
 from plinth.context import Context
 from plinth.pipelines import pipeline, step
-from plinth.pipelines.gates import GateFailed, challenger_gate, validation_gate
+from plinth.pipelines.gates import GateFailedError, challenger_gate, validation_gate
 
 SUITE = "suite: flights\nchecks:\n  - {check: between, column: distance, min: 0, max: 5000}\n"
 LOG_ROUTE = {"name": "ops", "type": "log", "path": "alerts.log"}
@@ -50,7 +50,7 @@ def test_validation_gate_passes_a_good_version_and_records_it(project: Context) 
 def test_validation_gate_fails_a_quarantined_version_with_the_failures(project: Context) -> None:
     ref = _add(project, "flights", [100.0, -5.0, 9000.0])
     assert datasets.get(ref).status == "quarantined"
-    with pytest.raises(GateFailed) as raised:
+    with pytest.raises(GateFailedError) as raised:
         validation_gate(ref, "suite.yaml", routes=[LOG_ROUTE], ctx=project)
     decision = raised.value.decision
     assert decision.outcome == "failed"
@@ -133,7 +133,7 @@ def test_challenger_that_loses_stays_out(project: Context, holdout: str) -> None
     champion = _register("m", "good")
     plinth.models.set_alias("m", "champion", champion)
     loser = _register("m", "noise")
-    with pytest.raises(GateFailed) as raised:
+    with pytest.raises(GateFailedError) as raised:
         challenger_gate(
             "m", loser, holdout=holdout, target="y", metric="roc_auc", routes=[LOG_ROUTE]
         )
@@ -168,7 +168,7 @@ def test_margin_keeps_out_a_challenger_that_wins_by_too_little(
     better = _register("m", "good")
     passed = challenger_gate("m", better, holdout=holdout, target="y", metric="roc_auc")
     gain = passed.evidence["gain"]
-    with pytest.raises(GateFailed, match="by more than"):
+    with pytest.raises(GateFailedError, match="by more than"):
         challenger_gate(
             "m", better, holdout=holdout, target="y", metric="roc_auc", margin=gain + 0.01
         )
@@ -180,7 +180,7 @@ def test_slice_regression_beyond_tolerance_fails(project: Context, holdout: str)
     uneven = _register("m", "mixed")  # better overall, no better than chance on segment b
     args: dict[str, Any] = {"holdout": holdout, "target": "y", "metric": "roc_auc"}
     assert challenger_gate("m", uneven, **args).outcome == "passed"  # no slices named
-    with pytest.raises(GateFailed) as raised:
+    with pytest.raises(GateFailedError) as raised:
         challenger_gate("m", uneven, slices={"segment": 0.05}, **args)
     evidence = raised.value.decision.evidence
     assert evidence["gain"] > 0
@@ -226,8 +226,14 @@ def test_challenger_gate_names_a_missing_target(project: Context, holdout: str) 
 
 
 def test_gate_failed_is_a_check_failure(tmp_path: Path) -> None:
+    import plinth.errors
+    import plinth.pipelines
     from plinth.errors import CheckFailedError, PlinthError
 
-    assert issubclass(GateFailed, CheckFailedError)
-    assert issubclass(GateFailed, PlinthError)
-    assert GateFailed.exit_code == 1
+    # One class, in the error tree, under the style guide's name, reachable from the package.
+    assert GateFailedError.__name__ == "GateFailedError"
+    assert plinth.errors.GateFailedError is GateFailedError
+    assert plinth.pipelines.GateFailedError is GateFailedError
+    assert issubclass(GateFailedError, CheckFailedError)
+    assert issubclass(GateFailedError, PlinthError)
+    assert GateFailedError.exit_code == 1

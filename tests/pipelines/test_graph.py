@@ -170,3 +170,64 @@ def test_steps_are_plain_functions_outside_a_pipeline() -> None:
         plinth.step(retries=-1)
     with pytest.raises(UsageError, match="unknown resource 'gpus'"):
         plinth.step(resources={"gpus": 1})
+
+
+KWARGS = """
+import plinth
+
+def _called(name):
+    with open("calls.log", "a") as log:
+        log.write(name + "\\n")
+
+@plinth.step
+def make(n: int) -> int:
+    _called("make")
+    return n * 10
+
+@plinth.step
+def gather(**kw):
+    _called("gather")
+    return {key: kw[key] for key in sorted(kw)}
+
+@plinth.step
+def spread(*parts, sep: str = "-"):
+    return sep.join(str(p) for p in parts)
+
+@plinth.pipeline
+def keyed(n: int = 1, label: str = "a"):
+    gather(made=make(n), label=label)
+
+@plinth.pipeline
+def unkeyed():
+    spread(sep="+")
+
+@plinth.pipeline
+def positional():
+    spread(1, 2)
+"""
+
+
+def test_kwargs_reach_a_step_by_their_own_names_and_key_its_cache(
+    project: Context, write_flow: Callable[[str, str], str], calls: Callable[[], list[str]]
+) -> None:
+    write_flow("kw.py", KWARGS)
+    result = run_pipeline("kw.py:keyed", {"n": 2})
+    assert result.ok, result.error
+    # each keyword is its own input, a wired output among them (not {"kw": {...}})
+    assert result.value("gather") == {"label": "a", "made": 20}
+    assert calls() == ["make", "gather"]
+    assert run_pipeline("kw.py:keyed", {"n": 2}).ok
+    assert calls() == []  # same keywords: a cache hit
+    changed = run_pipeline("kw.py:keyed", {"n": 2, "label": "b"})
+    assert changed.value("gather") == {"label": "b", "made": 20}
+    assert calls() == ["gather"]  # a changed keyword is a changed cache key
+
+
+def test_star_args_are_refused_by_name_unless_empty(
+    project: Context, write_flow: Callable[[str, str], str]
+) -> None:
+    write_flow("kw.py", KWARGS)
+    assert run_pipeline("kw.py:unkeyed").value("spread") == ""
+    refused = r"step 'spread' got 2 positional argument\(s\) for \*parts"
+    with pytest.raises(UsageError, match=refused):
+        run_pipeline("kw.py:positional")

@@ -3,6 +3,7 @@ the records each makes and a failing suite stopping the run."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from plinth.pipelines import library as lib
 @plinth.pipeline
 def retrain(path: Path, suite: Path):
     version = lib.add_dataset_version(path, "points")
-    checked = lib.validate_dataset(version, suite)
+    checked = lib.validate_dataset(
+        version, suite, routes=[{"name": "ops", "type": "log", "path": "alerts.log"}]
+    )
     model = lib.train_and_log(checked, target="y", model="points")
     lib.move_alias(model, "challenger")
     lib.evaluate(model, checked, target="y")
@@ -71,6 +74,16 @@ def test_a_failing_suite_stops_the_run(project: Context, scene: Path) -> None:
     result = run_pipeline("retrain.py:retrain", {"path": "points.parquet", "suite": "suite.yaml"})
     assert result.status == "failed"
     assert result.steps["validate_dataset"].status == "failed"
-    assert "failed validation" in (result.steps["validate_dataset"].error or "")
+    assert "validation gate" in (result.steps["validate_dataset"].error or "")
+    assert result.steps["validate_dataset"].attempts == 1
     assert result.steps["train_and_log"].status == "skipped"
     assert result.steps["train_and_log"].run_id is None
+    # the gate decided, on this pipeline run, with the failing check as evidence
+    [decision] = project.ledger.pipelines.decisions(project.project.id, pipeline_run_id=result.id)
+    assert (decision.kind, decision.subject, decision.outcome) == ("gate", "points@1", "failed")
+    assert decision.evidence["failures"][0]["check"] == "row_count"
+    # and its alert reached the route
+    [line] = (scene / "alerts.log").read_text().splitlines()
+    alert = json.loads(line)
+    assert alert["details"]["decision_id"] == decision.id
+    assert alert["severity"] == "critical"

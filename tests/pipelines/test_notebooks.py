@@ -120,6 +120,10 @@ def test_a_notebook_step_with_parameters_runs_in_a_pipeline_and_is_stored(
     history = _blob(project, run_ref, NOTEBOOK_HISTORY_PATH).decode()
     assert "threshold = 0.25" in history
     assert "plinth.start_run" in history
+    # ... and belongs to the step run that executed the kernel: step_run -ran-> run.
+    ran = project.ledger.lineage.edges_from(owner)
+    assert ("ran", run_ref) in {(e.relation, e.dst) for e in ran}
+    assert result.steps["report"].run_id == run.id
 
     # Same notebook, same parameters: a cache hit, no kernel; an edit changes the code digest.
     again = nightly(threshold=0.25, root=str(root))

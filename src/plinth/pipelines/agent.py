@@ -173,11 +173,11 @@ def _default_runner(
 def agent_pass(
     triggers: Sequence[TriggerSpec],
     *,
-    ctx: Context | None = None,
     now: datetime | None = None,
     runner: Runner | None = None,
     stop: threading.Event | None = None,
     errors: list[str] | None = None,
+    ctx: Context | None = None,
 ) -> list[Fired]:
     """Evaluate every trigger once; claim and run each pending event this agent wins.
 
@@ -249,11 +249,11 @@ def run_agent(
     *,
     once: bool = False,
     poll_seconds: float = 30.0,
-    ctx: Context | None = None,
     now: Callable[[], datetime] | None = None,
     runner: Runner | None = None,
     stop: threading.Event | None = None,
     on_fired: Callable[[Fired], Any] | None = None,
+    ctx: Context | None = None,
 ) -> AgentReport:
     """Watch the triggers of ``targets`` (pipeline targets, or parsed triggers) and run
     their pipelines: one pass with ``once``, else a pass every ``poll_seconds`` until

@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from plinth.errors import CheckFailedError
+from plinth.errors import GateFailedError
 
 if TYPE_CHECKING:
     from plinth.context import Context
@@ -28,24 +28,10 @@ if TYPE_CHECKING:
     from plinth.monitoring.alerts import Delivery
     from plinth.monitoring.notifiers import Notifier
 
-__all__ = ["GateFailed", "Routes", "notify", "placed", "plain", "record"]
+__all__ = ["GateFailedError", "Routes", "notify", "placed", "plain", "record"]
 
 #: Alert routes: route mappings as in a monitor file, or built notifiers.
 Routes = Sequence["Notifier | Mapping[str, Any]"]
-
-
-class GateFailed(CheckFailedError):
-    """A gate or rollout check failed; ``decision`` is the recorded decision and its evidence.
-
-    Raised by a gate used as a pipeline step, it fails the step and so stops the pipeline
-    (the steps after it are skipped).
-    """
-
-    default_hint = "the decision's evidence says why: plinth pipeline show RUN, or ledger decisions"
-
-    def __init__(self, message: str, *, decision: Decision, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint, field=decision.kind)
-        self.decision = decision
 
 
 def placed(ctx: Context | None, pipeline_run_id: str | None) -> tuple[Context, str | None]:

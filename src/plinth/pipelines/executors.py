@@ -48,6 +48,7 @@ __all__ = [
     "StepOutcome",
     "current_step",
     "open_executor",
+    "retryable",
     "run_call",
 ]
 
@@ -92,7 +93,8 @@ class StepCall:
 class StepOutcome:
     """How an attempt ended: ``outputs`` (entries, see outputs.py) or ``error`` (one line;
     ``detail`` the traceback), the runs it started, and its duration in seconds.
-    ``value`` is the return value itself, kept only by in-process executors."""
+    ``value`` is the return value itself, kept only by in-process executors.
+    ``retryable`` is False for errors another attempt cannot fix (:func:`retryable`)."""
 
     outputs: list[dict[str, Any]] | None
     error: str | None
@@ -101,6 +103,7 @@ class StepOutcome:
     detail: str | None = None
     value: Any = None
     has_value: bool = False
+    retryable: bool = True
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,16 @@ def current_step() -> StepContext | None:
         ctx = here.ctx if here else plinth.current()
     """
     return _STEP.get()
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether another attempt of a step that raised ``exc`` may succeed: not for bad
+    input (:class:`~plinth.errors.UsageError`) nor a gate's decision
+    (:class:`~plinth.errors.GateFailedError`, already recorded: a retry would record it
+    again), which the same inputs reproduce."""
+    from plinth.errors import GateFailedError
+
+    return not isinstance(exc, UsageError | GateFailedError)
 
 
 def run_call(call: StepCall, *, ctx: Context | None = None) -> StepOutcome:
@@ -160,6 +173,7 @@ def run_call(call: StepCall, *, ctx: Context | None = None) -> StepOutcome:
                 list(runs),
                 time.perf_counter() - started,
                 detail="".join(traceback.format_exception(exc)[-20:]),
+                retryable=retryable(exc),
             )
         finally:
             _STEP.reset(token)

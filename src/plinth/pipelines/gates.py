@@ -2,7 +2,7 @@
 
 Each gate is a plain function that records its decision in the ledger with the evidence
 (``ledger.pipelines.decisions``) and returns it when it passes; when it fails, it sends the
-decision to the alert routes and raises :class:`GateFailed`, which a pipeline records as a
+decision to the alert routes and raises :class:`GateFailedError`, which a pipeline records as a
 failed step (the steps after it are skipped). Call them from a step::
 
     @plinth.step(cache=False)
@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import NotFoundError, UsageError
-from plinth.pipelines.decisions import GateFailed, Routes, placed, record
+from plinth.pipelines.decisions import GateFailedError, Routes, placed, record
 
 if TYPE_CHECKING:
     from plinth.context import Context
     from plinth.entities import DatasetVersion, Decision, ModelVersion
     from plinth.validation import Suite
 
-__all__ = ["LOWER_IS_BETTER", "GateFailed", "challenger_gate", "validation_gate"]
+__all__ = ["LOWER_IS_BETTER", "GateFailedError", "challenger_gate", "validation_gate"]
 
 log = logging.getLogger("plinth.pipelines")
 
@@ -75,7 +75,7 @@ def validation_gate(
 ) -> Decision:
     """Pass when dataset version ``dataset`` (``NAME@N`` or a DatasetVersion) is not
     quarantined and, with ``suite``, no error-level check of it fails (the result is
-    recorded with its report); else record the failures and raise :class:`GateFailed`."""
+    recorded with its report); else record the failures and raise :class:`GateFailedError`."""
     import plinth.datasets as datasets
 
     context, pipeline_run_id = placed(ctx, pipeline_run_id)
@@ -145,7 +145,7 @@ def challenger_gate(
     """Pass when version ``challenger`` of ``model`` beats the version ``champion_alias``
     names by more than ``margin`` on ``metric`` over the same ``holdout`` (a dataset
     reference or a table holding the ``target`` column), and does no worse on any value of
-    a ``slices`` column than that column's tolerance; else raise :class:`GateFailed`.
+    a ``slices`` column than that column's tolerance; else raise :class:`GateFailedError`.
 
     ``higher_is_better`` defaults by metric (losses and errors: lower, see
     :data:`LOWER_IS_BETTER`). Without a champion yet, the challenger passes (the evidence
@@ -385,7 +385,7 @@ def _conclude(
     routes: Routes,
     pipeline_run_id: str | None,
 ) -> Decision:
-    """Record the gate's decision; raise :class:`GateFailed` (after the alert) if it failed."""
+    """Record the gate's decision; raise :class:`GateFailedError` (after the alert) if it failed."""
     evidence = {"gate": gate, **evidence}
     if not reasons:
         return record("gate", subject, "passed", evidence, ctx=ctx, pipeline_run_id=pipeline_run_id)
@@ -401,4 +401,4 @@ def _conclude(
         title=title,
     )
     message = f"{title}: {'; '.join(reasons)} (decision {decision.id})"
-    raise GateFailed(message, decision=decision, hint=hint)
+    raise GateFailedError(message, decision=decision, hint=hint)

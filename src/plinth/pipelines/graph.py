@@ -158,10 +158,11 @@ class Tracer:
                 field=name,
             ) from None
         bound.apply_defaults()
-        for value in _leaves(bound.arguments):
+        arguments = _by_name(name, step, bound)
+        for value in _leaves(arguments):
             if isinstance(value, StepOutput) and value.node not in self.graph.nodes:
                 raise UsageError(f"step {name!r} uses {value!r}, which is not in this pipeline")
-        for pname, value in bound.arguments.items():
+        for pname, value in arguments.items():
             if any(isinstance(v, StepOutput) for v in _leaves({"x": value})) and not isinstance(
                 value, StepOutput
             ):
@@ -170,8 +171,32 @@ class Tracer:
                     "container; pass each output as its own parameter",
                     field=name,
                 )
-        self.graph.nodes[name] = Node(name, step, dict(bound.arguments))
+        self.graph.nodes[name] = Node(name, step, arguments)
         return StepOutput(name)
+
+
+def _by_name(name: str, step: Step, bound: inspect.BoundArguments) -> dict[str, Any]:
+    """The call's arguments by parameter name, as the step is later called (``fn(**args)``)
+    and cached: ``**kwargs`` spread into their own names, so each is wired, hashed and
+    recorded on its own; ``*args`` refused when given (positional extras have no name to
+    call, wire or cache them by), dropped when empty."""
+    args: dict[str, Any] = {}
+    for pname, value in bound.arguments.items():
+        kind = bound.signature.parameters[pname].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            args.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                raise UsageError(
+                    f"step {name!r} got {len(value)} positional argument(s) for "
+                    f"*{pname}; a step's inputs are wired and cached by name",
+                    hint=f"give {step.name!r} named parameters (or **kwargs) and pass them "
+                    "by keyword",
+                    field=name,
+                )
+        else:
+            args[pname] = value
+    return args
 
 
 def _leaves(arguments: Mapping[str, Any]) -> Iterator[Any]:

@@ -61,19 +61,18 @@ def add_dataset_version(path: Path, name: str, message: str | None = None) -> Da
 
 
 @step
-def validate_dataset(version: DatasetVersion, suite: Path) -> DatasetVersion:
-    """Validate a dataset version with a suite file (recorded with its report); a failed
-    suite fails the step, stopping everything downstream. Returns the version."""
-    from plinth.datasets.validation import validate
+def validate_dataset(
+    version: DatasetVersion, suite: Path, routes: list[dict[str, Any]] | None = None
+) -> DatasetVersion:
+    """Validate a dataset version with a suite file through
+    :func:`~plinth.pipelines.gates.validation_gate`: the result is recorded with its report
+    and the gate's decision with its evidence; a failing version (an error-level check
+    failed, or it is quarantined) raises :class:`~plinth.errors.GateFailedError` after
+    alerting ``routes`` (monitor-style route mappings), failing the step and stopping
+    everything downstream. Returns the version."""
+    from plinth.pipelines.gates import validation_gate
 
-    result = validate(_ref(version), suite, record=True, ctx=_ctx())
-    if not result.success:
-        failed = [getattr(f, "name", str(f)) for f in getattr(result, "failures", [])][:5]
-        raise UsageError(
-            f"dataset {_ref(version)} failed validation suite {suite.name}: "
-            + (", ".join(failed) or "see the report"),
-            hint="plinth validate shows the report; fix the data or the suite",
-        )
+    validation_gate(version, suite, routes=routes or (), ctx=_ctx())
     return version
 
 

@@ -129,6 +129,11 @@ class _NotebookCall:
             attempt=1 if here is None else here.attempt,
             ctx=None if here is None else here.ctx,
         )
+        if here is not None:  # the runs the kernel started count as the step's own
+            from plinth.context import note_runs
+
+            edges = here.ctx.ledger.lineage.edges_from(RecordRef("step_run", here.step_run_id))
+            note_runs([e.dst.id for e in edges if e.relation == "ran" and e.dst.type == "run"])
         return result.to_dict()
 
 

@@ -192,6 +192,10 @@ def run_notebook(
     nb = inject_parameters(_read(nbformat, raw, shown), params or {})
     name = kernel or nb.metadata.get("kernelspec", {}).get("name") or "python3"
     env = {**os.environ, "JPY_SESSION_NAME": str(file)}
+    if owner is not None and owner.type == "step_run":
+        from plinth.context import STEP_RUN_ENV
+
+        env[STEP_RUN_ENV] = owner.id  # runs the kernel starts belong to the step run
     with tempfile.TemporaryDirectory(prefix="plinth-kernel-") as private:
         failure = _execute(nbclient, nb, name, timeout, file, env, Path(private), shown)
     executed = _redacted(nbformat.writes(nb)).encode("utf-8")

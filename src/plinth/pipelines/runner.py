@@ -273,9 +273,9 @@ class _Run:
         try:
             return self.executor.submit(call, ctx=self.ctx)
         except Exception as exc:  # a step the executor refuses fails, with the reason
-            from plinth.pipelines.executors import _done, _one_line
+            from plinth.pipelines.executors import _done, _one_line, retryable
 
-            return _done(StepOutcome(None, _one_line(exc), [], 0.0))
+            return _done(StepOutcome(None, _one_line(exc), [], 0.0, retryable=retryable(exc)))
 
     def execute(self) -> None:
         order = self.graph.order()
@@ -331,7 +331,7 @@ class _Run:
 
                     outcome = StepOutcome(None, _one_line(exc), [], 0.0)
                 options = self.graph.nodes[name].step.options
-                if outcome.error is not None and attempt <= options.retries:
+                if outcome.error is not None and outcome.retryable and attempt <= options.retries:
                     at = time.perf_counter() + options.retry_wait(attempt)
                     retries.append((at, name, attempt + 1))
                 else:

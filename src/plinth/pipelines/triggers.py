@@ -35,11 +35,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import NotFoundError, UsageError
+from plinth.pipelines.monitor_alerts import alert_problems
 from plinth.specfile import no_unknown, short_repr
 
 if TYPE_CHECKING:
     from plinth.context import Context
-    from plinth.entities import DatasetVersion, MonitorReport, TriggerFiring
+    from plinth.entities import DatasetVersion, TriggerFiring
 
 __all__ = [
     "FIRST_SEEN",
@@ -68,7 +69,6 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "manual": ("manual", *_COMMON),
 }
 _ALL_KEYS = ("cron", "dataset", "monitor", "manual", "name", "on", "param", "params", "since")
-_DRIFT_CHECKS = ("drift", "prediction_drift", "feature_skew")
 _SEEN_PREFIX = "first seen at "
 #: Monitor reports read per pass (newest first): older alerts are superseded anyway.
 _REPORTS_READ = 200
@@ -404,35 +404,6 @@ def _monitor_events(spec: TriggerSpec, ctx: Context, seen: datetime | None) -> l
             reason = f"monitor {spec.monitor} alerted: {'; '.join(problems)}"
             return [_event(spec, report.id, _clip(reason), report.id)]
     return []
-
-
-def alert_problems(report: MonitorReport, on: str = "any") -> list[str]:
-    """What ``report`` alerted on, in words (``drift in temp, dewp``), limited to ``on``;
-    empty when the report is not an alert of that kind."""
-    if report.status != "alert":
-        return []
-    results = report.results if isinstance(report.results, Mapping) else {}
-    if report.kind == "performance":
-        if on == "drift":
-            return []
-        metrics = sorted({str(b.get("metric")) for b in results.get("breaches", []) if b})
-        return [f"performance below bounds on {', '.join(metrics) or 'a metric'}"]
-    out = []
-    checks = results.get("checks", [])
-    for check in checks if isinstance(checks, list) else []:
-        if not isinstance(check, Mapping) or check.get("status") != "alert":
-            continue
-        name = str(check.get("check", "check"))
-        drift = name in _DRIFT_CHECKS
-        if (on == "drift" and not drift) or (on == "performance" and name != "performance"):
-            continue
-        columns = check.get("drifted_columns")
-        if drift and isinstance(columns, list) and columns:
-            label = "drift" if name == "drift" else name.replace("_", " ")
-            out.append(f"{label} in {', '.join(str(c) for c in columns)}")
-        else:
-            out.append(f"{name}: {check.get('summary', 'alert')}")
-    return out
 
 
 def _clip(text: str, limit: int = 500) -> str:

@@ -10,7 +10,8 @@ Models are loaded at start-up (``/ready`` answers 503 until then). A background 
 each alias every ``serve_alias_poll_seconds`` and swaps in a moved version once it is
 loaded. The request path does no disk or database I/O: bodies are parsed with orjson,
 checked against the signature, micro-batched into one model call in a worker thread, and
-handed to the prediction log (memory only).
+handed to the prediction log (memory only). The other routes and the JSON answers to
+Starlette's own errors are in :mod:`plinth.serving.routes`.
 """
 
 from __future__ import annotations
@@ -20,24 +21,21 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
 
 from plinth._extras import require
 from plinth.errors import (
     ModelFailedError,
-    NotFoundError,
-    NotReadyError,
     PayloadTooLargeError,
     PlinthError,
     RequestError,
-    UsageError,
     http_error,
 )
-from plinth.guards.html import CSP_HEADER, csp_policy
 from plinth.serving.canary import CanaryStats
-from plinth.serving.decode import Decoded, Problem, openapi
+from plinth.serving.decode import Decoded, Problem
 from plinth.serving.metrics import ServingMetrics
+from plinth.serving.routes import HEADERS, JSON, exception_handlers, not_ready, routes
 from plinth.serving.served import ModelSlot, ServedModel
 
 if TYPE_CHECKING:
@@ -56,10 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["Server", "create_app"]
 
 log = logging.getLogger("plinth.serving")
-
-_JSON = "application/json"
-#: On every response: nothing the server answers is a page that may run or load anything.
-_HEADERS = {CSP_HEADER: csp_policy(), "X-Content-Type-Options": "nosniff"}
 
 
 class Server:
@@ -118,7 +112,8 @@ class Server:
             suite = Suite.load(spec.suite_path())
             # compile every row check now (a regex RE2 refuses would fail each request)
             EdgeSuite(suite, [c.column for c in suite.checks if c.column is not None])
-        self._openapi: tuple[ServedModel, bytes] | None = None
+        #: The OpenAPI document of the current primary (built on first request).
+        self.openapi_cache: tuple[ServedModel, bytes] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     def _slot(self, ref: str, role: str, injected: Mapping[str, Any]) -> ModelSlot:
@@ -246,7 +241,7 @@ class Server:
             body = await self._body(request)
             primary = self.primary.current
             if not self.ready or primary is None:
-                raise _not_ready()
+                raise not_ready()
             served = primary
             canary = self.canary
             if canary is not None and canary.current is not None:
@@ -281,7 +276,7 @@ class Server:
                 outcome = "rejected" if kind in ("validation", "too_large") else "error"
                 elapsed = time.perf_counter() - started
                 self.variants.observe(served.role, served.name, elapsed, outcome)
-            return self._error(exc)
+            return self.error_response(exc)
         import orjson
 
         from plinth.ids import new_id
@@ -327,8 +322,8 @@ class Server:
         if self.shadow is not None and self.shadow.current is not None:
             self._spawn(self._shadow(self.shadow.current, doc))
         self.variants.observe(served.role, served.name, time.perf_counter() - started, "ok")
-        headers = {**_HEADERS, "X-Request-ID": request_id, "X-Plinth-Variant": served.role}
-        return Response(payload, media_type=_JSON, headers=headers)
+        headers = {**HEADERS, "X-Request-ID": request_id, "X-Plinth-Variant": served.role}
+        return Response(payload, media_type=JSON, headers=headers)
 
     async def _decode(
         self, served: ServedModel, doc: Any
@@ -384,103 +379,17 @@ class Server:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _error(self, error: BaseException) -> Response:
+    def error_response(self, error: BaseException) -> Response:
         status, body = http_error(error)
-        return self._json(body, status)
+        return self.json_response(body, status)
 
-    async def http_exception(self, request: Request, exc: Exception) -> Response:
-        """A route that does not exist (404) or a method it does not take (405), as JSON
-        with the policy headers; the client's path is not echoed back."""
-        status = int(getattr(exc, "status_code", 500))
-        routes = (
-            "POST /v1/predict; GET /v1/model, /v1/canary, /openapi.json, /health, /ready, /metrics"
-        )
-        error: PlinthError = (
-            NotFoundError("no such route on this server", hint=routes, field="path")
-            if status == 404
-            else UsageError(f"HTTP {status}: {getattr(exc, 'detail', '')}", hint=routes)
-        )
-        response = self._json(error.to_dict(), status)
-        response.headers.update(getattr(exc, "headers", None) or {})  # 405's Allow
-        return response
-
-    async def crashed(self, request: Request, exc: Exception) -> Response:
-        """An unhandled error: a 500 naming only its type, with the policy headers."""
-        self.metrics.error("internal")
-        return self._error(exc)
-
-    def _json(self, doc: Any, status: int = 200) -> Response:
+    def json_response(self, doc: Any, status: int = 200) -> Response:
         import orjson
         from starlette.responses import Response
 
         payload = orjson.dumps(doc)
         self.metrics.response_bytes.observe(len(payload))
-        return Response(payload, status_code=status, media_type=_JSON, headers=_HEADERS)
-
-    async def model(self, request: Request) -> Response:
-        if not self.ready or self.primary.current is None:
-            return self._error(_not_ready())
-        doc = self.primary.current.describe()
-        if self.features is not None:
-            doc["features"] = self.features.binding(self.primary.current).describe()
-        doc["deployment"] = {
-            "name": self.spec.name,
-            "version": None if self.deployment is None else self.deployment.number,
-            "digest": self.spec.digest,
-        }
-        doc["canary"] = None
-        if self.canary is not None and self.canary.current is not None:
-            assert self.spec.canary is not None
-            doc["canary"] = {
-                **self.canary.current.describe(),
-                "traffic": self.spec.canary.traffic,
-            }
-        doc["shadow"] = (
-            None
-            if self.shadow is None or self.shadow.current is None
-            else self.shadow.current.describe()
-        )
-        return self._json(doc)
-
-    async def canary_stats(self, request: Request) -> Response:
-        """Requests, errors and latency per variant since the last load (serving/canary.py)."""
-        return self._json(self.variants.snapshot(self))
-
-    async def openapi(self, request: Request) -> Response:
-        from starlette.responses import Response
-
-        primary = self.primary.current
-        if primary is None:
-            return self._error(_not_ready())
-        cached = self._openapi
-        if cached is None or cached[0] is not primary:
-            import orjson
-
-            decoder = (
-                primary.decoder if self.features is None else self.features.binding(primary).decoder
-            )
-            title = f"plinth deployment {self.spec.name}"
-            doc = openapi(title, primary.name, decoder, primary.output)
-            cached = (primary, orjson.dumps(doc))
-            self._openapi = cached
-        return Response(cached[1], media_type=_JSON, headers=_HEADERS)
-
-    async def health(self, request: Request) -> Response:
-        return self._json({"status": "ok"})
-
-    async def ready_route(self, request: Request) -> Response:
-        primary = self.primary.current
-        if not self.ready or primary is None:
-            return self._json({"ready": False}, 503)
-        return self._json({"ready": True, "model_version": primary.name})
-
-    async def metrics_route(self, request: Request) -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST
-        from starlette.responses import Response
-
-        return Response(
-            self.metrics.render(), headers={**_HEADERS, "Content-Type": CONTENT_TYPE_LATEST}
-        )
+        return Response(payload, status_code=status, media_type=JSON, headers=HEADERS)
 
 
 def _parse(body: bytes) -> Any:
@@ -502,10 +411,6 @@ def _too_large(size: int, limit: int) -> PayloadTooLargeError:
     )
 
 
-def _not_ready() -> NotReadyError:
-    return NotReadyError("the model is still loading", field="model")
-
-
 def _error_type(error: BaseException) -> str:
     """The ``type`` label of ``plinth_errors_total`` a failed request is counted under."""
     if isinstance(error, PayloadTooLargeError):
@@ -515,21 +420,6 @@ def _error_type(error: BaseException) -> str:
     if isinstance(error, ModelFailedError):  # raised only around the model call
         return "model"
     return "internal"
-
-
-def _timed(
-    server: Server, route: str, handler: Callable[[Request], Awaitable[Response]]
-) -> Callable[[Request], Awaitable[Response]]:
-    histogram = server.metrics.latency.labels(server.spec.name, route)
-
-    async def endpoint(request: Request) -> Response:
-        start = time.perf_counter()
-        try:
-            return await handler(request)
-        finally:
-            histogram.observe(time.perf_counter() - start)
-
-    return endpoint
 
 
 def create_app(
@@ -554,8 +444,6 @@ def create_app(
     for module in ("starlette", "orjson"):  # the request path uses both
         require(module, feature="the serving app (plinth.serving.create_app)")
     from starlette.applications import Starlette
-    from starlette.exceptions import HTTPException
-    from starlette.routing import Route
 
     server = Server(
         spec,
@@ -581,21 +469,10 @@ def create_app(
                 await poller
             await asyncio.to_thread(server.close)
 
-    routes = [
-        Route("/v1/predict", _timed(server, "/v1/predict", server.predict), methods=["POST"]),
-        Route("/v1/model", _timed(server, "/v1/model", server.model), methods=["GET"]),
-        Route("/v1/canary", _timed(server, "/v1/canary", server.canary_stats), methods=["GET"]),
-        Route("/openapi.json", _timed(server, "/openapi.json", server.openapi), methods=["GET"]),
-        Route("/health", _timed(server, "/health", server.health), methods=["GET"]),
-        Route("/ready", _timed(server, "/ready", server.ready_route), methods=["GET"]),
-        Route("/metrics", _timed(server, "/metrics", server.metrics_route), methods=["GET"]),
-    ]
     app = Starlette(
-        routes=routes,
+        routes=routes(server),
         lifespan=lifespan,
-        # Starlette's own answers (404, 405, an unhandled 500) are plain text without the
-        # policy headers: answer them as plinth's JSON errors, with the headers, instead.
-        exception_handlers={HTTPException: server.http_exception, Exception: server.crashed},
+        exception_handlers=exception_handlers(server),
     )
     app.state.server = server
     return app

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth._deprecation import renamed
-from plinth.context import Context, enter_run, leave_run, resolve_context
+from plinth.context import Context, enter_run, leave_run, outer_step_run, resolve_context
 from plinth.entities import RecordRef, Run
 from plinth.errors import UsageError
 from plinth.guards.secrets import redact_params
@@ -509,6 +509,9 @@ def start_run(
                 ledger.lineage.add(
                     RecordRef("run", run.id), RecordRef("run", reproduces), "reproduces"
                 )
+            step_run = outer_step_run()
+            if step_run:  # started in a process a pipeline step opened (a notebook kernel)
+                ledger.lineage.add(RecordRef("step_run", step_run), RecordRef("run", run.id), "ran")
             active = _activate(ctx, run, slot, system_metrics, capture=captured)
         else:
             active = _activate(ctx, run, slot, system_metrics, resumed=(params, tags))
