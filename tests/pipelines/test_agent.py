@@ -331,7 +331,8 @@ def test_a_looping_agent_keeps_polling_until_stopped(project: Context, project_d
     # The version must come after the agent's first pass has seen the trigger (it records a
     # first-seen firing): on a loaded machine a fixed sleep is not enough.
     deadline = time.monotonic() + 30
-    while not project.ledger.pipelines.firings(project.id) and time.monotonic() < deadline:
+    pid = project.project.id
+    while not project.ledger.pipelines.firings(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.2)  # a few empty passes
     ref = _add_month(project, 1)
