@@ -123,3 +123,26 @@ def test_features_benchmark_quick(tmp_path: Path) -> None:
     assert online.get("plinth-redis", {"keys": 500, "wrong": 0}) == {"keys": 500, "wrong": 0}
     assert "feast-duckdb" not in pit
     assert "| plinth point_in_time_join" in done.stdout
+
+
+def test_pipelines_benchmark_quick(tmp_path: Path) -> None:
+    """Every plinth chain run is in its ledger (20 step runs with outputs), the rerun is 20
+    cache hits, and the fits on the process executor score exactly as the plain loop's."""
+    args = ["--quick", "--no-peers", "--no-ray", "--no-results"]
+    done, report = _run(tmp_path, "pipelines.py", *args, timeout=300)
+    first, rerun = report["checks"]["plinth"][0], report["checks"]["plinth-rerun"][0]
+    assert first["ok"]
+    assert rerun["ok"]
+    assert first["step_runs"] == first["with_outputs"] == 20
+    assert first["statuses"] == {"succeeded": 20}
+    assert rerun["statuses"] == {"cached": 20}
+    assert rerun["cache_hits"] == 20
+    runs = report["raw"]["runs"]
+    assert [r["value"] for r in runs["plinth"] + runs["plinth-rerun"]] == [190, 190]
+    assert runs["plinth-rerun"][0]["cache_hits"] == 20
+    assert report["overhead"]["statuses"] == {"succeeded": (1 + 20) * 3}
+    loop = runs["fits/small/loop"][0]["scores"]
+    assert runs["fits/small/plinth-process"][0]["scores"] == loop
+    assert len(loop) == 16
+    assert not any(key.startswith(("kedro", "metaflow", "prefect")) for key in runs)
+    assert "| plinth, fresh project" in done.stdout

@@ -85,8 +85,8 @@ class Settings:
     )
     ray_address: str | None = _setting(
         None,
-        "Ray cluster the ray features engine uses: auto, ray://HOST:PORT, or unset for a "
-        "local cluster started in-process on first use.",
+        "Ray cluster the ray features engine and the ray pipeline executor use: auto, "
+        "ray://HOST:PORT, or unset for a local cluster started in-process on first use.",
     )
     features_shards: int = _setting(
         0,

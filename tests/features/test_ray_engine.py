@@ -1,6 +1,6 @@
 """The correctness suite of the point-in-time join, run on both engines: DuckDB in-process
 and the same join sharded by entity key over Ray tasks (a local Ray cluster, started once
-per session by the ``ray_cluster`` fixture, ~7 s).
+per session by the shared ``ray_cluster`` fixture of tests/conftest.py, ~7 s).
 
 Each edge case of the issue is one parametrised case; a randomised several-view case checks
 the Ray engine against the DuckDB one row by row (DuckDB itself is checked against a
@@ -30,15 +30,6 @@ T0 = datetime(2024, 3, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 
 Join = Callable[..., pa.Table]
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[Any]:
-    """A local Ray cluster of 2 CPUs for the whole session (started on first use)."""
-    ray = pytest.importorskip("ray", reason="the 'ray' extra is not installed")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture

@@ -63,6 +63,11 @@ class StepOptions:
             )
         if not isinstance(self.resources, Mapping):
             raise UsageError("step option resources must be a mapping like {'cpu': 2, 'gpu': 1}")
+        memory: object = self.resources.get("memory")
+        if isinstance(memory, str):  # "2GB" -> bytes
+            object.__setattr__(
+                self, "resources", {**self.resources, "memory": memory_bytes(memory)}
+            )
         for key, value in self.resources.items():
             if key not in _RESOURCE_KEYS:
                 raise UsageError(
@@ -76,6 +81,25 @@ class StepOptions:
     def retry_wait(self, retry: int) -> float:
         """Seconds to wait before retry ``retry`` (1 for the first retry)."""
         return float(self.retry_delay) * 2.0 ** (retry - 1)
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def memory_bytes(text: str) -> int:
+    """``"2GB"``, ``"512MiB"``, ``"1.5 g"``, ``"4e9"`` as bytes (kB/MB/GB/TB powers of 1000,
+    KiB/MiB/GiB/TiB powers of 1024)."""
+    import re
+
+    found = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?(?:e[0-9]+)?)\s*([kmgt]?)(i?)b?\s*", text, re.I)
+    if found is None:
+        raise UsageError(
+            f"resource memory must be bytes or a size like '2GB' or '512MiB', got {text!r}",
+            field="resources",
+        )
+    number, unit, binary = found.groups()
+    scale = 1024 ** ("kmgt".index(unit.lower()) + 1) if binary and unit else _UNITS[unit.lower()]
+    return int(float(number) * scale)
 
 
 def _number(value: object) -> bool:
@@ -247,8 +271,8 @@ def step(
     contents. ``retries``/``retry_delay``: try again after ``retry_delay * 2**n`` seconds.
     ``timeout``: seconds per attempt (in-process, the attempt runs in a thread that is left
     running when it times out: Python cannot kill a thread; the process executor kills
-    the worker). ``resources``: ``{"cpu": 2, "gpu": 1, "memory": 4e9}``, recorded and
-    asked of the Ray executor. Example::
+    the worker). ``resources``: ``{"cpu": 2, "gpu": 1, "memory": 4e9}`` (memory in
+    bytes or as ``"4GB"``/``"4GiB"``), recorded and asked of the Ray executor. Example::
 
         @plinth.step(retries=3, retry_delay=0.5)
         def fetch(url: str) -> dict: ...
