@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from plinth.errors import ConflictError, UsageError
 from plinth.ids import new_id, now_ms
 from plinth.ledger.engine import SQLITE_BEGIN_OPTION, translate_errors
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 T = TypeVar("T")
 
@@ -48,9 +50,16 @@ class Db:
 
 
 def upsert(conn: sa.Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
-    """An INSERT for ``table`` that supports ``ON CONFLICT`` on this connection's dialect."""
+    """An INSERT for ``table`` that supports ``ON CONFLICT`` on this connection's dialect.
+
+    Each dialect module is imported when first used: a SQLite ledger never loads
+    PostgreSQL's (and its asyncpg support, ~25 ms)."""
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)
 
 
