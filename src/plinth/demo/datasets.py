@@ -4,8 +4,8 @@ January and February are added as they are, a suite is inferred from their profi
 edited, as a person would: the dataset grows every month, so its row count has no upper
 bound), and every later month is validated before its version is published. May arrives
 corrupted — distances in kilometres and a third of the temperatures missing — so its
-version is stored but quarantined with its report; the corrected file is added next. The
-models then train on the latest published version, which each run records as used.
+version is stored but quarantined with its report; the corrected file is added next. Each
+version added starts the demo's pipeline (:mod:`plinth.demo.loop`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from plinth.validation import Suite
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from plinth.context import Context
-    from plinth.validation import Suite
 
 __all__ = ["DATASET", "MONTHS", "DataStory", "corrupt", "version_flights"]
 
@@ -66,7 +67,6 @@ STABLE_RANGES = ("distance", "dep_hour", "day_of_week", "late")
 
 def _infer(ctx: Context, ref: str, path: Path) -> Suite:
     from plinth.datasets import infer_suite
-    from plinth.validation import Suite
 
     inferred = infer_suite(ref, name=DATASET, ctx=ctx)
     # The edits a person makes: the dataset grows each month (no upper bound on rows), and
@@ -98,32 +98,25 @@ def _infer(ctx: Context, ref: str, path: Path) -> Suite:
 
 
 def version_flights(
-    ctx: Context, directory: Path, data: pd.DataFrame, echo: Callable[[str], None] = print
+    ctx: Context,
+    directory: Path,
+    data: pd.DataFrame,
+    echo: Callable[[str], None] = print,
+    *,
+    months: tuple[int, ...] = MONTHS,
+    after: Callable[[str], None] | None = None,
 ) -> DataStory:
-    """Add the flights month by month, validating each month after the first two.
-
-    A project that already holds the story (a ``validated`` tag) is reused as it is.
-    """
+    """Add the flights of ``months`` one by one, validating each month after the first
+    two; ``after(ref)`` is called once each version is added (the loop runs its agent
+    there). The suite is inferred once February is in."""
     from plinth import datasets
-    from plinth.errors import NotFoundError
 
     suite_path = directory / "flights-suite.yaml"
-    try:
-        done = datasets.get(f"{DATASET}@validated", ctx=ctx)
-    except NotFoundError:
-        pass
-    else:
-        echo("")
-        echo(f"Reusing dataset {DATASET!r}: training on {done.ref} (tagged 'validated')")
-        return DataStory(done.ref, None, suite_path, done.number)
-
     folder = directory / "data" / DATASET
     folder.mkdir(parents=True, exist_ok=True)
-    suite: Suite | None = None
+    suite: Suite | None = Suite.load(suite_path) if suite_path.is_file() else None
     quarantined: str | None = None
-    echo("")
-    echo(f"Versioning the flights month by month as dataset {DATASET!r}:")
-    for month in MONTHS:
+    for month in months:
         rows = data[data["month"] == month]
         path = folder / f"2013-{month:02d}.parquet"
         attempts = [corrupt(rows), rows] if month == CORRUPTED_MONTH else [rows]
@@ -143,11 +136,12 @@ def version_flights(
             echo(line)
             if v.status == "quarantined":
                 quarantined = v.ref
+            if after is not None:
+                after(v.ref)
         if month == 2:
             suite = _infer(ctx, f"{DATASET}@latest", suite_path)
             echo(
                 f"  inferred {len(suite.checks)} checks from {DATASET}@latest -> {suite_path.name}"
             )
     latest = datasets.get(f"{DATASET}@latest", ctx=ctx)
-    datasets.tag(latest.ref, "validated", force=True, ctx=ctx)
     return DataStory(latest.ref, quarantined, suite_path, latest.number)

@@ -9,8 +9,9 @@ prediction log is flushed, the true arrival delays
 arrive as labels (``plinth monitor labels``), and ``monitor.yaml`` is evaluated: feature
 drift against the training version's stored profile (found through lineage), prediction
 drift against September, ROC AUC on the labelled window. The alert route is a log file;
-the worst month's drift report is written as HTML. ``plinth monitor run monitor.yaml``
-evaluates the same file.
+the worst month's drift report is written as HTML; a drift alert starts the loop's
+retraining (:mod:`plinth.demo.loop`). ``plinth monitor run monitor.yaml`` evaluates the same
+file.
 """
 
 from __future__ import annotations
@@ -82,8 +83,10 @@ def replay_months(
     echo: Callable[[str], None] = print,
     *,
     rows: int = 1000,
+    after_month: Callable[[MonthRow], Any] | None = None,
 ) -> MonitorStory:
-    """Send ``rows`` flights of each later month through ``post``, then label and monitor."""
+    """Send ``rows`` flights of each later month through ``post``, then label and monitor;
+    ``after_month(row)`` runs after each month's evaluation (the loop's agent pass)."""
     import pandas as pd
 
     from plinth.demo.data import TARGET
@@ -95,7 +98,6 @@ def replay_months(
 
     spec_path = directory / "monitor.yaml"
     spec_path.write_text(MONITOR.format(rows=rows), encoding="utf-8")
-    (directory / "alerts.log").unlink(missing_ok=True)
     spec = MonitorSpec.load(spec_path)
     echo("")
     echo(
@@ -160,7 +162,7 @@ def replay_months(
         )
         story.months.append(row)
         top = [c for c in drift.get("columns", []) if c.get("drifted")][:3]
-        shown = ", ".join(f"{c['column']} {c.get('score', c['statistic']):.2f}" for c in top) or "-"
+        shown = ", ".join(f"{c['column']} {_score(c)}" for c in top) or "-"
         auc_text = f"{auc:.4f}" if auc is not None else "-"
         brier_text = f"{brier:.3f}" if brier is not None else "-"
         alerts = f"   alert -> {'; '.join(row.alerts)}" if row.alerts else ""
@@ -168,6 +170,8 @@ def replay_months(
             f"  {NAMES[month]:<7}{row.share:>12.2f}  {pred_text:<20}{auc_text:>8}"
             f"{brier_text:>7}  {row.status:<7} {shown}{alerts}"
         )
+        if after_month is not None:
+            after_month(row)
         # the worst month: the largest drift summed over features (each score relative to
         # its threshold), not only the share that crossed
         magnitude = sum(min(c.score, 10.0) for c in outcome.drift.columns) if outcome.drift else 0
@@ -189,7 +193,15 @@ def replay_months(
     if log is not None and log.exists():
         lines = log.read_text(encoding="utf-8").splitlines()
         echo(
-            f"  {log.name}: {len(lines)} alert(s) written; later ones held back by the "
-            "1 h cool-down"
+            f"  {log.name}: {len(lines)} alert(s) in all (the monitor's: the first of each "
+            "check, later ones held back by the 1 h cool-down; the pipeline's: failed gates, "
+            "promotions, rollbacks)"
         )
     return story
+
+
+def _score(column: dict[str, Any]) -> str:
+    """A drifted column's normalised score (>= 1: drifted); a p-value based one far past
+    any threshold reads ``>99``."""
+    score = float(column.get("score", column["statistic"]))
+    return f"{score:.2f}" if score < 99 else ">99"

@@ -1,11 +1,13 @@
-"""The demo's serving story: the best model becomes ``champion`` and answers real requests.
+"""The demo's serving story: the champion answers real requests, a challenger as its canary.
 
-The best run's model version gets the ``champion`` alias (an audited move), the feature
-views are materialized to the online store as of September 1, a deployment spec
-(``deployment.yaml``) serves ``flight-delays@champion`` on a local port with the feature
+Once the loop (:mod:`plinth.demo.loop`) has a champion, a deployment spec
+(``deployment.yaml``) serves ``flight-delays@champion`` — and, while a rollout sets the
+``challenger`` alias, ``flight-delays@challenger`` as a canary to half the traffic — on a
+local port with the feature
 service ``delay_features`` — a request sends the flight's keys (tail number, carrier,
-origin, destination) and its scheduled hour and weekday, the server looks up the rest — a
-few hundred September flights (a month no model has seen) are sent as single-row requests
+origin, destination) and its scheduled hour and weekday, the server looks up the rest. The
+feature views are materialized to the online store as of September 1, a few hundred
+September flights (a month no model has seen) are sent as single-row requests
 from a few threads, ``/metrics`` is read back, and one request id is walked back to the
 training set its model was trained on and the feature views that built it. The server runs
 in this process (uvicorn in a thread), so the demo needs no second terminal; ``plinth serve
@@ -20,8 +22,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,14 +34,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from plinth.context import Context
+    from plinth.demo.flow import Live
     from plinth.demo.monitoring import MonitorStory
 
-__all__ = ["ServeStory", "serve_champion"]
+__all__ = ["ServeStory", "request_lineage", "serve_september", "serving"]
 
 DEPLOYMENT = """\
 # Served by plinth demo; run it yourself with: plinth serve deployment.yaml
 name: flight-delays
 model: flight-delays@champion
+canary: {model: flight-delays@challenger, traffic: 0.5}   # while a rollout sets the alias
 features: {service: delay_features}   # a request sends keys; the server looks up the rest
 logging: {sample: 1.0}
 limits: {max_rows: 1000}
@@ -123,46 +128,23 @@ def _show_request(url: str, record: dict[str, Any], echo: Callable[[str], None])
     return {"request": record, "status": status, "answer": body}
 
 
-def _champion(ctx: Context, best_run: str, auc: float) -> str:
-    from plinth import models
-    from plinth.demo.train import MODEL
-
-    version = next(v for v in models.versions(MODEL, ctx=ctx) if v.run_id == best_run)
-    models.set_alias(
-        MODEL, "champion", version.number, reason=f"best holdout AUC ({auc:.4f})", ctx=ctx
-    )
-    return str(version.ref)
-
-
-def serve_champion(
-    ctx: Context,
-    directory: Path,
-    data: pd.DataFrame,
-    best: tuple[str, float],
-    echo: Callable[[str], None] = print,
-    *,
-    requests: int = 300,
-    monitor_rows: int = 0,
-) -> ServeStory:
-    """Alias the best model, serve it, send ``requests`` September flights, walk one back;
-    with ``monitor_rows``, replay that many flights of each later month and monitor them."""
+@contextmanager
+def serving(ctx: Context, directory: Path, echo: Callable[[str], None] = print) -> Iterator[Live]:
+    """Serve ``deployment.yaml`` (``flight-delays@champion``, canary
+    ``flight-delays@challenger``) on a free local port in a thread, as of the newest
+    flights; yields the :class:`~plinth.demo.flow.Live` server, stopped on exit."""
     import uvicorn
 
-    from plinth.demo.features import materialize_until
+    from plinth.demo.flow import Live
     from plinth.errors import BackendError
     from plinth.serving.app import create_app
-    from plinth.serving.predlog import lineage_of_request
     from plinth.serving.spec import DeploymentSpec
 
-    champion = _champion(ctx, *best)
-    echo("")
-    echo(f"Serving: {champion} is now flight-delays@champion")
-    materialize_until(ctx, datetime(2013, REQUEST_MONTH, 1, tzinfo=UTC), echo)
     spec_path = directory / "deployment.yaml"
     spec_path.write_text(DEPLOYMENT, encoding="utf-8")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app(DeploymentSpec.load(spec_path), ctx=ctx)
+    app = create_app(DeploymentSpec.load(spec_path), ctx=ctx, poll_seconds=2.0)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
@@ -186,46 +168,78 @@ def serve_champion(
         echo(
             f"  {spec_path.name} served on {base} (ready in {time.perf_counter() - started:.1f} s)"
         )
-        records = _records(data, requests)
-        url = f"{base}/v1/predict"
-        shown = _show_request(url, records[0], echo)
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            answers = list(pool.map(lambda r: _post(url, {"records": [r]}), records))
-        ok = [body for status, body in answers if status == 200]
-        late = sum(1 for body in ok if body["predictions"][0] >= 0.5)
-        echo(
-            f"  sent {len(records)} September flights, one per request, from 8 threads: "
-            f"{len(ok)} answered, {late} predicted late (p >= 0.5)"
-        )
-        metrics = _get(f"{base}/metrics")[1].decode()
-        echo("  /metrics (excerpt: the predict route, non-zero series):")
-        for line in metrics.splitlines():
-            name, _, value = line.rpartition(" ")
-            if (
-                line.startswith(SHOWN_METRICS)
-                and value not in ("0.0", "0")
-                and ("route=" not in name or 'route="/v1/predict"' in name)
-            ):
-                echo(f"    {line}")
-        monitoring = None
-        if monitor_rows:
-            from plinth.demo.monitoring import replay_months
-
-            predlog = app.state.server.predlog
-            monitoring = replay_months(
-                ctx,
-                directory,
-                data,
-                lambda body: _post(url, body),
-                predlog.flush,
-                echo,
-                rows=monitor_rows,
-            )
+        yield Live(base, app.state.server)
     finally:
         server.should_exit = True  # shutdown flushes the prediction log
         thread.join(timeout=60)
-    request_id = str(ok[0]["request_id"]) if ok else ""
-    chain = lineage_of_request(ctx, request_id) if request_id else {}
-    return ServeStory(
-        champion, len(records), len(records) - len(ok), request_id, chain, monitoring, shown
+
+
+def serve_september(
+    ctx: Context,
+    directory: Path,
+    data: pd.DataFrame,
+    live: Live,
+    echo: Callable[[str], None] = print,
+    *,
+    requests: int = 300,
+    monitor_rows: int = 0,
+    after_month: Callable[[Any], Any] | None = None,
+) -> ServeStory:
+    """Send ``requests`` September flights to the served champion and read ``/metrics``;
+    with ``monitor_rows``, replay that many flights of each later month and monitor them
+    (``after_month(row)`` after each month's evaluation)."""
+    from plinth import models
+    from plinth.demo.features import materialize_until
+    from plinth.demo.train import MODEL
+
+    champion = str(models.get(f"{MODEL}@champion", ctx=ctx).ref)
+    echo("")
+    echo(f"Serving September: {champion} is flight-delays@champion")
+    materialize_until(ctx, datetime(2013, REQUEST_MONTH, 1, tzinfo=UTC), echo)
+    records = _records(data, requests)
+    url = f"{live.url}/v1/predict"
+    shown = _show_request(url, records[0], echo)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda r: _post(url, {"records": [r]}), records))
+    ok = [body for status, body in answers if status == 200]
+    late = sum(1 for body in ok if body["predictions"][0] >= 0.5)
+    echo(
+        f"  sent {len(records)} September flights, one per request, from 8 threads: "
+        f"{len(ok)} answered, {late} predicted late (p >= 0.5)"
     )
+    metrics = _get(f"{live.url}/metrics")[1].decode()
+    echo("  /metrics (excerpt: the predict route, non-zero series):")
+    for line in metrics.splitlines():
+        name, _, value = line.rpartition(" ")
+        if (
+            line.startswith(SHOWN_METRICS)
+            and value not in ("0.0", "0")
+            and ("route=" not in name or 'route="/v1/predict"' in name)
+        ):
+            echo(f"    {line}")
+    monitoring = None
+    if monitor_rows:
+        from plinth.demo.monitoring import replay_months
+
+        monitoring = replay_months(
+            ctx,
+            directory,
+            data,
+            lambda body: _post(url, body),
+            live.server.predlog.flush,
+            echo,
+            rows=monitor_rows,
+            after_month=after_month,
+        )
+    live.server.predlog.flush()
+    request_id = str(ok[0]["request_id"]) if ok else ""
+    return ServeStory(
+        champion, len(records), len(records) - len(ok), request_id, {}, monitoring, shown
+    )
+
+
+def request_lineage(ctx: Context, request_id: str) -> dict[str, Any]:
+    """The lineage of one logged request (after the server flushed its log)."""
+    from plinth.serving.predlog import lineage_of_request
+
+    return lineage_of_request(ctx, request_id) if request_id else {}
