@@ -120,32 +120,12 @@ def skew(
 
 def _print(report: SkewReport, html_path: str | None) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
     from plinth.cli import _runs_view as view
-    from plinth.monitoring.report import format_p, format_stat
+    from plinth.cli._drift_view import drift_table
 
     d = report.drift
-    table = Table(box=None, pad_edge=False)
-    headers = ("#", "feature", "kind", "method", "statistic", "threshold", "p-value", "score")
-    for header in (*headers, "skew", "missing", "nulls"):
-        numeric = header in ("#", "statistic", "threshold", "p-value", "score", "missing")
-        table.add_column(header, justify="right" if numeric else "left")
-    for i, c in enumerate(d.columns, 1):
-        train_nulls, served_nulls = c.null_shares
-        table.add_row(
-            str(i),
-            escape(c.column),
-            c.kind,
-            c.method,
-            format_stat(c.statistic),
-            format_stat(c.threshold),
-            format_p(c.p_value),
-            f"{c.score:.3g}",
-            "[red]SKEW[/]" if c.drifted else "[green]ok[/]",
-            f"{train_nulls:.1%}→{served_nulls:.1%}",
-            "[red]CHANGED[/]" if c.null_changed else "[green]ok[/]",
-        )
+    table = drift_table(d, label="feature", flag="SKEW")
     out = view.console()
     out.print(table)
     verdict = "[red]feature skew[/]" if report.skewed else "[green]no feature skew[/]"

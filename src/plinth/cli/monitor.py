@@ -311,31 +311,11 @@ def _read(path: Path, kind: str, label: str) -> Any:
 
 def _print(report: DriftReport, ref: str, cur: str, html_path: str) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
     from plinth.cli import _runs_view as view
-    from plinth.monitoring.report import format_p, format_stat
+    from plinth.cli._drift_view import drift_table
 
-    table = Table(box=None, pad_edge=False)
-    headers = ("#", "column", "kind", "method", "statistic", "threshold", "p-value", "score")
-    for header in (*headers, "drift", "missing", "nulls"):
-        numeric = header in ("#", "statistic", "threshold", "p-value", "score", "missing")
-        table.add_column(header, justify="right" if numeric else "left")
-    for i, c in enumerate(report.columns, 1):
-        ref_nulls, cur_nulls = c.null_shares
-        table.add_row(
-            str(i),
-            escape(c.column),
-            c.kind,
-            c.method,
-            format_stat(c.statistic),
-            format_stat(c.threshold),
-            format_p(c.p_value),
-            f"{c.score:.3g}",
-            "[red]DRIFT[/]" if c.drifted else "[green]ok[/]",
-            f"{ref_nulls:.1%}→{cur_nulls:.1%}",
-            "[red]CHANGED[/]" if c.null_changed else "[green]ok[/]",
-        )
+    table = drift_table(report)
     out = view.console()
     out.print(table)
     verdict = "[red]dataset drift[/]" if report.drifted else "[green]no dataset drift[/]"

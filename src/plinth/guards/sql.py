@@ -238,14 +238,27 @@ def check_expression(
     expression (``1) FROM t WHERE (1``) or a comment that swallows the rest all fail.
     """
     hint = hint or SANDBOX_HINT
+    text = _checked_text(text, what=what, field=field, hint=hint, shown=True)
+    problem = _problem(text)
+    if problem is not None:
+        raise UsageError(
+            f"{what} {text!r} is not one SQL expression: {problem}", hint=hint, field=field
+        )
+    return _fragment(text)
+
+
+def _checked_text(text: object, *, what: str, field: str, hint: str, shown: bool) -> str:
+    """``text`` if it is non-empty text without control characters and not too long, else
+    a UsageError naming ``field`` (``shown``: the text is quoted in the message)."""
     if not isinstance(text, str):
         raise UsageError(f"{what} must be text, not {type(text).__name__}", hint=hint, field=field)
     if not text.strip():
         raise UsageError(f"{what} is empty", hint=hint, field=field)
+    quoted = f" {text!r}" if shown else ""
     bad = _CONTROL.search(text)
     if bad is not None:
         raise UsageError(
-            f"{what} {text!r} contains the control character U+{ord(bad.group()):04X}",
+            f"{what}{quoted} contains the control character U+{ord(bad.group()):04X}",
             hint=hint,
             field=field,
         )
@@ -255,12 +268,7 @@ def check_expression(
             hint=hint,
             field=field,
         )
-    problem = _problem(text)
-    if problem is not None:
-        raise UsageError(
-            f"{what} {text!r} is not one SQL expression: {problem}", hint=hint, field=field
-        )
-    return _fragment(text)
+    return text
 
 
 def check_query(text: object, *, field: str, what: str = "SQL query") -> str:
@@ -272,24 +280,9 @@ def check_query(text: object, *, field: str, what: str = "SQL query") -> str:
     feature view's source to what it claims to be. Returns the query without a final ';'.
     """
     hint = "write one SELECT over the tables the source names (no ';' between statements)"
-    if not isinstance(text, str):
-        raise UsageError(f"{what} must be text, not {type(text).__name__}", hint=hint, field=field)
-    body = text.strip().rstrip(";").strip()
-    if not body:
-        raise UsageError(f"{what} is empty", hint=hint, field=field)
-    bad = _CONTROL.search(body)
-    if bad is not None:
-        raise UsageError(
-            f"{what} contains the control character U+{ord(bad.group()):04X}",
-            hint=hint,
-            field=field,
-        )
-    if len(body) > MAX_EXPRESSION_CHARS:
-        raise UsageError(
-            f"{what} is {len(body)} characters long, more than {MAX_EXPRESSION_CHARS}",
-            hint=hint,
-            field=field,
-        )
+    if isinstance(text, str):
+        text = text.strip().rstrip(";").strip()
+    body = _checked_text(text, what=what, field=field, hint=hint, shown=False)
     import duckdb
 
     con = cursor()
