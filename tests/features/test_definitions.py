@@ -156,3 +156,15 @@ def test_function_names_survive_importing_their_modules() -> None:
         importlib.import_module(f"plinth.features.{name}")
         assert callable(getattr(plinth.features, name)), name
         assert getattr(plinth.features, name).__module__ == f"plinth.features.{name}"
+
+
+def test_pipeline_function_names_survive_importing_their_modules() -> None:
+    """The same rule for ``plinth.pipelines``: ``notebook_step`` and ``rollout``."""
+    import importlib
+
+    import plinth.pipelines
+
+    for name in ("notebook_step", "rollout"):
+        importlib.import_module(f"plinth.pipelines.{name}")
+        assert callable(getattr(plinth.pipelines, name)), name
+        assert getattr(plinth.pipelines, name).__module__ == f"plinth.pipelines.{name}"

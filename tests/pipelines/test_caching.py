@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from plinth.context import Context
+from plinth.entities import RecordRef
 from plinth.errors import UsageError
 from plinth.pipelines import run_pipeline
 
@@ -193,3 +194,55 @@ def test_in_memory_outputs_pass_downstream_but_are_never_cached(
     assert first.steps["make"].outputs[0]["kind"] == "memory"
     run_pipeline("memory.py:p")
     assert calls() == ["make", "unbox", "make", "unbox"]
+
+
+def test_a_step_costs_one_ledger_write_once_its_cache_key_is_known(
+    project: Context, flows: str, calls: Callable[[], list[str]]
+) -> None:
+    """A computed step: its start and its end (outputs, artifacts, lineage together); a hit
+    of a rerun: one write, its key found in one lookup for the whole run up front."""
+    import sqlalchemy as sa
+
+    seen: dict[str, int] = {"reads": 0, "writes": 0}
+    wrote: list[bool] = [False]
+
+    def statement(conn: sa.Connection, cursor: object, sql: str, *args: object) -> None:
+        if sql.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            wrote[0] = True
+
+    def commit(conn: sa.Connection) -> None:
+        seen["writes" if wrote[0] else "reads"] += 1
+        wrote[0] = False
+
+    engine = project.ledger.engine
+    assert project.project.id  # the project's record exists before counting starts
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    sa.event.listen(engine, "commit", commit)
+    try:
+        first = run_pipeline(flows, {"path": "a.txt"})
+        computed = dict(seen)
+        seen.update(reads=0, writes=0)
+        again = run_pipeline(flows, {"path": "a.txt"})
+        rerun = dict(seen)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", statement)
+        sa.event.remove(engine, "commit", commit)
+    assert first.ok
+    assert again.ok
+    assert calls() == ["read", "shout", "count"]
+    # 3 steps; the pipeline run's start, its target artifact and its end. Reads: the last
+    # run of the pipeline, then (a first run) one cache lookup per step, or (a rerun) the
+    # last run's steps and their keys, all at once.
+    assert computed == {"writes": 2 * 3 + 3, "reads": 1 + 3}
+    assert rerun == {"writes": 3 + 3, "reads": 1 + 2}
+    count_run = again.steps["count"].step_run
+    assert count_run is not None
+    me = RecordRef("step_run", count_run.id)
+    edges = {(e.src.type, e.relation) for e in project.ledger.lineage.edges_to(me)}
+    assert edges == {("pipeline_run", "contains")}
+    used = {(e.dst.type, e.relation) for e in project.ledger.lineage.edges_from(me)}
+    assert used == {("step_run", "used")}
+    first_shout = first.steps["shout"].step_run
+    assert first_shout is not None
+    stored = project.ledger.artifacts.list(RecordRef("step_run", first_shout.id))
+    assert [a.path for a in stored] == ["outputs/return.json"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -18,7 +19,7 @@ from plinth.guards.paths import normalize_artifact_path
 from plinth.ledger._common import Db, check_text, chunks, upsert
 from plinth.ledger.tables import artifacts
 
-__all__ = ["ArtifactStore"]
+__all__ = ["ArtifactStore", "artifact_rows", "write_artifacts"]
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -50,60 +51,11 @@ class ArtifactStore:
 
         Every item is checked first; a bad path or a conflicting digest writes nothing.
         """
-        _check_owner(owner)
-        rows: dict[str, dict[str, object]] = {}
-        stamp = self._db.stamp()
-        for raw_path, digest, size, media_type in items:
-            path = normalize_artifact_path(raw_path)
-            if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-                raise UsageError(
-                    f"artifact digest must be 64 lowercase hex characters (BLAKE3), got {digest!r}"
-                )
-            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                raise UsageError(f"artifact size must be an integer >= 0, got {size!r}")
-            if media_type is not None:
-                check_text(media_type, "media type")
-            if path in rows and rows[path]["digest"] != digest:
-                raise ConflictError(
-                    f"artifact {path!r} of {owner} is given twice with different digests",
-                    field="path",
-                )
-            rows[path] = {
-                "owner_type": owner.type,
-                "owner_id": owner.id,
-                "path": path,
-                "digest": digest,
-                "size": size,
-                "media_type": media_type,
-                **stamp,
-            }
+        rows = artifact_rows(owner, items, self._db.stamp())
         if not rows:
             return []
         with self._db.write() as conn:
-            # One statement executed for many parameter sets: compiled once (and cached),
-            # where a multi-row VALUES is built and compiled anew for every batch.
-            conn.execute(
-                upsert(conn, artifacts).on_conflict_do_nothing(), builtins.list(rows.values())
-            )
-            stored = {
-                row["path"]: row
-                for chunk in chunks(builtins.list(rows), 500)
-                for row in conn.execute(
-                    sa.select(artifacts).where(
-                        (artifacts.c.owner_type == owner.type)
-                        & (artifacts.c.owner_id == owner.id)
-                        & artifacts.c.path.in_(chunk)
-                    )
-                ).mappings()
-            }
-            for path, wanted in rows.items():
-                if stored[path]["digest"] != wanted["digest"]:
-                    raise ConflictError(  # raising rolls the whole batch back
-                        f"artifact {path!r} of {owner} already points at blob "
-                        f"{stored[path]['digest']}; cannot point it at {wanted['digest']}",
-                        hint="artifacts are immutable: log the new content under another path",
-                        field="path",
-                    )
+            stored = write_artifacts(conn, owner, rows)
         return [_artifact(stored[path]) for path in rows]
 
     def get(self, owner: RecordRef, path: str) -> Artifact:
@@ -124,6 +76,76 @@ class ArtifactStore:
         )
         with self._db.read() as conn:
             return [_artifact(row) for row in conn.execute(query).mappings()]
+
+
+def artifact_rows(
+    owner: RecordRef,
+    items: Iterable[tuple[str, str, int, str | None]],
+    stamp: dict[str, Any],
+) -> dict[str, dict[str, object]]:
+    """The checked rows of ``(path, digest, size, media_type)`` items of ``owner``, by
+    normalised path; UsageError / ConflictError (a path given twice) before anything is
+    written. Shared by every writer of artifacts (:meth:`ArtifactStore.record_many`, a
+    pipeline step's end)."""
+    _check_owner(owner)
+    rows: dict[str, dict[str, object]] = {}
+    for raw_path, digest, size, media_type in items:
+        path = normalize_artifact_path(raw_path)
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            raise UsageError(
+                f"artifact digest must be 64 lowercase hex characters (BLAKE3), got {digest!r}"
+            )
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise UsageError(f"artifact size must be an integer >= 0, got {size!r}")
+        if media_type is not None:
+            check_text(media_type, "media type")
+        if path in rows and rows[path]["digest"] != digest:
+            raise ConflictError(
+                f"artifact {path!r} of {owner} is given twice with different digests",
+                field="path",
+            )
+        rows[path] = {
+            "owner_type": owner.type,
+            "owner_id": owner.id,
+            "path": path,
+            "digest": digest,
+            "size": size,
+            "media_type": media_type,
+            **stamp,
+        }
+    return rows
+
+
+def write_artifacts(
+    conn: sa.Connection, owner: RecordRef, rows: dict[str, dict[str, object]]
+) -> dict[str, sa.RowMapping]:
+    """Write :func:`artifact_rows` in the caller's transaction; the stored rows by path.
+
+    A path that already points at another digest raises ConflictError (the caller's
+    transaction is rolled back with it)."""
+    # One statement executed for many parameter sets: compiled once (and cached),
+    # where a multi-row VALUES is built and compiled anew for every batch.
+    conn.execute(upsert(conn, artifacts).on_conflict_do_nothing(), builtins.list(rows.values()))
+    stored = {
+        row["path"]: row
+        for chunk in chunks(builtins.list(rows), 500)
+        for row in conn.execute(
+            sa.select(artifacts).where(
+                (artifacts.c.owner_type == owner.type)
+                & (artifacts.c.owner_id == owner.id)
+                & artifacts.c.path.in_(chunk)
+            )
+        ).mappings()
+    }
+    for path, wanted in rows.items():
+        if stored[path]["digest"] != wanted["digest"]:
+            raise ConflictError(
+                f"artifact {path!r} of {owner} already points at blob "
+                f"{stored[path]['digest']}; cannot point it at {wanted['digest']}",
+                hint="artifacts are immutable: log the new content under another path",
+                field="path",
+            )
+    return stored
 
 
 def _check_owner(owner: RecordRef) -> None:

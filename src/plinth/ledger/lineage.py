@@ -10,6 +10,7 @@ holds the run that produced it *and* the dataset versions that run used.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -19,7 +20,7 @@ from plinth.ids import new_id
 from plinth.ledger._common import Db, check_text, chunks, upsert
 from plinth.ledger.tables import lineage_edges as edges
 
-__all__ = ["INPUT_RELATIONS", "LineageStore", "refs_of"]
+__all__ = ["INPUT_RELATIONS", "LineageStore", "edge_rows", "refs_of", "write_edges"]
 
 #: Relations whose edge points from a consumer to what it consumed (``run —used→
 #: dataset_version``). A change that introduces such a relation appends it here.
@@ -62,27 +63,11 @@ class LineageStore:
     def add_many(self, edges_: Iterable[tuple[RecordRef, RecordRef, str]]) -> None:
         """Record many ``(src, dst, relation)`` edges in one transaction (existing edges are
         left as they are); nothing is read back, for writers on a hot path (pipelines)."""
-        stamp = self._db.stamp()
-        rows = []
-        for src, dst, relation in edges_:
-            _check_ref(src, "src")
-            _check_ref(dst, "dst")
-            check_text(relation, "lineage relation", max_length=64)
-            rows.append(
-                {
-                    "id": new_id(),
-                    "src_type": src.type,
-                    "src_id": src.id,
-                    "dst_type": dst.type,
-                    "dst_id": dst.id,
-                    "relation": relation,
-                    **stamp,
-                }
-            )
+        rows = edge_rows(edges_, self._db.stamp())
         if not rows:
             return
         with self._db.write() as conn:
-            conn.execute(upsert(conn, edges).on_conflict_do_nothing(), rows)
+            write_edges(conn, rows)
 
     def edges_from(self, ref: RecordRef) -> list[LineageEdge]:
         """Edges whose src is ``ref``, oldest first."""
@@ -148,6 +133,37 @@ class LineageStore:
                         visited.add(ref)
                         frontier.append(ref)
         return walked
+
+
+def edge_rows(
+    edges_: Iterable[tuple[RecordRef, RecordRef, str]], stamp: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The checked rows of ``(src, dst, relation)`` edges (UsageError before anything is
+    written); shared by every writer of edges (:meth:`LineageStore.add_many`, a pipeline
+    step's end)."""
+    rows = []
+    for src, dst, relation in edges_:
+        _check_ref(src, "src")
+        _check_ref(dst, "dst")
+        check_text(relation, "lineage relation", max_length=64)
+        rows.append(
+            {
+                "id": new_id(),
+                "src_type": src.type,
+                "src_id": src.id,
+                "dst_type": dst.type,
+                "dst_id": dst.id,
+                "relation": relation,
+                **stamp,
+            }
+        )
+    return rows
+
+
+def write_edges(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Write :func:`edge_rows` in the caller's transaction (existing edges stay as they are)."""
+    if rows:
+        conn.execute(upsert(conn, edges).on_conflict_do_nothing(), rows)
 
 
 def _check_ref(ref: RecordRef, what: str) -> None:

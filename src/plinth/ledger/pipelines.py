@@ -2,15 +2,18 @@
 firings (the claim two agents race for) and gate / rollout decisions.
 
 A pipeline run starts ``running`` and ends once (``finish_run`` is a compare-and-set on the
-status). Step runs are written when a step starts and updated when it ends. A trigger fires
-for an event only if its claim is the first: the (project, trigger, event) row is unique, so
-of two agents claiming one event exactly one gets the row.
+status). Step runs are written when a step starts and updated when it ends: the end, the
+step's artifacts and its lineage in one transaction (a cache hit: the row and its lineage),
+so a step costs the ledger two writes, a hit one. A trigger fires for an event only if its
+claim is the first: the (project, trigger, event) row is unique, so of two agents claiming
+one event exactly one gets the row.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,15 +21,25 @@ from sqlalchemy import exc as sa_exc
 
 from plinth.entities import (
     DECISION_KINDS,
-    STEP_STATUSES,
     Decision,
     PipelineRun,
+    RecordRef,
     StepRun,
     TriggerFiring,
 )
 from plinth.errors import ConflictError, NotFoundError, UsageError
 from plinth.ids import new_id, now_ms
-from plinth.ledger._common import Db, check_text
+from plinth.ledger._common import Db, check_text, chunks
+from plinth.ledger.artifacts import artifact_rows, write_artifacts
+from plinth.ledger.lineage import edge_rows, write_edges
+from plinth.ledger.step_runs import (
+    REUSABLE,
+    check_end,
+    one_of,
+    step_edges,
+    step_from_row,
+    step_row,
+)
 from plinth.ledger.tables import pipeline_decisions as decisions_t
 from plinth.ledger.tables import pipeline_runs as runs_t
 from plinth.ledger.tables import step_runs as steps_t
@@ -35,12 +48,6 @@ from plinth.ledger.tables import trigger_firings as firings_t
 __all__ = ["PipelineStore"]
 
 _ENDED = ("succeeded", "failed", "resumed")
-
-
-def _one_of(value: object, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
-        raise UsageError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
-    return str(value)
 
 
 class PipelineStore:
@@ -90,7 +97,7 @@ class PipelineStore:
 
     def finish_run(self, run_id: str, status: str, *, error: str | None = None) -> PipelineRun:
         """End a running pipeline run; ConflictError if it has already ended."""
-        _one_of(status, _ENDED, "pipeline run status")
+        one_of(status, _ENDED, "pipeline run status")
         with self._db.write() as conn:
             done = conn.execute(
                 runs_t.update()
@@ -105,7 +112,8 @@ class PipelineStore:
                 if not (status == "resumed" and current == "failed"):
                     raise ConflictError(f"pipeline run {run_id} has already ended ({current})")
                 conn.execute(runs_t.update().where(runs_t.c.id == run_id).values(status="resumed"))
-        return self.get_run(run_id)
+            row = conn.execute(sa.select(runs_t).where(runs_t.c.id == run_id)).mappings().one()
+        return _run(row)
 
     def get_run(self, run_id: str) -> PipelineRun:
         with self._db.read() as conn:
@@ -146,29 +154,54 @@ class PipelineStore:
         started_at: int | None = None,
     ) -> StepRun:
         """Write a step run (``running``, or already ended: cached, skipped...)."""
-        check_text(step, "step name")
-        _one_of(status, STEP_STATUSES, "step status")
-        stamp = self._db.stamp()
-        row: dict[str, Any] = {
-            "id": new_id(),
-            "pipeline_run_id": pipeline_run.id,
-            "project_id": pipeline_run.project_id,
-            "step": step,
-            "status": status,
-            "cache_key": cache_key,
-            "cache_hit": bool(cache_hit),
-            "attempts": int(attempts),
-            "started_at": started_at if started_at is not None else stamp["created_at"],
-            "ended_at": None if status == "running" else stamp["created_at"],
-            "outputs": [dict(o) for o in outputs],
-            "error": error,
-            "run_id": run_id,
-            "source_step_run_id": source_step_run_id,
-            **stamp,
-        }
+        row = step_row(
+            pipeline_run,
+            step,
+            self._db.stamp(),
+            status=status,
+            cache_key=cache_key,
+            cache_hit=cache_hit,
+            attempts=attempts,
+            outputs=outputs,
+            error=error,
+            run_id=run_id,
+            source_step_run_id=source_step_run_id,
+            started_at=started_at,
+        )
         with self._db.write() as conn:
             conn.execute(steps_t.insert().values(**row))
-        return _step(row)
+        return step_from_row(row)
+
+    def record_cached(
+        self,
+        pipeline_run: PipelineRun,
+        step: str,
+        *,
+        cache_key: str | None,
+        source: StepRun,
+        links: Sequence[tuple[RecordRef, str]] = (),
+    ) -> StepRun:
+        """Write a ``cached`` step run that reuses ``source`` (a succeeded step run, or a
+        cached one: its original is named) and its lineage, in one transaction: the edges
+        :meth:`end_step` writes."""
+        if not isinstance(source, StepRun) or source.status not in REUSABLE:
+            raise UsageError(f"a cached step reuses a succeeded or cached step run, got {source!r}")
+        row = step_row(
+            pipeline_run,
+            step,
+            self._db.stamp(),
+            status="cached",
+            cache_key=cache_key,
+            cache_hit=True,
+            outputs=source.outputs,
+            run_id=source.run_id,
+            source_step_run_id=source.source_step_run_id or source.id,
+        )
+        edges = edge_rows(step_edges(pipeline_run.id, row["id"], links), self._db.stamp())
+        with self._db.write() as conn:
+            conn.execute(steps_t.insert().values(**row))
+            write_edges(conn, edges)
+        return step_from_row(row)
 
     def finish_step(
         self,
@@ -181,9 +214,7 @@ class PipelineStore:
         run_id: str | None = None,
     ) -> StepRun:
         """End a running step run (ConflictError if it has ended already)."""
-        _one_of(status, STEP_STATUSES, "step status")
-        if status == "running":
-            raise UsageError("a step run ends succeeded, cached, failed or skipped")
+        check_end(status)
         with self._db.write() as conn:
             done = conn.execute(
                 steps_t.update()
@@ -200,7 +231,53 @@ class PipelineStore:
             if done.rowcount != 1:
                 raise ConflictError(f"step run {step_run_id} is not running")
             row = conn.execute(sa.select(steps_t).where(steps_t.c.id == step_run_id))
-            return _step(row.mappings().one())
+            return step_from_row(row.mappings().one())
+
+    def end_step(
+        self,
+        step_run: StepRun,
+        *,
+        status: str,
+        attempts: int,
+        outputs: Sequence[Mapping[str, Any]] = (),
+        error: str | None = None,
+        run_id: str | None = None,
+        artifacts: Sequence[tuple[str, str, int, str | None]] = (),
+        links: Sequence[tuple[RecordRef, str]] = (),
+    ) -> StepRun:
+        """End the running ``step_run`` and record what it made, in one transaction.
+
+        Its ``artifacts`` (``(path, digest, size, media_type)``, owned by the step run) and
+        lineage (``pipeline_run —contains→ step_run``, and ``step_run —relation→ ref`` for
+        each ``(ref, relation)`` of ``links``) are checked as ``ledger.artifacts`` and
+        ``ledger.lineage`` check them; anything wrong, or a step run that has ended
+        already (ConflictError), writes nothing. Nothing is read back.
+        """
+        check_end(status)
+        me = RecordRef("step_run", step_run.id)
+        stamp = self._db.stamp()
+        artifact_rows_ = artifact_rows(me, artifacts, stamp)
+        edges = edge_rows(step_edges(step_run.pipeline_run_id, step_run.id, links), stamp)
+        values: dict[str, Any] = {
+            "status": status,
+            "attempts": int(attempts),
+            "outputs": [dict(o) for o in outputs],
+            "error": error,
+            "run_id": run_id,
+            "ended_at": now_ms(),
+        }
+        with self._db.write() as conn:
+            done = conn.execute(
+                steps_t.update()
+                .where((steps_t.c.id == step_run.id) & (steps_t.c.status == "running"))
+                .values(**values)
+            )
+            if done.rowcount != 1:
+                raise ConflictError(f"step run {step_run.id} is not running")
+            if artifact_rows_:
+                write_artifacts(conn, me, artifact_rows_)
+            write_edges(conn, edges)
+        return dataclasses.replace(step_run, **values)
 
     def steps(self, pipeline_run_id: str) -> builtins.list[StepRun]:
         """The step runs of a pipeline run, in the order they started."""
@@ -210,7 +287,7 @@ class PipelineStore:
             .order_by(steps_t.c.started_at, steps_t.c.created_at, steps_t.c.id)
         )
         with self._db.read() as conn:
-            return [_step(r) for r in conn.execute(query).mappings()]
+            return [step_from_row(r) for r in conn.execute(query).mappings()]
 
     def find_cached(self, project_id: str, cache_key: str) -> StepRun | None:
         """The newest succeeded step run with ``cache_key`` (its outputs can be reused)."""
@@ -226,7 +303,26 @@ class PipelineStore:
         )
         with self._db.read() as conn:
             row = conn.execute(query).mappings().first()
-        return None if row is None else _step(row)
+        return None if row is None else step_from_row(row)
+
+    def find_cached_many(self, project_id: str, cache_keys: Collection[str]) -> dict[str, StepRun]:
+        """:meth:`find_cached` for many keys in one query: the keys with a reusable step run,
+        each to the newest."""
+        found: dict[str, StepRun] = {}
+        with self._db.read() as conn:
+            for chunk in chunks(sorted(set(cache_keys))):
+                query = (
+                    sa.select(steps_t)
+                    .where(
+                        (steps_t.c.project_id == project_id)
+                        & steps_t.c.cache_key.in_(chunk)
+                        & (steps_t.c.status == "succeeded")
+                    )
+                    .order_by(steps_t.c.ended_at.desc(), steps_t.c.id.desc())
+                )
+                for row in conn.execute(query).mappings():
+                    found.setdefault(row["cache_key"], step_from_row(row))
+        return found
 
     # -- triggers ------------------------------------------------------------------------
     def claim_firing(
@@ -292,7 +388,7 @@ class PipelineStore:
         pipeline_run_id: str | None = None,
     ) -> Decision:
         """Append a gate or rollout decision; ``evidence`` must be JSON-serialisable."""
-        _one_of(kind, DECISION_KINDS, "decision kind")
+        one_of(kind, DECISION_KINDS, "decision kind")
         check_text(subject, "decision subject")
         check_text(outcome, "decision outcome", max_length=32)
         row: dict[str, Any] = {
@@ -332,10 +428,3 @@ def _run(row: Mapping[Any, Any]) -> PipelineRun:
     data = {k: row[k] for k in PipelineRun.__dataclass_fields__}
     data["params"] = dict(data["params"] or {})
     return PipelineRun(**data)
-
-
-def _step(row: Mapping[Any, Any]) -> StepRun:
-    data = {k: row[k] for k in StepRun.__dataclass_fields__}
-    data["outputs"] = list(data["outputs"] or [])
-    data["cache_hit"] = bool(data["cache_hit"])
-    return StepRun(**data)

@@ -32,12 +32,12 @@ from plinth.pipelines.executors import (
     run_call,
 )
 from plinth.pipelines.graph import Graph, Node
+
+# ``notebook_step`` and ``rollout`` name both a module and its function: bound here, on
+# import (neither module imports anything heavy at top level), so that a later
+# ``import plinth.pipelines.rollout`` cannot leave the module where the function should be.
 from plinth.pipelines.notebook_step import NotebookStep, notebook_step
 from plinth.pipelines.result import PipelineResult, StepResult
-
-# ``rollout`` names both a module and its function: bound here, on import (rollout.py imports
-# nothing heavy at top level), so that a later ``import plinth.pipelines.rollout`` cannot
-# leave the module where the function should be.
 from plinth.pipelines.rollout import rollout
 from plinth.pipelines.steps import Step, StepOptions, StepOutput, step
 

@@ -9,10 +9,12 @@ cache and retries; an executor only runs :class:`StepCall` s and hands back
   running independent branches in parallel. Steps are pickled by reference (module and
   name, never by value) and imported in the worker; inputs and outputs go through the
   content-addressed store (``ctx.blobs``). A step with a timeout runs in its own process,
-  killed when the timeout passes.
+  killed when the timeout passes. Workers fork from a forkserver that has plinth's worker
+  side and the steps' installed libraries imported already (preload.py).
 
 A new executor (Ray: ``executors_ray.py``) subclasses :class:`Executor`: ``submit`` returns
-a ``concurrent.futures.Future`` (``submit(call, *, ctx=None)``), and the remote side calls
+a ``concurrent.futures.Future`` (``submit(call, *, ctx=None)``), may override ``prepare(steps)``
+(called once before the first submit, to warm workers), and the remote side calls
 :func:`run_call` — which opens a context from ``call.settings`` when none is given — and
 clears ``value``/``has_value`` (values never travel between processes).
 """
@@ -27,6 +29,7 @@ import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -204,6 +207,10 @@ class Executor(ABC):
         """Start ``call`` (``ctx``: the runner's context, for executors that run steps in
         this process); the future resolves to its outcome (never to an exception)."""
 
+    def prepare(self, steps: Sequence[Step]) -> None:  # noqa: B027 - optional
+        """Get ready to run ``steps`` (the runner calls it once, before the first submit):
+        e.g. warm workers with the steps' libraries. Optional: the default does nothing."""
+
     def close(self) -> None:  # noqa: B027 - optional: most executors hold nothing
         """Release workers (called once per pipeline run)."""
 
@@ -293,18 +300,38 @@ def _mp_context() -> Any:
 
 
 class ProcessExecutor(Executor):
-    """Independent steps in parallel in a local process pool (``process``)."""
+    """Independent steps in parallel in a local process pool (``process``).
+
+    ``preload`` (default True): workers fork from a forkserver that imported plinth's worker
+    side and the installed libraries of the steps given to :meth:`prepare` (preload.py);
+    False leaves the forkserver as it is (each worker imports on its first step)."""
 
     name = "process"
     in_memory = False
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int | None = None, *, preload: bool = True) -> None:
         self.parallelism = max_workers or max(1, min(os.cpu_count() or 1, 8))
+        self.preload = preload
+        self._libraries: list[str] = []
         self._pool: cf.ProcessPoolExecutor | None = None
+
+    def prepare(self, steps: Sequence[Step]) -> None:
+        if self.preload:
+            from plinth.pipelines.preload import library_modules
+
+            self._libraries = library_modules(steps)
+
+    def _context(self) -> Any:
+        if not self.preload:
+            return _mp_context()
+        from plinth.pipelines.preload import mp_context
+
+        threads = max(1, (os.cpu_count() or 1) // self.parallelism)
+        return mp_context(self._libraries, threads=threads)
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(self.parallelism, mp_context=_mp_context())
+            self._pool = cf.ProcessPoolExecutor(self.parallelism, mp_context=self._context())
         return self._pool
 
     def submit(self, call: StepCall, *, ctx: Context | None = None) -> cf.Future[StepOutcome]:
@@ -321,7 +348,7 @@ class ProcessExecutor(Executor):
 
     def _isolated(self, call: StepCall) -> cf.Future[StepOutcome]:
         future: cf.Future[StepOutcome] = cf.Future()
-        mp = _mp_context()
+        mp = self._context()
         receive, send = mp.Pipe(duplex=False)
         child = mp.Process(target=_isolated, args=(call, send), daemon=True)
         started = time.perf_counter()

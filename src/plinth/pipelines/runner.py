@@ -82,6 +82,9 @@ class _Run:
         self.values: dict[str, Any] = {}
         self.step_runs: dict[str, StepRun] = {}
         self.started: dict[str, float] = {}
+        #: Reusable step runs by cache key, looked up in one query for the whole run; a
+        #: key missing here is looked up when its step is ready.
+        self.cached: dict[str, StepRun] = {}
 
     # -- inputs and keys ----------------------------------------------------------------
     def _entries(self, out: StepOutput) -> list[dict[str, Any]]:
@@ -145,48 +148,35 @@ class _Run:
         raise UsageError(f"the in-memory output of step {out.node!r} is gone")
 
     # -- recording ------------------------------------------------------------------------
-    def _lineage(
-        self,
-        name: str,
-        step_run: StepRun,
-        outputs: Sequence[dict[str, Any]],
-        run_ids: Sequence[str],
-    ) -> None:
-        lineage = self.ctx.ledger.lineage
-        me = RecordRef("step_run", step_run.id)
-        edges: list[tuple[RecordRef, RecordRef, str]] = [
-            (RecordRef("pipeline_run", self.prun.id), me, "contains")
-        ]
+    def _links(
+        self, name: str, outputs: Sequence[dict[str, Any]], run_ids: Sequence[str]
+    ) -> list[tuple[RecordRef, str]]:
+        """The step run's lineage besides ``pipeline_run —contains→`` it: ``(ref, relation)``."""
+        from plinth.entities import DatasetVersion, ModelVersion
+
+        links: list[tuple[RecordRef, str]] = []
         for up in self.graph.nodes[name].upstream:
             upstream_run = self.step_runs.get(up)
             if upstream_run is not None:
-                edges.append((me, RecordRef("step_run", upstream_run.id), "used"))
-        from plinth.entities import DatasetVersion, ModelVersion
-
+                links.append((RecordRef("step_run", upstream_run.id), "used"))
         for value in self.graph.nodes[name].args.values():
             if isinstance(value, DatasetVersion):
-                edges.append((me, RecordRef("dataset_version", value.id), "used"))
+                links.append((RecordRef("dataset_version", value.id), "used"))
             elif isinstance(value, ModelVersion):
-                edges.append((me, RecordRef("model_version", value.id), "used"))
+                links.append((RecordRef("model_version", value.id), "used"))
         for entry in outputs:
             if entry.get("kind") in ("dataset_version", "model_version", "run"):
-                edges.append((me, RecordRef(entry["kind"], entry["ref"]), "produced"))
-        edges.extend((me, RecordRef("run", run_id), "ran") for run_id in run_ids)
-        add_many = getattr(lineage, "add_many", None)
-        if add_many is not None:
-            add_many(edges)
-        else:
-            for src, dst, relation in edges:
-                lineage.add(src, dst, relation)
+                links.append((RecordRef(entry["kind"], entry["ref"]), "produced"))
+        links.extend((RecordRef("run", run_id), "ran") for run_id in run_ids)
+        return links
 
-    def _artifacts(self, step_run: StepRun, outputs: Sequence[dict[str, Any]]) -> None:
-        items = [
+    @staticmethod
+    def _artifacts(outputs: Sequence[dict[str, Any]]) -> list[tuple[str, str, int, str | None]]:
+        return [
             (e["path"], e["digest"], int(e.get("size") or 0), _MEDIA.get(e["kind"]))
             for e in outputs
             if e.get("kind") in _BLOB_KINDS and e.get("digest") and e.get("path")
         ]
-        if items:
-            self.ctx.ledger.artifacts.record_many(RecordRef("step_run", step_run.id), items)
 
     def _emit(self, kind: str, name: str, result: StepResult | None = None) -> None:
         if self.on_event is not None:
@@ -208,27 +198,27 @@ class _Run:
             and node.step.options.cache
             and name not in self.forced
         ):
-            found = self.store.find_cached(self.prun.project_id, key)
+            found = self._find_cached(key)
         if found is None or not is_stored(found.outputs) or name in self.forced:
             return False
-        step_run = self.store.record_step(
+        step_run = self.store.record_cached(
             self.prun,
             name,
-            status="cached",
             cache_key=key,
-            cache_hit=True,
-            outputs=found.outputs,
-            run_id=found.run_id,
-            source_step_run_id=found.source_step_run_id or found.id,
+            source=found,
+            links=self._links(name, found.outputs, []),
         )
         self.step_runs[name] = step_run
-        self._lineage(name, step_run, found.outputs, [])
         self._end(
             StepResult(
                 name, "cached", True, 0, 0.0, list(found.outputs), None, step_run, found.run_id
             )
         )
         return True
+
+    def _find_cached(self, key: str) -> StepRun | None:
+        found = self.cached.get(key)
+        return found if found is not None else self.store.find_cached(self.prun.project_id, key)
 
     def _skip(self, name: str, why: str) -> None:
         step_run = self.store.record_step(self.prun, name, status="skipped", error=why)
@@ -241,29 +231,32 @@ class _Run:
         run_id = outcome.run_ids[0] if outcome.run_ids else None
         if outcome.error is None:
             outputs = outcome.outputs or []
-            self._artifacts(step_run, outputs)
-            step_run = self.store.finish_step(
-                step_run.id,
+            step_run = self.store.end_step(
+                step_run,
                 status="succeeded",
                 attempts=attempts,
                 outputs=outputs,
                 run_id=run_id,
+                artifacts=self._artifacts(outputs),
+                links=self._links(name, outputs, outcome.run_ids),
             )
+            if step_run.cache_key is not None:  # now the newest run with its key
+                self.cached[step_run.cache_key] = step_run
             if outcome.has_value:
                 self.values[name] = outcome.value
             status, error = "succeeded", None
         else:
             outputs = []
-            step_run = self.store.finish_step(
-                step_run.id,
+            step_run = self.store.end_step(
+                step_run,
                 status="failed",
                 attempts=attempts,
                 error=outcome.error,
                 run_id=run_id,
+                links=self._links(name, outputs, outcome.run_ids),
             )
             status, error = "failed", outcome.error
         self.step_runs[name] = step_run
-        self._lineage(name, step_run, outputs, outcome.run_ids)
         self._end(
             StepResult(name, status, False, attempts, duration, outputs, error, step_run, run_id)
         )
@@ -364,7 +357,10 @@ def run_graph(
         )
     notifiers = _notifiers(alerts, ctx) if alerts else []
     exe = executor if isinstance(executor, Executor) else open_executor(executor, ctx)
+    exe.prepare([node.step for node in graph.nodes.values()])  # e.g. warm worker imports
     store = ctx.ledger.pipelines
+    # The run this one most likely repeats: its steps' cache keys are looked up in one query.
+    earlier = store.runs(ctx.project.id, pipeline=graph.name, limit=1) if resumes is None else []
     prun = store.start_run(
         ctx.project.id,
         graph.name,
@@ -378,12 +374,18 @@ def run_graph(
     if target is not None:
         _record_target(ctx, prun, target)
     reuse: dict[str, StepRun] = {}
+    before: list[StepRun] = []
+    if resumes is not None or earlier:
+        before = store.steps(resumes.id if resumes is not None else earlier[0].id)
     if resumes is not None:
-        for old in store.steps(resumes.id):
+        for old in before:
             if old.status in _OK:
                 reuse[old.step] = old
         store.finish_run(resumes.id, "resumed")
     state = _Run(graph, ctx, exe, prun, graph.downstream(set(force)), reuse, on_event)
+    keys = {old.cache_key for old in before if old.cache_key is not None}
+    if keys:
+        state.cached = store.find_cached_many(prun.project_id, keys)
     error: str | None = None
     try:
         state.execute()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from plinth.entities import PipelineRun
+from plinth.entities import PipelineRun, RecordRef
 from plinth.errors import ConflictError, NotFoundError, UsageError
 from plinth.ledger import Ledger
 from plinth.testing.races import digest_of, race
@@ -143,6 +143,130 @@ class PipelineContract:
         assert store.find_cached(project.id, key) == newest
         assert store.find_cached(project.id, digest_of("other-key")) is None
         assert store.find_cached(other.id, key) is None
+
+    def test_a_step_ends_with_its_artifacts_and_lineage_in_one_transaction(
+        self, ledger: Ledger
+    ) -> None:
+        project = ledger.projects.ensure_project("contract")
+        store = ledger.pipelines
+        run = _start(ledger, project.id)
+        load = store.record_step(run, "load", status="running", cache_key=digest_of("k1"))
+        train = store.record_step(run, "train", status="running", cache_key=digest_of("k2"))
+        me = RecordRef("step_run", train.id)
+        output = {"name": "return", "kind": "json", "digest": digest_of("o"), "size": 3}
+        artifacts = [("outputs/return.json", digest_of("o"), 3, "application/json")]
+        links = [(RecordRef("step_run", load.id), "used"), (RecordRef("run", "r-1"), "ran")]
+        # Anything wrong writes nothing: a bad artifact, a bad link, a bad status.
+        bad_artifact = [("../escape.json", digest_of("o"), 3, None)]
+        with pytest.raises(UsageError):
+            store.end_step(train, status="succeeded", attempts=1, artifacts=bad_artifact)
+        with pytest.raises(UsageError):
+            store.end_step(train, status="succeeded", attempts=1, artifacts=[("a", "xyz", 1, None)])
+        twice = [("a.json", digest_of("a"), 1, None), ("a.json", digest_of("b"), 1, None)]
+        with pytest.raises(ConflictError):
+            store.end_step(train, status="succeeded", attempts=1, artifacts=twice)
+        with pytest.raises(UsageError, match="lineage relation"):
+            store.end_step(train, status="succeeded", attempts=1, links=[(me, "")])
+        with pytest.raises(UsageError, match="RecordRef"):
+            store.end_step(train, status="succeeded", attempts=1, links=[("run", "ran")])  # type: ignore[list-item]
+        with pytest.raises(UsageError, match="ends succeeded"):
+            store.end_step(train, status="running", attempts=1)
+        assert store.steps(run.id)[1].status == "running"
+        assert ledger.artifacts.list(me) == []
+        assert ledger.lineage.edges_to(me) == []
+        done = store.end_step(
+            train,
+            status="succeeded",
+            attempts=2,
+            outputs=[output],
+            run_id="r-1",
+            artifacts=artifacts,
+            links=links,
+        )
+        assert (done.status, done.attempts, done.outputs, done.run_id) == (
+            "succeeded",
+            2,
+            [output],
+            "r-1",
+        )
+        assert done.ended_at is not None
+        assert store.steps(run.id)[1] == done  # what it returns is what is stored
+        [artifact] = ledger.artifacts.list(me)
+        assert (artifact.path, artifact.digest, artifact.size) == (
+            "outputs/return.json",
+            digest_of("o"),
+            3,
+        )
+        assert [(e.src, e.relation) for e in ledger.lineage.edges_to(me)] == [
+            (RecordRef("pipeline_run", run.id), "contains")
+        ]
+        assert sorted((e.dst.id, e.relation) for e in ledger.lineage.edges_from(me)) == [
+            (load.id, "used"),
+            ("r-1", "ran"),
+        ]
+        with pytest.raises(ConflictError, match="not running"):  # it ends once
+            store.end_step(train, status="failed", attempts=3, links=links)
+        failed = store.end_step(load, status="failed", attempts=1, error="boom")
+        assert (failed.status, failed.error, failed.outputs) == ("failed", "boom", [])
+        assert store.steps(run.id)[0] == failed
+        assert store.find_cached(project.id, digest_of("k1")) is None
+        assert store.find_cached(project.id, digest_of("k2")) == done
+
+    def test_a_cached_step_is_written_with_its_lineage(self, ledger: Ledger) -> None:
+        project = ledger.projects.ensure_project("contract")
+        store = ledger.pipelines
+        first = _start(ledger, project.id)
+        output = {"name": "return", "kind": "json", "digest": digest_of("o"), "size": 3}
+        computed = store.record_step(first, "train", status="running", cache_key=digest_of("k"))
+        computed = store.end_step(computed, status="succeeded", attempts=1, outputs=[output])
+        second = _start(ledger, project.id)
+        used = RecordRef("dataset_version", "dv-1")
+        cached = store.record_cached(
+            second, "train", cache_key=digest_of("k"), source=computed, links=[(used, "used")]
+        )
+        assert (cached.status, cached.cache_hit, cached.ended_at is not None) == (
+            "cached",
+            True,
+            True,
+        )
+        assert (cached.outputs, cached.source_step_run_id) == ([output], computed.id)
+        assert store.steps(second.id) == [cached]
+        me = RecordRef("step_run", cached.id)
+        assert [(e.src, e.relation) for e in ledger.lineage.edges_to(me)] == [
+            (RecordRef("pipeline_run", second.id), "contains")
+        ]
+        assert [(e.dst, e.relation) for e in ledger.lineage.edges_from(me)] == [(used, "used")]
+        # A cache hit of a cache hit names the step run that computed the outputs.
+        third = _start(ledger, project.id)
+        again = store.record_cached(third, "train", cache_key=digest_of("k"), source=cached)
+        assert again.source_step_run_id == computed.id
+        assert store.find_cached(project.id, digest_of("k")) == computed  # never a hit
+        running = store.record_step(third, "score", status="running")
+        with pytest.raises(UsageError, match="succeeded or cached"):
+            store.record_cached(third, "score", cache_key=None, source=running)
+        with pytest.raises(UsageError, match="lineage relation"):
+            store.record_cached(third, "score", cache_key=None, source=computed, links=[(used, "")])
+        assert [s.step for s in store.steps(third.id)] == ["train", "score"]  # nothing written
+
+    def test_find_cached_many_answers_many_keys_in_one_call(self, ledger: Ledger) -> None:
+        project = ledger.projects.ensure_project("contract")
+        other = ledger.projects.ensure_project("other")
+        store = ledger.pipelines
+        run = _start(ledger, project.id)
+        newest = {}
+        for key in ("a", "a", "b"):
+            step = store.record_step(run, key, status="running", cache_key=digest_of(key))
+            newest[digest_of(key)] = store.end_step(step, status="succeeded", attempts=1)
+        failed = store.record_step(run, "c", status="running", cache_key=digest_of("c"))
+        store.end_step(failed, status="failed", attempts=1, error="boom")
+        keys = [digest_of(k) for k in ("a", "b", "c", "d")]
+        found = store.find_cached_many(project.id, keys)
+        assert found == newest
+        assert found == {
+            k: hit for k in keys if (hit := store.find_cached(project.id, k)) is not None
+        }
+        assert store.find_cached_many(other.id, keys) == {}
+        assert store.find_cached_many(project.id, []) == {}
 
     def test_a_firing_is_claimed_exactly_once_under_a_race(self, ledger: Ledger) -> None:
         project = ledger.projects.ensure_project("contract")
