@@ -6,7 +6,7 @@ plinth's worker side and each step's libraries on its first step (scikit-learn a
 about a second), once per worker and per pipeline run. Instead the forkserver imports them
 once when it starts, and every worker forks with them already loaded:
 
-- plinth's worker side (:data:`WORKER_MODULES`), and
+- plinth's worker side (:func:`_import_worker_side`), and
 - the installed libraries (under site-packages) the pipeline's steps use
   (:func:`library_modules`): the modules their function bodies import and those their own
   module's globals come from.
@@ -41,19 +41,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from plinth.pipelines.steps import Step
 
-__all__ = ["ENV", "WORKER_MODULES", "library_modules", "mp_context"]
+__all__ = ["ENV", "library_modules", "mp_context"]
 
 #: The environment variable carrying the libraries to the forkserver (only while it starts).
 ENV = "PLINTH_FORKSERVER_PRELOAD"
-#: plinth modules every worker imports for any step.
-WORKER_MODULES = (
-    "plinth.context",
-    "plinth.pipelines.executors",
-    "plinth.pipelines.outputs",
-    "plinth.storage",
-    "plinth.storage.content",
-    "plinth.storage.local",
-)
 #: At most this many libraries are preloaded.
 MAX_LIBRARIES = 64
 
@@ -68,11 +59,21 @@ def _import_all(names: Iterable[str]) -> None:
             continue
 
 
+def _import_worker_side() -> None:
+    """The plinth modules every worker imports for any step (imported plainly, so that the
+    layer contracts see them)."""
+    import plinth.context
+    import plinth.pipelines.executors
+    import plinth.pipelines.outputs
+    import plinth.storage.content
+    import plinth.storage.local  # noqa: F401
+
+
 def _in_forkserver() -> None:
     """Run when the forkserver preloads this module: import what :data:`ENV` lists."""
     listed = os.environ.pop(ENV, None)  # popped: the workers and their children never see it
     if listed is not None:
-        _import_all(WORKER_MODULES)
+        _import_worker_side()
         _import_all(name for name in listed.split(",") if name)
 
 
