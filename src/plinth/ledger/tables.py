@@ -9,6 +9,23 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from plinth.ledger.columns import ID, MS, NAME, REF_ID, USER, metadata
+from plinth.ledger.columns import created_columns as _created
+
+# The feature store's and the pipelines' tables live in their own modules (one concept
+# each), registered on the same ``metadata``; re-exported here.
+from plinth.ledger.tables_features import (
+    feature_definitions,
+    feature_materializations,
+    feature_pushes,
+)
+from plinth.ledger.tables_pipelines import (
+    pipeline_decisions,
+    pipeline_runs,
+    step_runs,
+    trigger_firings,
+)
+
 __all__ = [
     "BLOB_REFERENCES",
     "alerts",
@@ -66,31 +83,6 @@ BLOB_REFERENCES: tuple[tuple[str, str], ...] = (
     ("label_batches", "digest"),
     ("feature_pushes", "digest"),
 )
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-
-ID = sa.String(36)
-#: A record reference's id: wider than a UUID so refs to digests or names fit later.
-REF_ID = sa.String(64)
-NAME = sa.String(255)
-USER = sa.String(255)
-MS = sa.BigInteger
-
-
-def _created() -> tuple[sa.Column[int], sa.Column[str]]:
-    return (
-        sa.Column("created_at", MS, nullable=False),
-        sa.Column("created_by", USER, nullable=False),
-    )
-
 
 projects = sa.Table(
     "projects",
@@ -487,137 +479,6 @@ label_batches = sa.Table(
     sa.Column("delete_reason", sa.Text, nullable=True),
     sa.Index(None, "project_id", "deployment"),
     sa.Index(None, "project_id", "deployment", "digest"),
-)
-
-#: One version of a feature-store definition (0009): an entity, a feature view, an on-demand
-#: view or a feature service, numbered per (kind, name) and keyed by the digest of its
-#: canonical spec (applying the same definition again is the same version).
-feature_definitions = sa.Table(
-    "feature_definitions",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("name", NAME, nullable=False),
-    sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("digest", sa.String(64), nullable=False),
-    sa.Column("spec", sa.JSON, nullable=False),
-    # Which version is current: the one applied last (a revert to an earlier spec makes that
-    # earlier version current again). Taken as max + 1 per (kind, name) when applied.
-    sa.Column("applied_seq", sa.Integer, nullable=False),
-    *_created(),
-    sa.UniqueConstraint("project_id", "kind", "name", "number"),
-    sa.UniqueConstraint("project_id", "kind", "name", "digest"),
-)
-
-#: One materialization of one feature-view version into the online store (0009): the
-#: event-time window written, the rows written and where (the store, without secrets).
-feature_materializations = sa.Table(
-    "feature_materializations",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("view", NAME, nullable=False),
-    sa.Column("definition_id", ID, sa.ForeignKey("feature_definitions.id"), nullable=False),
-    sa.Column("start_ms", MS, nullable=True),
-    sa.Column("end_ms", MS, nullable=False),
-    sa.Column("rows", sa.BigInteger, nullable=False),
-    sa.Column("store", sa.Text, nullable=False),
-    # What the rows were read from (dataset version ids, Parquet file stamps): a window is
-    # only incremental over the same sources; new ones are materialized from the start.
-    sa.Column("sources", sa.JSON, nullable=True),
-    *_created(),
-    sa.Index(None, "project_id", "view"),
-)
-
-#: Rows pushed to a view (0009): a Parquet blob appended to the view's offline log, so
-#: training sets see what the online store was given.
-feature_pushes = sa.Table(
-    "feature_pushes",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("view", NAME, nullable=False),
-    sa.Column("definition_id", ID, sa.ForeignKey("feature_definitions.id"), nullable=False),
-    sa.Column("digest", sa.String(64), nullable=False),
-    sa.Column("rows", sa.BigInteger, nullable=False),
-    *_created(),
-    sa.Index(None, "project_id", "view"),
-)
-
-#: One run of a pipeline (0010): what triggered it and why, its parameters, how it ended.
-pipeline_runs = sa.Table(
-    "pipeline_runs",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("pipeline", NAME, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("trigger", sa.String(64), nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("params", sa.JSON, nullable=False),
-    sa.Column("code_digest", sa.String(64), nullable=False),
-    sa.Column("executor", sa.String(255), nullable=False),
-    sa.Column("started_at", MS, nullable=False),
-    sa.Column("ended_at", MS, nullable=True),
-    sa.Column("error", sa.Text, nullable=True),
-    sa.Column("resumes", ID, nullable=True),
-    *_created(),
-    sa.Index(None, "project_id", "pipeline", "started_at"),
-)
-
-#: One step of a pipeline run (0010). A later step with the same ``cache_key`` reuses the
-#: ``outputs`` of the newest succeeded one (``source_step_run_id`` names it).
-step_runs = sa.Table(
-    "step_runs",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("pipeline_run_id", ID, sa.ForeignKey("pipeline_runs.id"), nullable=False),
-    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("step", NAME, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("cache_key", sa.String(64), nullable=True),
-    sa.Column("cache_hit", sa.Boolean, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("started_at", MS, nullable=False),
-    sa.Column("ended_at", MS, nullable=True),
-    sa.Column("outputs", sa.JSON, nullable=False),
-    sa.Column("error", sa.Text, nullable=True),
-    sa.Column("run_id", ID, nullable=True),
-    sa.Column("source_step_run_id", ID, nullable=True),
-    *_created(),
-    sa.Index(None, "pipeline_run_id"),
-    sa.Index(None, "project_id", "cache_key"),
-)
-
-#: A trigger fired for one event (0010). The unique (project, trigger, event) claim is what
-#: keeps two agents from running one trigger twice for the same event.
-trigger_firings = sa.Table(
-    "trigger_firings",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("trigger", NAME, nullable=False),
-    sa.Column("event_key", sa.String(255), nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("pipeline_run_id", ID, nullable=True),
-    *_created(),
-    sa.UniqueConstraint("project_id", "trigger", "event_key"),
-)
-
-#: A gate or rollout decision with its evidence (0010).
-pipeline_decisions = sa.Table(
-    "pipeline_decisions",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("pipeline_run_id", ID, nullable=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("subject", NAME, nullable=False),
-    sa.Column("outcome", sa.String(32), nullable=False),
-    sa.Column("evidence", sa.JSON, nullable=False),
-    *_created(),
-    sa.Index(None, "project_id", "subject"),
 )
 
 gc_events = sa.Table(
