@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
     from plinth.monitoring.drift import DriftReport
 
-__all__ = ["drift_table"]
+__all__ = ["change_lines", "drift_table"]
 
 
 def drift_table(report: DriftReport, *, label: str = "column", flag: str = "DRIFT") -> Table:
@@ -41,3 +41,17 @@ def drift_table(report: DriftReport, *, label: str = "column", flag: str = "DRIF
             "[red]CHANGED[/]" if c.null_changed else "[green]ok[/]",
         )
     return table
+
+
+def change_lines(report: DriftReport, *, where: str = "in") -> list[str]:
+    """Rich-markup lines for what the table cannot show: categories never seen in the
+    reference (``New categories {where} COLUMN: ...``) and columns whose null share changed."""
+    from rich.markup import escape
+
+    lines = []
+    for column, found in report.new_categories.items():
+        values = ", ".join(f"{v} ({n:,} rows)" for v, n in found.items())
+        lines.append(f"[red]New categories[/] {where} {escape(column)}: {escape(values)}")
+    if report.null_changes:
+        lines.append(f"[red]Missing share changed[/]: {escape(', '.join(report.null_changes))}")
+    return lines

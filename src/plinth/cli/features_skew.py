@@ -122,7 +122,7 @@ def _print(report: SkewReport, html_path: str | None) -> None:
     from rich.markup import escape
 
     from plinth.cli import _runs_view as view
-    from plinth.cli._drift_view import drift_table
+    from plinth.cli._drift_view import change_lines, drift_table
 
     d = report.drift
     table = drift_table(d, label="feature", flag="SKEW")
@@ -135,11 +135,8 @@ def _print(report: SkewReport, html_path: str | None) -> None:
         f"{len(report.skewed_features)} of {len(d.columns)} features skewed; "
         f"{d.current_rows:,} served vs {d.reference_rows:,} training rows"
     )
-    for column, found in d.new_categories.items():
-        values = ", ".join(f"{v} ({n:,} rows)" for v, n in found.items())
-        out.print(f"[red]New categories[/] served in {escape(column)}: {escape(values)}")
-    if d.null_changes:
-        out.print(f"[red]Missing share changed[/]: {escape(', '.join(d.null_changes))}")
+    for line in change_lines(d, where="served in"):
+        out.print(line)
     left_out = {**report.not_compared, **d.skipped}
     if left_out:
         shown = "; ".join(f"{name} ({why})" for name, why in left_out.items())

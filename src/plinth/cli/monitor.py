@@ -313,7 +313,7 @@ def _print(report: DriftReport, ref: str, cur: str, html_path: str) -> None:
     from rich.markup import escape
 
     from plinth.cli import _runs_view as view
-    from plinth.cli._drift_view import drift_table
+    from plinth.cli._drift_view import change_lines, drift_table
 
     table = drift_table(report)
     out = view.console()
@@ -325,11 +325,8 @@ def _print(report: DriftReport, ref: str, cur: str, html_path: str) -> None:
         f"{report.share_threshold:.0%}); {report.current_rows:,} vs "
         f"{report.reference_rows:,} rows"
     )
-    for column, found in report.new_categories.items():
-        values = ", ".join(f"{v} ({n:,} rows)" for v, n in found.items())
-        out.print(f"[red]New categories[/] in {escape(column)}: {escape(values)}")
-    if report.null_changes:
-        out.print(f"[red]Missing share changed[/]: {escape(', '.join(report.null_changes))}")
+    for line in change_lines(report):
+        out.print(line)
     if report.skipped:
         skipped = "; ".join(f"{name} ({why})" for name, why in report.skipped.items())
         out.print(f"Not tested: {escape(skipped)}")
