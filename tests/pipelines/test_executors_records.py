@@ -10,46 +10,7 @@ from plinth.context import Context
 from plinth.entities import RecordRef
 from plinth.pipelines import run_pipeline
 
-BRANCHES = """
-import os
-import time
-from pathlib import Path
-
-import plinth
-
-
-def _wait_for(other: str) -> None:
-    # Each branch announces itself and waits for the other: only parallel branches finish.
-    Path(f"started-{os.getpid()}-{other}").write_text("")
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if len(list(Path(".").glob("started-*"))) >= 2:
-            return
-        time.sleep(0.01)
-    raise RuntimeError("the other branch never started: branches did not run in parallel")
-
-
-@plinth.step
-def left(n: int) -> dict:
-    _wait_for("left")
-    return {"left": n, "pid": os.getpid()}
-
-
-@plinth.step
-def right(n: int) -> dict:
-    _wait_for("right")
-    return {"right": n * 2, "pid": os.getpid()}
-
-
-@plinth.step
-def join(a: dict, b: dict) -> list:
-    return [a["left"], b["right"], a["pid"] != b["pid"]]
-
-
-@plinth.pipeline
-def fork(n: int = 3):
-    join(left(n), right(n))
-"""
+from .flows import BRANCHES
 
 
 def test_the_process_executor_runs_independent_branches_in_parallel(
@@ -58,7 +19,7 @@ def test_the_process_executor_runs_independent_branches_in_parallel(
     write_flow("branches.py", BRANCHES)
     result = run_pipeline("branches.py:fork", executor="process")
     assert result.ok, result.error
-    assert result.value("join") == [3, 6, True]
+    assert result.value("join")[:3] == [3, 6, True]
     assert result.run.executor == "process"
     # a rerun in-process hits the cache the workers filled
     again = run_pipeline("branches.py:fork")
