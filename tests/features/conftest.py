@@ -11,20 +11,13 @@ import pytest
 
 import plinth
 from plinth.context import Context
+from plinth.testing.online_contract import redis_unreachable
 
 REDIS_URI = "redis://127.0.0.1:6379/0"
 
 
 def _redis_reachable() -> str | None:
-    redis = pytest.importorskip("redis", reason="redis-py is not installed (the 'redis' extra)")
-    client = redis.Redis.from_url(REDIS_URI, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return f"Redis is unreachable at {REDIS_URI}: {exc}"
-    finally:
-        client.close()
-    return None
+    return redis_unreachable(REDIS_URI)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

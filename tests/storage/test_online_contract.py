@@ -15,22 +15,14 @@ from plinth.errors import BackendError, ConfigError
 from plinth.storage.online import OnlineRow, OnlineStore, open_online_store
 from plinth.storage.online_redis import RedisOnlineStore
 from plinth.storage.online_sqlite import SqliteOnlineStore
-from plinth.testing.online_contract import OnlineStoreContract
+from plinth.testing.online_contract import OnlineStoreContract, redis_unreachable
 
 REDIS_URI = "redis://127.0.0.1:6379/0"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _redis_reachable() -> str | None:
-    redis = pytest.importorskip("redis", reason="redis-py is not installed (the 'redis' extra)")
-    client = redis.Redis.from_url(REDIS_URI, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return f"Redis is unreachable at {REDIS_URI}: {exc}"
-    finally:
-        client.close()
-    return None
+    return redis_unreachable(REDIS_URI)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

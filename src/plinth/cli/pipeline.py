@@ -198,23 +198,14 @@ def runs(name: str | None, limit: int, as_json: bool) -> None:
 
 def _show(run_id: str) -> dict[str, Any]:
     from plinth.context import Context
+    from plinth.pipelines.result import run_dict
 
     with Context.open() as ctx:
         store = ctx.ledger.pipelines
         run = store.get_run(run_id)
         steps = store.steps(run_id)
     return {
-        "id": run.id,
-        "pipeline": run.pipeline,
-        "status": run.status,
-        "trigger": run.trigger,
-        "reason": run.reason,
-        "params": run.params,
-        "executor": run.executor,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "error": run.error,
-        "resumes": run.resumes,
+        **run_dict(run),
         "steps": [
             {
                 "step": s.step,

@@ -105,24 +105,27 @@ class PipelineResult:
         return _Outputs(self)
 
     def to_dict(self) -> dict[str, Any]:
-        run = self.run
-        return {
-            "id": run.id,
-            "pipeline": run.pipeline,
-            "status": run.status,
-            "trigger": run.trigger,
-            "reason": run.reason,
-            "params": run.params,
-            "executor": run.executor,
-            "started_at": run.started_at,
-            "ended_at": run.ended_at,
-            "error": run.error,
-            "resumes": run.resumes,
-            "steps": [s.to_dict() for s in self.steps.values()],
-        }
+        return {**run_dict(self.run), "steps": [s.to_dict() for s in self.steps.values()]}
 
     def __repr__(self) -> str:
         return f"<PipelineResult {self.run.pipeline} {self.run.id} {self.run.status}>"
+
+
+def run_dict(run: PipelineRun) -> dict[str, Any]:
+    """A pipeline run record as JSON (``plinth pipeline run|show --json``), without steps."""
+    return {
+        "id": run.id,
+        "pipeline": run.pipeline,
+        "status": run.status,
+        "trigger": run.trigger,
+        "reason": run.reason,
+        "params": run.params,
+        "executor": run.executor,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "error": run.error,
+        "resumes": run.resumes,
+    }
 
 
 class _Outputs(Mapping[str, Any]):

@@ -27,7 +27,7 @@ import pytest
 from plinth.errors import UsageError
 from plinth.storage.online import OnlineRow, OnlineStore, encode_key
 
-__all__ = ["OnlineStoreContract"]
+__all__ = ["OnlineStoreContract", "redis_unreachable"]
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -453,3 +453,17 @@ class OnlineStoreContract:
     def test_describe_names_the_store(self, online: OnlineStore) -> None:
         assert online.describe()
         assert online.describe() in repr(online)
+
+
+def redis_unreachable(uri: str) -> str | None:
+    """Why the Redis at ``uri`` cannot be used for the Redis runs of the contract (None when
+    it answers a PING); skips the calling test when redis-py is not installed."""
+    redis = pytest.importorskip("redis", reason="redis-py is not installed (the 'redis' extra)")
+    client = redis.Redis.from_url(uri, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"Redis is unreachable at {uri}: {exc}"
+    finally:
+        client.close()
+    return None
