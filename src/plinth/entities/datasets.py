@@ -57,6 +57,36 @@ class DatasetVersion:
         """``NAME@NUMBER``, the reference that names this version."""
         return f"{self.dataset}@{self.number}"
 
+    def __repr__(self) -> str:
+        rows = "" if self.row_count is None else f", rows={self.row_count}"
+        return (
+            f"DatasetVersion({self.ref!r}, kind={self.kind!r}, status={self.status!r}, "
+            f"files={self.file_count}, size={self.size}{rows})"
+        )
+
+    def _repr_html_(self) -> str:
+        """The version as a table in Jupyter: its facts and its schema, every value escaped."""
+        from plinth import _notebook as nb
+
+        facts = [
+            ("status", self.status),
+            ("kind", self.kind),
+            ("rows", self.row_count),
+            ("files", self.file_count),
+            ("size (bytes)", self.size),
+            ("parent", None if self.parent is None else f"{self.dataset}@{self.parent}"),
+            ("tags", ", ".join(self.tags) or None),
+            ("message", self.message),
+            ("created", f"{nb.timestamp(self.created_at)} by {self.created_by}"),
+            ("manifest", self.manifest_digest),
+        ]
+        columns = [
+            (c.get("name"), c.get("type")) if isinstance(c, dict) else (c, None)
+            for c in self.schema or ()
+        ]
+        schema = nb.section("schema", nb.table(("column", "type"), columns), len(columns))
+        return nb.card(f"dataset version {self.ref}", facts, schema if self.schema else nb.Html(""))
+
 
 @dataclass(frozen=True)
 class Erasure:

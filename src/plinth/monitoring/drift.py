@@ -229,6 +229,18 @@ class DriftReport:
             Path(path).write_text(text, encoding="utf-8")
         return text
 
+    def _repr_html_(self) -> str:
+        """The report as tables and small histograms in Jupyter (escaped, no scripts)."""
+        from plinth.monitoring.report import notebook_html
+
+        return notebook_html(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"DriftReport(drifted={self.drifted}, share={self.share:.3g}, "
+            f"columns={len(self.columns)}, drifted_columns={len(self.drifted_columns)})"
+        )
+
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None

@@ -13,7 +13,7 @@ from plinth.guards.html import csp_meta
 if TYPE_CHECKING:
     from plinth.monitoring.drift import ColumnDrift, DriftReport
 
-__all__ = ["format_p", "format_stat", "render_html"]
+__all__ = ["format_p", "format_stat", "notebook_html", "render_html"]
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;
@@ -220,3 +220,55 @@ def render_html(report: DriftReport) -> str:
         "<title>plinth drift report</title>"
         f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
     )
+
+
+def notebook_html(report: DriftReport) -> str:
+    """The report as tables in Jupyter (``_repr_html_``): the verdict, one row per column
+    (drifted first) with a small histogram of both sides, the columns not tested; every
+    value escaped, inline SVG only, no scripts."""
+    from plinth import _notebook as nb
+
+    drifted = len(report.drifted_columns)
+    facts: list[tuple[str, object]] = [
+        ("result", nb.status(not report.drifted, "no dataset drift", "dataset drift")),
+        (
+            "drifted columns",
+            f"{drifted} of {len(report.columns)} ({report.share:.0%}); "
+            f"the dataset drifts at {report.share_threshold:.0%}",
+        ),
+        ("rows", f"reference {report.reference_rows:,}, current {report.current_rows:,}"),
+        ("new categories", ", ".join(report.new_categories) or None),
+        ("missing share changed", ", ".join(report.null_changes) or None),
+    ]
+    rows = [
+        (
+            c.column,
+            c.kind,
+            c.method,
+            format_stat(c.statistic),
+            c.threshold,
+            format_p(c.p_value) or None,
+            f"{c.score:.3g}",
+            nb.status(not c.drifted, "ok", "drift"),
+            " / ".join(_share(share) for share in c.null_shares),
+            nb.bars(c.reference_hist, c.current_hist) or None,
+        )
+        for c in report.columns
+    ]
+    headers = (
+        "column",
+        "kind",
+        "method",
+        "statistic",
+        "threshold",
+        "p-value (adj.)",
+        "score",
+        "result",
+        "missing ref / cur",
+        "reference | current",
+    )
+    sections = [nb.section("columns", nb.table(headers, rows), len(rows))]
+    if report.skipped:
+        skipped = nb.kv_table(report.skipped, ("column", "why not tested"))
+        sections.append(nb.section("not tested", skipped, len(report.skipped)))
+    return nb.card("drift report", facts, *sections)

@@ -6,6 +6,7 @@ Owns ``plinth.start_run``, reading runs back and searching them. May import plin
 (``run.log_model``); see docs/architecture.md.
 """
 
+from plinth.tracking.comparison import RunComparison, compare_runs
 from plinth.tracking.reading import (
     MetricHistory,
     RunInfo,
@@ -20,9 +21,11 @@ from plinth.tracking.seeding import seed_everything
 __all__ = [
     "ActiveRun",
     "MetricHistory",
+    "RunComparison",
     "RunInfo",
     "RunRow",
     "active_run",
+    "compare_runs",
     "get_run",
     "metric_history",
     "search_runs",

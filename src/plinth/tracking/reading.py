@@ -34,6 +34,18 @@ class RunInfo:
     #: Dataset versions and other records this run used, from lineage.
     inputs: list[RecordRef] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        return (
+            f"RunInfo(id={self.id!r}, name={self.name!r}, status={self.status!r}, "
+            f"params={len(self.params)}, metrics={len(self.metrics)}, tags={len(self.tags)})"
+        )
+
+    def _repr_html_(self) -> str:
+        """The run as tables in Jupyter (every value escaped, no scripts)."""
+        from plinth.tracking.notebook import run_html
+
+        return run_html(self)
+
 
 @dataclass(frozen=True)
 class MetricHistory:
@@ -46,6 +58,16 @@ class MetricHistory:
 
     def __len__(self) -> int:
         return len(self.steps)
+
+    def __repr__(self) -> str:
+        last = f", last={self.values[-1]!r}" if self.values else ""
+        return f"MetricHistory(key={self.key!r}, points={len(self)}{last})"
+
+    def _repr_html_(self) -> str:
+        """The history's summary and a sparkline in Jupyter (inline SVG, no scripts)."""
+        from plinth.tracking.notebook import history_html
+
+        return history_html(self)
 
 
 def _recovered(ctx: Context | None) -> Context:

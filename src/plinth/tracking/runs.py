@@ -373,6 +373,17 @@ class ActiveRun:
     def __repr__(self) -> str:
         return f"ActiveRun(id={self.id!r}, name={self.info.name!r})"
 
+    def _repr_html_(self) -> str:
+        """The run as recorded so far, as tables in Jupyter: the points logged until now are
+        flushed first (waiting a second at most), then the run is read from the ledger."""
+        from plinth.tracking.notebook import run_html
+        from plinth.tracking.reading import get_run
+
+        if not self._ended:
+            self.flush(1.0)
+        title = "run" if self._ended else "active run"
+        return run_html(get_run(self.id, ctx=self._ctx), title=title)
+
 
 def _as_step(key: str, step: object) -> int:
     """``step`` as an int: ints and integral numbers (numpy ints, 3.0) are accepted."""

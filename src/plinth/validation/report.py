@@ -13,7 +13,13 @@ from plinth.validation.results import jsonable
 if TYPE_CHECKING:
     from plinth.validation.results import CheckResult, ValidationResult
 
-__all__ = ["format_fraction", "format_observed", "format_value", "render_html"]
+__all__ = [
+    "format_fraction",
+    "format_observed",
+    "format_value",
+    "notebook_html",
+    "render_html",
+]
 
 #: Checks whose observed value is a share of rows, printed like the failing share.
 _SHARE_CHECKS = frozenset({"max_null_fraction"})
@@ -133,3 +139,40 @@ def render_html(result: ValidationResult) -> str:
 </tbody></table>
 </body></html>
 """
+
+
+def notebook_html(result: ValidationResult) -> str:
+    """The result as tables in Jupyter (``_repr_html_``): the verdict, then every check,
+    failed ones first, each value escaped; no page, no scripts."""
+    from plinth import _notebook as nb
+
+    facts: list[tuple[str, object]] = [
+        ("result", nb.status(result.success, "passed", "failed")),
+        ("suite", result.suite_version or result.suite),
+        ("target", result.target),
+        ("dataset version", result.dataset_version),
+        ("rows", result.row_count),
+        ("columns", result.column_count),
+        (
+            "checks",
+            f"{len(result.results)}: {len(result.errors)} errors, {len(result.warnings)} warnings",
+        ),
+        ("checked", result.checked_at),
+    ]
+    ordered = sorted(result.results, key=lambda r: (r.success, r.index))
+    rows = [
+        (
+            r.index + 1,
+            r.name,
+            r.column,
+            nb.status(r.success, "pass", "warning" if r.severity == "warning" else "fail"),
+            format_observed(r, 120),
+            r.expected,
+            format_fraction(r.failing_fraction) or None,
+            ", ".join(format_value(v, 60) for v in r.sample) or None,
+        )
+        for r in ordered
+    ]
+    headers = ("#", "check", "column", "result", "observed", "expected", "failing", "sample")
+    checks = nb.section("checks", nb.table(headers, rows), len(rows))
+    return nb.card(f"validation of {result.target}", facts, checks)

@@ -161,6 +161,12 @@ class ValidationResult:
 
         return render_html(self)
 
+    def _repr_html_(self) -> str:
+        """The result as tables in Jupyter: verdict and checks, failed first, escaped."""
+        from plinth.validation.report import notebook_html
+
+        return notebook_html(self)
+
     def __repr__(self) -> str:
         state = "passed" if self.success else "failed"
         return (
