@@ -146,3 +146,41 @@ def test_pipelines_benchmark_quick(tmp_path: Path) -> None:
     assert len(loop) == 16
     assert not any(key.startswith(("kedro", "metaflow", "prefect")) for key in runs)
     assert "| plinth, fresh project" in done.stdout
+
+
+def test_server_benchmark_quick(tmp_path: Path) -> None:
+    """plinth's server starts, takes metrics and artifacts over HTTP with nothing lost (the
+    workers read every value back), and serves the runs page and a chart of a seeded project."""
+    args = ["--quick", "--no-peers", "--no-results"]
+    done, report = _run(tmp_path, "server.py", *args, timeout=300)
+    plinth = report["raw"]["plinth"]
+    assert report["raw"]["mlflow"] == {}
+    assert plinth["start_s"][0] > 0
+    assert plinth["memory_ready"]["processes"] >= 1
+    assert plinth["metrics"]["n"] == 50
+    assert plinth["artifacts"]["files"] == 50
+    assert plinth["seed"]["runs"] == 2_000
+    pages = {**plinth["pages"], **plinth["chart"]}
+    assert len(pages) == 5
+    assert all(page["status"] == 200 and page["median_ms"] > 0 for page in pages.values())
+    assert {row["workload"][:2] for row in report["rows"]} >= {"S1", "S2", "S3", "S4", "S5"}
+    assert "| S1 start to a ready /health" in done.stdout
+
+
+def test_ui_runs_benchmark_tiny(tmp_path: Path) -> None:
+    done, report = _run(
+        tmp_path,
+        "ui_runs.py",
+        "--runs",
+        "300",
+        "--points",
+        "3000",
+        "--repeat",
+        "1",
+        timeout=180,
+    )
+    workloads = [row["workload"] for row in report["rows"]]
+    assert workloads[0] == "runs page: newest first"
+    assert any(w.startswith("chart: 3000 points") for w in workloads)
+    assert all(row["http_s"] > 0 for row in report["rows"])
+    assert "| runs page: sort by a metric |" in done.stdout

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from plinth.settings import Settings, load_settings
 
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
     from plinth.entities import Project
     from plinth.ledger import Ledger
+    from plinth.ledger.remote import RemoteLedger
     from plinth.storage import ContentStore
+    from plinth.storage.http_blobs import HttpBlobStore
     from plinth.storage.online import OnlineStore
 
 __all__ = [
@@ -79,7 +81,9 @@ class Context:
         """The metadata ledger, opened (and migrated if needed) on first use."""
         if self._ledger is None:
             with self._lock:
-                if self._ledger is None:
+                if self._ledger is None and self.settings.server:
+                    self._ledger = cast("Ledger", self._remote_ledger())
+                elif self._ledger is None:
                     from plinth.ledger import Ledger
 
                     self._ledger = Ledger.open(
@@ -94,7 +98,11 @@ class Context:
         """The content-addressed artifact store, opened on first use."""
         if self._blobs is None:
             with self._lock:
-                if self._blobs is None:
+                if self._blobs is None and self.settings.server:
+                    from plinth.storage import ContentStore
+
+                    self._blobs = ContentStore(self._remote_blobs())
+                elif self._blobs is None:
                     from plinth.storage import ContentStore, open_blob_store
 
                     store = open_blob_store(
@@ -105,6 +113,38 @@ class Context:
                     )
                     self._blobs = ContentStore(store, fsync=self.settings.blob_fsync)
         return self._blobs
+
+    def _token(self) -> str | None:
+        import os
+
+        from plinth.settings import TOKEN_ENV
+
+        return os.environ.get(TOKEN_ENV) or None
+
+    def _remote_ledger(self) -> RemoteLedger:
+        from plinth.ledger.remote import RemoteLedger
+
+        assert self.settings.server is not None
+        return RemoteLedger(
+            self.settings.server,
+            project=self.settings.project_name,
+            token=self._token(),
+            timeout=max(self.settings.connect_timeout, 30.0),
+        )
+
+    def _remote_blobs(self) -> HttpBlobStore:
+        from plinth.errors import BlobStoreError
+        from plinth.guards.team_client import TeamClient
+        from plinth.storage.http_blobs import HttpBlobStore
+
+        assert self.settings.server is not None
+        client = TeamClient(
+            self.settings.server,
+            token=self._token(),
+            timeout=max(self.settings.connect_timeout, 30.0),
+            unavailable=BlobStoreError,
+        )
+        return HttpBlobStore(client, self.settings.project_name)
 
     @property
     def online_store(self) -> OnlineStore:

@@ -53,9 +53,42 @@ def _config(settings: Settings) -> DoctorCheck:
     )
 
 
+def _server_ledger(settings: Settings) -> DoctorCheck:
+    """With a team server, the ledger is its project's: reachable, with the token's user?"""
+    import os
+
+    from plinth.ledger import head_revision
+    from plinth.ledger.remote import RemoteLedger
+    from plinth.settings import TOKEN_ENV
+
+    assert settings.server is not None
+    ledger = RemoteLedger(
+        settings.server,
+        project=settings.project_name,
+        token=os.environ.get(TOKEN_ENV),
+        timeout=settings.connect_timeout,
+    )
+    try:
+        revision, user, target = ledger.schema_revision(), ledger.user, ledger.url
+    finally:
+        ledger.close()
+    head = head_revision()
+    if revision == head:
+        return DoctorCheck("metadata", True, target, f"team server, as {user}, schema at {head}")
+    return DoctorCheck(
+        "metadata",
+        False,
+        target,
+        f"team server, as {user}, schema at {revision or 'nothing'}; this plinth has {head}",
+        "install the plinth version the server runs",
+    )
+
+
 def _metadata(settings: Settings) -> DoctorCheck:
     from plinth.ledger import Ledger, head_revision
 
+    if settings.server:
+        return _server_ledger(settings)
     url = resolve_metadata_url(settings)
     target = redact(settings.metadata)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
@@ -82,14 +115,31 @@ def _metadata(settings: Settings) -> DoctorCheck:
 
 
 def _artifacts(settings: Settings) -> DoctorCheck:
-    from plinth.storage import open_blob_store
+    from plinth.storage import BlobStore, open_blob_store
 
-    store = open_blob_store(
-        settings.artifacts,
-        root=settings.root,
-        endpoint_url=settings.s3_endpoint_url,
-        connect_timeout=settings.connect_timeout,
-    )
+    store: BlobStore
+    if settings.server:
+        import os
+
+        from plinth.errors import BlobStoreError
+        from plinth.guards.team_client import TeamClient
+        from plinth.settings import TOKEN_ENV
+        from plinth.storage.http_blobs import HttpBlobStore
+
+        client = TeamClient(
+            settings.server,
+            token=os.environ.get(TOKEN_ENV),
+            timeout=settings.connect_timeout,
+            unavailable=BlobStoreError,
+        )
+        store = HttpBlobStore(client, settings.project_name)
+    else:
+        store = open_blob_store(
+            settings.artifacts,
+            root=settings.root,
+            endpoint_url=settings.s3_endpoint_url,
+            connect_timeout=settings.connect_timeout,
+        )
     try:
         store.check()
         return DoctorCheck("artifacts", True, store.describe(), "reachable and writable")

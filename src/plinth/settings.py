@@ -27,6 +27,7 @@ from plinth.errors import ConfigError
 __all__ = [
     "CONFIG_FILE",
     "SETTINGS",
+    "TOKEN_ENV",
     "Setting",
     "Settings",
     "find_config",
@@ -36,6 +37,11 @@ __all__ = [
 
 CONFIG_FILE = "plinth.yaml"
 ENV_PREFIX = "PLINTH_"
+#: The team server token: from this environment variable only, never from plinth.yaml.
+TOKEN_ENV = "PLINTH_TOKEN"  # noqa: S105 - a variable name, not a secret
+TOKEN_KEY = "token"  # noqa: S105 - a key name, not a secret
+#: ``PLINTH_SERVER_*`` variables configure ``plinth server`` itself (plinth.api.config).
+_SERVER_CONFIG = "server_"
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -100,6 +106,12 @@ class Settings:
     )
     user: str | None = _setting(
         None, "Name recorded as the creator of every record. Default: the login name."
+    )
+    server: str | None = _setting(
+        None,
+        "URL of a team server (plinth server), e.g. https://plinth.example.com: the ledger "
+        "and the artifacts of the project named by 'project' live there, and "
+        "'metadata'/'artifacts' are not used. The token comes from PLINTH_TOKEN only.",
     )
     connect_timeout: float = _setting(
         5.0, "Seconds to wait when connecting to PostgreSQL, S3 or Redis before failing."
@@ -352,6 +364,13 @@ def load_settings(
 
     if config_file:
         for key, value in _read_file(config_file).items():
+            if key == TOKEN_KEY:
+                raise ConfigError(
+                    f"{config_file} holds a 'token': a team server token is a secret and "
+                    "never belongs in plinth.yaml",
+                    hint=f"remove it from the file and set the environment variable {TOKEN_ENV}",
+                    field=TOKEN_KEY,
+                )
             if key not in _BY_NAME:
                 raise ConfigError(
                     f"unknown setting '{key}' in {config_file}",
@@ -365,6 +384,8 @@ def load_settings(
         if not name.startswith(ENV_PREFIX):
             continue
         key = name[len(ENV_PREFIX) :].lower()
+        if key == TOKEN_KEY or key.startswith(_SERVER_CONFIG):
+            continue  # the token (read where it is used) and the server's own settings
         if key not in _BY_NAME:
             raise ConfigError(
                 f"unknown setting in environment variable {name}",

@@ -79,11 +79,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Serve a deployment over HTTP: predict, model, health, metrics.",
     ),
     "runs": ("plinth.cli.runs", "runs", "List, search, show, compare, delete and export runs."),
+    "server": (
+        "plinth.cli.server",
+        "server",
+        "The team server: init, start, users, tokens, projects, audit, export.",
+    ),
     "triggers": (
         "plinth.cli.triggers",
         "triggers",
         "The triggers pipelines declare: list, with next tick and last firing.",
     ),
+    "ui": ("plinth.cli.ui", "ui", "Browse this project in a web browser (local, one person)."),
     "validate": ("plinth.cli.validate", "validate", "Check data against suites: infer, run."),
 }
 

@@ -48,7 +48,12 @@ def open_catalog(ctx: Context) -> Iterator[Catalog]:
     from plinth.context import resolve_metadata_url
     from plinth.ledger.sqlite_datasets import open_sqlite_datasets
 
-    fast = open_sqlite_datasets(resolve_metadata_url(ctx.settings), user=ctx.user)
+    # With a team server the local 'metadata' file is not the project's ledger.
+    fast = (
+        None
+        if ctx.settings.server
+        else open_sqlite_datasets(resolve_metadata_url(ctx.settings), user=ctx.user)
+    )
     if fast is None:
         yield Catalog(ctx.ledger.datasets, ctx.project.id)
         return

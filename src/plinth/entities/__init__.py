@@ -47,7 +47,7 @@ from plinth.entities.records import (
     RecordRef,
     Run,
 )
-from plinth.entities.search import MetricSummary, RunRow
+from plinth.entities.search import MetricBucket, MetricSummary, RunRow
 from plinth.entities.serving import DeploymentVersion, PredictionBatch
 from plinth.entities.validation import SuiteVersion, ValidationRecord
 
@@ -79,6 +79,7 @@ __all__ = [
     "LabelBatch",
     "LineageEdge",
     "Materialization",
+    "MetricBucket",
     "MetricPoint",
     "MetricSummary",
     "Model",

@@ -35,3 +35,19 @@ class MetricSummary:
     min: float
     max: float
     count: int
+
+
+@dataclass(frozen=True)
+class MetricBucket:
+    """One point of a downsampled metric series: the points of a range of steps, in SQL.
+
+    ``step`` and ``last`` are the step and value of the range's latest point (the one a
+    line chart draws); ``min`` and ``max`` bound the range (NaN skipped, as in
+    :class:`MetricSummary`); ``count`` is how many points it stands for.
+    """
+
+    step: int
+    last: float
+    min: float
+    max: float
+    count: int

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plinth.entities import MetricPoint, MetricSummary, RunRow
+from plinth.entities import MetricBucket, MetricPoint, MetricSummary, RunRow
 from plinth.errors import NotFoundError, UsageError
 from plinth.ledger._common import Db, chunks, from_db_float
 from plinth.ledger.metrics import point_of
@@ -69,6 +70,9 @@ _ATTRIBUTE_COLUMNS: dict[str, sa.ColumnElement[Any]] = {
 assert set(_ATTRIBUTE_COLUMNS) == set(ATTRIBUTES)
 _TABLES = {"metric": latest_metrics, "param": params, "tag": tags}
 _MIN_PREFIX = 8
+#: Bounds of :meth:`SearchStore.metric_series`: buckets per series, runs per call.
+MAX_SERIES_POINTS = 5000
+MAX_SERIES_RUNS = 100
 
 
 class _Compiler:
@@ -94,7 +98,21 @@ class _Compiler:
     def number(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """``text`` as a number when it looks like one, else NULL (never a failing CAST)."""
         target: Any = sa.Numeric() if self.dialect == "postgresql" else sa.Float()
-        return sa.case((text.regexp_match(NUMBER_PATTERN), sa.cast(text, target)), else_=sa.null())
+        looks: sa.ColumnElement[bool] = text.regexp_match(NUMBER_PATTERN)
+        if self.dialect != "sqlite":
+            return sa.case((looks, sa.cast(text, target)), else_=sa.null())
+        # SQLite's REGEXP is a Python call per row; GLOB runs in C. Plain decimals ("12",
+        # "0.01": a digit first, digits and at most one dot) are numbers without it, and a
+        # text holding a character no number has ("adam", "vision") is not one.
+        plain = sa.and_(
+            text.op("GLOB")(sa.literal("[0-9]*")),
+            text.op("NOT GLOB")(sa.literal("*[^0-9.]*")),
+            text.op("NOT GLOB")(sa.literal("*.*.*")),
+        )
+        looks = sa.and_(text.op("NOT GLOB")(sa.literal("*[^0-9eE.+-]*")), looks)
+        return sa.case(
+            (plain, sa.cast(text, target)), (looks, sa.cast(text, target)), else_=sa.null()
+        )
 
     def literal(self, comparison: Comparison) -> sa.ColumnElement[Any]:
         value = comparison.value
@@ -111,6 +129,12 @@ class _Compiler:
         if column.kind == "attribute":
             return compare(_ATTRIBUTE_COLUMNS[column.key], sa.literal(node.value))  # type: ignore[no-any-return]
         value = self.alias(column).c.value
+        if column.kind == "metric" and self.dialect == "sqlite":
+            # Same truth, but SQLite no longer sees the LEFT JOIN as an inner one, so it
+            # keeps walking runs in page order (stopping after a page of matches) instead
+            # of driving from the (key, value) index and sorting every match.
+            found = compare(value, sa.literal(node.value))
+            return sa.func.coalesce(found, sa.false(), type_=sa.Boolean)
         if column.kind == "metric" or isinstance(node.value, str):
             return compare(value, sa.literal(node.value))  # type: ignore[no-any-return]
         return compare(self.number(value), self.literal(node))  # type: ignore[no-any-return]
@@ -141,6 +165,7 @@ class SearchStore:
         order_by: Sequence[str] | None = None,
         columns: Sequence[str] | None = None,
         limit: int = 100,
+        offset: int = 0,
         include_deleted: bool = False,
     ) -> list[RunRow]:
         """Runs matching every filter, in ``order_by`` order (default: newest first).
@@ -148,9 +173,12 @@ class SearchStore:
         ``where``, ``order_by`` and ``columns`` use the search language (docs/ledger.md);
         each row carries the values of the metrics, params and tags they name. NULLs (a
         missing key, a NaN metric) sort last either way. Bad syntax is a UsageError.
+        ``offset`` skips that many matches first: pages of a long list.
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise UsageError(f"limit must be an integer >= 1, got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise UsageError(f"offset must be an integer >= 0, got {offset!r}")
         tree = parse_where(where)
         order = parse_order_by(order_by or [])
         extra = parse_columns(columns or [])
@@ -179,12 +207,23 @@ class SearchStore:
             for i, (column, alias) in enumerate(named)
             if column.kind == "metric"
         ]
-        query = (
-            sa.select(runs, experiments.c.name.label("experiment_name"), *values, *seqs)
+        # The page's ids first, sorting only what the filter and the order need (the
+        # shown columns' joins go unused there, and both databases drop such LEFT JOINs on
+        # a unique key); then the page's rows with their values, ``limit`` rows at most.
+        page = (
+            sa.select(runs.c.id)
             .select_from(compiler.source)
             .where(*filters)
             .order_by(*ordering)
             .limit(limit)
+            .offset(offset)
+            .correlate(None)
+        )
+        query = (
+            sa.select(runs, experiments.c.name.label("experiment_name"), *values, *seqs)
+            .select_from(compiler.source)
+            .where(runs.c.id.in_(page))
+            .order_by(*ordering)
         )
         with self._db.read() as conn:
             rows = conn.execute(query).mappings().all()
@@ -201,6 +240,18 @@ class SearchStore:
                 )
                 for row in conn.execute(query):
                     found[row.run_id][row.key] = from_db_float(row.value)
+        return found
+
+    def params_of(self, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Run id -> its params, for many runs in a few indexed queries (a page of a table)."""
+        found: dict[str, dict[str, str]] = {run_id: {} for run_id in run_ids}
+        with self._db.read() as conn:
+            for chunk in chunks(list(found)):
+                query = sa.select(params.c.run_id, params.c.key, params.c.value).where(
+                    params.c.run_id.in_(chunk)
+                )
+                for row in conn.execute(query):
+                    found[row.run_id][row.key] = row.value
         return found
 
     def metric_summaries(self, run_id: str) -> list[MetricSummary]:
@@ -259,6 +310,29 @@ class SearchStore:
                 found.setdefault(row.key, []).append(from_db_float(row.value))
         return found
 
+    def metric_series(
+        self, run_ids: Sequence[str], key: str, points: int = 500
+    ) -> dict[str, list[MetricBucket]]:
+        """Metric ``key`` of each run, downsampled in SQL to at most ``points`` buckets.
+
+        A run's steps are cut into ``points`` equal ranges; each non-empty range gives one
+        :class:`MetricBucket` (its latest point, min, max and count), in step order, so a
+        chart of a million points reads ``points`` rows. Each range is one aggregate over
+        the covering ``(run_id, key, step, value)`` index: no sort of the whole history. A
+        run without the metric maps to an empty list.
+        """
+        if isinstance(points, bool) or not isinstance(points, int):
+            raise UsageError(f"points must be an integer, got {points!r}")
+        if not 1 <= points <= MAX_SERIES_POINTS:
+            raise UsageError(f"points must be between 1 and {MAX_SERIES_POINTS}, got {points}")
+        ids = list(dict.fromkeys(run_ids))
+        if len(ids) > MAX_SERIES_RUNS or not all(isinstance(i, str) for i in ids):
+            raise UsageError(f"run_ids must be at most {MAX_SERIES_RUNS} run id strings")
+        if not isinstance(key, str) or not key:
+            raise UsageError(f"key must be a non-empty string, got {key!r}")
+        with self._db.read() as conn:
+            return {run_id: _series(conn, run_id, key, points) for run_id in ids}
+
     def metric_points(self, run_id: str) -> list[MetricPoint]:
         """Every point of every metric of a run, by key, then step, timestamp and seq."""
         query = (
@@ -303,6 +377,64 @@ class SearchStore:
                 field="run_id",
             )
         return wanted if wanted in found else found[0]
+
+
+_BUCKET = "FROM metrics WHERE run_id = :run_id AND key = :key AND step >= :low + {i} * :width "
+#: One arm per bucket: its values' range and size; its last step (a lone max, which SQLite
+#: answers with one index seek instead of a second pass over the range).
+_ARMS = {
+    "range": "SELECT min(value) AS min, max(value) AS max, count(*) AS points "
+    + _BUCKET
+    + "AND step < :low + {j} * :width",
+    "last": "SELECT max(step) AS step " + _BUCKET + "AND step < :low + {j} * :width",
+}
+
+
+@functools.cache
+def _bucket_sql(count: int, kind: str) -> sa.TextClause:
+    """The ``kind`` arm over each of ``count`` buckets of ``:width`` steps from ``:low``, as
+    one UNION ALL: each is a range read of the covering index, and none needs a sort. Built
+    as text once per count (SQLAlchemy would spend longer building 500 selects than the
+    database spends running them); only bucket numbers are written into it."""
+    arm = _ARMS[kind]
+    return sa.text(" UNION ALL ".join(arm.format(i=i, j=i + 1) for i in range(count)))
+
+
+def _series(conn: sa.Connection, run_id: str, key: str, points: int) -> list[MetricBucket]:
+    """One run's buckets: the step range, one aggregate per bucket, then each latest value."""
+    m = metrics
+    mine = (m.c.run_id == run_id) & (m.c.key == key)
+    low = conn.execute(sa.select(sa.func.min(m.c.step)).where(mine)).scalar()
+    if low is None:
+        return []
+    high = conn.execute(sa.select(sa.func.max(m.c.step)).where(mine)).scalar()
+    width = -(-(high - low + 1) // points)
+    count = -(-(high - low + 1) // width)
+    bound = {"run_id": run_id, "key": key, "low": low, "width": width}
+    ranges = conn.execute(_bucket_sql(count, "range"), bound).all()
+    last_steps = conn.execute(_bucket_sql(count, "last"), bound).scalars().all()
+    found = [(r, step) for r, step in zip(ranges, last_steps, strict=True) if r.points]
+    # The latest point of a bucket is at its highest step; several points may share a
+    # step, and the one logged last (timestamp, then seq) wins, as in latest_metrics.
+    last: dict[int, float | None] = {}
+    steps = [step for _, step in found]
+    for chunk in chunks(steps):
+        query = (
+            sa.select(m.c.step, m.c.value)
+            .where(mine, m.c.step.in_(chunk))
+            .order_by(m.c.step, m.c.timestamp, m.c.seq)
+        )
+        last.update((row.step, row.value) for row in conn.execute(query))
+    return [
+        MetricBucket(
+            step=step,
+            last=from_db_float(last.get(step)),
+            min=from_db_float(row.min),
+            max=from_db_float(row.max),
+            count=row.points,
+        )
+        for row, step in found
+    ]
 
 
 def _not_found(text: str) -> NotFoundError:

@@ -43,7 +43,7 @@ from plinth.ledger.dataset_rows import (
 __all__ = ["SCHEMA_REVISION", "SqliteDatasetStore", "open_sqlite_datasets"]
 
 #: The schema revision this module's SQL is written for; other revisions use the full ledger.
-SCHEMA_REVISION = "0010_pipelines"
+SCHEMA_REVISION = "0011_metric_series_index"
 _BUSY_TIMEOUT_MS = 30_000
 #: Bound parameters per IN (...) list, under SQLite's limit.
 _CHUNK = 500

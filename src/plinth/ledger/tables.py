@@ -165,7 +165,7 @@ metrics = sa.Table(
     sa.Column("timestamp", MS, nullable=False),
     # NULL stands for NaN: SQLite cannot store NaN, so both backends store NULL.
     sa.Column("value", sa.Double, nullable=True),
-    sa.Index(None, "run_id", "key", "step"),
+    sa.Index(None, "run_id", "key", "step", "value"),
 )
 
 #: Per (run, key) the point with the highest (step, timestamp, seq): what run lists and

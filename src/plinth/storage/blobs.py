@@ -12,6 +12,7 @@ appears complete::
 from __future__ import annotations
 
 import abc
+import contextlib
 import re
 import threading
 import types
@@ -228,6 +229,15 @@ class BlobStore(abc.ABC):
         once per batch, before recording references to the blobs. This default does
         nothing, for backends whose commit already is durable (S3) or never can be (memory).
         """
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose small puts a backend may send together when it ends (one request
+        to a team server for many small files); by default each put is sent on its own.
+
+        Inside it, :meth:`touch` may answer False for a blob that exists (the batch's
+        receiver dedups) and a committed blob may only be readable once the block ends.
+        """
+        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def stage(self) -> StagedBlob:

@@ -128,8 +128,12 @@ class ContentStore:
         return ref
 
     def put_files(self, paths: Iterable[Path | str]) -> list[BlobRef]:
-        """Store many files, in order; with ``fsync``, one sync for the whole batch."""
-        refs = [self._put_file(path) for path in paths]
+        """Store many files, in order; with ``fsync``, one sync for the whole batch.
+
+        Small files go together where the backend can (:meth:`BlobStore.batch`).
+        """
+        with self.store.batch():
+            refs = [self._put_file(path) for path in paths]
         if self.fsync:
             self.sync(ref.digest for ref in refs)
         return refs

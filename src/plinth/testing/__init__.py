@@ -3,7 +3,8 @@
 Owns the contracts (``blob_contract`` for every ``BlobStore``; ``ledger_contract``,
 ``dataset_contract``, ``model_contract``, ``monitor_contract``, ``spec_contract`` for every
 ledger backend), ``races`` (racing threads, test digests), ``s3server`` (a real
-S3-compatible server, moto) and ``tcpproxy`` (a loopback proxy for outage tests). These
+S3-compatible server, moto), ``server`` (a live team server, in a thread or a subprocess)
+and ``tcpproxy`` (a loopback proxy for outage tests). These
 modules import ``pytest``, so nothing else in plinth may import them (the top layer of
 docs/architecture.md).
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from plinth._deprecation import renamed
 from plinth.context import Context, enter_run, leave_run, outer_step_run, resolve_context
 from plinth.entities import RecordRef, Run
-from plinth.errors import UsageError
+from plinth.errors import BackendError, UsageError
 from plinth.guards.secrets import redact_params
 from plinth.ids import now_ms
 from plinth.tracking import artifacts as _artifacts
@@ -321,8 +321,7 @@ class ActiveRun:
                 source = self._capture.source()
             done, target = self._ingester.ingested, self._journal.count
             try:
-                self._ctx.ledger.runs.finish(
-                    self.id,
+                self._finish(
                     status,
                     points=journal_points(self._journal, done, target),
                     error=error,
@@ -353,6 +352,22 @@ class ActiveRun:
                 leave_run(self.id)
             if not _stack:
                 _restore_handlers()
+
+    def _finish(self, status: str, **values: Any) -> None:
+        """``runs.finish``, tried again while the ledger is unreachable (a team server or a
+        database restarting) for up to ``flush_timeout`` seconds: when it is back in time,
+        the end stores every point; otherwise the caller leaves them in the journal."""
+        deadline = time.monotonic() + self._ctx.settings.flush_timeout
+        pause = 0.25
+        while True:
+            try:
+                self._ctx.ledger.runs.finish(self.id, status, **values)
+                return
+            except BackendError:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     def __enter__(self) -> ActiveRun:
         return self
