@@ -143,6 +143,16 @@ def _records(ctx: Context) -> dict[str, Any]:
         message=EVIL,
         report_id=report.id,
     )
+    # A pipeline's decision alerts too; it has no monitor page to link to.
+    ledger.monitoring.record_alert(
+        pid,
+        monitor="pipeline:retrain",
+        fingerprint="e" * 16,
+        route="log",
+        status="sent",
+        attempts=1,
+        message="retrain: gate failed",
+    )
     ledger.features.save_definition(pid, "entity", "plane", "b" * 64, {"join_keys": ["tail"]})
     view = ledger.features.save_definition(
         pid,
@@ -249,6 +259,21 @@ def test_each_page_renders_for_a_reader(scene: Scene, path: str) -> None:
     assert "script-src 'self'" in response.headers["content-security-policy"]
     # Values any writer can set are escaped text, never markup.
     assert EVIL not in response.text
+
+
+def test_every_link_of_every_page_leads_to_a_page(scene: Scene) -> None:
+    """No dead links: each in-app link of each page answers 200 (a pipeline's alert is not
+    linked to a monitor page it does not have)."""
+    seen: set[str] = set()
+    for path in PAGES:
+        for link in _links(scene.get(f"/projects/{PROJECT}/{path}").text):
+            if not link.startswith("/projects/") or "/artifacts/" in link or link in seen:
+                continue
+            seen.add(link)
+            answer = scene.get(link)
+            assert answer.status_code == 200, f"{link} (on {path}): {answer.status_code}"
+    assert any("/monitors/delays-watch" in link for link in seen)
+    assert not any("pipeline" in link and "/monitors/" in link for link in seen)
 
 
 def test_pages_show_the_records(scene: Scene) -> None:

@@ -229,6 +229,7 @@ def _print_next(
     echo("")
     echo("Look closer:")
     echo(f"  cd {directory}")
+    echo("  plinth ui                             # all of it in the browser (runs, lineage...)")
     echo("  plinth pipeline runs                  # every run of pipeline.py and why it ran")
     echo("  plinth triggers list pipeline.py:retrain")
     echo("  plinth lineage PIPELINE_RUN_ID        # any id of the timeline")

@@ -321,7 +321,9 @@ def alerts_page(call: Call) -> Response:
     """Alert deliveries (sent, suppressed, failed), newest first."""
     pid = project_id(call)
     alerts = [] if pid is None else call.ledger().monitoring.alerts(pid, limit=ALERTS_SHOWN)
-    return render(call, "alerts.html", alerts=alerts, **HELPERS)
+    # Pipeline decisions alert too ("pipeline:NAME"): only a monitor with reports has a page.
+    monitors = set() if pid is None else {m["monitor"] for m in _monitor_names(call.ledger(), pid)}
+    return render(call, "alerts.html", alerts=alerts, monitors=monitors, **HELPERS)
 
 
 _P = "/projects/{project}"
