@@ -33,6 +33,7 @@ PACKAGES = [
     "plinth.monitoring",
     "plinth.pipelines",
     "plinth.profiles",
+    "plinth.progress",
     "plinth.registry",
     "plinth.settings",
     "plinth.tracking",

@@ -50,7 +50,7 @@ def test_predictions_match_the_model_and_stream_in_chunks(project: Context, tmp_
     _model(project)
     source, frame = _input(tmp_path)
     out = tmp_path / "out" / "preds.parquet"
-    result = predict_file("clf@1", source, out, chunk_rows=128, ctx=project, progress=False)
+    result = predict_file("clf@1", source, out, chunk_rows=128, ctx=project)
     assert (result.rows, result.model_version, result.output_path) == (1000, "clf@1", out)
     assert result.chunks > 1000 // 300  # chunk_rows, not the file's row groups, sets the pace
     table = pq.read_table(out)
@@ -73,7 +73,7 @@ def test_a_signature_mismatch_names_every_problem_and_writes_nothing(
     pd.DataFrame({"a": ["x", "y"], "c": [1.0, 2.0]}).to_parquet(path)
     out = tmp_path / "preds.parquet"
     with pytest.raises(UsageError) as info:
-        predict_file("clf", path, out, ctx=project, progress=False)
+        predict_file("clf", path, out, ctx=project)
     message = info.value.message
     assert "column 'b' (double) is missing" in message
     assert "column 'a' should be double, got string" in message
@@ -86,7 +86,7 @@ def test_inside_a_run_scoring_records_that_the_run_used_the_model(
     version = _model(project)
     source, _ = _input(tmp_path, rows=10)
     with plinth.start_run() as run:
-        predict_file("clf@1", source, tmp_path / "p.parquet", progress=False)
+        predict_file("clf@1", source, tmp_path / "p.parquet")
     edges = project.ledger.lineage.edges_from(RecordRef("run", run.id))
     assert (RecordRef("model_version", version.id), "used") in {(e.dst, e.relation) for e in edges}
 

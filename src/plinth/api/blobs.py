@@ -145,13 +145,16 @@ def get(call: Call) -> Response:
     return _streaming(chunks(), media_type="application/octet-stream")
 
 
-def presign_get(call: Call) -> Response:
-    store = call.blobs()
-    s3 = _s3(store)
-    digest = _digest(call)
+def _presigned(call: Call, key: str, method: str) -> Response:
+    """A presigned ``method`` URL of the S3 object ``key``; 404 when the store is not S3."""
+    s3 = _s3(call.blobs())
     if s3 is None:
         raise NotFoundError("this server's blob store hands out no presigned URLs")
-    return _json({"url": s3.presign(blob_key(digest), "GET")})
+    return _json({"url": s3.presign(key, method)})
+
+
+def presign_get(call: Call) -> Response:
+    return _presigned(call, blob_key(_digest(call)), "GET")
 
 
 def listing(call: Call) -> Response:
@@ -260,12 +263,7 @@ def upload_chunk(call: Call) -> Response:
 
 
 def presign_upload(call: Call) -> Response:
-    store = call.blobs()
-    s3 = _s3(store)
-    upload = _upload_id(call)
-    if s3 is None:
-        raise NotFoundError("this server's blob store hands out no presigned URLs")
-    return _json({"url": s3.presign(f"{_UPLOADS}{upload}/{0:016d}", "PUT")})
+    return _presigned(call, f"{_UPLOADS}{_upload_id(call)}/{0:016d}", "PUT")
 
 
 def commit_upload(call: Call) -> Response:

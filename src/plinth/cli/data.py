@@ -121,11 +121,19 @@ def add(
     read. Unchanged content makes no new version. With --suite, the version is published
     only if every error-level check passes; otherwise it is quarantined with its report."""
     from plinth import datasets
+    from plinth.cli._progress import progress_bar
     from plinth.context import Context
 
-    with Context.open() as ctx:
+    with progress_bar(as_json) as bar, Context.open() as ctx:
         result = datasets.add(
-            path, name, message, kind=kind, use_cache=not no_cache, suite=suite, ctx=ctx
+            path,
+            name,
+            message,
+            kind=kind,
+            use_cache=not no_cache,
+            suite=suite,
+            progress=bar,
+            ctx=ctx,
         )
     v = result.version
     checked = result.validation

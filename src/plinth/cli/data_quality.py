@@ -31,11 +31,12 @@ def profile(ref: str, as_json: bool) -> None:
     import json
 
     from plinth import datasets
+    from plinth.cli._progress import progress_bar
     from plinth.context import Context
 
-    with Context.open() as ctx:
+    with progress_bar(as_json) as bar, Context.open() as ctx:
         version = datasets.get(ref, ctx=ctx)
-        found = datasets.profile(version, ctx=ctx)
+        found = datasets.profile(version, progress=bar, ctx=ctx)
     if as_json:
         doc = json.loads(found.to_bytes())
         for column in doc["columns"]:

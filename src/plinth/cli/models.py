@@ -407,10 +407,11 @@ def predict(
     """Score the Parquet file --input with model REF into --output, in chunks."""
     if (reject or rejects_path) and suite_path is None:
         raise click.UsageError("--reject and --rejects need --suite FILE")
+    from plinth.cli._progress import progress_bar
     from plinth.context import Context
     from plinth.serving.batch import predict_file
 
-    with Context.open() as ctx:
+    with progress_bar(as_json) as bar, Context.open() as ctx:
         result = predict_file(
             ref,
             input_path,
@@ -421,7 +422,7 @@ def predict(
             suite=suite_path,
             reject=reject,
             rejects_path=rejects_path,
-            progress=not as_json,
+            progress=bar,
             ctx=ctx,
         )
     if as_json:

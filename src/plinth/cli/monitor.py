@@ -129,6 +129,7 @@ def drift(
     larger ones Wasserstein and Jensen-Shannon distances (threshold 0.1), with the
     Benjamini-Hochberg adjusted p-value shown beside them. New categories and changed
     missing shares are reported on their own."""
+    from plinth.cli._progress import progress_bar
     from plinth.errors import CheckFailedError
     from plinth.monitoring import drift as compare
 
@@ -149,17 +150,19 @@ def drift(
         current = _load(cur, "current", plinth_ctx)
         if model_ref is not None:
             exclude = {**_model_exclusions(model_ref, reference, current, plinth_ctx), **exclude}
-        report = compare(
-            reference,
-            current,
-            columns=wanted,
-            exclude=exclude,
-            methods=method_map,
-            thresholds=threshold_map,
-            share_threshold=share_threshold,
-            unseen_min_count=unseen_min_count,
-            null_share_change=null_share_change,
-        )
+        with progress_bar(as_json) as bar:
+            report = compare(
+                reference,
+                current,
+                columns=wanted,
+                exclude=exclude,
+                methods=method_map,
+                thresholds=threshold_map,
+                share_threshold=share_threshold,
+                unseen_min_count=unseen_min_count,
+                null_share_change=null_share_change,
+                progress=bar,
+            )
         _write(report, html_path)
         if plinth_ctx and not no_record:
             _record(plinth_ctx[0], report, ref, cur)

@@ -103,17 +103,18 @@ def run_command(
     Every check runs in one vectorised DuckDB pass. The result is recorded against the
     dataset version and the suite version, with the HTML report."""
     from plinth import datasets
+    from plinth.cli._progress import progress_bar
     from plinth.context import Context
     from plinth.errors import CheckFailedError
     from plinth.validation import Suite
     from plinth.validation.records import default_report_path
 
     checks = Suite.load(suite)
-    with Context.open() as plinth_ctx:
+    with progress_bar(as_json) as bar, Context.open() as plinth_ctx:
         # --no-record skips the ledger, not the report (the default path is the same)
         path = report or default_report_path(plinth_ctx, checks.name)
         result = datasets.validate(
-            data, checks, record=not no_record, report_path=path, ctx=plinth_ctx
+            data, checks, record=not no_record, report_path=path, progress=bar, ctx=plinth_ctx
         )
     if as_json:
         echo_json(result.to_dict())

@@ -15,7 +15,9 @@ Owns::
     api.py          add, status, diff, checkout, tag, get, manifest, versions,
                     list_datasets, load, save, mask, forget (log: deprecated, versions)
     catalog.py      which dataset store a command talks to; NAME@SPEC references
-    manifests.py    Manifest (path -> digest, size) and comparing two of them
+    diffing.py      DatasetDiff: two version records compared over a blob store (diff and
+                    the web UI's diff page)
+    manifests.py    Manifest (path -> digest, size): reading one, comparing two of them
     snapshot.py     hashing a file or folder, answered by the stat cache where it can
     statcache.py    the local stat cache (size, mtime -> digest)
     materialize.py  writing a version's files under a folder (checkout), verified

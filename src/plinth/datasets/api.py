@@ -9,14 +9,15 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plinth import refs
 from plinth._deprecation import alias, renamed
 from plinth.datasets.catalog import Catalog, open_catalog
-from plinth.datasets.manifests import FileChanges, Manifest, compare
+from plinth.datasets.diffing import DatasetDiff, diff_versions
+from plinth.datasets.manifests import FileChanges, Manifest, compare, read_manifest
 from plinth.datasets.statcache import StatCache
 from plinth.entities import Dataset, DatasetVersion, RecordRef
 from plinth.errors import NotFoundError, QuarantinedError, UsageError
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from plinth.context import Context
     from plinth.datasets.erasure import ForgetResult
     from plinth.datasets.materialize import CheckoutStats
+    from plinth.progress import Progress
     from plinth.validation.results import ValidationResult
     from plinth.validation.suites import Suite
 
@@ -82,20 +84,6 @@ class Status:
 
 
 @dataclass(frozen=True)
-class DatasetDiff:
-    """Files added/removed/changed between two versions; rows and schema for tables."""
-
-    old: DatasetVersion
-    new: DatasetVersion
-    changes: FileChanges
-    rows: tuple[int | None, int | None] | None = None
-    columns_added: list[dict[str, Any]] = field(default_factory=list)
-    columns_removed: list[dict[str, Any]] = field(default_factory=list)
-    #: ``{"name", "old_type", "new_type"}`` for columns whose type changed.
-    columns_changed: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
 class CheckoutResult:
     version: DatasetVersion
     path: Path
@@ -144,11 +132,6 @@ def _stat_cache(ctx: Context) -> StatCache:
     return StatCache(ctx.settings.data_dir / "cache" / "stat.db")
 
 
-def _manifest(ctx: Context, version: DatasetVersion) -> Manifest:
-    data = ctx.blobs.read_bytes(version.manifest_digest)
-    return Manifest.from_bytes(data, where=f"the manifest of {version.ref}")
-
-
 def _kind(requested: str | None, is_dir: bool, paths: list[str], root: Path) -> str:
     from plinth.tables import check_table_files, table_format
 
@@ -179,6 +162,7 @@ def add(
     kind: str | None = None,
     use_cache: bool = True,
     suite: Suite | str | Path | None = None,
+    progress: Progress | None = None,
     ctx: Context | None = None,
 ) -> AddResult:
     """Snapshot a file, a folder or a table (Parquet, CSV) as a new version of ``name``.
@@ -192,6 +176,9 @@ def add(
     published: a version that fails an error-level check is stored but ``quarantined``
     (:func:`load` refuses it unless ``allow_quarantined=True``); ``result.validation``
     holds the outcome, recorded in the ledger with its HTML report.
+
+    ``progress`` (:mod:`plinth.progress`) hears of each file read, then of each column
+    profiled and each check answered.
     """
     from plinth.datasets.snapshot import take_snapshot
     from plinth.ledger.dataset_rows import check_dataset_name
@@ -216,7 +203,7 @@ def add(
         latest = (
             catalog.store.resolve(found, None) if found is not None and found.versions else None
         )
-        parent = _manifest(context, latest) if latest is not None else None
+        parent = read_manifest(context.blobs, latest) if latest is not None else None
         cache = _stat_cache(context) if use_cache else None
         try:
             snap = take_snapshot(
@@ -224,6 +211,7 @@ def add(
                 cache=cache,
                 content=context.blobs,
                 stored=parent.digests if parent else (),
+                progress=progress,
             )
         finally:
             if cache is not None:
@@ -249,7 +237,7 @@ def add(
             files = [(p, str(base / p)) for p in manifest.files]
             rows, schema = table_info(files)
             if not unchanged:  # profiled (and validated) once, before it is recorded
-                profile_digest, checked = _profile_and_check(context, files, checks, name)
+                profile_digest, checked = _profile_and_check(context, files, checks, name, progress)
         dataset = found or catalog.store.ensure(catalog.project_id, name)
         version, created = catalog.store.add_version(
             dataset,
@@ -275,27 +263,34 @@ def add(
 
 
 def _profile_and_check(
-    ctx: Context, files: list[tuple[str, str]], suite: Suite | None, name: str
+    ctx: Context,
+    files: list[tuple[str, str]],
+    suite: Suite | None,
+    name: str,
+    progress: Progress | None,
 ) -> tuple[str, ValidationResult | None]:
     """The digest of the stored profile of a table's files, and the suite's verdict."""
     from plinth.profiles import profile_table
     from plinth.tables import read_files
 
     table = read_files([path for _, path in sorted(files)])
-    digest: str = ctx.blobs.put_bytes(profile_table(table).to_bytes()).digest
+    found = profile_table(table, progress=progress)
+    digest: str = ctx.blobs.put_bytes(found.to_bytes()).digest
     if suite is None:
         return digest, None
     from plinth.datasets.validation import references
     from plinth.validation.runner import check_table
 
     target = f"{name} (new version)"
-    return digest, check_table(table, suite, target=target, references=references(ctx=ctx))
+    return digest, check_table(
+        table, suite, target=target, references=references(ctx=ctx), progress=progress
+    )
 
 
 def _latest_manifest(ctx: Context, catalog: Catalog, dataset: Dataset) -> Manifest | None:
     if not dataset.versions:
         return None
-    return _manifest(ctx, catalog.store.resolve(dataset, None))
+    return read_manifest(ctx.blobs, catalog.store.resolve(dataset, None))
 
 
 def status(name: str, path: str | Path, *, ctx: Context | None = None) -> Status:
@@ -308,7 +303,7 @@ def status(name: str, path: str | Path, *, ctx: Context | None = None) -> Status
 
     with _session(ctx) as (context, catalog):
         version = catalog.resolve(name)
-        old = _manifest(context, version)
+        old = read_manifest(context.blobs, version)
         cache = _stat_cache(context)
         try:
             snap = take_snapshot(Path(path), cache=cache)
@@ -320,26 +315,7 @@ def status(name: str, path: str | Path, *, ctx: Context | None = None) -> Status
 def diff(old_ref: str, new_ref: str, *, ctx: Context | None = None) -> DatasetDiff:
     """Files, and for tables rows and columns, from one version to another."""
     with _session(ctx) as (context, catalog):
-        old = catalog.resolve(old_ref)
-        new = catalog.resolve(new_ref)
-        changes = compare(_manifest(context, old).files, _manifest(context, new).files)
-    if old.kind != "table" or new.kind != "table":
-        return DatasetDiff(old, new, changes)
-    before = {c["name"]: c["type"] for c in old.schema or []}
-    after = {c["name"]: c["type"] for c in new.schema or []}
-    return DatasetDiff(
-        old,
-        new,
-        changes,
-        rows=(old.row_count, new.row_count),
-        columns_added=[c for c in new.schema or [] if c["name"] not in before],
-        columns_removed=[c for c in old.schema or [] if c["name"] not in after],
-        columns_changed=[
-            {"name": n, "old_type": before[n], "new_type": after[n]}
-            for n in after
-            if n in before and before[n] != after[n]
-        ],
-    )
+        return diff_versions(context.blobs, catalog.resolve(old_ref), catalog.resolve(new_ref))
 
 
 @renamed(keywords={"dir": "path"})
@@ -353,7 +329,7 @@ def checkout(
     with _session(ctx) as (context, catalog):
         version = catalog.resolve(ref)
         _refuse_erased(catalog, version)
-        files = _manifest(context, version)
+        files = read_manifest(context.blobs, version)
         stats = materialize(context.blobs, files, Path(path), force=force)
     return CheckoutResult(version, Path(path), stats)
 
@@ -386,7 +362,7 @@ def get(ref: str, *, ctx: Context | None = None) -> DatasetVersion:
 def manifest(ref: str, *, ctx: Context | None = None) -> Manifest:
     """The files of the version a reference names."""
     with _session(ctx) as (context, catalog):
-        return _manifest(context, catalog.resolve(ref))
+        return read_manifest(context.blobs, catalog.resolve(ref))
 
 
 def versions(
@@ -444,7 +420,7 @@ def load(
                 f"{found.ref} is a {found.kind}, not a table: load reads Parquet and CSV tables",
                 hint=f"materialise its files with: plinth data checkout {found.ref} DIR",
             )
-        table = read_table(context.blobs, _manifest(context, found), found.ref)
+        table = read_table(context.blobs, read_manifest(context.blobs, found), found.ref)
     from plinth.context import run_scope
 
     if run_scope() is not None:  # pii column policies bind training, not exploration

@@ -146,7 +146,8 @@ def forget(name: str, where: str, message: str, *, ctx: Context | None = None) -
     """
     import pyarrow as pa
 
-    from plinth.datasets.api import _manifest, _session, save
+    from plinth.datasets.api import _session, save
+    from plinth.datasets.manifests import read_manifest
 
     _check_text(where, message)
     with _session(ctx) as (context, catalog):
@@ -161,7 +162,7 @@ def forget(name: str, where: str, message: str, *, ctx: Context | None = None) -
                 f"{latest.ref} is a {latest.kind}, not a table: forget removes rows of tables",
                 field="name",
             )
-        manifests = {v.number: _manifest(context, v) for v in versions}
+        manifests = {v.number: read_manifest(context.blobs, v) for v in versions}
         hits: dict[str, int] = {}  # file digest -> matching rows (each blob read once)
         kept_parts: list[pa.Table] = []
         for version in versions:
@@ -202,7 +203,7 @@ def forget(name: str, where: str, message: str, *, ctx: Context | None = None) -
             with _session(context) as (_, catalog):
                 catalog.store.set_status([new.id], "quarantined")
             new = replace(new, status="quarantined")
-        manifests[new.number] = _manifest(context, new)
+        manifests[new.number] = read_manifest(context.blobs, new)
     erased_numbers = {v.number for v in holding}
     released = _released(manifests, versions, erased_numbers)
     with _session(context) as (_, catalog):

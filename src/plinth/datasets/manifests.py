@@ -23,9 +23,18 @@ from plinth.errors import IntegrityError, UsageError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from plinth.entities import DatasetVersion
     from plinth.storage import ContentStore
 
-__all__ = ["FORMAT", "FileChange", "FileChanges", "Manifest", "compare", "read_table"]
+__all__ = [
+    "FORMAT",
+    "FileChange",
+    "FileChanges",
+    "Manifest",
+    "compare",
+    "read_manifest",
+    "read_table",
+]
 
 FORMAT = "plinth.manifest/1"
 
@@ -131,6 +140,12 @@ def _is_utf8(text: str) -> bool:
 
 def digests_of(manifests: Iterable[Manifest]) -> set[str]:
     return {d for m in manifests for d in m.digests}
+
+
+def read_manifest(content: ContentStore, version: DatasetVersion) -> Manifest:
+    """The manifest of ``version``, read (and verified) from ``content``."""
+    data = content.read_bytes(version.manifest_digest)
+    return Manifest.from_bytes(data, where=f"the manifest of {version.ref}")
 
 
 def read_table(content: ContentStore, manifest: Manifest, where: str) -> pa.Table:

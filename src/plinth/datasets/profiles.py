@@ -11,12 +11,16 @@ if TYPE_CHECKING:
     from plinth.context import Context
     from plinth.entities import DatasetVersion
     from plinth.profiles import TableProfile
+    from plinth.progress import Progress
 
 __all__ = ["profile", "profile_version", "store_profile"]
 
 
-def profile(ref: str | DatasetVersion, *, ctx: Context | None = None) -> TableProfile:
-    """The stored profile of a table version (``flights@3``), computed the first time.
+def profile(
+    ref: str | DatasetVersion, *, progress: Progress | None = None, ctx: Context | None = None
+) -> TableProfile:
+    """The stored profile of a table version (``flights@3``), computed the first time
+    (``progress``, :mod:`plinth.progress`, then hears of each column profiled).
 
     Example::
 
@@ -27,10 +31,12 @@ def profile(ref: str | DatasetVersion, *, ctx: Context | None = None) -> TablePr
 
     context = _context(ctx)
     version = get(ref, ctx=context) if isinstance(ref, str) else ref
-    return profile_version(version, ctx=context)
+    return profile_version(version, ctx=context, progress=progress)
 
 
-def profile_version(version: DatasetVersion, *, ctx: Context) -> TableProfile:
+def profile_version(
+    version: DatasetVersion, *, ctx: Context, progress: Progress | None = None
+) -> TableProfile:
     """The stored profile of ``version``; computed (and stored) the first time."""
     from plinth.profiles import TableProfile, profile_table
 
@@ -42,11 +48,10 @@ def profile_version(version: DatasetVersion, *, ctx: Context) -> TableProfile:
     if version.profile_digest is not None:
         data = ctx.blobs.read_bytes(version.profile_digest)
         return TableProfile.from_bytes(data, where=f"the profile of {version.ref}")
-    from plinth.datasets.api import _manifest
-    from plinth.datasets.manifests import read_table
+    from plinth.datasets.manifests import read_manifest, read_table
 
-    table = read_table(ctx.blobs, _manifest(ctx, version), version.ref)
-    found = profile_table(table)
+    table = read_table(ctx.blobs, read_manifest(ctx.blobs, version), version.ref)
+    found = profile_table(table, progress=progress)
     store_profile(ctx, version, found)
     return found
 

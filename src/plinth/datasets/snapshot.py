@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 from plinth.datasets.manifests import Manifest
 from plinth.datasets.statcache import CacheEntry, StatCache, is_racy
 from plinth.errors import UsageError
+from plinth.progress import NO_PROGRESS, Progress, reporter
 
 if TYPE_CHECKING:
     from plinth.storage import BlobRef, ContentStore
@@ -105,7 +106,10 @@ def _workers(content: ContentStore | None) -> int:
 
 
 def _put_local(
-    pool: ThreadPoolExecutor, content: ContentStore, todo: list[tuple[str, str, os.stat_result]]
+    pool: ThreadPoolExecutor,
+    content: ContentStore,
+    todo: list[tuple[str, str, os.stat_result]],
+    done: Progress,
 ) -> list[BlobRef]:
     """Store files into a local folder: large ones on the pool, small ones in this thread.
 
@@ -119,8 +123,10 @@ def _put_local(
     for i, item in enumerate(todo):
         if i not in futures:
             refs[i] = content.put_file(item[1])
+            done.advance()
     for i, future in futures.items():
         refs[i] = future.result()
+        done.advance()
     return [ref for ref in refs if ref is not None]
 
 
@@ -132,7 +138,10 @@ def _batches(content: ContentStore) -> bool:
 
 
 def _put_batched(
-    pool: ThreadPoolExecutor, content: ContentStore, todo: list[tuple[str, str, os.stat_result]]
+    pool: ThreadPoolExecutor,
+    content: ContentStore,
+    todo: list[tuple[str, str, os.stat_result]],
+    done: Progress,
 ) -> list[BlobRef]:
     """Files of 1 MiB or more on the pool, each its own upload; the others in batches."""
     large = [i for i, item in enumerate(todo) if item[2].st_size >= 1 << 20]
@@ -141,8 +150,10 @@ def _put_batched(
     refs: dict[int, BlobRef] = dict(
         zip(small, content.put_files([todo[i][1] for i in small]), strict=True)
     )
+    done.advance(len(small))
     for i, future in futures.items():
         refs[i] = future.result()
+        done.advance()
     return [refs[i] for i in range(len(todo))]
 
 
@@ -152,12 +163,14 @@ def take_snapshot(
     cache: StatCache | None,
     content: ContentStore | None = None,
     stored: Collection[str] = (),
+    progress: Progress | None = None,
 ) -> Snapshot:
     """The manifest of ``path`` (kind ``file`` or ``directory``), reading only what changed.
 
     With ``content``, every file's blob is in the store afterwards: digests in ``stored``
     are known to be there already; other cached digests are checked (and refreshed, for
-    gc's grace period), and files whose blob is missing are read and stored.
+    gc's grace period), and files whose blob is missing are read and stored. ``progress``
+    hears of each file read (:mod:`plinth.progress`).
     """
     started = time.time_ns()
     root = Path(os.path.realpath(path))
@@ -189,16 +202,21 @@ def take_snapshot(
                     files[item[0]] = (item[3], item[2].st_size)
                 else:
                     todo.append(item[:3])
-        if content is None:
-            from plinth.storage import hash_file
+        done = reporter(progress)
+        done.start(len(todo), "files", label="hashing" if content is None else "storing")
+        try:
+            if content is None:
+                from plinth.storage import hash_file
 
-            refs = _map(pool, lambda item: hash_file(item[1]), todo)
-        elif local:
-            refs = _put_local(pool, content, todo)
-        elif _batches(content):
-            refs = _put_batched(pool, content, todo)
-        else:
-            refs = _map(pool, lambda item: content.put_file(item[1]), todo)
+                refs = _map(pool, lambda item: hash_file(item[1]), todo, done)
+            elif local:
+                refs = _put_local(pool, content, todo, done)
+            elif _batches(content):
+                refs = _put_batched(pool, content, todo, done)
+            else:
+                refs = _map(pool, lambda item: content.put_file(item[1]), todo, done)
+        finally:
+            done.finish()
     snap = Snapshot(root, Manifest("directory" if is_dir else "file", files))
     fresh: list[tuple[str, CacheEntry]] = []
     for (rel, abs_path, st), ref in zip(todo, refs, strict=True):
@@ -233,14 +251,26 @@ def _serial(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: list[T]) -> l
     return [fn(item) for item in items]
 
 
-def _map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: list[T]) -> list[R]:
-    """``[fn(item) for item in items]`` on the pool, in order, a batch of items per task.
+def _map(
+    pool: ThreadPoolExecutor,
+    fn: Callable[[T], R],
+    items: list[T],
+    done: Progress = NO_PROGRESS,
+) -> list[R]:
+    """``[fn(item) for item in items]`` on the pool, in order, a batch of items per task;
+    ``done`` advances (in this thread) as each batch's results arrive.
 
     A task per file would cost more in futures and GIL hand-offs than a small file's hash.
     """
     if len(items) <= 1:
-        return [fn(item) for item in items]
+        found = [fn(item) for item in items]
+        done.advance(len(found))
+        return found
     workers = getattr(pool, "_max_workers", 4)
     size = max(1, min(_BATCH, -(-len(items) // (workers * 4))))
     batches = [items[i : i + size] for i in range(0, len(items), size)]
-    return [r for batch in pool.map(lambda b: [fn(item) for item in b], batches) for r in batch]
+    results: list[R] = []
+    for batch in pool.map(lambda b: [fn(item) for item in b], batches):
+        results.extend(batch)
+        done.advance(len(batch))
+    return results

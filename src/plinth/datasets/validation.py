@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from plinth.context import Context
     from plinth.entities import DatasetVersion
+    from plinth.progress import Progress
     from plinth.validation.results import ValidationResult
     from plinth.validation.runner import References
     from plinth.validation.suites import Suite
@@ -51,6 +52,7 @@ def validate(
     *,
     record: bool = False,
     report_path: str | Path | None = None,
+    progress: Progress | None = None,
     ctx: Context | None = None,
 ) -> ValidationResult:
     """Run ``suite`` on ``data``: a dataset reference ``NAME[@VERSION|@TAG]``, a table or
@@ -58,7 +60,8 @@ def validate(
 
     Writes the HTML report when ``report_path`` is given or ``record`` is set; with
     ``record``, saves the suite version and the result (linked to the dataset version)
-    in the ledger, as :func:`plinth.validation.validate` does.
+    in the ledger, as :func:`plinth.validation.validate` does. ``progress``
+    (:mod:`plinth.progress`) hears of the checks as they are answered.
     """
     from plinth.datasets.api import _context
     from plinth.validation.records import publish_result
@@ -75,7 +78,9 @@ def validate(
     else:
         source = resolve(data)
         table, target = source.table, source.target
-    result = check_table(table, checks, target=target, references=references(ctx=context))
+    result = check_table(
+        table, checks, target=target, references=references(ctx=context), progress=progress
+    )
     if version is None and not record and report_path is None:
         return result  # nothing to link, write or record
     return publish_result(context, checks, result, version, record=record, report_path=report_path)

@@ -48,6 +48,7 @@ from plinth.errors import UsageError
 if TYPE_CHECKING:
     from plinth.monitoring._sides import ComparisonSource
     from plinth.profiles import TableProfile
+    from plinth.progress import Progress
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -257,6 +258,7 @@ def drift(
     share_threshold: float = 0.5,
     unseen_min_count: int = 3,
     null_share_change: float = 0.01,
+    progress: Progress | None = None,
 ) -> DriftReport:
     """Compare ``current`` with ``reference``, column by column (see the module docstring).
 
@@ -265,10 +267,11 @@ def drift(
     ``columns`` limits the comparison; ``exclude`` leaves columns out, listed as skipped
     (a mapping gives each one's reason, e.g. ``{"price": "the model's target"}``);
     ``methods`` maps a column to a method of :data:`METHODS`; ``thresholds`` maps a method
-    to its threshold.
+    to its threshold. ``progress`` (:mod:`plinth.progress`) hears of each column compared.
     """
     from plinth.monitoring._compare import compare
     from plinth.monitoring._sides import source
+    from plinth.progress import reporter
 
     ref, cur = source(reference, "reference"), source(current, "current")
     limits = _thresholds(thresholds)
@@ -303,12 +306,18 @@ def drift(
     names = [n for n in names if n not in excluded]
     chosen = _methods(methods, names)
     results: list[ColumnDrift] = []
-    for name in names:
-        outcome = compare(name, ref, cur, chosen.get(name), limits, unseen_min_count)
-        if isinstance(outcome, str):
-            skipped[name] = outcome
-        else:
-            results.append(outcome)
+    done = reporter(progress)
+    done.start(len(names), "columns", label="comparing")
+    try:
+        for name in names:
+            outcome = compare(name, ref, cur, chosen.get(name), limits, unseen_min_count)
+            if isinstance(outcome, str):
+                skipped[name] = outcome
+            else:
+                results.append(outcome)
+            done.advance()
+    finally:
+        done.finish()
     order = dict.fromkeys([*ref.names, *cur.names])  # skipped columns in table order
     skipped = {n: skipped[n] for n in order if n in skipped}
     results = _null_changes(_decide(results), null_share_change)

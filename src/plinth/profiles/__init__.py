@@ -5,8 +5,8 @@ profile's canonical JSON, and merging two batch profiles into the profile of the
 union. Profiles take tables, never dataset references: the datasets pillar stores the
 profile of each table version (``plinth.datasets.profile("flights@3")``). Validation
 inference, drift detection and skew checks read profiles instead of scanning the data
-again. May import ``plinth.errors`` and ``plinth.tables`` only; pyarrow, numpy and
-datasketches are imported only when a profile is computed::
+again. May import ``plinth.errors``, ``plinth.tables`` and ``plinth.progress`` only;
+pyarrow, numpy and datasketches are imported only when a profile is computed::
 
     from plinth import profiles
     p = profiles.profile_table(df)                  # TableProfile

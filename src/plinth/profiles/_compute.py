@@ -22,9 +22,15 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+    from plinth.progress import Progress
 
-def profile_table(data: Any, *, top_k: int = 20, bins: int = 20) -> TableProfile:
-    """The profile of a pyarrow Table or a pandas/polars DataFrame."""
+
+def profile_table(
+    data: Any, *, top_k: int = 20, bins: int = 20, progress: Progress | None = None
+) -> TableProfile:
+    """The profile of a pyarrow Table or a pandas/polars DataFrame; ``progress``
+    (:mod:`plinth.progress`) hears of each column profiled."""
+    from plinth.progress import reporter
     from plinth.tables import to_arrow
 
     if top_k < 1 or bins < 1:
@@ -37,10 +43,15 @@ def profile_table(data: Any, *, top_k: int = 20, bins: int = 20) -> TableProfile
         dup = next(n for n in names if names.count(n) > 1)
         raise UsageError(f"cannot profile a table with two columns named {dup!r}", field="data")
 
-    columns = [
-        profile_column(name, table.column(i), top_k=top_k, bins=bins)
-        for i, name in enumerate(names)
-    ]
+    done = reporter(progress)
+    done.start(len(names), "columns", label="profiling")
+    columns = []
+    try:
+        for i, name in enumerate(names):
+            columns.append(profile_column(name, table.column(i), top_k=top_k, bins=bins))
+            done.advance()
+    finally:
+        done.finish()
     return TableProfile(
         row_count=table.num_rows,
         columns={c.name: c for c in columns},

@@ -1,7 +1,9 @@
 """The model registry: models, numbered versions, aliases moved by compare-and-swap, audit.
 
 Owns :mod:`plinth.registry.api` (``plinth.models``, the registry's one public surface: read
-versions, move aliases, load, model cards), :mod:`plinth.registry.model_files`
+versions, move aliases, load, model cards), :mod:`plinth.registry.cards` (a card's
+ledger records, which ``plinth.models.card`` and the web UI's model page both show),
+:mod:`plinth.registry.model_files`
 (``run.log_model``, ``load_model``) and :mod:`plinth.registry.flavors` (saving and loading
 each framework's models). It may import the core (:mod:`plinth.ledger` through a context,
 :mod:`plinth.storage`, :mod:`plinth.entities`, :mod:`plinth.errors`, :mod:`plinth.refs`),

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from plinth import refs
 from plinth.context import Context, resolve_context
-from plinth.entities import RecordRef
 from plinth.entities.models import UNCHECKED, AliasMove, Model, ModelVersion, Unchecked
-from plinth.errors import NotFoundError
+from plinth.registry.cards import ModelCard, TrainingData, gather_card
 
 if TYPE_CHECKING:
     from plinth.ledger.models import ModelStore
@@ -170,45 +169,36 @@ def card(ref: str, *, ctx: Context | None = None) -> dict[str, Any]:
     """
     context = resolve_context(ctx)
     version = get(ref, ctx=context)
-    ledger = context.ledger
+    found = gather_card(context.ledger, version)
     out = version_dict(version)
     run_info: dict[str, Any] | None = None
-    environment_id = version.environment_id
-    data: list[dict[str, Any]] = []
-    if version.run_id is not None:
-        try:
-            run = ledger.runs.get_run(version.run_id)
-        except NotFoundError:
-            run = None
-        if run is not None:
-            source = dict(run.source)
-            run_info = {
-                "id": run.id,
-                "name": run.name,
-                "status": run.status,
-                "start_time": run.start_time,
-                "end_time": run.end_time,
-                "params": ledger.runs.get_params(run.id),
-                "metrics": ledger.runs.latest_metrics(run.id),
-                "commit": source.get("git_commit"),
-                "source": source,
-            }
-            environment_id = environment_id or run.environment_id
-            data = _data_used(context, run.id)
+    if found.run is not None:
+        run = found.run
+        source = dict(run.source)
+        run_info = {
+            "id": run.id,
+            "name": run.name,
+            "status": run.status,
+            "start_time": run.start_time,
+            "end_time": run.end_time,
+            "params": found.params,
+            "metrics": found.metrics,
+            "commit": source.get("git_commit"),
+            "source": source,
+        }
     out["run"] = run_info
     out["code_commit"] = run_info["commit"] if run_info else None
-    out["environment"] = _environment(context, environment_id)
-    out["data"] = data
+    out["environment"] = _environment_json(found)
+    out["data"] = [_data_json(used) for used in found.data]
     return out
 
 
-def _environment(ctx: Context, environment_id: str | None) -> dict[str, Any] | None:
-    if environment_id is None:
+def _environment_json(found: ModelCard) -> dict[str, Any] | None:
+    if found.environment_id is None:
         return None
-    try:
-        env = ctx.ledger.environments.get(environment_id)
-    except NotFoundError:
-        return {"id": environment_id, "missing": True}
+    env = found.environment
+    if env is None:
+        return {"id": found.environment_id, "missing": True}
     return {
         "id": env.id,
         "digest": env.digest,
@@ -218,36 +208,26 @@ def _environment(ctx: Context, environment_id: str | None) -> dict[str, Any] | N
     }
 
 
-def _data_used(ctx: Context, run_id: str) -> list[dict[str, Any]]:
-    ledger = ctx.ledger
-    out: list[dict[str, Any]] = []
-    for edge in ledger.lineage.edges_from(RecordRef("run", run_id)):
-        if edge.relation != "used" or edge.dst.type != "dataset_version":
-            continue
-        try:
-            dv = ledger.datasets.get_version_by_id(edge.dst.id)
-        except NotFoundError:
-            out.append({"id": edge.dst.id, "ref": None, "missing": True, "validations": []})
-            continue
-        validations = [
-            {
-                "suite": r.suite,
-                "suite_number": r.suite_number,
-                "success": r.success,
-                "error_count": r.error_count,
-                "warning_count": r.warning_count,
-                "created_at": r.created_at,
-            }
-            for r in ledger.validation.results(dataset_version_id=dv.id)
-        ]
-        out.append(
-            {
-                "id": dv.id,
-                "ref": dv.ref,
-                "status": dv.status,
-                "row_count": dv.row_count,
-                "manifest_digest": dv.manifest_digest,
-                "validations": validations,
-            }
-        )
-    return out
+def _data_json(used: TrainingData) -> dict[str, Any]:
+    dv = used.version
+    if dv is None:
+        return {"id": used.id, "ref": None, "missing": True, "validations": []}
+    validations = [
+        {
+            "suite": r.suite,
+            "suite_number": r.suite_number,
+            "success": r.success,
+            "error_count": r.error_count,
+            "warning_count": r.warning_count,
+            "created_at": r.created_at,
+        }
+        for r in used.validations
+    ]
+    return {
+        "id": dv.id,
+        "ref": dv.ref,
+        "status": dv.status,
+        "row_count": dv.row_count,
+        "manifest_digest": dv.manifest_digest,
+        "validations": validations,
+    }

@@ -22,7 +22,6 @@ not scored but written, with that column, to ``rejects_path`` (default
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
 
     from plinth.context import Context
     from plinth.entities import ModelVersion
+    from plinth.progress import Progress
     from plinth.registry.flavors import PlinthModel
 
 __all__ = ["OUTPUT_COLUMNS", "BatchResult", "predict_file"]
@@ -153,14 +153,16 @@ def predict_file(
     suite: Any = None,
     reject: bool = False,
     rejects_path: str | Path | None = None,
-    progress: bool = True,
+    progress: Progress | None = None,
     ctx: Context | None = None,
 ) -> BatchResult:
     """Predict every row of the Parquet file ``input_path`` with model ``ref`` into
-    ``output_path``, ``chunk_rows`` rows at a time; see the module docstring."""
+    ``output_path``, ``chunk_rows`` rows at a time; see the module docstring. ``progress``
+    (:mod:`plinth.progress`) hears of the rows of each chunk as it is written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from plinth.progress import reporter
     from plinth.registry import api
 
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
@@ -188,7 +190,8 @@ def predict_file(
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     writer: pq.ParquetWriter | None = None
     rows = chunks = 0
-    bar = _progress(total, version.ref) if progress and sys.stderr.isatty() else None
+    done = reporter(progress)
+    done.start(total, "rows", label=f"scoring with {version.ref}")
     try:
         for batch in parquet.iter_batches(batch_size=chunk_rows):
             table = pa.Table.from_batches([batch])
@@ -196,6 +199,7 @@ def predict_file(
                 table = gate.check(table)
                 if table.num_rows == 0:
                     chunks += 1
+                    done.advance(batch.num_rows)
                     continue
             frame = (table.drop_columns([FAILURES]) if gate is not None else table).to_pandas()
             inputs = frame if features is None else frame[features]
@@ -210,8 +214,7 @@ def predict_file(
             writer.write_table(table)
             rows += table.num_rows
             chunks += 1
-            if bar is not None:
-                bar.advance(batch.num_rows)
+            done.advance(batch.num_rows)
         if writer is None:  # nothing scored: an empty output with the input's columns
             empty = schema.empty_table()
             if gate is not None:
@@ -231,8 +234,7 @@ def predict_file(
     finally:
         if writer is not None:
             writer.close()
-        if bar is not None:
-            bar.stop()
+        done.finish()
         partial.unlink(missing_ok=True)
     made = _record_lineage(context, version, target, dataset, source)
     if gate is None:
@@ -292,32 +294,3 @@ def _record_lineage(
     )
     ctx.ledger.lineage.add(model_ref, RecordRef("dataset_version", added.version.id), "produced")
     return added.version.ref
-
-
-class _Bar:
-    """A Rich progress bar on stderr, counting rows."""
-
-    def __init__(self, total: int, label: str) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self._progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._task = self._progress.add_task(f"scoring with {label}", total=total)
-        self._progress.start()
-
-    def advance(self, rows: int) -> None:
-        self._progress.advance(self._task, rows)
-
-    def stop(self) -> None:
-        self._progress.stop()
-
-
-def _progress(total: int, label: str) -> _Bar:
-    return _Bar(total, label)

@@ -26,6 +26,7 @@ __all__ = [
     "lineage_url",
     "page",
     "project_id",
+    "require_project_id",
     "segment",
     "when",
 ]
@@ -93,3 +94,12 @@ def project_id(call: Call) -> str | None:
         return call.ledger().projects.get_project(call.project).id
     except NotFoundError:
         return None
+
+
+def require_project_id(call: Call, what: str) -> str:
+    """:func:`project_id`, for a page of one record: a project that recorded nothing yet has
+    no ``what`` (e.g. "datasets") to show, so the page is not found."""
+    pid = project_id(call)
+    if pid is None:
+        raise NotFoundError(f"project {call.project!r} has no {what} yet")
+    return pid

@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from plinth.api.routes import Call, Endpoint
-from plinth.datasets.api import DatasetDiff
-from plinth.datasets.manifests import Manifest, compare
+from plinth.datasets.diffing import diff_versions
 from plinth.entities import DatasetVersion, RecordRef
-from plinth.errors import NotFoundError, PlinthError, RequestError
-from plinth.ui._records import HELPERS, lineage_url, project_id
+from plinth.errors import PlinthError, RequestError
+from plinth.ui._records import HELPERS, lineage_url, project_id, require_project_id
 from plinth.ui.render import render
 
 if TYPE_CHECKING:
@@ -35,13 +34,6 @@ COLUMNS_SHOWN = 300
 FILES_SHOWN = 500
 
 
-def _pid(call: Call, what: str) -> str:
-    pid = project_id(call)
-    if pid is None:
-        raise NotFoundError(f"project {call.project!r} has no {what} yet")
-    return pid
-
-
 def datasets_page(call: Call) -> Response:
     """Every dataset with its latest version."""
     pid = project_id(call)
@@ -56,7 +48,7 @@ def datasets_page(call: Call) -> Response:
 def dataset_page(call: Call) -> Response:
     """One dataset: its versions (newest first) and tags."""
     store = call.ledger().datasets
-    dataset = store.get(_pid(call, "datasets"), call.request.path_params["name"])
+    dataset = store.get(require_project_id(call, "datasets"), call.request.path_params["name"])
     versions = store.list_versions(dataset, limit=VERSIONS_SHOWN)
     return render(
         call,
@@ -87,7 +79,7 @@ def version_page(call: Call) -> Response:
     """One version: facts, schema, profile summary, validation reports, lineage."""
     ledger = call.ledger()
     params = call.request.path_params
-    dataset = ledger.datasets.get(_pid(call, "datasets"), params["name"])
+    dataset = ledger.datasets.get(require_project_id(call, "datasets"), params["name"])
     version = ledger.datasets.resolve(dataset, params["version"])
     columns, profile_note = _profile(call.blobs(), version)
     ref = RecordRef("dataset_version", version.id)
@@ -104,38 +96,10 @@ def version_page(call: Call) -> Response:
     )
 
 
-def _manifest(blobs: ContentStore, version: DatasetVersion) -> Manifest:
-    data = blobs.read_bytes(version.manifest_digest)
-    return Manifest.from_bytes(data, where=f"the manifest of {version.ref}")
-
-
-def _diff(blobs: ContentStore, old: DatasetVersion, new: DatasetVersion) -> DatasetDiff:
-    """:func:`plinth.datasets.diff` over this project's blobs (that function opens the stores
-    its settings name, never a server project's)."""
-    changes = compare(_manifest(blobs, old).files, _manifest(blobs, new).files)
-    if old.kind != "table" or new.kind != "table":
-        return DatasetDiff(old, new, changes)
-    before = {c["name"]: c["type"] for c in old.schema or []}
-    after = {c["name"]: c["type"] for c in new.schema or []}
-    return DatasetDiff(
-        old,
-        new,
-        changes,
-        rows=(old.row_count, new.row_count),
-        columns_added=[c for c in new.schema or [] if c["name"] not in before],
-        columns_removed=[c for c in old.schema or [] if c["name"] not in after],
-        columns_changed=[
-            {"name": n, "old_type": before[n], "new_type": after[n]}
-            for n in after
-            if n in before and before[n] != after[n]
-        ],
-    )
-
-
 def diff_page(call: Call) -> Response:
     """What changed from version ``a`` to version ``b`` (numbers or tags)."""
     store = call.ledger().datasets
-    dataset = store.get(_pid(call, "datasets"), call.request.path_params["name"])
+    dataset = store.get(require_project_id(call, "datasets"), call.request.path_params["name"])
     query = call.request.query_params
     a, b = query.get("a", "").strip(), query.get("b", "").strip()
     if not a or not b:
@@ -145,7 +109,7 @@ def diff_page(call: Call) -> Response:
             hint="pick two versions on the dataset's page",
         )
     old, new = store.resolve(dataset, a), store.resolve(dataset, b)
-    found = _diff(call.blobs(), old, new)
+    found = diff_versions(call.blobs(), old, new)
     return render(
         call, "dataset_diff.html", dataset=dataset, d=found, files_shown=FILES_SHOWN, **HELPERS
     )

@@ -18,27 +18,21 @@ from typing import TYPE_CHECKING, Any
 from plinth.api.policy import GATE_SCOPE, check_protected_aliases
 from plinth.api.routes import Call, Endpoint, redirect_response, role_at_least
 from plinth.entities import ModelVersion, RecordRef
-from plinth.errors import NotFoundError, RequestError
-from plinth.ui._records import HELPERS, lineage_url, page, project_id
+from plinth.errors import RequestError
+from plinth.registry.cards import gather_card
+from plinth.ui._records import HELPERS, lineage_url, page, project_id, require_project_id
 from plinth.ui.render import form, render
 
 if TYPE_CHECKING:
     from starlette.responses import Response
-
-    from plinth.ledger import Ledger
 
 __all__ = ["ENDPOINTS"]
 
 #: Versions listed on a model's page, newest first; alias moves shown.
 VERSIONS_SHOWN = 200
 MOVES_SHOWN = 200
-
-
-def _pid(call: Call) -> str:
-    pid = project_id(call)
-    if pid is None:
-        raise NotFoundError(f"project {call.project!r} has no models yet")
-    return pid
+#: Validation results shown per training dataset version on a model card.
+CHECKS_SHOWN = 5
 
 
 def models_page(call: Call) -> Response:
@@ -49,43 +43,6 @@ def models_page(call: Call) -> Response:
         store = call.ledger().models
         rows = [(m, store.aliases(m)) for m in store.list(pid)]
     return render(call, "models.html", rows=rows, **HELPERS)
-
-
-def _card(ledger: Ledger, version: ModelVersion) -> dict[str, Any]:
-    """The model card of ``version`` (what :func:`plinth.models.card` shows): its run with
-    params and final metrics, its environment and the dataset versions the run used with
-    their validation verdicts. Parts the ledger no longer holds are None."""
-    card: dict[str, Any] = {"run": None, "params": {}, "metrics": {}, "environment": None}
-    card["data"] = []
-    environment_id = version.environment_id
-    if version.run_id is not None:
-        try:
-            run = ledger.runs.get_run(version.run_id)
-        except NotFoundError:
-            run = None
-        if run is not None:
-            card.update(
-                run=run,
-                params=ledger.runs.get_params(run.id),
-                metrics=ledger.runs.latest_metrics(run.id),
-            )
-            environment_id = environment_id or run.environment_id
-            for edge in ledger.lineage.edges_from(RecordRef("run", run.id)):
-                if edge.relation != "used" or edge.dst.type != "dataset_version":
-                    continue
-                try:
-                    dv = ledger.datasets.get_version_by_id(edge.dst.id)
-                except NotFoundError:
-                    card["data"].append((None, edge.dst.id, []))
-                    continue
-                checks = ledger.validation.results(dataset_version_id=dv.id, limit=5)
-                card["data"].append((dv, dv.id, checks))
-    if environment_id is not None:
-        try:
-            card["environment"] = ledger.environments.get(environment_id)
-        except NotFoundError:
-            card["environment"] = None
-    return card
 
 
 def _may_move_protected(call: Call) -> bool:
@@ -103,7 +60,7 @@ def model_page(call: Call) -> Response:
     the latest)."""
     ledger = call.ledger()
     store = ledger.models
-    model = store.get(_pid(call), call.request.path_params["name"])
+    model = store.get(require_project_id(call, "models"), call.request.path_params["name"])
     versions = store.list_versions(model, limit=VERSIONS_SHOWN)
     wanted = call.request.query_params.get("version")
     shown = store.resolve(model, wanted) if wanted else (versions[0] if versions else None)
@@ -116,7 +73,7 @@ def model_page(call: Call) -> Response:
         aliases=aliases,
         moves=store.alias_history(model)[:MOVES_SHOWN],
         shown=shown,
-        card=_card(ledger, shown) if shown is not None else None,
+        card=None if shown is None else gather_card(ledger, shown, validations=CHECKS_SHOWN),
         lineage=None if shown is None else lineage_url(str(call.project), _ref(shown)),
         protected=list(call.config.protected_aliases),
         may_protected=_may_move_protected(call),
@@ -143,7 +100,7 @@ def set_alias(call: Call) -> Response:
     assert call.project is not None
     check_protected_aliases(call.principal, call.project, [alias], call.config.protected_aliases)
     store = call.ledger().models
-    model = store.get(_pid(call), name)
+    model = store.get(require_project_id(call, "models"), name)
     number: int | str = int(version) if version.isdigit() else version
     move = store.set_alias(model, alias, number, reason=reason)
     call.audit(

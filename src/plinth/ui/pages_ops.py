@@ -26,7 +26,7 @@ from plinth.errors import NotFoundError
 from plinth.ledger.tables import deployments as deployments_t
 from plinth.ledger.tables import monitor_reports as reports_t
 from plinth.ledger.tables import prediction_batches as batches_t
-from plinth.ui._records import HELPERS, project_id
+from plinth.ui._records import HELPERS, project_id, require_project_id
 from plinth.ui.render import render
 
 if TYPE_CHECKING:
@@ -48,13 +48,6 @@ DAYS, MAX_DAYS = 7, 90
 WINDOW_MS = 3_600_000
 #: The SVG chart's drawing area, in pixels.
 CHART_W, CHART_H = 720, 140
-
-
-def _pid(call: Call, what: str) -> str:
-    pid = project_id(call)
-    if pid is None:
-        raise NotFoundError(f"project {call.project!r} has no {what} yet")
-    return pid
 
 
 def _deployment_names(ledger: Ledger, pid: str) -> list[dict[str, Any]]:
@@ -152,7 +145,7 @@ def window_bars(batches: list[PredictionBatch]) -> dict[str, Any]:
 def deployment_page(call: Call) -> Response:
     """One deployment: versions, traffic per window, per-window monitoring, recent batches."""
     ledger = call.ledger()
-    pid = _pid(call, "deployments")
+    pid = require_project_id(call, "deployments")
     name = call.request.path_params["name"]
     newest = ledger.deployments.get(pid, name)
     versions: list[DeploymentVersion] = [newest]
@@ -294,7 +287,7 @@ def _drift_columns(report: MonitorReport) -> list[dict[str, Any]]:
 def monitor_page(call: Call) -> Response:
     """One monitor's reports; the drift per column of the chosen (default: latest) one."""
     ledger = call.ledger()
-    pid = _pid(call, "monitors")
+    pid = require_project_id(call, "monitors")
     name = call.request.path_params["name"]
     reports = ledger.monitoring.reports(pid, monitor=name, limit=REPORTS_SHOWN)
     if not reports:
