@@ -1,15 +1,23 @@
 """Fixtures shared by every test folder: a clean environment, a project folder, the CLI,
-a PostgreSQL schema of one's own and a real S3-compatible server (moto)."""
+a PostgreSQL schema of one's own and a real S3-compatible server (moto).
+
+In the folders of ``BOTH_MODES`` every test that uses ``project_dir`` or ``project`` runs
+twice: ``[embedded]`` (the local SQLite ledger and artifacts folder) and ``[remote]`` (a
+project of its own on a live team server, one server per xdist worker), so the Python API
+and the CLI are tested over HTTP too. A test about embedded internals on purpose carries
+``@pytest.mark.embedded_only("why")`` and runs embedded only.
+"""
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +27,26 @@ from plinth.cli.main import main
 from plinth.context import Context
 from plinth.testing.s3server import TEST_CREDENTIALS, create_bucket, moto_s3_server
 
+if TYPE_CHECKING:
+    from plinth.testing.server import ServerHandle
+
 PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
+#: Test folders whose project tests run embedded and against a live team server.
+BOTH_MODES = frozenset({"tracking", "datasets", "registry", "monitoring"})
+_TESTS = Path(__file__).parent
+#: The embedded ledger and artifacts in .plinth/: a remote-mode test never makes them.
+_EMBEDDED_STORES = frozenset({"plinth.db", "artifacts"})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Runs a test of a ``BOTH_MODES`` folder that uses a project once per mode (``[embedded]``,
+    ``[remote]``), or embedded only when marked ``embedded_only``."""
+    if "plinth_mode" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.path.relative_to(_TESTS).parts[0] not in BOTH_MODES:
+        return
+    embedded_only = metafunc.definition.get_closest_marker("embedded_only") is not None
+    metafunc.parametrize("plinth_mode", ["embedded"] if embedded_only else ["embedded", "remote"])
 
 
 @pytest.fixture(autouse=True)
@@ -33,12 +60,94 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty folder that is the working directory for the test."""
-    folder = tmp_path / "proj"
+def plinth_mode() -> str:
+    """Where a test's project lives: ``embedded`` here; ``BOTH_MODES`` folders add ``remote``."""
+    return "embedded"
+
+
+class TeamServer:
+    """A live team server for remote-mode tests, with the server admin's API client."""
+
+    def __init__(self, handle: ServerHandle) -> None:
+        import httpx
+
+        self.handle = handle
+        self.url = handle.url
+        self._admin = httpx.Client(
+            base_url=handle.url,
+            headers={"Authorization": f"Bearer {handle.admin_token}"},
+            timeout=30.0,
+        )
+        #: Per user, one token without a project scope: it reaches the user's projects.
+        self._tokens: dict[str, str] = {}
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        answer = self._admin.request(method, path, json=body)
+        if answer.status_code >= 400:
+            raise RuntimeError(f"{method} {path} -> {answer.status_code}: {answer.text}")
+        return answer.json() if answer.content else None
+
+    def project(self, user: str, role: str) -> tuple[str, str]:
+        """A fresh project (its own ledger and blobs) where ``user`` holds ``role``, and a
+        token of ``user``: its name and the token."""
+        name = f"p{uuid.uuid4().hex[:16]}"
+        self._call("POST", "/api/v1/admin/projects", {"name": name})
+        if user not in self._tokens:
+            self._call("POST", "/api/v1/admin/users", {"name": user, "password": None})
+            created = self._call("POST", "/api/v1/admin/tokens", {"user": user, "scopes": []})
+            self._tokens[user] = str(created["token"])
+        self._call("PUT", f"/api/v1/projects/{name}/members/{user}", {"role": role})
+        return name, self._tokens[user]
+
+    def close(self) -> None:
+        self._admin.close()
+        self.handle.stop()
+
+
+@pytest.fixture(scope="session")
+def team_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    """A live team server in a thread, one per session (per xdist worker); each remote test
+    gets a project of its own on it. Token creation is not rate limited here."""
+    pytest.importorskip("starlette", reason="the 'server' extra is not installed")
+    from plinth.testing.server import start_server
+
+    server = TeamServer(
+        start_server(tmp_path_factory.mktemp("team") / "server", token_limit=100_000)
+    )
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def project_dir(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    plinth_mode: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[Path]:
+    """An empty folder that is the working directory for the test.
+
+    Remote mode: the folder is named after a fresh project on the team server, and
+    PLINTH_SERVER and PLINTH_TOKEN (a token of the local user, with the ``write`` role in
+    the project, or the user and role a ``remote_token(role=, user=)`` marker asks for)
+    are set, so ``plinth init`` and ``plinth.init(folder)`` both open that project; and
+    the test fails if it made a local ledger or artifacts folder all the same."""
+    name = "proj"
+    if plinth_mode == "remote":
+        server: TeamServer = request.getfixturevalue("team_server")
+        wanted = request.node.get_closest_marker("remote_token")
+        options = wanted.kwargs if wanted else {}
+        user, role = options.get("user") or getpass.getuser(), options.get("role", "write")
+        name, token = server.project(user, role)
+        monkeypatch.setenv("PLINTH_SERVER", server.url)
+        monkeypatch.setenv("PLINTH_TOKEN", token)
+    folder = tmp_path / name
     folder.mkdir()
     monkeypatch.chdir(folder)
-    return folder
+    yield folder
+    if plinth_mode == "remote":
+        local = [p.name for p in (folder / ".plinth").glob("*") if p.name in _EMBEDDED_STORES]
+        assert local == [], f"a remote-mode test made local stores: {local}"
 
 
 @pytest.fixture(scope="session")
@@ -69,15 +178,26 @@ def migrated_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def project(project_dir: Path, migrated_ledger: Path) -> Iterator[Context]:
-    """A fresh embedded project in ``project_dir``, made current for the API (system metrics
-    off unless a test turns them on); any run a test leaves active is ended."""
+def project(
+    project_dir: Path, plinth_mode: str, request: pytest.FixtureRequest
+) -> Iterator[Context]:
+    """A fresh project in ``project_dir``, made current for the API (system metrics off unless
+    a test turns them on); any run a test leaves active is ended. Embedded: a copy of a
+    migrated ledger; remote: a plinth.yaml naming the server project (see ``project_dir``)."""
     from plinth.tracking.runs import active_run
 
-    (project_dir / ".plinth").mkdir()
-    shutil.copyfile(migrated_ledger, project_dir / ".plinth" / "plinth.db")
-    ctx = plinth.init(project_dir, system_metrics=False)
-    assert ctx.ledger.migrations_applied == ()
+    if plinth_mode == "remote":
+        server = os.environ["PLINTH_SERVER"]
+        (project_dir / "plinth.yaml").write_text(
+            f"project: {project_dir.name}\nserver: {server}\n", encoding="utf-8"
+        )
+        ctx = plinth.init(project_dir, system_metrics=False)
+    else:
+        migrated: Path = request.getfixturevalue("migrated_ledger")
+        (project_dir / ".plinth").mkdir()
+        shutil.copyfile(migrated, project_dir / ".plinth" / "plinth.db")
+        ctx = plinth.init(project_dir, system_metrics=False)
+        assert ctx.ledger.migrations_applied == ()
     yield ctx
     while (run := active_run()) is not None:
         run.end("finished")

@@ -104,6 +104,7 @@ def test_unchanged_content_makes_no_version_and_reads_nothing(
     assert [v.number for v in datasets.versions("d")] == [1]
 
 
+@pytest.mark.remote_token(role="admin")  # on a server, listing all blobs is for admins
 def test_identical_content_is_stored_once(project: Context, tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", FILES)
     datasets.add(src, "one")
@@ -215,6 +216,7 @@ def test_tags_name_versions(project: Context, tmp_path: Path) -> None:
         (lambda p: datasets.load("d"), UsageError, "not a table"),
     ],
 )
+@pytest.mark.remote_token(role="admin")  # on a server, listing all blobs is for admins
 def test_bad_input_is_a_clear_error(
     project: Context, tmp_path: Path, call: object, error: type[Exception], match: str
 ) -> None:
@@ -227,6 +229,7 @@ def test_bad_input_is_a_clear_error(
     assert [d.name for d, _ in datasets.list_datasets()] == ["d"]  # and no name made
 
 
+@pytest.mark.embedded_only("corrupts a blob file in the local artifacts folder")
 def test_checkout_verifies_blobs_and_leaves_nothing_corrupt(
     project: Context, tmp_path: Path
 ) -> None:
@@ -241,6 +244,7 @@ def test_checkout_verifies_blobs_and_leaves_nothing_corrupt(
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
 
 
+@pytest.mark.embedded_only("compares inodes with the local artifacts folder's blob files")
 def test_checkout_never_links_to_blobs_and_guards_local_edits(
     project: Context, tmp_path: Path
 ) -> None:
@@ -324,6 +328,7 @@ def test_round_trip_on_s3_blobs(
         ctx.close()
 
 
+@pytest.mark.remote_token(role="admin")  # on a server, deleting a blob is for admins
 def test_a_cached_digest_missing_from_the_store_is_stored_again(
     project: Context, tmp_path: Path
 ) -> None:
@@ -336,6 +341,7 @@ def test_a_cached_digest_missing_from_the_store_is_stored_again(
     assert project.blobs.exists(digest)
 
 
+@pytest.mark.remote_token(role="admin")  # on a server, listing all blobs is for admins
 def test_a_failed_first_add_leaves_no_dataset(project: Context, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no file or folder"):
         datasets.add(tmp_path / "missing", "ghost")

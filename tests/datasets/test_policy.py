@@ -32,7 +32,9 @@ USERS = pa.table(
 
 @pytest.fixture
 def project(project_dir: Path) -> Iterator[Context]:
-    (project_dir / "plinth.yaml").write_text("project: p\npii:\n  users: [email, phone]\n")
+    # The folder's name is the project's (a team server's project in remote mode).
+    policy = f"project: {project_dir.name}\npii:\n  users: [email, phone]\n"
+    (project_dir / "plinth.yaml").write_text(policy)
     ctx = plinth.init(project_dir, system_metrics=False)
     yield ctx
     while (run := active_run()) is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -127,10 +129,15 @@ def mailbox() -> Iterator[Mailbox]:
 
 @pytest.fixture
 def no_connect(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every TCP connection attempt, recorded and refused before it leaves the machine."""
+    """Every TCP connection attempt, recorded and refused before it leaves the machine; but
+    the team server of a remote-mode test (PLINTH_SERVER), which holds the ledger."""
     attempts: list[tuple[str, int]] = []
+    connect = socket.create_connection
 
     def refuse(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        server = urlsplit(os.environ.get("PLINTH_SERVER", ""))
+        if server.hostname and (server.hostname, server.port) == tuple(address):
+            return connect(address, *args, **kwargs)
         attempts.append(address)
         raise ConnectionRefusedError(111, "Connection refused")
 

@@ -165,6 +165,3 @@ def test_monitor_export_serves_the_gauges_for_batch_use(project: Context, cli: A
     assert 'plinth_drift_statistic{column="x",method="wasserstein",monitor="nightly"} 0.31' in text
     assert result["r"].code == 0
     assert f"http://127.0.0.1:{port}/metrics" in result["r"].out
-
-
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")

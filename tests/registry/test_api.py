@@ -11,6 +11,9 @@ from plinth.context import Context
 from plinth.entities import ModelVersion, RecordRef
 from plinth.errors import ConflictError, NotFoundError, UsageError
 
+# Against a team server, moving the protected alias 'champion' takes a project admin.
+pytestmark = pytest.mark.remote_token(role="admin")
+
 
 def _digest(n: int) -> str:
     return f"{n:064x}"

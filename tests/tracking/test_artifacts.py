@@ -18,12 +18,11 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def test_log_artifacts_records_every_file_in_path_order(tmp_path: Path) -> None:
+def test_log_artifacts_records_every_file_in_path_order(tmp_path: Path, project_dir: Path) -> None:
     files = _tree(tmp_path / "out")
-    ctx = plinth.init(tmp_path / "proj", system_metrics=False)
+    ctx = plinth.init(project_dir, system_metrics=False)
     with plinth.start_run() as run:
         logged = run.log_artifacts(tmp_path / "out", "tree")
-    ctx.close()
     assert [a.path for a in logged] == [
         "tree/a/b.csv",
         "tree/a.b/c",
@@ -35,9 +34,10 @@ def test_log_artifacts_records_every_file_in_path_order(tmp_path: Path) -> None:
         assert (artifact.size, ctx.blobs.read_bytes(artifact.digest)) == (len(data), data)
     assert logged[2].digest == logged[3].digest
     assert logged[0].media_type == "text/csv"
+    ctx.close()
 
 
-@pytest.mark.parametrize("fsync", [True, False])
+@pytest.mark.parametrize("fsync", [True, False])  # the local blob store's fsync: embedded only
 def test_blob_fsync_syncs_once_per_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
 ) -> None:

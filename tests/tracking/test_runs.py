@@ -162,9 +162,8 @@ def test_seed_everything_seeds_and_records(project: Context) -> None:
         plinth.seed_everything(-1)
 
 
-def test_system_metrics_are_sampled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    ctx = plinth.init(tmp_path, system_metrics_interval=0.05)
+def test_system_metrics_are_sampled(project_dir: Path) -> None:
+    ctx = plinth.init(project_dir, system_metrics_interval=0.05)
     try:
         with plinth.start_run() as run:
             sum(i * i for i in range(300_000))
@@ -187,7 +186,7 @@ def test_system_metrics_are_sampled(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ctx.close()
 
 
-def test_sigterm_marks_the_run_killed(tmp_path: Path) -> None:
+def test_sigterm_marks_the_run_killed(project_dir: Path) -> None:
     script = textwrap.dedent(
         """
         import sys, time, plinth
@@ -199,14 +198,14 @@ def test_sigterm_marks_the_run_killed(tmp_path: Path) -> None:
         """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script], cwd=project_dir, stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     run_id = proc.stdout.readline().strip()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM
     proc.stdout.close()
-    ctx = plinth.init(tmp_path)
+    ctx = plinth.init(project_dir)
     try:
         info = plinth.get_run(run_id)
         assert info.status == "killed"

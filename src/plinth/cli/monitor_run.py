@@ -234,4 +234,5 @@ def export(host: str, port: int, every: str, count: int | None) -> None:
             click.echo("stopped", err=True)
         finally:
             server.shutdown()
+            server.server_close()  # shutdown() stops serving; this closes the listening socket
             thread.join(timeout=5)
