@@ -32,7 +32,18 @@ if TYPE_CHECKING:
 
 PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 #: Test folders whose project tests run embedded and against a live team server.
-BOTH_MODES = frozenset({"tracking", "datasets", "registry", "monitoring"})
+BOTH_MODES = frozenset(
+    {
+        "tracking",
+        "datasets",
+        "registry",
+        "monitoring",
+        # The CLI's own tests of the runs and data commands.
+        "cli/test_runs.py",
+        "cli/test_runs_artifacts.py",
+        "cli/test_data.py",
+    }
+)
 _TESTS = Path(__file__).parent
 #: The embedded ledger and artifacts in .plinth/: a remote-mode test never makes them.
 _EMBEDDED_STORES = frozenset({"plinth.db", "artifacts"})
@@ -43,7 +54,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ``[remote]``), or embedded only when marked ``embedded_only``."""
     if "plinth_mode" not in metafunc.fixturenames:
         return
-    if metafunc.definition.path.relative_to(_TESTS).parts[0] not in BOTH_MODES:
+    where = metafunc.definition.path.relative_to(_TESTS)
+    if where.parts[0] not in BOTH_MODES and where.as_posix() not in BOTH_MODES:
         return
     embedded_only = metafunc.definition.get_closest_marker("embedded_only") is not None
     metafunc.parametrize("plinth_mode", ["embedded"] if embedded_only else ["embedded", "remote"])

@@ -121,6 +121,7 @@ def test_data_commands_round_trip(project_dir: Path, cli: Callable) -> None:
     assert "gold" in r.out
 
 
+@pytest.mark.embedded_only("configures its own PostgreSQL and S3 backends")
 @pytest.mark.postgres
 @pytest.mark.s3
 def test_data_commands_on_postgres_and_s3(
@@ -199,6 +200,7 @@ def test_every_command_has_help_with_an_example(cli: Callable, command: str) -> 
     assert f"plinth data {command}" in r.out
 
 
+@pytest.mark.remote_token(role="admin")  # gc is for project admins on a server
 def test_gc_keeps_every_blob_a_dataset_version_lists(project_dir: Path, cli: Callable) -> None:
     assert cli("init").code == 0
     src = make_tree(project_dir / "data", FILES)

@@ -250,6 +250,7 @@ def test_delete_needs_yes_then_hides_the_run_until_restored(
     assert len(_json(cli("runs", "list", "--json"))["runs"]) == 4
 
 
+@pytest.mark.remote_token(role="admin")  # gc is for project admins on a server
 def test_gc_frees_the_blobs_of_deleted_runs(project: Project, cli: Callable) -> None:
     run_id = project.ids["lr-0.1"]
     with Context.open(project.dir) as ctx:

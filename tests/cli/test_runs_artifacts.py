@@ -69,6 +69,7 @@ def test_runs_artifacts_downloads_one_a_folder_or_all(
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.embedded_only("corrupts a blob file in the local artifacts folder")
 def test_a_corrupted_artifact_blob_is_refused_and_nothing_left_at_its_path(
     project: Context, run_id: str, cli: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -82,6 +83,7 @@ def test_a_corrupted_artifact_blob_is_refused_and_nothing_left_at_its_path(
     assert not (tmp_path / "out").exists() or _files(tmp_path / "out") == {}
 
 
+@pytest.mark.embedded_only("tampers with the ledger rows through its SQL engine")
 @pytest.mark.parametrize("entry", ["../escaped.txt", "{tmp}/escaped.txt", "a/../../escaped.txt"])
 def test_runs_artifacts_with_a_tampered_dotdot_path_is_refused_and_nothing_written(
     project: Context, run_id: str, cli: Callable[..., Any], tmp_path: Path, entry: str
