@@ -24,19 +24,23 @@ from __future__ import annotations
 import io
 import logging
 import random
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plinth.serving.lookup import RESERVED, find_prediction, lineage_of_request
+from plinth.serving._logrows import (
+    Chunk,
+    Request,
+    batch_table,
+    estimate,
+    give_back_memory,
+    request_table,
+)
+from plinth.serving.lookup import find_prediction, lineage_of_request
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from plinth.context import Context
     from plinth.entities import DeploymentVersion, PredictionBatch
 
@@ -46,18 +50,8 @@ log = logging.getLogger("plinth.serving")
 
 #: Seconds ``close()`` waits for the writer thread before the final flush.
 CLOSE_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class _Request:
-    request_id: str
-    ts_ms: int
-    model_version: str
-    columns: Mapping[str, Any]
-    predictions: Any
-    rows: int
-    nbytes: int
-    types: Mapping[str, str] | None = None
+#: Seconds between two compactions of the buffer into Arrow (see :meth:`PredictionLog._compact`).
+COMPACT_SECONDS = 0.5
 
 
 class PredictionLog:
@@ -119,7 +113,7 @@ class PredictionLog:
         self._random = random.Random(seed)  # noqa: S311 (sampling, not secrets)
         self._lock = threading.Lock()  # guards the buffer and the counters
         self._write_lock = threading.Lock()  # one write at a time (thread or flush())
-        self._buffer: deque[_Request] = deque()
+        self._buffer: deque[Request | Chunk] = deque()
         self._buffered_rows = 0
         self._buffered_bytes = 0
         self._dropped_unrecorded = 0  # dropped since the last recorded batch
@@ -162,7 +156,7 @@ class PredictionLog:
         with self._lock:
             if self.sample < 1.0 and self._random.random() >= self.sample:
                 return
-            size = _estimate(columns, rows) if nbytes is None else nbytes
+            size = estimate(columns, rows) if nbytes is None else nbytes
             if (
                 self._closed
                 or self._buffered_rows + rows > self.max_buffered_rows
@@ -174,7 +168,7 @@ class PredictionLog:
                 dropped = self.rows_dropped
             else:
                 self._buffer.append(
-                    _Request(
+                    Request(
                         request_id, ts_ms, model_version, columns, predictions, rows, size, types
                     )
                 )
@@ -211,12 +205,43 @@ class PredictionLog:
         return self
 
     def _run(self) -> None:
+        due = time.monotonic() + self.flush_seconds
         while not self._stop.is_set():
-            self._wake.wait(self.flush_seconds)
-            self._wake.clear()
+            left = due - time.monotonic()
+            woken = self._wake.wait(max(0.0, min(left, COMPACT_SECONDS)))
             if self._stop.is_set():  # close() writes what is left
                 return
-            self.flush()
+            if woken or time.monotonic() >= due:
+                self._wake.clear()
+                self.flush()
+                due = time.monotonic() + self.flush_seconds
+            else:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Turn the requests buffered since the last look into one Arrow chunk, between two
+        writes: without it a server's memory between writes grows with the Python objects
+        of every request buffered (kilobytes each) and stays at that high-water mark."""
+        if not self._write_lock.acquire(blocking=False):  # a write in progress takes them
+            return
+        try:
+            with self._lock:
+                items = list(self._buffer)
+                requests = [r for r in items if isinstance(r, Request)]
+                if len(requests) < 2:
+                    return
+                self._buffer.clear()
+            chunk, refused = self._chunk(requests)
+            done = [r for r in items if isinstance(r, Chunk)] + ([chunk] if chunk else [])
+            with self._lock:  # newer requests stay behind the chunks, in arrival order
+                self._buffer.extendleft(reversed(done))
+                lost_rows = sum(r.rows for r in refused)
+                self._buffered_rows -= lost_rows
+                self._buffered_bytes -= sum(r.nbytes for r in refused)
+                self.rows_dropped += lost_rows
+                self._dropped_unrecorded += lost_rows
+        finally:
+            self._write_lock.release()
 
     def flush(self, timeout: float | None = None) -> PredictionBatch | None:
         """Write what is buffered now as one batch; None when there was nothing to write
@@ -253,6 +278,9 @@ class PredictionLog:
                     sum(r.rows for r in taken),
                 )
                 return None
+            finally:
+                del taken
+                give_back_memory()
             with self._lock:
                 if batch is not None:  # the batch record carries the drops counted so far
                     self._dropped_unrecorded -= dropped
@@ -265,7 +293,7 @@ class PredictionLog:
         finally:
             self._write_lock.release()
 
-    def _keep(self, taken: list[_Request]) -> None:
+    def _keep(self, taken: list[Request | Chunk]) -> None:
         """Put rows that failed to write back in front of newer ones; past the memory
         bounds, drop the oldest and count them."""
         with self._lock:
@@ -282,27 +310,25 @@ class PredictionLog:
                 self.rows_dropped += lost.rows
                 self._dropped_unrecorded += lost.rows
 
-    def _write(
-        self, taken: list[_Request], dropped: int
-    ) -> tuple[PredictionBatch | None, int, int]:
-        """Store and record one batch: (the batch, rows written, rows Arrow refused)."""
+    def _chunk(self, requests: list[Request]) -> tuple[Chunk | None, list[Request]]:
+        """One Arrow chunk of ``requests`` (None when Arrow holds none of them) and the
+        requests it could not hold (logged here; the caller counts them as dropped)."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        bad = 0
+        refused: list[Request] = []
         try:  # one table built from every request's values at once
-            table = _batch_table(taken)
-            good = taken
+            table = batch_table(requests)
+            good = requests
         except (pa.ArrowException, ValueError, TypeError):
             # Some request Arrow cannot hold: find it, one table per request.
             tables = []
             good = []
-            for request in taken:
+            for request in requests:
                 try:
-                    tables.append(_request_table(request))
+                    tables.append(request_table(request))
                     good.append(request)
                 except (pa.ArrowException, ValueError, TypeError) as exc:
-                    bad += request.rows
+                    refused.append(request)
                     log.warning(
                         "plinth: request %s of %s cannot be logged (%s); dropped",
                         request.request_id,
@@ -310,21 +336,52 @@ class PredictionLog:
                         exc,
                     )
             if not tables:
-                return None, 0, bad
+                return None, refused
+            table = pa.concat_tables(tables, promote_options="permissive")
+        ts = [r.ts_ms for r in good]
+        chunk = Chunk(
+            table,
+            rows=sum(r.rows for r in good),
+            nbytes=sum(r.nbytes for r in good),
+            start_ms=min(ts),
+            end_ms=max(ts),
+            versions=frozenset(r.model_version for r in good),
+        )
+        return chunk, refused
+
+    def _write(
+        self, taken: list[Request | Chunk], dropped: int
+    ) -> tuple[PredictionBatch | None, int, int]:
+        """Store and record one batch: (the batch, rows written, rows Arrow refused)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        chunks = [t for t in taken if isinstance(t, Chunk)]
+        requests = [t for t in taken if isinstance(t, Request)]
+        bad = 0
+        if requests:
+            chunk, refused = self._chunk(requests)
+            bad = sum(r.rows for r in refused)
+            chunks += [chunk] if chunk is not None else []
+        if not chunks:
+            return None, 0, bad
+        tables = [c.table for c in chunks]
+        if len(tables) == 1:
+            table = tables[0]
+        else:  # a column one chunk lacks is null for its rows, types widened where needed
             table = pa.concat_tables(tables, promote_options="permissive")
         table = table.sort_by("request_id")
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
         ref = self.ctx.blobs.put_bytes(sink.getvalue())
-        ts = [r.ts_ms for r in good]
         ids = table.column("request_id")
         batch = self.ctx.ledger.deployments.record_batch(
             self.deployment,
-            start_ms=min(ts),
-            end_ms=max(ts),
+            start_ms=min(c.start_ms for c in chunks),
+            end_ms=max(c.end_ms for c in chunks),
             rows=table.num_rows,
             digest=ref.digest,
-            model_versions=sorted({r.model_version for r in good}),
+            model_versions=sorted(frozenset().union(*(c.versions for c in chunks))),
             first_request_id=str(ids[0]),
             last_request_id=str(ids[-1]),
             dropped=dropped,
@@ -348,126 +405,3 @@ class PredictionLog:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _estimate(columns: Mapping[str, Any], rows: int) -> int:
-    """About the bytes a request's values hold (for callers that give no body size)."""
-    size = 64 * (rows + 1)
-    for values in columns.values():
-        nbytes = getattr(values, "nbytes", None)
-        if isinstance(nbytes, int):
-            size += nbytes
-            continue
-        for value in values:
-            size += len(value) if isinstance(value, str | bytes) else sys.getsizeof(value)
-    return size
-
-
-def _values(values: Any, rows: int, what: str) -> list[Any]:
-    import numpy as np
-
-    if isinstance(values, np.ndarray):
-        out: list[Any] = values.tolist() if values.ndim == 1 else list(values)
-    else:
-        out = list(values)
-    if len(out) != rows:
-        raise ValueError(f"{what} has {len(out)} values for {rows} predictions")
-    return out
-
-
-def _batch_table(requests: list[_Request]) -> pa.Table:
-    """One Arrow table of many requests, built column by column (a column a request lacks
-    is null for its rows)."""
-    import pyarrow as pa
-
-    ids: list[str] = []
-    ts: list[int] = []
-    versions: list[str] = []
-    columns: dict[str, list[Any]] = {}
-    predictions: list[Any] = []
-    total = 0
-    for request in requests:
-        n = request.rows
-        ids.extend([request.request_id] * n)
-        ts.extend([request.ts_ms] * n)
-        versions.extend([request.model_version] * n)
-        for name, values in request.columns.items():
-            column = columns.setdefault(str(name), [None] * total)
-            column.extend(_values(values, n, f"column {name!r}"))
-        total += n
-        for column in columns.values():
-            if len(column) < total:
-                column.extend([None] * (total - len(column)))
-        predictions.extend(_values(request.predictions, n, "the predictions"))
-    data: dict[str, Any] = {
-        "request_id": pa.array(ids, pa.string()),
-        "ts": pa.array(ts, pa.timestamp("ms")),
-        "model_version": pa.array(versions, pa.string()),
-    }
-    types: dict[str, str] = {}
-    for request in requests:
-        for name, alias in (request.types or {}).items():
-            types.setdefault(name, alias)
-    for name, values in columns.items():
-        stored = f"input.{name}" if name in RESERVED else name
-        data[stored] = _array(values, _type_of(types, name))
-    data["prediction"] = _array(predictions, _type_of(types, "prediction"))
-    return pa.table(data)
-
-
-#: Logged columns whose type never depends on the values (an all-null batch included).
-_FIXED_TYPES = {"input_check_failures": "string"}
-
-
-def _type_of(types: Mapping[str, str] | None, name: str) -> pa.DataType | None:
-    """The Arrow type column ``name`` is stored as; None: inferred from the values."""
-    import pyarrow as pa
-
-    alias = _FIXED_TYPES.get(name) or (types or {}).get(name)
-    if alias is None:
-        return None
-    try:
-        return pa.type_for_alias(alias)
-    except (ValueError, KeyError):
-        return None
-
-
-def _array(values: Any, type_: pa.DataType | None) -> pa.Array:
-    """``values`` as an Arrow array of ``type_`` (inferred when None, or when the values
-    do not convert: the signature's type is a preference, never a reason to drop rows)."""
-    import pyarrow as pa
-
-    if type_ is not None:
-        try:
-            return pa.array(values, type_)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-            pass
-        array = pa.array(values)
-        try:
-            return array.cast(type_)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            return array
-    return pa.array(values)
-
-
-def _request_table(request: _Request) -> pa.Table:
-    import numpy as np
-    import pyarrow as pa
-
-    n = request.rows
-    data: dict[str, Any] = {
-        "request_id": pa.array([request.request_id] * n, pa.string()),
-        "ts": pa.array([request.ts_ms] * n, pa.timestamp("ms")),
-        "model_version": pa.array([request.model_version] * n, pa.string()),
-    }
-    for name, values in request.columns.items():
-        column = f"input.{name}" if name in RESERVED else str(name)
-        array = _array(values, _type_of(request.types, str(name)))
-        if len(array) != n:
-            raise ValueError(f"column {name!r} has {len(array)} values for {n} predictions")
-        data[column] = array
-    predictions = request.predictions
-    if isinstance(predictions, np.ndarray) and predictions.ndim > 1:
-        predictions = list(predictions)  # one list per row (probabilities, multi-output)
-    data["prediction"] = _array(predictions, _type_of(request.types, "prediction"))
-    return pa.table(data)

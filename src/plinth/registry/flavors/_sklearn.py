@@ -7,6 +7,7 @@ from typing import Any
 
 from plinth._extras import require
 from plinth.errors import UntrustedModelError
+from plinth.registry.flavors._skops import is_default_trusted, own_checks, skops_io
 from plinth.registry.flavors.base import FlavorInfo, PlinthModel
 
 FILE = "model.skops"
@@ -35,12 +36,8 @@ ALLOWED_TYPES: frozenset[str] = frozenset(
 )
 
 
-def _skops_io() -> Any:
-    return require("skops.io", feature="saving and loading scikit-learn models")
-
-
 def save(model: Any, folder: Path) -> FlavorInfo:
-    sio = _skops_io()
+    sio = skops_io()
     sklearn = require("sklearn", feature="saving scikit-learn models")
     sio.dump(model, folder / FILE)
     return FlavorInfo(
@@ -55,23 +52,31 @@ def save(model: Any, folder: Path) -> FlavorInfo:
     )
 
 
+def _refused(found: list[str]) -> list[str]:
+    """The types of ``found`` (those skops' audit did not pass) that neither skops' default
+    list of estimators nor :data:`ALLOWED_TYPES` covers."""
+    return sorted(n for n in found if n not in ALLOWED_TYPES and not is_default_trusted(n))
+
+
 def untrusted_types(path: Path) -> list[str]:
     """Types in a skops file that neither skops' defaults nor :data:`ALLOWED_TYPES` cover."""
-    found: list[str] = _skops_io().get_untrusted_types(file=path)
-    return sorted(name for name in found if name not in ALLOWED_TYPES)
+    sio = skops_io()
+    with own_checks():
+        return _refused(sio.get_untrusted_types(data=path.read_bytes()))
 
 
 def load(folder: Path, info: FlavorInfo, *, trusted: bool) -> PlinthModel:
-    sio = _skops_io()
-    path = folder / FILE
-    found: list[str] = sio.get_untrusted_types(file=path)
-    refused = sorted(name for name in found if name not in ALLOWED_TYPES)
-    if refused and not trusted:
-        names = ", ".join(refused)
-        raise UntrustedModelError(
-            f"the scikit-learn model holds types outside plinth's allow-list: {names}",
-            hint="loading them can run their code; pass trusted=True only if you trust "
-            "whoever logged the model",
-        )
-    model = sio.load(path, trusted=found)
+    sio = skops_io()
+    data = (folder / FILE).read_bytes()  # read once: what is audited is what is loaded
+    with own_checks():
+        found: list[str] = sio.get_untrusted_types(data=data)
+        refused = _refused(found)
+        if refused and not trusted:
+            names = ", ".join(refused)
+            raise UntrustedModelError(
+                f"the scikit-learn model holds types outside plinth's allow-list: {names}",
+                hint="loading them can run their code; pass trusted=True only if you trust "
+                "whoever logged the model",
+            )
+        model = sio.loads(data, trusted=found)
     return PlinthModel("sklearn", model)
