@@ -32,11 +32,12 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no tests: that is a failure here, never a pass.
-# Two workers (pytest-xdist): the suite waits on PostgreSQL, subprocesses and servers as much
-# as it computes, so two processes on two cores take ~60% of the time one does. The browser
-# tests share one worker (xdist_group "browser": one Chromium, one seeded server).
+# Three workers (pytest-xdist) on two cores: the suite waits on PostgreSQL, subprocesses and
+# live servers (the team-server tests, the [remote] half of runs/datasets/models/monitors) as
+# much as it computes, so a third process fills the waits. The browser tests share one worker
+# (xdist_group "browser": one Chromium, one seeded server).
 unit: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n 2 --dist loadgroup; rc=$$?; \
+	$(BIN)/python -m pytest -n 3 --dist loadgroup; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test: lint typecheck unit
