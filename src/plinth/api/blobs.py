@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
 
-from plinth.api.routes import Call, Endpoint
+from plinth.api.routes import Call, Endpoint, plain_response, stream_response
 from plinth.errors import ConflictError, NotFoundError, RequestError
 from plinth.storage import ContentStore, blob_key, check_digest
 from plinth.storage.blobs import CHUNK_SIZE, BlobInfo
@@ -54,21 +54,8 @@ _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _UPLOADS = "uploads/"
 
 
-def _response(*args: Any, **kwargs: Any) -> Response:
-    """A Starlette response, imported on use: the module loads without the server extra."""
-    from starlette.responses import Response
-
-    return Response(*args, **kwargs)
-
-
-def _streaming(*args: Any, **kwargs: Any) -> Response:
-    from starlette.responses import StreamingResponse
-
-    return StreamingResponse(*args, **kwargs)
-
-
 def _json(payload: Any, status: int = 200) -> Response:
-    return _response(
+    return plain_response(
         json.dumps(payload).encode(), status_code=status, media_type="application/json"
     )
 
@@ -116,9 +103,9 @@ def info(call: Call) -> Response:
 def head(call: Call) -> Response:
     found = _stat(call.blobs(), blob_key(_digest(call)))
     if found is None:
-        return _response(status_code=404)
+        return plain_response(status_code=404)
     size = str(found.size)
-    return _response(status_code=200, headers={"x-blob-size": size, "content-length": size})
+    return plain_response(status_code=200, headers={"x-blob-size": size, "content-length": size})
 
 
 def touch(call: Call) -> Response:
@@ -142,7 +129,7 @@ def get(call: Call) -> Response:
             while chunk := reader.read(CHUNK_SIZE):
                 yield chunk
 
-    return _streaming(chunks(), media_type="application/octet-stream")
+    return stream_response(chunks(), media_type="application/octet-stream")
 
 
 def _presigned(call: Call, key: str, method: str) -> Response:
@@ -219,7 +206,7 @@ def delete(call: Call) -> Response:
     digest = _digest(call)
     call.blobs().delete(digest)
     call.audit("blob.delete", digest)
-    return _response(status_code=204)
+    return plain_response(status_code=204)
 
 
 # -- resumable uploads -------------------------------------------------------------------

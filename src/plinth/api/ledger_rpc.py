@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from plinth.api.policy import POLICY, check_protected_aliases, touched_aliases
-from plinth.api.routes import Call, Endpoint
+from plinth.api.routes import Call, Endpoint, plain_response
 from plinth.entities import RecordRef
 from plinth.ledger.surface import MethodSpec, decode_args, method_spec
 from plinth.ledger.wire import encode
@@ -35,16 +35,9 @@ _READ_BODY = 1 << 20
 _POINT_METHODS = frozenset({("runs", "log_metrics"), ("runs", "finish")})
 
 
-def _response(*args: Any, **kwargs: Any) -> Response:
-    """A Starlette response, imported on use: the module loads without the server extra."""
-    from starlette.responses import Response
-
-    return Response(*args, **kwargs)
-
-
 def _json(payload: dict[str, Any], status: int = 200) -> Response:
     body = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
-    return _response(body, status_code=status, media_type="application/json")
+    return plain_response(body, status_code=status, media_type="application/json")
 
 
 def _target(spec: MethodSpec, args: dict[str, Any]) -> str:
