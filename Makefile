@@ -36,10 +36,13 @@ typecheck: $(VENV)/.installed-test
 # live servers (the team-server tests, the [remote] half of runs/datasets/models/monitors) as
 # much as it computes, so a third process fills the waits. The browser tests share one worker
 # (xdist_group "browser": one Chromium, one seeded server).
+# `make test` has run the two lint suites already (see lint); `make unit` alone runs them too.
+LINTED := tests/security/test_guard_boundaries.py tests/test_layers.py
 unit: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n 3 --dist loadgroup; rc=$$?; \
+	$(BIN)/python -m pytest -n 3 --dist loadgroup $(UNIT_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
+test: UNIT_ARGS := $(addprefix --ignore=,$(LINTED))
 test: lint typecheck unit
 
 clean:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 import plinth
 from plinth.cli.main import main
 from plinth.context import Context
+from plinth.pipelines.preload import THREAD_VARIABLES
 from plinth.testing.s3server import TEST_CREDENTIALS, create_bucket, moto_s3_server
 
 if TYPE_CHECKING:
@@ -45,6 +46,14 @@ BOTH_MODES = frozenset(
     }
 )
 _TESTS = Path(__file__).parent
+
+# Three xdist workers on two cores: a native math library's thread per core in each worker
+# (and in the processes it starts) spin-waits against the others. HistGradientBoosting's
+# permutation importance in the demo took 18.9 s of CPU with two OpenMP threads on a busy
+# host, 1.2 s with one. Read when those libraries first load (no test module imports them
+# before this file); a value set by the caller wins.
+for _variable in THREAD_VARIABLES:
+    os.environ.setdefault(_variable, "1")
 #: The embedded ledger and artifacts in .plinth/: a remote-mode test never makes them.
 _EMBEDDED_STORES = frozenset({"plinth.db", "artifacts"})
 

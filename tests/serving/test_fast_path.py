@@ -157,3 +157,34 @@ def test_concurrent_requests_share_a_call_and_a_bad_one_fails_alone() -> None:
     assert [got[0], got[2], got[3]] == [[1], [3], [4]]
     assert isinstance(got[1], ValueError)
     assert max(calls) > 1  # batched, then retried one by one
+
+
+def test_lineage_is_read_when_first_asked_for_not_at_load() -> None:
+    """The lineage summary (a model card: run, environment, data) is not on the path from
+    start to first prediction: it is read on the first GET /v1/model, once."""
+    from sklearn.linear_model import LogisticRegression
+
+    data = frame()
+    model = LogisticRegression().fit(data, (data["distance"] > 0).astype(int))
+    reads: list[int] = []
+
+    def read() -> dict[str, Any]:
+        reads.append(1)
+        return {"run_id": "r1"}
+
+    wrapped = PlinthModel("sklearn", model, infer_signature(data.head()))
+    s = ServedModel(
+        wrapped,
+        "m@1",
+        "primary",
+        max_rows=1000,
+        wait_s=0.0,
+        arriving=lambda: 0,
+        metrics=ServingMetrics("test"),
+        lineage=read,
+    )
+    s.predict_columns({"distance": [0.1], "hour": [3]})
+    assert reads == []
+    assert s.describe()["lineage"] == {"run_id": "r1"}
+    assert s.describe()["lineage"] == {"run_id": "r1"}
+    assert reads == [1]

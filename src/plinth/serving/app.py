@@ -21,7 +21,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from plinth._extras import require
@@ -136,7 +136,7 @@ class Server:
         name: str,
         role: str,
         version: ModelVersion | None,
-        lineage: dict[str, Any],
+        lineage: dict[str, Any] | Callable[[], dict[str, Any]],
     ) -> ServedModel:
         served = ServedModel(
             model,

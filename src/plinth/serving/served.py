@@ -30,6 +30,9 @@ log = logging.getLogger("plinth.serving")
 
 _NUMERIC = ("integer", "number", "boolean")
 
+#: A lineage summary, or how to read it when first asked for.
+_Lineage = dict[str, Any] | Callable[[], dict[str, Any]]
+
 
 class ServedModel:
     """One model version: its decoder, batcher, output kind and lineage summary.
@@ -49,7 +52,7 @@ class ServedModel:
         arriving: Callable[[], int],
         metrics: ServingMetrics,
         version: ModelVersion | None = None,
-        lineage: dict[str, Any] | None = None,
+        lineage: _Lineage | None = None,
         passthrough: Sequence[tuple[str, str, bool]] = (),
     ) -> None:
         signature = getattr(model, "signature", None)
@@ -65,7 +68,9 @@ class ServedModel:
         self.role = role
         self.version = version
         self.signature = signature
-        self.lineage = lineage or {}
+        # A callable is read on first use (GET /v1/model), not while the server starts.
+        self._lineage = lineage if lineage is None or isinstance(lineage, dict) else None
+        self._lineage_source = None if isinstance(lineage, dict) else lineage
         self.metrics = metrics
         if signature.is_tensor:
             inputs = [(signature.inputs[0].name, "tensor")]
@@ -210,6 +215,14 @@ class ServedModel:
             "lineage": self.lineage,
         }
 
+    @property
+    def lineage(self) -> dict[str, Any]:
+        """The version's lineage summary (run, commit, environment, data), read once."""
+        if self._lineage is None:
+            source = self._lineage_source
+            self._lineage = source() if source is not None else {}
+        return self._lineage
+
     def close(self) -> None:
         self.batcher.close()
 
@@ -304,7 +317,7 @@ class ModelSlot:
         role: str,
         *,
         ctx: Context | None,
-        make: Callable[[Any, str, ModelVersion | None, dict[str, Any]], ServedModel],
+        make: Callable[[Any, str, ModelVersion | None, _Lineage], ServedModel],
         metrics: ServingMetrics,
         model: Any = None,
     ) -> None:
@@ -354,7 +367,8 @@ class ModelSlot:
             ):
                 return False
             model = api.load(version, ctx=self._ctx)
-            served = self._make(model, version.ref, version, _lineage(self._ctx, version.ref))
+            ctx, ref = self._ctx, version.ref
+            served = self._make(model, ref, version, lambda: _lineage(ctx, ref))
             self._swap(served)
             return True
 
