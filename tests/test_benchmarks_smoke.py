@@ -54,7 +54,7 @@ def test_tracking_benchmark_quick(tmp_path: Path) -> None:
 
 def test_data_benchmark_quick(tmp_path: Path) -> None:
     done, report = _run(tmp_path, "data.py", "--quick", "--no-peers", "--no-results", timeout=180)
-    assert {row["workload"][:2] for row in report["rows"]} == {"D1", "D2", "D3", "D4", "D5"}
+    assert {row["workload"][:2] for row in report["rows"]} == {f"D{i}" for i in range(1, 9)}
     assert all(row["plinth_s"] > 0 and row["dvc_s"] is None for row in report["rows"])
     assert "| D3 data status" in done.stdout
 
@@ -184,3 +184,74 @@ def test_ui_runs_benchmark_tiny(tmp_path: Path) -> None:
     assert any(w.startswith("chart: 3000 points") for w in workloads)
     assert all(row["http_s"] > 0 for row in report["rows"])
     assert "| runs page: sort by a metric |" in done.stdout
+
+
+def test_scale_benchmark_quick(tmp_path: Path) -> None:
+    """Every family at three sizes, each step measured at each (time and the process's own
+    peak RSS), the correctness checks passed, and one PNG per family drawn."""
+    plots = tmp_path / "plots"
+    args = ["--quick", "--reps", "1", "--no-results", "--plots", str(plots)]
+    done, report = _run(tmp_path, "scale.py", *args, timeout=420)
+    families = {"runs", "files", "rows", "entities"}
+    assert set(report["sizes"]) == families
+    steps = report["steps"]
+    assert {s["family"] for s in steps} == families
+    for step in steps:
+        assert [p["n"] for p in step["points"]] == report["sizes"][step["family"]]
+        assert all(p["time_s"] > 0 and p["peak_rss_mb"] > 0 for p in step["points"])
+        assert step["time_growth"][0] is None
+        assert all(isinstance(g, float) for g in step["time_growth"][1:])
+    assert len([s for s in steps if s["family"] == "runs"]) == 5
+    assert report["checks"]["files/1000"] == {"clean": True, "files_read": 0}
+    assert report["worse_than_linear"] == [
+        f"{s['family']}: {s['label']}" for s in steps if s["worse_than_linear"]
+    ]
+    for family in families:
+        assert (plots / f"{family}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| data status, nothing changed | 1,000" in done.stdout
+
+
+def test_scale_growth_exponent() -> None:
+    """Growth is log(t2/t1) / log(N2/N1) between sizes; above 1.15 is worse than linear."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _scale_report import Step
+
+    linear = Step("rows", "linear", "row")
+    quadratic = Step("rows", "quadratic", "row")
+    for n in (10, 100, 1000):
+        linear.add(n, [n * 0.001, n * 0.003, n * 0.002], [100.0, None, 120.0], n)
+        quadratic.add(n, [n * n * 1e-6], [50.0 * n], n)
+    assert linear.points[1].time_s == 0.2  # the median of the samples
+    assert linear.points[1].peak_rss_mb == 120.0  # the highest known peak
+    assert [round(g, 6) if g else g for g in linear.time_growth()] == [None, 1.0, 1.0]
+    assert not linear.worse_than_linear()
+    assert [round(g, 6) if g else g for g in quadratic.time_growth()] == [None, 2.0, 2.0]
+    assert [round(g, 6) if g else g for g in quadratic.rss_growth()] == [None, 1.0, 1.0]
+    assert quadratic.worse_than_linear()
+
+
+def test_commands_benchmark_quick(tmp_path: Path) -> None:
+    done, report = _run(
+        tmp_path,
+        "commands.py",
+        "--quick",
+        "--runs",
+        "20",
+        "--repeat",
+        "1",
+        "--no-peers",
+        "--no-results",
+        timeout=180,
+    )
+    assert [row["command"] for row in report["rows"]] == [
+        "runs list",
+        "runs show RUN",
+        "models show delays",
+        "models show delays@champion",
+        "data log flights",
+        "lineage REQUEST",
+        "monitor reports",
+    ]
+    assert all(row["plinth_s"] > 0 and row["mlflow_s"] is None for row in report["rows"])
+    assert report["python_floor_s"] > 0
+    assert "| `plinth runs list`" in done.stdout

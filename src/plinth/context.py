@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from plinth.entities import Project
     from plinth.ledger import Ledger
     from plinth.ledger.remote import RemoteLedger
+    from plinth.ledger.sqlite_reads import SqliteReads
     from plinth.storage import ContentStore
     from plinth.storage.http_blobs import HttpBlobStore
     from plinth.storage.online import OnlineStore
@@ -65,6 +66,10 @@ class Context:
         self._blobs: ContentStore | None = None
         self._online: OnlineStore | None = None
         self._project: Project | None = None
+        self._reads: SqliteReads | None = None
+        #: (process, thread) that opened ``_reads``: a sqlite3 connection is used by its
+        #: own thread only, and never across a fork.
+        self._reads_owner: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -92,6 +97,35 @@ class Context:
                         connect_timeout=self.settings.connect_timeout,
                     )
         return self._ledger
+
+    @property
+    def reads(self) -> Ledger:
+        """The ledger for reading: on an embedded SQLite ledger at the current schema, the
+        everyday reads run on the standard library's sqlite3
+        (:mod:`plinth.ledger.sqlite_reads`, the same methods and records), so that
+        read-only commands start without importing SQLAlchemy; otherwise :attr:`ledger`.
+
+        Once :attr:`ledger` is open, or from a thread or process (after a fork) other than
+        the one that first read, this is :attr:`ledger`.
+        """
+        import os
+
+        here = (os.getpid(), threading.get_ident())
+        if self._ledger is None and self._reads_owner is None and not self.settings.server:
+            from plinth.ledger.sqlite_reads import open_sqlite_reads
+
+            with self._lock:
+                if self._reads_owner is None:
+                    self._reads = open_sqlite_reads(
+                        resolve_metadata_url(self.settings), user=self.user, full=self._full
+                    )
+                    self._reads_owner = here
+        if self._ledger is None and self._reads is not None and self._reads_owner == here:
+            return cast("Ledger", self._reads)
+        return self.ledger
+
+    def _full(self) -> Ledger:
+        return self.ledger
 
     @property
     def blobs(self) -> ContentStore:
@@ -167,10 +201,14 @@ class Context:
     def project(self) -> Project:
         """This project's ledger record, created on first use."""
         if self._project is None:
-            self._project = self.ledger.projects.ensure_project(self.settings.project_name)
+            self._project = self.reads.projects.ensure_project(self.settings.project_name)
         return self._project
 
     def close(self) -> None:
+        if self._reads is not None:
+            self._reads.close()
+            self._reads = None
+        self._reads_owner = None
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None

@@ -72,6 +72,13 @@ class Settings:
         "OS's writeback, as cp's copies do; a blob torn by an OS crash fails verification "
         "when read and is rewritten by the next put of the same content.",
     )
+    data_link: str = _setting(
+        "copy",
+        "How plinth data add puts files into a local artifact folder: copy (the default), "
+        "reflink (copy-on-write clones: Btrfs, XFS), hardlink (the file itself, made "
+        "read-only; same file system only) or auto (reflink, else hardlink, else copy). "
+        "See docs/data.md; --link overrides it.",
+    )
     online_store: str = _setting(
         "sqlite:///.plinth/online.db",
         "Online feature store URI: sqlite:///PATH (relative to the project) or "
@@ -131,6 +138,11 @@ class Settings:
         True, "Sample CPU, memory, disk, network and GPU metrics under system/ during runs."
     )
     system_metrics_interval: float = _setting(10.0, "Seconds between two system metric samples.")
+    git_cache_seconds: float = _setting(
+        2.0,
+        "Seconds a run may reuse this process's last git status of its repository while "
+        "nothing git reads has changed (see docs/tracking.md); 0 runs git for every run.",
+    )
     flush_timeout: float = _setting(
         30.0,
         "Seconds closing a run waits for its metric journal to reach the ledger; what is "
@@ -409,6 +421,12 @@ def load_settings(
             f"setting 'features_engine' is {values['features_engine']!r}: use duckdb or ray",
             hint=_BY_NAME["features_engine"].help,
             field="features_engine",
+        )
+    if values["data_link"] not in ("copy", "reflink", "hardlink", "auto"):
+        raise ConfigError(
+            f"setting 'data_link' is {values['data_link']!r}: use copy, reflink, hardlink or auto",
+            hint=_BY_NAME["data_link"].help,
+            field="data_link",
         )
     if values["features_shards"] < 0:
         raise ConfigError(

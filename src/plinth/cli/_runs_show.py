@@ -7,6 +7,8 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
+import click
+
 from plinth.cli import _runs_view as view
 from plinth.cli._common import human_bytes
 
@@ -19,14 +21,14 @@ SPARK_POINTS = 40
 
 
 def _experiment_name(ctx: Context, run: Run) -> str:
-    return ctx.ledger.projects.get_experiment(run.experiment_id).name
+    return ctx.reads.projects.get_experiment(run.experiment_id).name
 
 
 def _common(ctx: Context, run: Run) -> dict[str, Any]:
     """The run with params, tags, source, environment, artifacts and inputs (no metrics)."""
     from plinth.entities import RecordRef
 
-    ledger = ctx.ledger
+    ledger = ctx.reads
     ref = RecordRef("run", run.id)
     env = ledger.environments.get(run.environment_id) if run.environment_id else None
     return {
@@ -61,10 +63,10 @@ def _dataset_versions(ctx: Context, ref: Any) -> list[dict[str, Any]]:
     from plinth.errors import NotFoundError
 
     out = []
-    for edge in ctx.ledger.lineage.edges_from(ref):
+    for edge in ctx.reads.lineage.edges_from(ref):
         if edge.dst.type == "dataset_version" and edge.relation in ("used", "produced"):
             try:
-                name = ctx.ledger.datasets.get_version_by_id(edge.dst.id).ref
+                name = ctx.reads.datasets.get_version_by_id(edge.dst.id).ref
             except NotFoundError:  # an edge to a record this ledger does not hold
                 name = None
             out.append({"relation": edge.relation, "ref": name, "id": edge.dst.id})
@@ -73,7 +75,7 @@ def _dataset_versions(ctx: Context, ref: Any) -> list[dict[str, Any]]:
 
 def gather(ctx: Context, run: Run) -> dict[str, Any]:
     """What ``runs show`` prints, as JSON-ready data; metric histories stay in the database."""
-    samples = ctx.ledger.search.metric_samples(run.id, SPARK_POINTS)
+    samples = ctx.reads.search.metric_samples(run.id, SPARK_POINTS)
     data = _common(ctx, run)
     data["metrics"] = [
         {
@@ -85,36 +87,20 @@ def gather(ctx: Context, run: Run) -> dict[str, Any]:
             "count": s.count,
             "samples": samples.get(s.key, []),
         }
-        for s in ctx.ledger.search.metric_summaries(run.id)
+        for s in ctx.reads.search.metric_summaries(run.id)
     ]
     return view.jsonable(data)  # type: ignore[no-any-return]
 
 
-def _for_terminal(value: Any) -> Any:
-    """``value`` with every string shown safely: no terminal escapes, no Rich markup.
-
-    Any ledger writer can set a run's name, params, tags or artifact paths, and every string
-    here is printed as Rich markup (in a table cell or an f-string)."""
-    from rich.markup import escape
-
+def print_run(data: dict[str, Any]) -> None:
+    """``data`` (:func:`gather`) as plain text: sections of key/value pairs and a metrics
+    table. No Rich: laying it out cost more than the ledger reads. Every cell goes through
+    :func:`view.plain_table`, which neutralises terminal escapes (any ledger writer can set
+    a run's name, params, tags or artifact paths)."""
     from plinth.guards.terminal import printable
 
-    if isinstance(value, str):
-        return escape(printable(value))
-    if isinstance(value, dict):
-        return {_for_terminal(k): _for_terminal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_for_terminal(v) for v in value]
-    return value
-
-
-def print_run(data: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    data = _for_terminal(data)
-    out = view.console()
     title = f"run {data['id']}" + (f"  {data['name']}" if data["name"] else "")
-    out.print(f"[bold]{title}[/]")
+    click.echo(click.style(printable(title), bold=True))
     status = data["status"] + (" (deleted)" if data["deleted_at"] is not None else "")
     facts = [
         ("experiment", data["experiment"]),
@@ -126,32 +112,32 @@ def print_run(data: dict[str, Any]) -> None:
         ("host", f"{data['host']} (pid {data['pid']})" if data["host"] else ""),
         ("parent", data["parent_run_id"] or ""),
     ]
-    _print_pairs(out, [(k, v) for k, v in facts if v])
+    _print_pairs([(k, v) for k, v in facts if v])
 
-    _section(out, "params", sorted(data["params"].items()))
+    _section("params", sorted(data["params"].items()))
     if data["metrics"]:
-        out.print("\n[bold]metrics[/]")
-        table = Table(box=None, pad_edge=False)
-        for header in ("key", "last", "step", "min", "max", "points", "history"):
-            table.add_column(header, justify="left" if header in ("key", "history") else "right")
+        click.echo("\n" + click.style("metrics", bold=True))
+        rows = []
         for m in data["metrics"]:
             samples = [float("nan") if v is None else float(v) for v in m["samples"]]
-            table.add_row(
-                m["key"],
-                _num(m["last"]),
-                str(m["last_step"]),
-                _num(m["min"]),
-                _num(m["max"]),
-                str(m["count"]),
-                view.sparkline(samples),
+            rows.append(
+                [
+                    m["key"],
+                    _num(m["last"]),
+                    str(m["last_step"]),
+                    _num(m["min"]),
+                    _num(m["max"]),
+                    str(m["count"]),
+                    view.sparkline(samples),
+                ]
             )
-        out.print(table)
-    _section(out, "tags", sorted(data["tags"].items()))
+        headers = ["key", "last", "step", "min", "max", "points", "history"]
+        click.echo("\n".join(view.plain_table(headers, rows, right=range(1, 6))))
+    _section("tags", sorted(data["tags"].items()))
 
     source = data["source"] or {}
     dirty = source.get("git_dirty")
     _section(
-        out,
         "source",
         [
             ("commit", source.get("git_commit") or "(not in a git repository)"),
@@ -165,7 +151,6 @@ def print_run(data: dict[str, Any]) -> None:
     env = data["environment"]
     if env:
         _section(
-            out,
             "environment",
             [
                 ("python", env["python"]),
@@ -174,14 +159,9 @@ def print_run(data: dict[str, Any]) -> None:
                 ("packages", str(env["packages"])),
             ],
         )
+    _section("artifacts", [(a["path"], human_bytes(a["size"])) for a in data["artifacts"]])
+    _section("inputs", [(ref, "") for ref in data["inputs"]])
     _section(
-        out,
-        "artifacts",
-        [(a["path"], human_bytes(a["size"])) for a in data["artifacts"]],
-    )
-    _section(out, "inputs", [(ref, "") for ref in data["inputs"]])
-    _section(
-        out,
         "datasets",
         [(d["relation"], d["ref"] or f"dataset_version:{d['id']}") for d in data["datasets"]],
     )
@@ -191,29 +171,27 @@ def _num(value: Any) -> str:
     return "nan" if value is None else view.fmt_value(value)
 
 
-def _section(out: Any, title: str, pairs: list[tuple[str, str]]) -> None:
+def _section(title: str, pairs: list[tuple[str, str]]) -> None:
     pairs = [(k, v) for k, v in pairs if v != "" or title == "inputs"]
     if pairs:
-        out.print(f"\n[bold]{title}[/]")
-        _print_pairs(out, pairs)
+        click.echo("\n" + click.style(title, bold=True))
+        _print_pairs(pairs)
 
 
-def _print_pairs(out: Any, pairs: list[tuple[str, Any]]) -> None:
-    from rich.table import Table
-
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="dim")
-    table.add_column()
-    for key, value in pairs:
-        table.add_row(str(key), str(value))
-    out.print(table)
+def _print_pairs(pairs: list[tuple[str, Any]]) -> None:
+    # plain_table's first line is its header: here the first pair.
+    if pairs:
+        lines = view.plain_table(
+            [str(k) for k in pairs[0]], ([str(k), str(v)] for k, v in pairs[1:])
+        )
+        click.echo("\n".join(lines))
 
 
 def export_json(ctx: Context, run: Run) -> str:
     """The whole run: what ``show`` reports plus every metric's full history."""
     data = _common(ctx, run)
     histories: dict[str, dict[str, list[Any]]] = {}
-    for p in ctx.ledger.search.metric_points(run.id):
+    for p in ctx.reads.search.metric_points(run.id):
         h = histories.setdefault(p.key, {"steps": [], "timestamps": [], "values": []})
         h["steps"].append(p.step)
         h["timestamps"].append(p.timestamp)
@@ -227,6 +205,6 @@ def export_csv(ctx: Context, run: Run) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["key", "step", "timestamp", "value"])
-    for p in ctx.ledger.search.metric_points(run.id):
+    for p in ctx.reads.search.metric_points(run.id):
         writer.writerow([p.key, p.step, p.timestamp, repr(p.value)])
     return buffer.getvalue()

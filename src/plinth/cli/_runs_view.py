@@ -31,6 +31,28 @@ def console() -> Console:
     return Console(width=width, highlight=False)
 
 
+def plain_table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, right: Iterable[int] = ()
+) -> list[str]:
+    """Lines of a borderless table: a header, then one line per row, columns two spaces
+    apart (``right``: the indexes of right-aligned columns). Plain text, so a long list
+    costs no Rich import or layout; cells are shown with terminal escapes neutralised
+    (:func:`plinth.guards.terminal.printable`), as any ledger writer can set them."""
+    from plinth.guards.terminal import printable
+
+    table = [[printable(str(h)) for h in headers]]
+    table += [[printable(str(cell)) for cell in row] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(headers))]
+    align = set(right)
+    return [
+        "  ".join(
+            cell.rjust(width) if i in align else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in table
+    ]
+
+
 def short_ids(ids: Iterable[str]) -> dict[str, str]:
     """The ids cut to one length (at least :data:`SHORT_ID`) at which they all differ.
 

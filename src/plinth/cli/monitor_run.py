@@ -132,7 +132,7 @@ def reports(
     from plinth.errors import NotFoundError
 
     with Context.open() as ctx:
-        found = ctx.ledger.monitoring.reports(
+        found = ctx.reads.monitoring.reports(
             ctx.project.id, monitor=monitor_name, kind=kind, limit=limit
         )
         if html is not None:
@@ -169,35 +169,34 @@ _SHORT = {"ok": "ok", "alert": "ALERT", "skipped": "-", "error": "ERR"}
 def _print_reports(rows: list[dict[str, Any]]) -> None:
     import datetime as dt
 
-    from rich.table import Table
-
     from plinth.cli import _runs_view as view
-    from plinth.cli._common import safe_markup as escape
 
+    # Plain text (no Rich import or layout): a listing must start fast. Alerts are in
+    # capitals, as in the checks column and in 'plinth monitor run'.
     ids = view.short_ids(row["id"] for row in rows)
-    table = Table(box=None, pad_edge=False)
-    for header in ("id", "created (UTC)", "monitor", "kind", "status", "rows", "reference"):
-        table.add_column(header, justify="right" if header == "rows" else "left", no_wrap=True)
-    table.add_column("checks")
+    cells = []
     for row in rows:
         when = dt.datetime.fromtimestamp(row["created_at"] / 1000, dt.UTC)
         checks = " ".join(
             f"{name}:{_SHORT.get(status, status)}"
             for name, _, status in (c.partition("=") for c in row["checks"])
         )
-        table.add_row(
-            ids[row["id"]],
-            when.strftime("%Y-%m-%d %H:%M:%S"),
-            escape(row["monitor"]),
-            row["kind"],
-            "[red]alert[/]" if row["status"] == "alert" else row["status"],
-            f"{row['rows']:,}",
-            escape(row["reference"] or "-"),
-            escape(checks or "-"),
+        cells.append(
+            [
+                ids[row["id"]],
+                when.strftime("%Y-%m-%d %H:%M:%S"),
+                row["monitor"],
+                row["kind"],
+                "ALERT" if row["status"] == "alert" else row["status"],
+                f"{row['rows']:,}",
+                row["reference"] or "-",
+                checks or "-",
+            ]
         )
-    out = view.console()
-    out.print(table)
-    out.print(f"{len(rows)} report(s); plinth monitor reports --json for every field")
+    headers = ["id", "created (UTC)", "monitor", "kind", "status", "rows", "reference", "checks"]
+    if cells:
+        click.echo("\n".join(view.plain_table(headers, cells, right=[5])))
+    click.echo(f"{len(rows)} report(s); plinth monitor reports --json for every field")
 
 
 @click.command(

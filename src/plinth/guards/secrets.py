@@ -16,6 +16,7 @@ characters or more)::
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -83,6 +84,12 @@ def is_secret_name(name: str, *, env: bool = False) -> bool:
     >>> [is_secret_name(n) for n in ("--api-key", "db_password", "max_tokens", "lr")]
     [True, True, False, False]
     """
+    return _is_secret_name(name, env)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_name(name: str, env: bool) -> bool:
+    # Cached: every run start checks the name of each environment variable and param.
     words = _words(name)
     if not words:
         return False

@@ -17,6 +17,7 @@ from plinth.entities import Artifact, RecordRef
 from plinth.errors import ConflictError, NotFoundError, UsageError
 from plinth.guards.paths import normalize_artifact_path
 from plinth.ledger._common import Db, check_text, chunks, upsert
+from plinth.ledger.record_rows import artifact_of as _artifact
 from plinth.ledger.tables import artifacts
 
 __all__ = ["ArtifactStore", "artifact_rows", "write_artifacts"]
@@ -160,16 +161,4 @@ def _select(owner: RecordRef, path: str) -> sa.Select[tuple[object, ...]]:
         (artifacts.c.owner_type == owner.type)
         & (artifacts.c.owner_id == owner.id)
         & (artifacts.c.path == path)
-    )
-
-
-def _artifact(m: sa.RowMapping) -> Artifact:
-    return Artifact(
-        owner=RecordRef(m["owner_type"], m["owner_id"]),
-        path=m["path"],
-        digest=m["digest"],
-        size=m["size"],
-        media_type=m["media_type"],
-        created_at=m["created_at"],
-        created_by=m["created_by"],
     )

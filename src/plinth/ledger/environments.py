@@ -13,6 +13,7 @@ from plinth.errors import NotFoundError, UsageError
 from plinth.guards.environments import check_environment
 from plinth.ids import new_id
 from plinth.ledger._common import Db, check_text, upsert
+from plinth.ledger.record_rows import environment_of as _environment
 from plinth.ledger.tables import environments
 
 __all__ = ["EnvironmentStore"]
@@ -95,16 +96,3 @@ class EnvironmentStore:
         if row is None:
             raise NotFoundError(f"no environment with digest {digest!r} in the ledger")
         return _environment(row)
-
-
-def _environment(m: sa.RowMapping) -> Environment:
-    return Environment(
-        id=m["id"],
-        digest=m["digest"],
-        python=m["python"],
-        platform=m["platform"],
-        packages=dict(m["packages"]),
-        extra=dict(m["extra"]),
-        created_at=m["created_at"],
-        created_by=m["created_by"],
-    )

@@ -18,6 +18,7 @@ from plinth.entities import LineageEdge, RecordRef
 from plinth.errors import UsageError
 from plinth.ids import new_id
 from plinth.ledger._common import Db, check_text, chunks, upsert
+from plinth.ledger.record_rows import edge_of as _edge
 from plinth.ledger.tables import lineage_edges as edges
 
 __all__ = ["INPUT_RELATIONS", "LineageStore", "edge_rows", "refs_of", "write_edges"]
@@ -171,16 +172,6 @@ def _check_ref(ref: RecordRef, what: str) -> None:
         raise UsageError(f"lineage {what} must be a RecordRef, got {ref!r}")
     check_text(ref.type, f"lineage {what} type", max_length=64)
     check_text(ref.id, f"lineage {what} id", max_length=64)
-
-
-def _edge(m: sa.RowMapping) -> LineageEdge:
-    return LineageEdge(
-        src=RecordRef(m["src_type"], m["src_id"]),
-        dst=RecordRef(m["dst_type"], m["dst_id"]),
-        relation=m["relation"],
-        created_at=m["created_at"],
-        created_by=m["created_by"],
-    )
 
 
 def refs_of(walked: Iterable[LineageEdge]) -> set[RecordRef]:

@@ -27,6 +27,7 @@ from plinth.errors import ConflictError, NotFoundError, UsageError
 from plinth.ids import new_id
 from plinth.ledger._common import Db, check_text
 from plinth.ledger.dataset_rows import check_digest
+from plinth.ledger.record_rows import report_of as _report
 from plinth.ledger.tables import alerts as alerts_t
 from plinth.ledger.tables import label_batches as labels_t
 from plinth.ledger.tables import monitor_reports as reports_t
@@ -354,29 +355,6 @@ class MonitoringStore:
             }
             conn.execute(labels_t.update().where(labels_t.c.id == batch_id).values(**done))
         return _labels({**row, **done})
-
-
-def _report(m: Mapping[Any, Any]) -> MonitorReport:
-    return MonitorReport(
-        id=m["id"],
-        project_id=m["project_id"],
-        kind=m["kind"],
-        monitor=m["monitor"],
-        status=m["status"],
-        rows=m["rows"],
-        results=m["results"],
-        deployment_id=m["deployment_id"],
-        dataset=m["dataset"],
-        reference=m["reference"],
-        window_start_ms=m["window_start_ms"],
-        window_end_ms=m["window_end_ms"],
-        drifted=None if m["drifted"] is None else bool(m["drifted"]),
-        drift_share=m["drift_share"],
-        report_digest=m["report_digest"],
-        spec=None if m["spec"] is None else dict(m["spec"]),
-        created_at=m["created_at"],
-        created_by=m["created_by"],
-    )
 
 
 def _alert(m: Mapping[Any, Any]) -> Alert:

@@ -8,6 +8,8 @@ from plinth.entities import Experiment, Project
 from plinth.errors import NotFoundError
 from plinth.ids import new_id
 from plinth.ledger._common import Db, check_text, upsert
+from plinth.ledger.record_rows import experiment_of as _experiment
+from plinth.ledger.record_rows import project_of as _project
 from plinth.ledger.tables import experiments, projects
 
 __all__ = ["ProjectStore"]
@@ -102,19 +104,3 @@ class ProjectStore:
         )
         with self._db.read() as conn:
             return [_experiment(row) for row in conn.execute(query).mappings()]
-
-
-def _project(m: sa.RowMapping) -> Project:
-    return Project(
-        id=m["id"], name=m["name"], created_at=m["created_at"], created_by=m["created_by"]
-    )
-
-
-def _experiment(m: sa.RowMapping) -> Experiment:
-    return Experiment(
-        id=m["id"],
-        project_id=m["project_id"],
-        name=m["name"],
-        created_at=m["created_at"],
-        created_by=m["created_by"],
-    )

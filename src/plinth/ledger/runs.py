@@ -13,11 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from plinth.entities import RUN_STATUSES, MetricPoint, Run
+from plinth.entities import MetricPoint, Run
 from plinth.errors import ConflictError, NotFoundError, UsageError
 from plinth.ids import new_id, now_ms
 from plinth.ledger._common import Db, check_text, chunks, from_db_float, upsert
 from plinth.ledger.metrics import insert_metrics, metric_row, point_of, update_latest
+from plinth.ledger.record_rows import check_run_status as _check_status
+from plinth.ledger.record_rows import no_run as _no_run
+from plinth.ledger.record_rows import run_of as _run
 from plinth.ledger.tables import environments, experiments, latest_metrics, metrics, runs
 from plinth.ledger.tables import params as params_table
 from plinth.ledger.tables import tags as tags_table
@@ -339,21 +342,6 @@ class RunStore:
         return -1 if found is None else int(found)
 
 
-def _check_status(status: str) -> str:
-    if status not in RUN_STATUSES:
-        raise UsageError(
-            f"unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}"
-        )
-    return status
-
-
-def _no_run(run_id: str) -> NotFoundError:
-    return NotFoundError(
-        f"no run with id {run_id!r} in the ledger",
-        hint="list runs with 'plinth runs list'",
-    )
-
-
 def _require(conn: sa.Connection, table: sa.Table, record_id: str, what: str) -> None:
     found = conn.execute(sa.select(table.c.id).where(table.c.id == record_id)).first()
     if found is None:
@@ -414,22 +402,3 @@ def _source_dict(source: Mapping[str, Any]) -> dict[str, Any]:
 
 def _param_values(values: Mapping[str, object]) -> dict[str, str]:
     return {check_text(key, "param name"): str(value) for key, value in values.items()}
-
-
-def _run(m: Mapping[Any, Any]) -> Run:
-    return Run(
-        id=m["id"],
-        experiment_id=m["experiment_id"],
-        name=m["name"],
-        status=m["status"],
-        start_time=m["start_time"],
-        end_time=m["end_time"],
-        created_by=m["created_by"],
-        parent_run_id=m["parent_run_id"],
-        environment_id=m["environment_id"],
-        source=dict(m["source"] or {}),
-        error=m["error"],
-        host=m["host"],
-        pid=m["pid"],
-        deleted_at=m["deleted_at"],
-    )

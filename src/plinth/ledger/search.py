@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from plinth.entities import MetricBucket, MetricPoint, MetricSummary, RunRow
-from plinth.errors import NotFoundError, UsageError
+from plinth.errors import UsageError
 from plinth.ledger._common import Db, chunks, from_db_float
 from plinth.ledger.metrics import point_of
 from plinth.ledger.query import (
@@ -39,7 +39,10 @@ from plinth.ledger.query import (
     parse_order_by,
     parse_where,
 )
-from plinth.ledger.runs import _check_status, _run
+from plinth.ledger.record_rows import MIN_RUN_PREFIX
+from plinth.ledger.record_rows import check_run_status as _check_status
+from plinth.ledger.record_rows import run_of as _run
+from plinth.ledger.record_rows import run_prefix_not_found as _not_found
 from plinth.ledger.tables import experiments, latest_metrics, metrics, params, runs, tags
 
 __all__ = ["NUMBER_PATTERN", "SearchStore"]
@@ -69,7 +72,7 @@ _ATTRIBUTE_COLUMNS: dict[str, sa.ColumnElement[Any]] = {
 }
 assert set(_ATTRIBUTE_COLUMNS) == set(ATTRIBUTES)
 _TABLES = {"metric": latest_metrics, "param": params, "tag": tags}
-_MIN_PREFIX = 8
+_MIN_PREFIX = MIN_RUN_PREFIX
 #: Bounds of :meth:`SearchStore.metric_series`: buckets per series, runs per call.
 MAX_SERIES_POINTS = 5000
 MAX_SERIES_RUNS = 100
@@ -435,14 +438,6 @@ def _series(conn: sa.Connection, run_id: str, key: str, points: int) -> list[Met
         )
         for row, step in found
     ]
-
-
-def _not_found(text: str) -> NotFoundError:
-    return NotFoundError(
-        f"no run id starts with {text!r}",
-        hint="list runs with 'plinth runs list' (deleted ones with --deleted)",
-        field="run_id",
-    )
 
 
 def _row(row: sa.RowMapping, named: list[tuple[Column, sa.FromClause]]) -> RunRow:

@@ -40,7 +40,7 @@ from plinth.ledger.dataset_rows import (
     version_of,
 )
 
-__all__ = ["SCHEMA_REVISION", "SqliteDatasetStore", "open_sqlite_datasets"]
+__all__ = ["SCHEMA_REVISION", "SqliteDatasetStore", "connect_current", "open_sqlite_datasets"]
 
 #: The schema revision this module's SQL is written for; other revisions use the full ledger.
 SCHEMA_REVISION = "0011_metric_series_index"
@@ -73,6 +73,14 @@ _INSERT_VERSION = (
 
 def open_sqlite_datasets(url: str, *, user: str) -> SqliteDatasetStore | None:
     """The fast store for a ``sqlite:////ABSOLUTE/PATH`` ledger at :data:`SCHEMA_REVISION`."""
+    conn = connect_current(url)
+    return None if conn is None else SqliteDatasetStore(conn, url=url, user=user)
+
+
+def connect_current(url: str) -> sqlite3.Connection | None:
+    """A sqlite3 connection to the ``sqlite:////ABSOLUTE/PATH`` ledger ``url`` when its
+    schema is at :data:`SCHEMA_REVISION`; None for any other URL or revision (the caller
+    then opens the full ledger, which migrates)."""
     prefix = "sqlite:///"
     if not url.startswith(prefix + "/"):
         return None
@@ -94,7 +102,7 @@ def open_sqlite_datasets(url: str, *, user: str) -> SqliteDatasetStore | None:
     if row is None or row[0] != SCHEMA_REVISION:
         conn.close()
         return None
-    return SqliteDatasetStore(conn, url=url, user=user)
+    return conn
 
 
 def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:

@@ -4,8 +4,8 @@ One table, ``online_rows (view, key, ts, vals)`` with the primary key ``(view, k
 without rowids; view names and keys are bound parameters, never SQL text. The file is
 owner-only (0600, like the ledger; SQLite gives its -wal and -shm files the same mode) and
 in WAL mode, so readers never wait for a materialization. A write is one ``executemany``
-upsert inside one ``BEGIN IMMEDIATE`` transaction; its ``WHERE excluded.ts >= ts`` keeps
-the newer event. A read is one ``SELECT ... IN (...)`` per 500 keys.
+upsert, rows in key order, inside one ``BEGIN IMMEDIATE`` transaction; its ``WHERE
+excluded.ts >= ts`` keeps the newer event. A read is one ``SELECT ... IN (...)`` per 500 keys.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 import time
+from operator import itemgetter
 from pathlib import Path
 
 from plinth.errors import BackendError
@@ -76,7 +77,11 @@ class SqliteOnlineStore(OnlineStore):
         )
 
     def _put(self, view: str, rows: list[Encoded]) -> None:
-        params = [(view, key, ts, vals) for key, ts, vals in rows]
+        # In the table's key order, each upsert lands next to the previous one: in random
+        # order every row touches another B-tree page, and once the table outgrows SQLite's
+        # page cache the write grows faster than the batch (3x slower at a million keys).
+        # The sort is stable: equal keys stay in batch order, so the later one still wins.
+        params = sorted(((view, key, ts, vals) for key, ts, vals in rows), key=itemgetter(1))
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")

@@ -7,6 +7,9 @@ only decides what a new run stores and when.
 the run is created with the part of its source known at once (working directory, argv,
 interpreter), and the whole source replaces it as soon as git answers — written by the run's
 ingest thread, or by ``end()`` in its closing transaction when the run is shorter than that.
+When this process's last ``git status`` of the repository still holds (nothing it depends on
+changed, :mod:`plinth.versioning.git_state`), no git runs and the capture is :attr:`ready`:
+the run is created with its whole source.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ class CapturedContext:
         self._entry_point = redact_entry_point(entry_point)
         self._lock = threading.Lock()
         self._stored = False
+
+    @property
+    def ready(self) -> bool:
+        """Whether :meth:`source` returns without waiting for git."""
+        return self._pending.ready
 
     @property
     def initial_source(self) -> dict[str, Any]:
@@ -107,7 +115,7 @@ def capture_run_context(
     from plinth.versioning.env import save_environment
     from plinth.versioning.jupyter import capture_notebook
 
-    pending = begin_capture_source()
+    pending = begin_capture_source(git_cache_seconds=ctx.settings.git_cache_seconds)
     return CapturedContext(
         pending, entry_point, save_environment(ctx=ctx).id, notebook=capture_notebook()
     )

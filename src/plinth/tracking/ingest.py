@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from plinth.entities import MetricPoint
 from plinth.errors import NotFoundError
+from plinth.tracking.deferred import Deferred, call_later
 from plinth.tracking.journal import (
     JOURNAL_SUFFIX,
     SLOT_BITS,
@@ -62,7 +63,12 @@ def _points(slot: int, records: Sequence[JournalRecord]) -> list[MetricPoint]:
 
 
 class Ingester(threading.Thread):
-    """Copies a live journal into the ledger every ``interval`` seconds, or when asked."""
+    """Copies a live journal into the ledger every ``interval`` seconds, or when asked.
+
+    :meth:`start_soon` starts the thread only once it has something to do (a pending
+    ``job``, the first ``interval`` elapsed, or a :meth:`flush`): a run ended before that
+    never starts it, and its end stores every point itself.
+    """
 
     def __init__(
         self,
@@ -83,8 +89,27 @@ class Ingester(threading.Thread):
         self._halt = False
         self._job = job
         self._failing_since: float | None = None
+        self._start_lock = threading.Lock()
+        self._deferred: Deferred | None = None
+        self._launched = False
         self.ingested = 0
         self.last_error: BaseException | None = None
+
+    def start_soon(self) -> None:
+        """Start the thread now when a job waits, else after ``interval`` seconds."""
+        if self._job is not None:
+            self.start_now()
+        else:
+            self._deferred = call_later(self._interval, self.start_now)
+
+    def start_now(self) -> None:
+        """Start the thread unless it was started or halted already."""
+        with self._start_lock:
+            if self._halt or self._launched:
+                return
+            self._launched = True
+            self._wake.set()  # started late: there may be points to ingest at once
+            self.start()
 
     def run(self) -> None:
         backoff = self._interval
@@ -138,6 +163,8 @@ class Ingester(threading.Thread):
         """Wait until every point committed so far is in the ledger; False on timeout."""
         target = self._writer.count
         deadline = time.monotonic() + timeout
+        if self.ingested < target:
+            self.start_now()
         with self._done:
             while self.ingested < target:
                 remaining = deadline - time.monotonic()
@@ -152,13 +179,23 @@ class Ingester(threading.Thread):
         flushed = self.flush(timeout)
         self._stop_requested = True
         self._wake.set()
-        self.join(timeout=max(0.1, min(timeout, 5.0)))
+        with self._start_lock:
+            launched = self._launched
+            if not launched:  # never needed: it never will be
+                self._halt = True
+        if self._deferred is not None and not launched:
+            self._deferred.cancel()
+        if launched:
+            self.join(timeout=max(0.1, min(timeout, 5.0)))
         return flushed and self.ingested >= self._writer.count
 
     def halt(self, timeout: float) -> bool:
         """Stop the thread without a last ingest (its caller ingests the rest); True once it
         has stopped, False if it is still busy in the ledger after ``timeout`` seconds."""
-        self._halt = True
+        with self._start_lock:
+            self._halt = True
+        if self._deferred is not None:
+            self._deferred.cancel()
         self._wake.set()
         if self.is_alive():
             self.join(timeout=timeout)

@@ -139,7 +139,7 @@ def search_runs(
     """
     context = _recovered(ctx)
     names = [experiment] if isinstance(experiment, str) else experiment
-    return context.ledger.search.search_runs(
+    return context.reads.search.search_runs(
         project_id=context.project.id,
         experiment_ids=None if names is None else _experiment_ids(context, names),
         status=status,
@@ -154,7 +154,7 @@ def search_runs(
 def _experiment_ids(ctx: Context, names: Sequence[str]) -> list[str]:
     from plinth.errors import NotFoundError
 
-    known = {e.name: e.id for e in ctx.ledger.projects.list_experiments(ctx.project.id)}
+    known = {e.name: e.id for e in ctx.reads.projects.list_experiments(ctx.project.id)}
     missing = [name for name in names if name not in known]
     if missing:
         raise NotFoundError(

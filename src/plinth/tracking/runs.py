@@ -145,13 +145,14 @@ class ActiveRun:
             self._journal,
             job=self._store_source if capture is not None else None,
         )
-        self._ingester.start()
+        # Started once there is work for them: a short run never starts a thread.
+        self._ingester.start_soon()
         self._sampler: SystemMetricsSampler | None = None
         if system_metrics:
             from plinth.tracking.system import SystemMetricsSampler
 
             self._sampler = SystemMetricsSampler(self, ctx.settings.system_metrics_interval)
-            self._sampler.start()
+            self._sampler.start_soon()
 
     # -- metrics -------------------------------------------------------------------------
     def log_metric(
@@ -450,6 +451,20 @@ def _with_seed(params: Mapping[str, object] | None) -> Mapping[str, object] | No
     return None if merged is None else redact_params(merged)
 
 
+def _store_capture_now(ctx: Context, run_id: str, captured: CapturedContext) -> bool:
+    """Store the diff and untracked-file list of a run created with its whole source; False
+    (the run's ingest thread retries) when that fails."""
+    if not captured.claim():
+        return True
+    try:
+        captured.store_artifacts(ctx, run_id)
+    except Exception as exc:
+        captured.release()
+        log.warning("plinth: could not store the source of run %s yet: %s", run_id, exc)
+        return False
+    return True
+
+
 def _activate(
     ctx: Context,
     run: Run,
@@ -513,6 +528,9 @@ def start_run(
         from plinth.versioning.code import reproduce_of
 
         captured = capture_run_context(ctx, entry_point)
+        # When git answered already (this process's last status still holds), the run is
+        # created with its whole source; otherwise with what is known, completed later.
+        source = captured.source() if captured.ready else captured.initial_source
         exp = ledger.projects.ensure_experiment(ctx.project.id, experiment)
         reproduces = reproduce_of()
         if reproduces:
@@ -521,7 +539,7 @@ def start_run(
             exp.id,
             name=name,
             parent_run_id=parent_id,
-            source=captured.initial_source,
+            source=source,
             environment_id=captured.environment_id,
             host=socket.gethostname(),
             pid=os.getpid(),
@@ -538,7 +556,10 @@ def start_run(
             step_run = outer_step_run()
             if step_run:  # started in a process a pipeline step opened (a notebook kernel)
                 ledger.lineage.add(RecordRef("step_run", step_run), RecordRef("run", run.id), "ran")
-            active = _activate(ctx, run, slot, system_metrics, capture=captured)
+            pending: CapturedContext | None = captured
+            if captured.ready and _store_capture_now(ctx, run.id, captured):
+                pending = None
+            active = _activate(ctx, run, slot, system_metrics, capture=pending)
         else:
             active = _activate(ctx, run, slot, system_metrics, resumed=(params, tags))
     except BaseException as exc:

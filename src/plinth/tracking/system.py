@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from plinth._extras import optional
+from plinth.tracking.deferred import Deferred, call_later
 
 if TYPE_CHECKING:
     from plinth.tracking.runs import ActiveRun
@@ -62,7 +63,11 @@ def sample_gpus(handles: list[Any]) -> dict[str, float]:
 
 
 class SystemMetricsSampler(threading.Thread):
-    """A daemon thread logging one sample per interval into the run's journal."""
+    """A daemon thread logging one sample per interval into the run's journal.
+
+    :meth:`start_soon` starts the thread at the first sample's time: a run shorter than
+    ``interval`` never starts it and gets its one sample from :meth:`stop`.
+    """
 
     def __init__(self, run: ActiveRun, interval: float):
         super().__init__(name=f"plinth-system-{run.id[:8]}", daemon=True)
@@ -79,6 +84,20 @@ class SystemMetricsSampler(threading.Thread):
         self._net0 = self._net()
         self._gpus = gpu_handles()
         self._step = 0
+        self._start_lock = threading.Lock()
+        self._launched = False
+        self._deferred: Deferred | None = None
+
+    def start_soon(self) -> None:
+        """Start sampling when the first sample is due (the thread is started then)."""
+        self._deferred = call_later(self._interval, self._start_now)
+
+    def _start_now(self) -> None:
+        with self._start_lock:
+            if self._stop_event.is_set() or self._launched:
+                return
+            self._launched = True
+            self.start()
 
     def _disk(self) -> tuple[int, int]:
         counters = self._psutil.disk_io_counters()
@@ -113,11 +132,18 @@ class SystemMetricsSampler(threading.Thread):
             log.debug("system metrics sample failed: %s", exc)
 
     def run(self) -> None:
+        if not self._stop_event.is_set():
+            self._log_sample()  # started when the first sample was due
         while not self._stop_event.wait(self._interval):
             self._log_sample()
 
     def stop(self) -> None:
         """Take a last sample (so even a short run has one) and stop."""
-        self._stop_event.set()
-        self.join(timeout=5.0)
+        with self._start_lock:
+            self._stop_event.set()
+            launched = self._launched
+        if self._deferred is not None:
+            self._deferred.cancel()
+        if launched:
+            self.join(timeout=5.0)
         self._log_sample()

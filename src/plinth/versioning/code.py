@@ -12,11 +12,13 @@ or in a repository with no commit yet, ``info["git_commit"]`` is None and nothin
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from plinth._deprecation import renamed
 from plinth.context import resolve_context
 from plinth.guards.secrets import redact_argv
+from plinth.versioning import git_state
 
 if TYPE_CHECKING:
     from plinth.context import Context
@@ -134,7 +137,9 @@ class PendingSource:
 
     Made by :func:`begin_capture_source`; :meth:`result` waits for git and finishes the
     capture (once; later calls, from any thread, return the same object). ``base`` holds what
-    is known without git: working directory, argv and interpreter.
+    is known without git: working directory, argv and interpreter. :attr:`ready` is True
+    when no git is pending: outside a repository, or when this process's last ``git status``
+    of the repository still holds (:mod:`plinth.versioning.git_state`).
     """
 
     def __init__(
@@ -145,13 +150,24 @@ class PendingSource:
         detected_file: Path | None,
         repo: _RepoCache | None,
         status: subprocess.Popen[bytes] | None,
+        *,
+        known_status: bytes | None = None,
+        started: tuple[float, float] | None = None,
     ) -> None:
         self.base: dict[str, Any] = {"cwd": str(here), "argv": argv, "python": sys.executable}
         self._here, self._argv = here, argv
         self._main_module, self._detected_file = main_module, detected_file
         self._repo, self._status = repo, status
+        self._known_status = known_status
+        # (wall, monotonic) time git started; set when its answer may be remembered.
+        self._started = started
         self._result: SourceCapture | None = None
         self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """Whether :meth:`result` returns without waiting for git."""
+        return self._status is None or self._result is not None
 
     def result(self) -> SourceCapture:
         with self._lock:
@@ -164,8 +180,13 @@ class PendingSource:
         diff: bytes | None = None
         untracked: list[str] = []
         found = None
+        status = self._known_status
         if self._repo is not None and self._status is not None:
-            found = _git_info(self._repo, _wait_git(self._status), info)
+            status = _wait_git(self._status)
+            if status is not None and self._started is not None:
+                git_state.remember(self._repo.dirs, status, *self._started)
+        if self._repo is not None and status is not None:
+            found = _git_info(self._repo, status, info)
         root = found[0] if found else None
         if found is not None:
             with _repos_lock:  # the repository's cached diff is shared by every capture
@@ -175,9 +196,21 @@ class PendingSource:
             info["cwd_rel"] = _relative(self._here, root) or "."
         info["argv"] = self._argv
         info["python"] = self.base["python"]
-        info["entry_point"] = _entry_point(
-            self._here, root, self._argv, self._main_module, self._detected_file
-        )
+        here, argv, module, file = self._here, self._argv, self._main_module, self._detected_file
+        key = (here, root, tuple(argv), module, file, tuple(sys.path))
+        repo = self._repo
+        entry = None
+        if self._known_status is not None and repo is not None:
+            with _repos_lock:
+                if repo.entry_key == key:
+                    # Nothing in the work tree changed since the last capture: nor the script.
+                    entry = repo.entry
+        if entry is None:
+            entry = _entry_point(here, root, argv, module, file)
+            if repo is not None:
+                with _repos_lock:
+                    repo.entry_key, repo.entry = key, entry
+        info["entry_point"] = copy.deepcopy(entry)
         return SourceCapture(info=info, diff=diff, untracked=untracked)
 
 
@@ -185,9 +218,19 @@ def begin_capture_source(
     cwd: Path | None = None,
     argv: list[str] | None = None,
     main_module: str | None = None,
+    *,
+    git_cache_seconds: float = git_state.DEFAULT_MAX_AGE,
 ) -> PendingSource:
-    """Start :func:`capture_source`: ``git status`` is started, not waited for."""
-    here = (cwd or Path.cwd()).resolve()
+    """Start :func:`capture_source`: ``git status`` is started, not waited for.
+
+    This process's last ``git status`` of the repository is reused instead when nothing it
+    depends on has changed and it is at most ``git_cache_seconds`` old (0: always ask git);
+    see :mod:`plinth.versioning.git_state`.
+    """
+    if cwd is None and os.name == "posix":
+        here = Path(os.getcwd())  # the kernel's name for it: symbolic links already resolved
+    else:
+        here = (cwd or Path.cwd()).resolve()
     detected_file: Path | None = None
     if argv is None:
         argv = list(sys.argv)
@@ -195,13 +238,32 @@ def begin_capture_source(
             main_module, detected_file = _running_module()
     repo = _repo(here)
     status = None
+    known = None
+    started = None
     if repo is not None:
-        status = _start_git(
-            ["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"], repo.root
-        )
+        if git_cache_seconds > 0:
+            known = git_state.recall(repo.dirs, git_cache_seconds)
+        if known is None:
+            if git_cache_seconds > 0:
+                started = (time.time(), time.monotonic())
+            args = ["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"]
+            if started is not None:
+                # Ignored paths too (a folder once, not its content): git_state must know
+                # which paths it need not watch.
+                args.append("--ignored=matching")
+            status = _start_git(args, repo.root)
     # Redacted before anything else sees it: argv and the entry point go to the shared ledger.
     stored = redact_argv([str(a) for a in argv])
-    return PendingSource(here, stored, main_module, detected_file, repo, status)
+    return PendingSource(
+        here,
+        stored,
+        main_module,
+        detected_file,
+        repo,
+        status,
+        known_status=known,
+        started=started,
+    )
 
 
 def _start_git(args: list[str], cwd: Path) -> subprocess.Popen[bytes] | None:
@@ -268,12 +330,16 @@ class _RepoCache:
 
     root: Path
     config: Path
+    dirs: git_state.GitDirs
     config_stamp: tuple[int, int] = (-1, -1)
     remote: str | None = None
     #: The last status output, the stat of each changed path, and the diff they gave.
     status: bytes = b""
     stamps: tuple[tuple[int, int] | None, ...] = ()
     diff: bytes | None = None
+    #: The inputs and result of the last entry point detection.
+    entry_key: tuple[Any, ...] = ()
+    entry: dict[str, Any] = field(default_factory=dict)
 
 
 _repos: dict[Path, _RepoCache] = {}
@@ -294,14 +360,17 @@ def _repo(here: Path) -> _RepoCache | None:
         cached = _repos.get(here)
     if cached is not None and cached.config.parent.exists():
         return cached
-    out = run_git(["rev-parse", "--show-toplevel", "--git-common-dir"], here)
-    lines = out.decode("utf-8", "replace").splitlines() if out else []
-    if len(lines) != 2:
+    out = run_git(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], here)
+    lines = os.fsdecode(out).splitlines() if out else []
+    if len(lines) != 3:
         return None
     root = Path(lines[0]).resolve()
-    common = Path(lines[1])
+    common = Path(lines[2])
+    common = (here / common if not common.is_absolute() else common).resolve()
     repo = _RepoCache(
-        root=root, config=(here / common if not common.is_absolute() else common) / "config"
+        root=root,
+        config=common / "config",
+        dirs=git_state.GitDirs(root=root, git_dir=Path(lines[1]).resolve(), common_dir=common),
     )
     with _repos_lock:
         _repos[here] = repo

@@ -1,8 +1,11 @@
 """Environment capture: the Python, platform, hardware and packages a run executes with.
 
-:func:`capture_environment` runs once per process (cached). Its ``digest`` is the BLAKE3
-hex digest of the canonical JSON (sorted keys, no spaces) of the fields that decide whether
-two environments run the same code the same way::
+:func:`capture_environment` runs once per process and again only when an installation may
+have changed it: the result is kept with the modification times of the ``sys.path`` entries
+(installing, upgrading or removing a distribution adds or removes a ``.dist-info`` folder in
+one of them) and recomputed when one changed or ``sys.path`` itself did. Its ``digest`` is
+the BLAKE3 hex digest of the canonical JSON (sorted keys, no spaces) of the fields that decide
+whether two environments run the same code the same way::
 
     {"implementation": "cpython", "machine": "x86_64", "packages": {name: version, ...},
      "python": "3.11.7"}
@@ -20,13 +23,13 @@ version is not PEP 508/PEP 440 is left out of the capture, named in
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
 import platform
 import re
 import sys
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -130,9 +133,49 @@ def environment_digest(
     return blake3(text.encode("ascii")).hexdigest()
 
 
-@functools.lru_cache(maxsize=1)
+#: Modification times this close to now are not trusted to show the next change.
+_RACY_NS = 50_000_000
+_captured: tuple[tuple[tuple[str, int | None], ...], EnvironmentCapture] | None = None
+
+
+def _path_stamps() -> tuple[tuple[str, int | None], ...]:
+    """Each ``sys.path`` entry with its modification time (None when it is not there)."""
+    stamps: list[tuple[str, int | None]] = []
+    for entry in sys.path:
+        try:
+            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            stamps.append((entry, None))
+    return tuple(stamps)
+
+
 def capture_environment() -> EnvironmentCapture:
-    """This process's environment; computed on the first call, then cached."""
+    """This process's environment: computed on the first call, then reused until a
+    ``sys.path`` entry (a site-packages folder) changed or ``sys.path`` did."""
+    global _captured
+    started = time.time_ns()
+    stamps = _path_stamps()
+    found = _captured
+    if found is not None and found[0] == stamps:
+        return found[1]
+    capture = _capture_environment()
+    # A folder changed within a clock tick of now could change again with the same time
+    # stamp: such a capture is used, not kept.
+    newest = max((mtime for _, mtime in stamps if mtime is not None), default=0)
+    _captured = (stamps, capture) if newest < started - _RACY_NS else None
+    return capture
+
+
+def _clear_environment_cache() -> None:
+    """Forget the cached capture (tests)."""
+    global _captured
+    _captured = None
+
+
+capture_environment.cache_clear = _clear_environment_cache  # type: ignore[attr-defined]
+
+
+def _capture_environment() -> EnvironmentCapture:
     packages, editable, skipped = _installed()
     python = platform.python_version()
     machine = platform.machine()
@@ -268,8 +311,7 @@ def _installed() -> tuple[dict[str, str], list[str], list[str]]:
     skipped: list[str] = []
     for dist in metadata.distributions():
         try:
-            raw_name = dist.metadata["Name"]
-            version = dist.version
+            raw_name, version = _name_version(dist)
         except Exception:  # noqa: S112 - a broken .dist-info folder; pip skips these too
             continue
         if not raw_name or version is None:
@@ -288,6 +330,39 @@ def _installed() -> tuple[dict[str, str], list[str], list[str]]:
         if _is_local(dist):
             editable.append(name)
     return dict(sorted(packages.items())), sorted(editable), sorted(skipped)
+
+
+def _name_version(dist: metadata.Distribution) -> tuple[str | None, str | None]:
+    """The ``Name`` and ``Version`` headers of a distribution's metadata.
+
+    Read from the header block of METADATA (PKG-INFO for eggs) directly: ``dist.metadata``
+    parses the whole file, long description included, with the email parser, ten times
+    slower over a few hundred distributions. Anything unusual (folded or encoded headers,
+    no such file) goes to ``dist.metadata``.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    if text:
+        name = version = key = None
+        for line in text.split("\n"):
+            if not line.strip():
+                break  # the end of the headers
+            if line[:1].isspace():  # continues the header before it
+                if key in ("name", "version"):
+                    name = version = None  # folded: leave it to the email parser
+                    break
+                continue
+            key, sep, value = line.partition(":")
+            if not sep:
+                name = version = None
+                break
+            key = key.strip().lower()
+            if key == "name" and name is None:
+                name = value.strip()
+            elif key == "version" and version is None:
+                version = value.strip()
+        if name and version and "=?" not in name + version:
+            return name, version
+    return dist.metadata["Name"], dist.version
 
 
 def _unpinnable(name: str, version: str) -> str | None:
