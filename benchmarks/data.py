@@ -9,9 +9,19 @@ Workloads (issue 4, "Targets"; ``--quick`` shrinks the data for a smoke test):
 - D3: ``data status`` with nothing changed on those files (``dvc status``), median of 5.
 - D4: re-add after one file changed (``dvc add``).
 - D5: ``data diff`` of the two versions (``dvc diff HEAD~1 HEAD``), median of 5.
+- D6: profiling the 1M-row x 20-column table of ``benchmarks/validation.py`` (``--quick``:
+  20,000 rows): ``plinth.profiles.profile_table`` on the pyarrow table, the first call in a
+  fresh process (the profile ``data add`` stores for a table version), median over the
+  repetitions' processes. Beside it (the Floor column), DuckDB's ``SUMMARIZE`` of the same
+  Arrow table in the same kind of process: per column min, max, approximate distinct count,
+  mean, std, approximate quartiles and null share, multi-threaded (plinth adds histograms,
+  top values, string lengths and mergeable sketches). No DVC figure: DVC does not profile.
+- D7, D8: D1 and D2 with links, both tools opted in: ``plinth data add --link hardlink``
+  beside DVC with ``cache.type hardlink`` (each on fresh copies of the inputs). Both make the
+  linked files read-only.
 
-Every number is the wall time of a whole process (``plinth ...`` / ``dvc ...``, start-up
-included), data in the page cache. Each tool works on its own copy of the files (DVC
+Every number but D6 is the wall time of a whole process (``plinth ...`` / ``dvc ...``,
+start-up included), data in the page cache. Each tool works on its own copy of the files (DVC
 replaces the files it adds with copies from its cache, which would change their inodes
 under plinth's stat cache), made with ``cp -r`` (timed: the floor). DVC lives in
 ``benchmarks/.venv-dvc`` (created here on first use from ``benchmarks/requirements-dvc.txt``)
@@ -44,6 +54,7 @@ from _common import (
     clean_env,
     command_line,
     common_arguments,
+    dispatch_worker,
     ensure_venv,
     human_seconds,
     machine_info,
@@ -51,8 +62,10 @@ from _common import (
     met_status,
     package_versions,
     plinth_python,
+    print_result,
     print_tables,
     report_head,
+    run_worker,
     section_head,
     write_json,
     write_section,
@@ -66,8 +79,8 @@ SECTION = "benchmarks/data.py"
 SETTLE_S = 1.5
 
 SIZES: dict[str, dict[str, int]] = {
-    "full": {"big_mb": 1024, "files": 10_000, "file_kb": 100, "reps": 5},
-    "quick": {"big_mb": 32, "files": 300, "file_kb": 100, "reps": 2},
+    "full": {"big_mb": 1024, "files": 10_000, "file_kb": 100, "reps": 5, "rows": 1_000_000},
+    "quick": {"big_mb": 32, "files": 300, "file_kb": 100, "reps": 2, "rows": 20_000},
 }
 TARGETS = {
     "D1": (1.0, None),
@@ -75,6 +88,9 @@ TARGETS = {
     "D3": (0.2, None),
     "D4": (0.3, None),
     "D5": (0.2, None),
+    "D6": (0.6, None),
+    "D7": (1.0, None),
+    "D8": (2.0, 5.0),
 }
 
 
@@ -143,7 +159,9 @@ class Bench:
         make_inputs(src, self.size)
         self.p = self.work / "plinth"
         self.d = self.work / "dvc"
-        for folder in (self.p, self.d):
+        self.pl = self.work / "plinth-link"
+        self.dl = self.work / "dvc-link"
+        for folder in (self.p, self.d, self.pl, self.dl):
             folder.mkdir()
         # Copies for each tool; the first copies are the floor (cp of data in page cache).
         self.raw["cp_big_s"] = timed(["cp", str(src / "big.bin"), str(self.p)], cwd=self.work,
@@ -154,23 +172,55 @@ class Bench:
               env=self.env)  # fmt: skip
         timed([str(self.plinth), "init"], cwd=self.p, env=self.env)
         if self.dvc is not None:
-            self.git("init", "-q", "-b", "main", cwd=self.d)
-            timed([str(self.dvc), "init", "-q"], cwd=self.d, env=self.env)
-            timed([str(self.dvc), "config", "core.autostage", "false"], cwd=self.d, env=self.env)
-            self.git("add", ".dvc", ".dvcignore", cwd=self.d)  # not the data: DVC adds it
-            self.git("commit", "-q", "-m", "init", cwd=self.d)
+            self.dvc_init(self.d, hardlink=False)
         time.sleep(SETTLE_S)
 
+    def setup_links(self) -> None:
+        """Fresh copies for D7, D8, made only now: D1-D5 run after as many writes as before."""
+        src = self.work / "src"
+        folders = [self.pl] + ([self.dl] if self.dvc is not None else [])
+        for folder in folders:
+            timed(["cp", "-r", str(src / "big.bin"), str(src / "many"), str(folder)],
+                  cwd=self.work, env=self.env)  # fmt: skip
+        timed([str(self.plinth), "init"], cwd=self.pl, env=self.env)
+        if self.dvc is not None:
+            self.dvc_init(self.dl, hardlink=True)
+        time.sleep(SETTLE_S)
+
+    def dvc_init(self, folder: Path, *, hardlink: bool) -> None:
+        assert self.dvc is not None
+        self.git("init", "-q", "-b", "main", cwd=folder)
+        timed([str(self.dvc), "init", "-q"], cwd=folder, env=self.env)
+        timed([str(self.dvc), "config", "core.autostage", "false"], cwd=folder, env=self.env)
+        if hardlink:  # DVC's opt-in equivalent of --link hardlink
+            timed([str(self.dvc), "config", "cache.type", "hardlink"], cwd=folder, env=self.env)
+        self.git("add", ".dvc", ".dvcignore", cwd=folder)  # not the data: DVC adds it
+        self.git("commit", "-q", "-m", "init", cwd=folder)
+
     def both(self, key: str, plinth_argv: list[str], dvc_argv: list[str] | None,
-             reps: int = 0) -> None:  # fmt: skip
+             reps: int = 0, *, linked: bool = False) -> None:  # fmt: skip
         def run(argv: list[str], cwd: Path) -> float:
             if reps:
                 return median_of(argv, reps, cwd=cwd, env=self.env)
             return timed(argv, cwd=cwd, env=self.env)
 
-        self.raw[key] = {"plinth": run([str(self.plinth), *plinth_argv], self.p)}
+        p, d = (self.pl, self.dl) if linked else (self.p, self.d)
+        self.raw[key] = {"plinth": run([str(self.plinth), *plinth_argv], p)}
         if self.dvc is not None and dvc_argv is not None:
-            self.raw[key]["dvc"] = run([str(self.dvc), *dvc_argv], self.d)
+            self.raw[key]["dvc"] = run([str(self.dvc), *dvc_argv], d)
+
+    def profiling(self) -> None:
+        """D6: profile_table's first call per process, and DuckDB's SUMMARIZE, medians."""
+        table = self.raw["table"]
+        runs: dict[str, list[dict[str, Any]]] = {"plinth": [], "duckdb": []}
+        for _ in range(self.size["reps"]):
+            for tool, found in runs.items():
+                found.append(run_worker(plinth_python(), Path(__file__), f"worker:{tool}",
+                                        {"table": table}, cwd=self.work, env=self.env))  # fmt: skip
+        self.raw["D6"] = {
+            tool: statistics.median(r["first_s"] for r in found) for tool, found in runs.items()
+        }
+        self.raw["D6_runs"] = runs
 
     def commit_dvc(self, message: str) -> None:
         if self.dvc is not None:
@@ -196,6 +246,16 @@ class Bench:
         self.both("D4", ["data", "add", "many", "--name", "many"], ["add", "-q", "many"])
         self.commit_dvc("v2")
         self.both("D5", ["data", "diff", "many@1", "many@2"], ["diff", "HEAD~1", "HEAD"], reps)
+        print("D6 ...", file=sys.stderr, flush=True)
+        self.raw["table"] = str(make_table(self.work / "table", self.size["rows"]))
+        self.profiling()
+        print("D7, D8 ...", file=sys.stderr, flush=True)
+        self.setup_links()
+        link = ["--link", "hardlink"]
+        self.both("D7", ["data", "add", "big.bin", "--name", "big", *link],
+                  ["add", "-q", "big.bin"], linked=True)  # fmt: skip
+        self.both("D8", ["data", "add", "many", "--name", "many", *link],
+                  ["add", "-q", "many"], linked=True)  # fmt: skip
         self.check()
 
     def check(self) -> None:
@@ -208,6 +268,13 @@ class Bench:
         assert [c["path"] for c in diff["changed"]] == ["d000/f00000.bin"], diff
         assert not diff["added"], diff
         assert not diff["removed"], diff
+        # D7, D8 count only if both tools linked rather than copied
+        sample = Path("many") / "d000" / "f00000.bin"
+        folders = [self.pl] + ([self.dl] if self.dvc is not None else [])
+        for folder in folders:
+            for rel in (Path("big.bin"), sample):
+                links = (folder / rel).stat().st_nlink
+                assert links >= 2, f"{folder / rel} has {links} link(s): it was copied"
 
     def table(self) -> str:
         size = self.size
@@ -217,6 +284,9 @@ class Bench:
             "D3": f"D3 data status, nothing changed, median of {size['reps']}",
             "D4": "D4 re-add, one file changed",
             "D5": f"D5 data diff of that change, median of {size['reps']}",
+            "D6": f"D6 profile {size['rows']:,} rows {TIMES} 20 columns, median of {size['reps']}",
+            "D7": "D7 D1 with --link hardlink (DVC: cache.type hardlink)",
+            "D8": "D8 D2 with --link hardlink (DVC: cache.type hardlink)",
         }
         floors = {
             "D1": f"cp {human_seconds(self.raw['cp_big_s'])}",
@@ -224,6 +294,9 @@ class Bench:
             "D3": "—",
             "D4": "—",
             "D5": "—",
+            "D6": f"peer: DuckDB SUMMARIZE {human_seconds(self.raw['D6']['duckdb'])}",
+            "D7": "—",
+            "D8": "—",
         }
         rows = []
         for key, label in labels.items():
@@ -248,6 +321,43 @@ class Bench:
         return markdown_table(headers, rows)
 
 
+def make_table(folder: Path, rows: int) -> Path:
+    """The validation benchmark's clean table (1M x 20 in full) as Parquet."""
+    from validation import make_tables
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return make_tables(rows, folder)["clean"]
+
+
+def worker_main(tool: str, args: dict[str, Any]) -> int:
+    """D6 in a fresh process: read the table (not timed), then time two calls."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(args["table"])
+    if tool == "plinth":
+        from plinth.profiles import profile_table
+
+        def call() -> int:
+            return len(profile_table(table).columns)
+    else:
+        import duckdb
+
+        conn = duckdb.connect()
+        conn.register("t", table)
+
+        def call() -> int:
+            return len(conn.execute("SUMMARIZE SELECT * FROM t").fetchall())
+
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        columns = call()
+        times.append(time.perf_counter() - start)
+    assert columns == table.num_columns, (tool, columns)
+    print_result({"first_s": times[0], "again_s": times[1], "columns": columns})
+    return 0
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
@@ -258,12 +368,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if (code := dispatch_worker(argv, worker_main)) is not None:
+        return code
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="plinth-bench-data-", dir=args.tmp) as tmp:
         work = Path(tmp)
         bench = Bench(args, work)
         machine = machine_info(work)
-        versions = {"plinth": package_versions(plinth_python(), ["plinth", "blake3"])}
+        versions = {"plinth": package_versions(plinth_python(), ["plinth", "blake3", "duckdb"])}
         if bench.dvc is not None:
             versions["dvc"] = package_versions(bench.dvc.parent / "python", ["dvc"])
         with Stopwatch() as clock:
@@ -285,7 +397,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def render_section(report: dict[str, Any], table: str) -> str:
     v = report["versions"]
-    tools = [f"plinth {v['plinth']['plinth']} (blake3 {v['plinth']['blake3']})"]
+    tools = [
+        f"plinth {v['plinth']['plinth']} (blake3 {v['plinth']['blake3']}; "
+        f"D6 floor: DuckDB {v['plinth']['duckdb']})"
+    ]
     if "dvc" in v:
         tools.append(f"DVC {v['dvc']['dvc']}")
     return "\n".join(
@@ -298,6 +413,12 @@ def render_section(report: dict[str, Any], table: str) -> str:
             "`dvc init`, default cache, analytics off; D5 compares two git commits.",
             "- Speed-up: DVC's time over plinth's. Adds are measured once (they change state); "
             "status and diff are medians after a warm-up.",
+            "- D6 is in-process: `profile_table` of the pyarrow table (the validation "
+            "benchmark's 20 columns), first call in a fresh process, median over processes; "
+            "beside it, DuckDB's `SUMMARIZE` of the same table, first call, same kind of "
+            "process (min, max, approximate distinct count and quartiles, mean, std, nulls).",
+            "- D7, D8: both tools opted in to hard links (`--link hardlink`; DVC "
+            "`cache.type hardlink`), on fresh copies; the run checks the files are linked.",
             "",
             table,
         ]

@@ -45,7 +45,17 @@ def _round_trip(cli: Callable, project_dir: Path) -> None:
     r = cli("data", "add", "data", "--name", "flights", "-m", "first", "--json")
     assert r.code == 0, r.err
     added = json.loads(r.out)
-    assert set(added) == {"version", "created", "files_read", "bytes_read", "validation"}
+    assert set(added) == {
+        "version",
+        "created",
+        "files_read",
+        "bytes_read",
+        "linked",
+        "link_note",
+        "validation",
+    }
+    assert added["linked"] == {}
+    assert added["link_note"] is None
     assert added["validation"] is None
     assert set(added["version"]) == VERSION_KEYS
     assert (added["created"], added["files_read"], added["version"]["ref"]) == (

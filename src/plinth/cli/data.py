@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from plinth.entities import DatasetVersion, Erasure, ValidationRecord
 
 KINDS = ("file", "directory", "table")
+#: As ``plinth.datasets.snapshot.LINK_MODES`` (not imported here: the CLI starts light).
+LINK_MODES = ("copy", "reflink", "hardlink", "auto")
 
 
 @click.group(
@@ -105,6 +107,12 @@ def _changes_json(changes: FileChanges) -> dict[str, Any]:
     help="Validate the table with this suite first: a failing version is stored but "
     "quarantined (exit 1).",
 )
+@click.option(
+    "--link",
+    type=click.Choice(LINK_MODES),
+    help="Store files as copy (default: the data_link setting), reflink, hardlink (the "
+    "files become read-only) or auto (reflink, else hardlink, else copy). See docs/data.md.",
+)
 @json_option
 def add(
     path: str,
@@ -113,6 +121,7 @@ def add(
     kind: str | None,
     no_cache: bool,
     suite: Path | None,
+    link: str | None,
     as_json: bool,
 ) -> None:
     """Snapshot PATH (a file, a folder or a Parquet/CSV table) as a new version of NAME.
@@ -133,9 +142,12 @@ def add(
             use_cache=not no_cache,
             suite=suite,
             progress=bar,
+            link=link,
             ctx=ctx,
         )
     v = result.version
+    if result.link_note is not None:
+        click.echo(f"Note: {result.link_note}", err=True)
     checked = result.validation
     if as_json:
         echo_json(
@@ -144,11 +156,15 @@ def add(
                 "created": result.created,
                 "files_read": result.files_read,
                 "bytes_read": result.bytes_read,
+                "linked": dict(result.linked),
+                "link_note": result.link_note,
                 "validation": None if checked is None else checked.to_dict(),
             }
         )
     else:
         read = f"read {plural(result.files_read, 'file')}, {human_bytes(result.bytes_read)}"
+        for how, count in sorted(result.linked.items()):
+            read += f", {count:,} {'hard-linked' if how == 'hardlink' else 'reflinked'}"
         if result.created:
             click.echo(f"Added {v.ref} ({summary(v)}; {read})")
         else:

@@ -6,10 +6,9 @@ A version is a manifest blob plus a ledger record; see the package docstring. In
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +66,10 @@ class AddResult:
     bytes_read: int
     #: The suite's outcome when ``add`` was given one and made a new version.
     validation: ValidationResult | None = None
+    #: Files stored as links by kind (``{"hardlink": 10000}``); the others were copied.
+    linked: Mapping[str, int] = field(default_factory=dict)
+    #: Why ``link="auto"`` copied files it could not link (None when it did not).
+    link_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ def add(
     use_cache: bool = True,
     suite: Suite | str | Path | None = None,
     progress: Progress | None = None,
+    link: str | None = None,
     ctx: Context | None = None,
 ) -> AddResult:
     """Snapshot a file, a folder or a table (Parquet, CSV) as a new version of ``name``.
@@ -179,11 +183,18 @@ def add(
 
     ``progress`` (:mod:`plinth.progress`) hears of each file read, then of each column
     profiled and each check answered.
+
+    ``link`` (default: the ``data_link`` setting, ``copy``) stores files as reflinks
+    (``"reflink"``) or hard links (``"hardlink"``) instead of copies, or ``"auto"`` (a
+    reflink, else a hard link, else a copy); see docs/data.md for the trade-offs. A
+    hard-linked file is made read-only.
     """
-    from plinth.datasets.snapshot import take_snapshot
+    from plinth.datasets.snapshot import check_link, take_snapshot
     from plinth.ledger.dataset_rows import check_dataset_name
 
     check_dataset_name(name)
+    if link is not None:
+        check_link(link)
     if kind is not None:  # refuse a wrong kind before anything is stored
         from plinth.datasets.snapshot import scan
 
@@ -212,6 +223,7 @@ def add(
                 content=context.blobs,
                 stored=parent.digests if parent else (),
                 progress=progress,
+                link=link or context.settings.data_link,
             )
         finally:
             if cache is not None:
@@ -259,7 +271,15 @@ def add(
         assert checks is not None
         validation = publish_result(context, checks, checked, version)
     _record_lineage(context, version, "produced")
-    return AddResult(version, created, len(snap.read), snap.bytes_read, validation)
+    return AddResult(
+        version,
+        created,
+        len(snap.read),
+        snap.bytes_read,
+        validation,
+        linked=dict(snap.linked),
+        link_note=snap.link_note,
+    )
 
 
 def _profile_and_check(
@@ -445,6 +465,8 @@ def save(
     check_dataset_name(name)
     table = to_arrow(data, refuse="cannot save a {type} as a dataset")
     context = _context(ctx)
+    import tempfile
+
     tmp_root = context.settings.data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp_root) as folder:

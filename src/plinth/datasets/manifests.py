@@ -118,6 +118,8 @@ class FileChanges:
 
 def compare(old: Mapping[str, tuple[str, int]], new: Mapping[str, tuple[str, int]]) -> FileChanges:
     """What changed from the files ``old`` to ``new`` (each path -> (digest, size))."""
+    if old == new:  # the common answer of a status, found without sorting every path
+        return FileChanges(unchanged=len(old))
     added = [FileChange(p, None, new[p][1]) for p in sorted(new.keys() - old.keys())]
     removed = [FileChange(p, old[p][1], None) for p in sorted(old.keys() - new.keys())]
     changed = []

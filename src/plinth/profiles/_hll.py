@@ -90,11 +90,16 @@ def registers(hashes: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
     reg = np.zeros(M, np.uint8) if into is None else into
     if len(hashes) == 0:
         return reg
-    idx = (hashes >> np.uint64(_Q)).astype(np.intp)
-    rest = (hashes & np.uint64((1 << _Q) - 1)).astype(np.float64)  # exact below 2**53
-    _, exponent = np.frexp(rest)  # bit length of rest; 0 for rest == 0
-    rho = (_Q + 1 - exponent).astype(np.uint8)
-    np.maximum.at(reg, idx, rho)
+    # Few fresh arrays (touching new memory is slow on some VMs): the register index is a
+    # view (it is below 2**12), and rest's float bits give its bit length.
+    idx = np.right_shift(hashes, np.uint64(_Q)).view(np.intp)
+    rest = np.bitwise_and(hashes, np.uint64((1 << _Q) - 1)).astype(np.float64)  # exact
+    bits = rest.view(np.uint64)
+    np.right_shift(bits, np.uint64(52), out=bits)  # biased exponent: bit length + 1022; 0 for 0
+    # rho = _Q + 1 - bit length, and _Q + 1 for rest == 0 (what frexp's exponent gives)
+    np.subtract(np.uint64(_Q + 1023), bits, out=bits)
+    np.minimum(bits, np.uint64(_Q + 1), out=bits)
+    np.maximum.at(reg, idx, bits.astype(np.uint8))
     return reg
 
 

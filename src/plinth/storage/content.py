@@ -19,6 +19,7 @@ import contextlib
 import io
 import os
 import re
+import stat
 import types
 import uuid
 from collections.abc import Iterable, Iterator
@@ -30,6 +31,7 @@ from blake3 import blake3
 
 from plinth.errors import BlobCorruptedError, NotFoundError, UsageError
 from plinth.storage.blobs import CHUNK_SIZE, BlobStore, Readable, StagedBlob, chunk_buffer
+from plinth.storage.local import LocalBlobStore
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -99,6 +101,28 @@ def _open_source(path: Path | str) -> io.FileIO:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _read_small(source: io.FileIO) -> memoryview | None:
+    """A regular file smaller than ``CHUNK_SIZE``, whole, in this thread's chunk buffer
+    (valid until the thread's next read); None, nothing read, for anything else.
+
+    One read for the bytes and one that finds EOF, where a chunked copy costs a staging
+    loop per file: for many small files that loop costs more than the copy.
+    """
+    try:
+        info = os.fstat(source.fileno())
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size >= CHUNK_SIZE:
+        return None
+    buffer = chunk_buffer()
+    n = source.readinto(buffer) or 0
+    if n < len(buffer) and not source.readinto(buffer[n:]):
+        return buffer[:n]
+    # It grew since fstat: start again, streamed (an unbuffered FileIO seeks back exactly).
+    source.seek(0)
+    return None
+
+
 def hash_file(path: Path | str) -> BlobRef:
     """The digest and size of a file, read in chunks; nothing is stored."""
     hasher = blake3()
@@ -138,6 +162,44 @@ class ContentStore:
             self.sync(ref.digest for ref in refs)
         return refs
 
+    def link_file(self, path: Path | str, kind: str) -> BlobRef:
+        """Store a file as a reflink or a hard link (``kind``) instead of a copy.
+
+        Only into a local folder on the file's file system; otherwise, and where the file
+        system cannot, :class:`~plinth.storage.local.LinkRefusedError`. A reflink is hashed
+        from the staged clone (exactly what is stored). A hard link is the file itself:
+        hashed, linked, made read-only, then checked unchanged (inode, size, mtime).
+        """
+        from plinth.storage.local import LINK_KINDS, LinkRefusedError, LocalBlobStore
+
+        store = self.store
+        source = os.fspath(path)
+        if kind not in LINK_KINDS:
+            raise UsageError(f"unknown link kind {kind!r}: use one of {', '.join(LINK_KINDS)}")
+        if not isinstance(store, LocalBlobStore):
+            raise LinkRefusedError(
+                f"cannot {kind} {source} into {store.describe()}: links need the artifacts "
+                "in a local folder",
+                hint="use --link copy (or auto, which copies there)",
+                field="link",
+            )
+        if kind == "reflink":
+            hasher = blake3()
+            with store.stage_clone(source) as staged:
+                staged.replay(hasher.update)
+                ref = self._publish(staged, hasher.hexdigest())
+        else:
+            try:
+                before = os.stat(source)
+            except FileNotFoundError:
+                raise NotFoundError(f"no file to store at {source}") from None
+            ref = hash_file(source)
+            expect = (before.st_ino, before.st_size, before.st_mtime_ns)
+            store.link(source, blob_key(ref.digest), ref.size, expect)
+        if self.fsync:
+            self.sync([ref.digest])
+        return ref
+
     def put_stream(self, source: ByteSource) -> BlobRef:
         """Store everything read from ``source`` until EOF, one chunk at a time."""
         hasher = blake3()
@@ -162,11 +224,28 @@ class ContentStore:
         self.store.sync([blob_key(digest) for digest in digests])
 
     def _put_file(self, path: Path | str) -> BlobRef:
-        hasher = blake3()
-        with _open_source(path) as source, self.store.stage() as staged:
-            # Hashes the bytes as staged: the digest is of exactly what is stored.
-            staged.write_from(source, hasher.update)
-            return self._publish(staged, hasher.hexdigest())
+        with _open_source(path) as source:
+            whole = _read_small(source)
+            if whole is not None:
+                return self._put_small(whole)
+            hasher = blake3()
+            with self.store.stage() as staged:
+                # Hashes the bytes as staged: the digest is of exactly what is stored.
+                staged.write_from(source, hasher.update)
+                return self._publish(staged, hasher.hexdigest())
+
+    def _put_small(self, data: memoryview) -> BlobRef:
+        """Store bytes already in memory: hashed first, so a blob already stored costs
+        one check and no temp file (the usual case for a re-logged folder)."""
+        ref = BlobRef(blake3(data).hexdigest(), len(data))
+        key = blob_key(ref.digest)
+        if isinstance(self.store, LocalBlobStore):
+            self.store.put_whole(key, data)
+        elif not self.store.touch(key, ref.size):
+            with self.store.stage() as staged:
+                staged.write(data)
+                staged.commit(key)
+        return ref
 
     def _publish(self, staged: StagedBlob, digest: str) -> BlobRef:
         key = blob_key(digest)

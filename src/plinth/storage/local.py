@@ -35,10 +35,36 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from plinth.errors import BlobStoreError, InvalidPathError, NotFoundError
+from plinth.errors import BlobStoreError, InvalidPathError, NotFoundError, UsageError
 from plinth.storage.blobs import BlobInfo, BlobStore, Readable, StagedBlob, check_key, chunk_buffer
 
-__all__ = ["LocalBlobStore"]
+__all__ = ["LINK_KINDS", "LinkRefusedError", "LocalBlobStore"]
+
+#: How a file may enter a local store besides a copy: see the module docstring.
+LINK_KINDS = ("reflink", "hardlink")
+#: ``ioctl(dest, FICLONE, src)``: share all of ``src``'s blocks with ``dest`` (Linux).
+_FICLONE = 0x40049409
+#: Errors meaning "this file system (or this pair of files) cannot be linked like that".
+_NO_LINK = {
+    errno.EXDEV,
+    errno.EOPNOTSUPP,
+    errno.ENOTSUP,
+    errno.EINVAL,
+    errno.ENOTTY,
+    errno.ENOSYS,
+    errno.EPERM,
+    errno.EACCES,
+    errno.EMLINK,
+    errno.EROFS,
+}
+
+
+class LinkRefusedError(UsageError):
+    """A file cannot be reflinked or hard-linked into the store (another file system, a
+    file system without reflinks, a file this user may not link or make read-only)."""
+
+    default_hint = "use --link copy (the default), or --link auto to copy where links fail"
+
 
 #: The staging folder under the root; never a key, never listed.
 TMP_DIR = "tmp"
@@ -94,13 +120,112 @@ class LocalBlobStore(BlobStore):
         path = self._path(key)
         if not os.access(path, os.F_OK):  # no exception for the common case: a new blob
             return False
+        return self._touch(path, size)
+
+    def _touch(self, path: str, size: int | None) -> bool:
         try:
-            if size is not None and os.stat(path).st_size != size:
+            st = os.stat(path)
+            if size is not None and st.st_size != size:
                 return False  # torn: the put rewrites it (os.replace, so still atomic)
-            os.utime(path)
+            if st.st_nlink > 1:
+                # A hard link shares the user's file: its mtime is theirs (and their stat
+                # cache's). chmod to the same mode refreshes the ctime, which list() reports.
+                os.chmod(path, stat.S_IMODE(st.st_mode))
+            else:
+                os.utime(path)
         except (FileNotFoundError, NotADirectoryError):
             return False
         return True
+
+    def put_whole(self, key: str, data: bytes | memoryview) -> bool:
+        """Publish ``data`` under ``key`` unless a blob of its size is there (touched
+        instead); returns whether it wrote. As atomic as :meth:`stage` (a temp file in
+        ``tmp/``, then ``os.replace``) without the staging object, whose bookkeeping
+        costs as much as the copy of a small file."""
+        path = self._path(key)
+        if os.access(path, os.F_OK) and self._touch(path, len(data)):
+            return False
+        staged = _LocalStagedBlob(self)
+        try:
+            staged._write(data)
+            staged._publish(path)
+        except BaseException:
+            staged._abort()
+            raise
+        return True
+
+    def link(self, source: str, key: str, size: int, expect: tuple[int, int, int]) -> bool:
+        """Hard-link the file ``source`` as the blob ``key`` and make it read-only.
+
+        ``expect`` is ``source``'s (inode, size, mtime_ns) from before the caller hashed
+        it: a file that changed since is unlinked again and refused. Returns False,
+        linking nothing, when ``key`` already holds a blob of ``size`` bytes.
+        :class:`LinkRefusedError` when the file system or the file refuses.
+        """
+        target = self._path(key)
+        try:
+            try:
+                os.link(source, target)
+            except FileNotFoundError:
+                if not os.path.lexists(source):
+                    raise NotFoundError(f"no file to store at {source}") from None
+                self._make_root()
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.link(source, target)
+        except FileExistsError:
+            if self.touch(key, size):
+                return False
+            self._replace_by_link(source, target)  # torn: replaced, still atomically
+        except OSError as exc:
+            raise _refused("hardlink", source, self._root, exc) from None
+        try:
+            st = os.stat(target)
+            os.chmod(target, stat.S_IMODE(st.st_mode) & ~0o222)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+            raise _refused("hardlink", source, self._root, exc) from None
+        if (st.st_ino, st.st_size, st.st_mtime_ns) != expect:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+            raise UsageError(
+                f"{source} changed while it was being added",
+                hint="add it again once nothing writes to it",
+                field="path",
+            )
+        return True
+
+    def _replace_by_link(self, source: str, target: str) -> None:
+        temp = os.path.join(self._tmp, f"{_TEMP_PREFIX}{next(_TEMP_COUNTER)}.link")
+        try:
+            os.link(source, temp)
+            os.replace(temp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise _refused("hardlink", source, self._root, exc) from None
+
+    def stage_clone(self, source: str) -> _LocalStagedBlob:
+        """A staged blob that shares ``source``'s blocks (a reflink: ``FICLONE``); nothing
+        is copied. :class:`LinkRefusedError` where the file system cannot share blocks."""
+        try:
+            import fcntl  # POSIX only: elsewhere the ImportError is a refusal, below
+        except ImportError:
+            raise LinkRefusedError(
+                f"cannot reflink {source}: this platform has no FICLONE", field="link"
+            ) from None
+        staged = _LocalStagedBlob(self)
+        try:
+            with open(source, "rb", buffering=0) as src:
+                fcntl.ioctl(staged._fd, _FICLONE, src.fileno())
+            staged.size = os.fstat(staged._fd).st_size
+        except FileNotFoundError:
+            staged.abort()
+            raise NotFoundError(f"no file to store at {source}") from None
+        except OSError as exc:
+            staged.abort()
+            raise _refused("reflink", source, self._root, exc) from None
+        return staged
 
     def sync(self, keys: Iterable[str]) -> None:
         """Flush the store's file system (``syncfs``), or else each key's file and folder.
@@ -183,7 +308,10 @@ class LocalBlobStore(BlobStore):
                     stat = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:  # deleted while listing
                     continue
-                yield BlobInfo(key, stat.st_size, stat.st_mtime)
+                # A hard-linked blob keeps the user's mtime; linking, chmod and touch()
+                # change its ctime, which gc's grace period then counts from.
+                modified = stat.st_mtime if stat.st_nlink < 2 else max(stat.st_mtime, stat.st_ctime)
+                yield BlobInfo(key, stat.st_size, modified)
 
     def location(self, key: str) -> str:
         return self._path(key)
@@ -281,13 +409,29 @@ class _LocalStagedBlob(StagedBlob):
         self.size += seen
         return seen
 
+    def replay(self, observe: Callable[[memoryview], object]) -> None:
+        """Show ``observe`` every byte staged so far, in order (read back from the file)."""
+        self._require_open("read back")
+        buffer = chunk_buffer()
+        seen = 0
+        while seen < self.size:
+            piece = buffer[: min(len(buffer), self.size - seen)]
+            n = os.preadv(self._fd, [piece], seen)
+            if not n:
+                raise BlobStoreError(f"{self.temp_path} shrank while being read back")
+            observe(buffer[:n])
+            seen += n
+
     def _close(self) -> None:
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
 
     def _commit(self, key: str) -> None:
-        target = self._store._path(key)
+        self._publish(self._store._path(key))
+
+    def _publish(self, target: str) -> None:
+        """Close the temp file and rename it to ``target`` (a checked path in the store)."""
         try:
             self._close()
             try:
@@ -378,6 +522,31 @@ class _KernelCopy:
             offset = self._dst_start + done + len(data) - len(view)
             view = view[os.pwrite(self._dst, view, offset) :]
         return len(data)
+
+
+def _refused(kind: str, source: str, root: str, exc: OSError) -> Exception:
+    """The error for a link of ``source`` into the store at ``root`` that failed."""
+    if exc.errno not in _NO_LINK:
+        return BlobStoreError(f"cannot {kind} {source} into {root}: {exc.strerror or exc}")
+    what = "hard-link" if kind == "hardlink" else "reflink"
+    hint: str
+    if exc.errno == errno.EXDEV:
+        why = "they are on different file systems"
+        hint = "put the artifact folder on the data's file system ('artifacts' setting)"
+    elif kind == "reflink" and exc.errno != errno.EPERM and exc.errno != errno.EACCES:
+        why = "this file system does not share blocks between files (reflinks: Btrfs, XFS)"
+        hint = "use --link hardlink (the file becomes read-only)"
+    elif exc.errno in (errno.EPERM, errno.EACCES):
+        why = "this user may not link it or make it read-only (another owner's file?)"
+        hint = "run as the file's owner"
+    else:
+        why = exc.strerror or str(exc)
+        hint = "check the file and the artifact folder"
+    return LinkRefusedError(
+        f"cannot {what} {source} into the artifact folder {root}: {why}",
+        hint=f"{hint}, --link copy, or --link auto to copy what cannot be linked",
+        field="link",
+    )
 
 
 @functools.cache
