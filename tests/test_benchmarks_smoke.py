@@ -75,8 +75,9 @@ def test_validation_benchmark_quick(tmp_path: Path) -> None:
 def test_serving_benchmark_quick(tmp_path: Path) -> None:
     done, report = _run(tmp_path, "serving.py", "--quick", "--no-results", timeout=240)
     served = report["raw"]["plinth 1 worker"]
-    assert set(report["raw"]) == {"model_call", "plinth 1 worker"}
+    assert set(report["raw"]) == {"model_call", "startup_floor_s", "plinth 1 worker"}
     assert served["startup_s"] > 0
+    assert report["raw"]["startup_floor_s"] > 0
     for name in ("c1", "c8", "c64", "c64x100"):
         assert served[name]["requests"] > 0
         assert served[name]["errors"] == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -119,14 +119,21 @@ def artifact_rows(
 
 def write_artifacts(
     conn: sa.Connection, owner: RecordRef, rows: dict[str, dict[str, object]]
-) -> dict[str, sa.RowMapping]:
+) -> Mapping[str, Mapping[Any, Any]]:
     """Write :func:`artifact_rows` in the caller's transaction; the stored rows by path.
 
     A path that already points at another digest raises ConflictError (the caller's
     transaction is rolled back with it)."""
     # One statement executed for many parameter sets: compiled once (and cached),
     # where a multi-row VALUES is built and compiled anew for every batch.
-    conn.execute(upsert(conn, artifacts).on_conflict_do_nothing(), builtins.list(rows.values()))
+    result = conn.execute(
+        upsert(conn, artifacts).on_conflict_do_nothing(), builtins.list(rows.values())
+    )
+    # ON CONFLICT DO NOTHING counts only the rows it inserted: when that is every row,
+    # the stored rows are the given ones and reading them back (a third of the time of
+    # recording 1,000 files) is skipped. Any row already there is read and compared.
+    if conn.dialect.supports_sane_multi_rowcount and result.rowcount == len(rows):
+        return rows
     stored = {
         row["path"]: row
         for chunk in chunks(builtins.list(rows), 500)
