@@ -206,7 +206,12 @@ class Context:
 
     def close(self) -> None:
         if self._reads is not None:
-            self._reads.close()
+            import os
+
+            if self._reads_owner == (os.getpid(), threading.get_ident()):
+                self._reads.close()
+            # else: opened by another thread (a model server's start-up thread), and
+            # sqlite3 lets no other thread close it; it is closed when collected.
             self._reads = None
         self._reads_owner = None
         if self._ledger is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from plinth.context import Context
-from plinth.entities import MetricPoint
+from plinth.entities import MetricPoint, RecordRef
 from plinth.ids import new_id, now_ms
 
 #: Never on these paths: science, web and cloud stacks, migrations.
@@ -55,8 +55,11 @@ BUDGET: dict[str, frozenset[str]] = {
     "data log flights": HEAVY | NO_ORM | NO_RICH,
     "monitor reports": HEAVY | NO_ORM | NO_RICH,
     # A logged prediction is a row of a Parquet batch: reading it takes pyarrow (and the
-    # pandas and numpy it loads), and the lineage walk still uses the SQLAlchemy ledger.
-    "lineage {request}": HEAVY - {"pyarrow", "pandas", "numpy"} | NO_RICH,
+    # numpy it loads), never pandas; the walk from it reads through sqlite3.
+    "lineage {request}": HEAVY - {"pyarrow", "numpy"} | NO_ORM | NO_RICH,
+    # A pipeline run (or a decision taken in one) is ledger records only.
+    "lineage {pipeline_run}": HEAVY | NO_ORM | NO_RICH,
+    "lineage {decision}": HEAVY | NO_ORM | NO_RICH,
 }
 
 #: What each command prints on this project (so a budget is checked on a real answer).
@@ -68,6 +71,8 @@ EXPECTED = {
     "data log flights": "flights@1",
     "monitor reports": "web",
     "lineage {request}": "delays@1",
+    "lineage {pipeline_run}": "produced model delays@2",
+    "lineage {decision}": "gate delays@2 passed: auc 0.9",
 }
 
 PROBE = """
@@ -84,12 +89,15 @@ class Scene:
     folder: Path
     run: str
     request: str
+    pipeline_run: str
+    decision: str
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
     """Three runs, model ``delays`` (v1 champion, v2), dataset ``flights@1``, a monitor
-    report and one logged prediction of ``delays@1``."""
+    report, one logged prediction of ``delays@1`` and a pipeline run that used the dataset,
+    produced ``delays@2`` and passed a gate."""
     folder = tmp_path_factory.mktemp("budget")
     (folder / "plinth.yaml").write_text("project: budget\n", encoding="utf-8")
     with Context.open(folder) as ctx:
@@ -116,7 +124,49 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
             project.id, kind="drift", monitor="web", status="ok", rows=5, results={}
         )
         request = _log_prediction(ctx)
-    return Scene(folder, runs[1].id, request)
+        pipeline_run, decision = _pipeline_run(ctx, runs[2].id)
+    return Scene(folder, runs[1].id, request, pipeline_run, decision)
+
+
+def _pipeline_run(ctx: Context, run_id: str) -> tuple[str, str]:
+    """A finished pipeline run (fired by a trigger) and the id of its gate decision."""
+    store, project = ctx.ledger.pipelines, ctx.project
+    dataset = ctx.ledger.datasets.resolve(ctx.ledger.datasets.get(project.id, "flights"), 1)
+    model = ctx.ledger.models.resolve(ctx.ledger.models.get(project.id, "delays"), 2)
+    firing = store.claim_firing(project.id, "drift", "report-1", reason="drift alert")
+    assert firing is not None
+    run = store.start_run(
+        project.id,
+        "retrain",
+        trigger="drift",
+        reason="drift alert",
+        params={"months": 3},
+        code_digest="c" * 64,
+        executor="local",
+    )
+    store.attach_firing(firing.id, run.id)
+    step = store.record_step(run, "train", status="running")
+    store.end_step(
+        step,
+        status="succeeded",
+        attempts=1,
+        run_id=run_id,
+        links=[
+            (RecordRef("dataset_version", dataset.id), "used"),
+            (RecordRef("model_version", model.id), "produced"),
+            (RecordRef("run", run_id), "ran"),
+        ],
+    )
+    decision = store.record_decision(
+        project.id,
+        kind="gate",
+        subject="delays@2",
+        outcome="passed",
+        evidence={"reasons": ["auc 0.9 >= 0.8"]},
+        pipeline_run_id=run.id,
+    )
+    store.finish_run(run.id, "succeeded")
+    return run.id, decision.id
 
 
 def _log_prediction(ctx: Context) -> str:
@@ -154,7 +204,12 @@ def _loaded(scene: Scene, args: list[str], tmp_path: Path) -> tuple[set[str], st
 def test_read_only_commands_stay_within_their_import_budget(
     scene: Scene, command: str, tmp_path: Path
 ) -> None:
-    args = command.format(run=scene.run, request=scene.request).split()
+    args = command.format(
+        run=scene.run,
+        request=scene.request,
+        pipeline_run=scene.pipeline_run,
+        decision=scene.decision,
+    ).split()
     modules, out = _loaded(scene, args, tmp_path)
     assert EXPECTED[command] in out
     assert {"plinth", "click"} <= modules  # the probe saw the command's imports

@@ -102,6 +102,88 @@ def scene(ledger: Ledger) -> dict[str, Any]:
     return {"project": project, "experiments": [a, b], "runs": runs, "env": env, "ref": ref}
 
 
+@pytest.fixture
+def trail(ledger: Ledger, scene: dict[str, Any]) -> dict[str, Any]:
+    """What ``plinth lineage`` walks, on top of ``scene``: validation results of the
+    dataset version, a deployment with prediction batches (two overlapping), and a pipeline
+    run with a firing, steps (one cached, with outputs and links) and decisions."""
+    project, runs = scene["project"], scene["runs"]
+    dataset = ledger.datasets.get(project.id, "flights")
+    version = ledger.datasets.resolve(dataset, 1)
+    for number in (1, 2):
+        suite = ledger.validation.save_suite(project.id, "checks", f"{number:064x}")
+        for success in (True, False):
+            ledger.validation.record_result(
+                suite,
+                target="flights@1",
+                dataset_version_id=version.id,
+                success=success,
+                error_count=0 if success else 2,
+                warning_count=1,
+                results=[{"check": "not_null", "ok": success}],
+                report_digest=None if success else "b" * 64,
+            )
+    deployment = ledger.deployments.save(project.id, "web", "c" * 64, {"model": "delays@2"})
+    ids = sorted(f"01a2535f-0000-7000-8000-{n:012d}" for n in range(6))
+    for start, (first, last) in enumerate(((ids[0], ids[2]), (ids[1], ids[4]), (ids[5], ids[5]))):
+        ledger.deployments.record_batch(
+            deployment,
+            start_ms=1000 * start,
+            end_ms=1000 * start + 500,
+            rows=2,
+            digest=f"{start + 1:064x}",
+            model_versions=["delays@2", "delays@1"],
+            first_request_id=first,
+            last_request_id=last,
+            dropped=start,
+        )
+    store = ledger.pipelines
+    mv = ledger.models.resolve(ledger.models.get(project.id, "delays"), 2)
+    firing = store.claim_firing(project.id, "drift", "report-1", reason="drift alert")
+    assert firing is not None
+    prun = store.start_run(
+        project.id,
+        "retrain",
+        trigger="drift",
+        reason="drift alert",
+        params={"months": 3, "nested": {"a": [1, 2]}},
+        code_digest="d" * 64,
+        executor="local",
+    )
+    store.attach_firing(firing.id, prun.id)
+    store.claim_firing(project.id, "nightly", "2026-12-01", reason="schedule")
+    load = store.record_step(prun, "load", status="running")
+    store.end_step(
+        load,
+        status="succeeded",
+        attempts=1,
+        outputs=[{"kind": "dataset", "ref": "flights@1"}],
+        links=[(RecordRef("dataset_version", version.id), "used")],
+    )
+    store.record_step(prun, "train", status="succeeded", cache_key="k" * 64, cache_hit=True)
+    for kind, outcome in (("gate", "passed"), ("promote", "done")):
+        store.record_decision(
+            project.id,
+            kind=kind,
+            subject="delays@2",
+            outcome=outcome,
+            evidence={"reasons": [f"{kind} ok"], "auc": 0.9},
+            pipeline_run_id=prun.id,
+        )
+    store.record_decision(
+        project.id, kind="rollback", subject="delays@1", outcome="done", evidence={}
+    )
+    store.finish_run(prun.id, "succeeded")
+    return {
+        "deployment": deployment,
+        "ids": ids,
+        "pipeline_run": prun,
+        "version": version,
+        "model_version": mv,
+        "run": runs[1],
+    }
+
+
 def _same(fast: Any, full: Any) -> None:
     # repr: NaN compares unequal to itself, its repr does not; records compare field by field.
     assert repr(fast) == repr(full)
@@ -167,6 +249,58 @@ def test_reads_answer_like_the_sqlalchemy_stores(ledger: Ledger, scene: dict[str
     fast.close()
 
 
+def test_lineage_reads_answer_like_the_sqlalchemy_stores(
+    ledger: Ledger, scene: dict[str, Any], trail: dict[str, Any]
+) -> None:
+    fast = _reads(ledger)
+    project, deployment, prun = scene["project"], trail["deployment"], trail["pipeline_run"]
+    for run in scene["runs"]:
+        _same(fast.runs.latest_metrics(run.id), ledger.runs.latest_metrics(run.id))
+    delays = ledger.models.get(project.id, "delays")
+    for version in ledger.models.list_versions(delays):
+        _same(
+            fast.models.get_version_by_id(version.id), ledger.models.get_version_by_id(version.id)
+        )
+    for kwargs in (
+        {"dataset_version_id": trail["version"].id},
+        {"dataset_version_id": trail["version"].id, "limit": 1},
+        {"limit": 0},
+        {},
+    ):
+        found = fast.validation.results(**kwargs)
+        _same(found, ledger.validation.results(**kwargs))
+    assert len(fast.validation.results()) == 4  # the comparison saw records
+    _same(fast.deployments.get_by_id(deployment.id), ledger.deployments.get_by_id(deployment.id))
+    probes = [*trail["ids"], "01a2535f-0000-7000-8000-000000000003", "0", "f" * 36]
+    for request_id in probes:
+        _same(fast.deployments.find_batch(request_id), ledger.deployments.find_batch(request_id))
+    assert fast.deployments.find_batch(trail["ids"][2]) is not None
+    for window in ((None, None), (600, None), (None, 600), (1200, 1800)):
+        _same(
+            fast.deployments.batches(deployment.id, *window),
+            ledger.deployments.batches(deployment.id, *window),
+        )
+    _same(fast.pipelines.get_run(prun.id), ledger.pipelines.get_run(prun.id))
+    _same(fast.pipelines.steps(prun.id), ledger.pipelines.steps(prun.id))
+    assert [s.step for s in fast.pipelines.steps(prun.id)] == ["load", "train"]
+    for limit in (100, 1, 0):
+        _same(
+            fast.pipelines.firings(project.id, limit=limit),
+            ledger.pipelines.firings(project.id, limit=limit),
+        )
+    for kwargs in (
+        {},
+        {"pipeline_run_id": prun.id},
+        {"subject": "delays@1"},
+        {"subject": "delays@2", "pipeline_run_id": prun.id, "limit": 1},
+    ):
+        _same(
+            fast.pipelines.decisions(project.id, **kwargs),
+            ledger.pipelines.decisions(project.id, **kwargs),
+        )
+    fast.close()
+
+
 def _outcome(call: Callable[[], object]) -> tuple[str, ...]:
     """What a call gave: its value's repr, or its error's type and one-line message."""
     try:
@@ -205,6 +339,17 @@ MISSES: list[tuple[Call, str]] = [
         "NotFoundError",
     ),
     (lambda s, x: s.monitoring.reports(x["project"].id, limit=-1), "UsageError"),
+    (lambda s, x: s.models.get_version_by_id("0" * 36), "NotFoundError"),
+    (lambda s, x: s.runs.latest_metrics("0" * 36), "NotFoundError"),
+    (lambda s, x: s.runs.latest_metrics(x["runs"][0].id), "value"),
+    (lambda s, x: s.deployments.get_by_id("0" * 36), "NotFoundError"),
+    (lambda s, x: s.deployments.find_batch("x" * 37), "UsageError"),
+    (lambda s, x: s.deployments.find_batch("not-a-request-id"), "value"),  # None
+    (lambda s, x: s.pipelines.get_run("0" * 36), "NotFoundError"),
+    (lambda s, x: s.pipelines.steps("0" * 36), "value"),  # []
+    (lambda s, x: s.pipelines.firings(x["project"].id, trigger="drift"), "value"),
+    (lambda s, x: s.pipelines.decisions(x["project"].id, limit=5), "value"),
+    (lambda s, x: s.validation.results(dataset_version_id="0" * 36), "value"),  # []
 ]
 
 
@@ -234,7 +379,7 @@ def test_other_stores_and_writes_go_to_the_full_ledger(
     assert fast.runs.get_tags(run_id)["stage"] == "dev"
     ref = scene["ref"]
     _same(fast.lineage.upstream(ref), ledger.lineage.upstream(ref))  # a method not read here
-    with pytest.raises(NotFoundError, match="no deployment"):  # a store not read here
+    with pytest.raises(NotFoundError, match="no deployment"):  # nor this one
         fast.deployments.get(scene["project"].id, "web")
     assert len(opened) == 3
     fast.close()
@@ -265,3 +410,25 @@ def test_context_reads_fast_only_where_it_may(tmp_path: Path) -> None:
         assert ctx.reads is ctx.ledger  # and once the full ledger is open, it answers
     with Context.open(tmp_path, metadata="sqlite:///:memory:") as ctx:
         assert ctx.reads is ctx.ledger
+
+
+def test_context_closes_reads_another_thread_opened(tmp_path: Path) -> None:
+    """A model server's start-up thread opens the reads; the main thread closes the
+    context (sqlite3 refuses to close a connection from another thread)."""
+    import threading
+
+    from plinth.context import Context
+
+    (tmp_path / "plinth.yaml").write_text("project: p\n", encoding="utf-8")
+    with Context.open(tmp_path) as ctx:
+        ctx.ledger.projects.ensure_project("p")
+    ctx = Context.open(tmp_path)
+    opened: list[object] = []
+    thread = threading.Thread(target=lambda: opened.append(ctx.reads))
+    thread.start()
+    thread.join()
+    assert isinstance(opened[0], SqliteReads)
+    ctx.close()
+    assert isinstance(ctx.reads, SqliteReads)  # opened again, for this thread
+    assert ctx.project.name == "p"
+    ctx.close()

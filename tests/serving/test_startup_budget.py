@@ -61,6 +61,45 @@ with Context.open() as ctx:
 print(json.dumps({{"answer": [float(a) for a in answer], "loaded": loaded}}))
 """
 
+#: ``plinth serve`` as the CLI runs it: the deployment saved in the main thread, the app's
+#: lifespan starting the server on its I/O thread. uvicorn's ``run`` is replaced by one pass
+#: through the lifespan: a request, alias polls, then shutdown (the log's last batch).
+SERVE = """
+import asyncio, json, os, sys
+import httpx
+import uvicorn
+from plinth.cli.main import main
+
+WATCH = {"sqlalchemy", "alembic"}
+
+def loaded():
+    return sorted(m for m in sys.modules if m.partition(".")[0] in WATCH)
+
+def run(app, **kwargs):
+    async def serve():
+        async with app.router.lifespan_context(app):
+            server = app.state.server
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                body = {"records": [{"distance": 0.5, "hour": 3}]}
+                answer = (await client.post("/v1/predict", json=body)).json()
+            first = loaded()
+            await asyncio.sleep(0.3)  # alias polls every 0.02 s meanwhile
+        return {
+            "answer": answer["predictions"], "at_first_answer": first, "after": loaded(),
+            "deployment": server.deployment.ref,
+        }
+    print(json.dumps(asyncio.run(serve())))
+
+uvicorn.run = run
+os.environ["PLINTH_SERVE_ALIAS_POLL_SECONDS"] = "0.02"
+sys.argv = ["plinth", "serve", "deployment.yaml"]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+"""
+
 DEFAULT_TRUST = """
 import json
 import skops.io
@@ -120,6 +159,29 @@ def test_a_started_server_imports_only_what_its_model_needs(
     assert "skops.io" in loaded  # the model is served
     assert "sklearn.linear_model" in loaded
     assert sorted(loaded & set(NEVER_AT_START)) == []
+
+
+def test_plinth_serve_runs_without_the_full_ledger(
+    served_project: Context, project_dir: Path
+) -> None:
+    """On an embedded ledger the deployment version, the alias reads and the prediction
+    log's batches go through sqlite3: SQLAlchemy (~0.2 s to import, ~26 MB) is not loaded
+    before the first prediction, nor by an alias poll or the log's writes."""
+    (project_dir / "deployment.yaml").write_text("name: web\nmodel: m@champion\n", "utf-8")
+    result = _run(SERVE, cwd=project_dir)
+    assert 0.0 <= result["answer"][0] <= 1.0
+    assert result["at_first_answer"] == []
+    assert result["after"] == []
+    assert result["deployment"] == "web@1"
+    # the sqlite3 writes are the ledger's records: the full ledger reads them back
+    ledger = served_project.ledger
+    recorded = ledger.deployments.get(served_project.project.id, "web")
+    assert (recorded.number, recorded.spec["model"]) == (1, "m@champion")
+    [batch] = ledger.deployments.batches(recorded.id)
+    assert (batch.rows, batch.model_versions) == (1, ("m@1",))
+    again = _run(SERVE, cwd=project_dir)  # the same text: the same version
+    assert again["deployment"] == "web@1"
+    assert len(ledger.deployments.batches(recorded.id)) == 2
 
 
 def test_skops_default_trust_is_unchanged_for_direct_users() -> None:

@@ -1,7 +1,7 @@
 """``plinth lineage ID``: from a logged prediction back to the data it came from; or a
 pipeline run (or a decision taken in one) to its trigger, steps, records and decisions.
 
-A thin layer over :func:`plinth.serving.predlog.lineage_of_request`: the prediction (its
+A thin layer over :func:`plinth.serving.lookup.lineage_of_request`: the prediction (its
 deployment, batch, inputs and output), the model version, the run, its code commit, its
 environment and the dataset versions the run used, with their validation results.
 """
@@ -30,7 +30,9 @@ def lineage(request_id: str, as_json: bool) -> None:
     its trigger, steps, the records they used and produced, and its decisions."""
     from plinth.context import Context
     from plinth.serving.lineage import lineage_lines
-    from plinth.serving.predlog import lineage_of_request
+
+    # lookup, not predlog: the log's writer imports pyarrow; a pipeline id needs none.
+    from plinth.serving.lookup import lineage_of_request
 
     with Context.open() as ctx:
         trail = _pipeline_trail(ctx, request_id)

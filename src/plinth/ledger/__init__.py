@@ -19,7 +19,8 @@ sqlalchemy, alembic, :mod:`plinth.errors`, :mod:`plinth.ids`, :mod:`plinth.entit
 :mod:`plinth.refs`, :func:`plinth.settings.redact` and :mod:`plinth.guards`; nothing above
 the core (not even :mod:`plinth.context`).
 ``import plinth`` does not import it (it pulls in SQLAlchemy). The package's names load on
-first access, so that :mod:`plinth.ledger.sqlite_datasets` and
+first access, so that :mod:`plinth.ledger.sqlite_datasets`,
+:mod:`plinth.ledger.sqlite_deployments` (``plinth serve``'s deployment record) and
 :mod:`plinth.ledger.sqlite_reads` (the standard library's sqlite3 only, for commands that
 must start fast; ``Context.reads``) can be imported without SQLAlchemy.
 """

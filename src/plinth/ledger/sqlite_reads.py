@@ -102,9 +102,15 @@ class SqliteReads:
         self.lineage = _Lineage(self)
         self.models = _Models(self)
         self.monitoring = _Monitoring(self)
+        # ``plinth lineage``'s reads; that module builds on this one's ``_Part``.
+        from plinth.ledger.sqlite_lineage_reads import Deployments, Pipelines, Validation
+
+        self.deployments = Deployments(self)
+        self.pipelines = Pipelines(self)
+        self.validation = Validation(self)
 
     def __getattr__(self, name: str) -> Any:
-        # Stores not read here (deployments, pipelines, features, ...): the full ledger's.
+        # Stores not read here (features, accounts, ...): the full ledger's.
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self._full(), name)
@@ -210,6 +216,18 @@ class _Runs(_Part):
 
     def get_tags(self, run_id: str) -> dict[str, str]:
         return self._pairs("tags", run_id)
+
+    def latest_metrics(self, run_id: str) -> dict[str, float]:
+        with self._reads.read() as conn:
+            found = {
+                key: from_db_float(value)
+                for key, value in conn.execute(
+                    "SELECT key, value FROM latest_metrics WHERE run_id = ?", (run_id,)
+                )
+            }
+            if not found:
+                _require_run(conn, run_id)
+        return found
 
 
 class _Search(_Part):
@@ -428,6 +446,23 @@ class _Models(_Part):
         ):
             out.setdefault(number, []).append(alias)
         return out
+
+    def get_version_by_id(self, version_id: str) -> ModelVersion:
+        with self._reads.read() as conn:
+            row = conn.execute(
+                "SELECT v.*, m.name AS model_name FROM model_versions v "
+                "JOIN models m ON m.id = v.model_id WHERE v.id = ?",
+                (version_id,),
+            ).fetchone()
+            aliases = {} if row is None else self._aliases(conn, row["model_id"])
+        if row is None:
+            version: ModelVersion = self._full_store().get_version_by_id(version_id)
+            return version
+        return model_version_of(
+            _decoded(row, *_VERSION_JSON),
+            row["model_name"],
+            tuple(aliases.get(row["number"], [])),
+        )
 
     def list_versions(self, model: Model, limit: int | None = None) -> builtins.list[ModelVersion]:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):

@@ -44,7 +44,8 @@ def latest_reports(
 ) -> list[MonitorReport]:
     """The newest monitor report of each monitor (of ``deployment`` when given)."""
     newest: dict[str, MonitorReport] = {}
-    for report in ctx.ledger.monitoring.reports(ctx.project.id, kind="monitor", limit=scan):
+    # ctx.reads: a model server reads these at start, before SQLAlchemy is needed
+    for report in ctx.reads.monitoring.reports(ctx.project.id, kind="monitor", limit=scan):
         spec = report.spec or {}
         if deployment is not None and spec.get("deployment") != deployment:
             continue

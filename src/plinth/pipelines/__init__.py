@@ -20,35 +20,53 @@ import typing as _typing
 
 from plinth._lazy import lazy_attributes
 from plinth.errors import GateFailedError
-from plinth.pipelines.api import Pipeline, load_target, pipeline, resume, run_pipeline
-from plinth.pipelines.executors import (
-    Executor,
-    InProcessExecutor,
-    ProcessExecutor,
-    StepCall,
-    StepContext,
-    StepOutcome,
-    current_step,
-    run_call,
-)
-from plinth.pipelines.graph import Graph, Node
 
 # ``notebook_step`` and ``rollout`` name both a module and its function: bound here, on
 # import (neither module imports anything heavy at top level), so that a later
 # ``import plinth.pipelines.rollout`` cannot leave the module where the function should be.
 from plinth.pipelines.notebook_step import NotebookStep, notebook_step
-from plinth.pipelines.result import PipelineResult, StepResult
 from plinth.pipelines.rollout import rollout
 from plinth.pipelines.steps import Step, StepOptions, StepOutput, step
 
 if _typing.TYPE_CHECKING:
     from plinth.pipelines.agent import AgentReport, agent_pass, run_agent
+    from plinth.pipelines.api import Pipeline, load_target, pipeline, resume, run_pipeline
+    from plinth.pipelines.executors import (
+        Executor,
+        InProcessExecutor,
+        ProcessExecutor,
+        StepCall,
+        StepContext,
+        StepOutcome,
+        current_step,
+        run_call,
+    )
     from plinth.pipelines.gates import challenger_gate, validation_gate
+    from plinth.pipelines.graph import Graph, Node
+    from plinth.pipelines.result import PipelineResult, StepResult
     from plinth.pipelines.rollout import CanaryResult, Thresholds, start_canary, watch_canary
     from plinth.pipelines.triggers import TriggerSpec, parse_triggers
 
-# Gates, rollouts, triggers and the agent load on first use: name -> defining module.
+# The runner, executors, graph, results, gates, rollouts, triggers and the agent load on
+# first use (``plinth lineage`` reads pipeline records without them): name -> module.
 _LAZY: dict[str, str] = {
+    "Executor": "plinth.pipelines.executors",
+    "Graph": "plinth.pipelines.graph",
+    "InProcessExecutor": "plinth.pipelines.executors",
+    "Node": "plinth.pipelines.graph",
+    "Pipeline": "plinth.pipelines.api",
+    "PipelineResult": "plinth.pipelines.result",
+    "ProcessExecutor": "plinth.pipelines.executors",
+    "StepCall": "plinth.pipelines.executors",
+    "StepContext": "plinth.pipelines.executors",
+    "StepOutcome": "plinth.pipelines.executors",
+    "StepResult": "plinth.pipelines.result",
+    "current_step": "plinth.pipelines.executors",
+    "load_target": "plinth.pipelines.api",
+    "pipeline": "plinth.pipelines.api",
+    "resume": "plinth.pipelines.api",
+    "run_call": "plinth.pipelines.executors",
+    "run_pipeline": "plinth.pipelines.api",
     "AgentReport": "plinth.pipelines.agent",
     "CanaryResult": "plinth.pipelines.rollout",
     "Thresholds": "plinth.pipelines.rollout",

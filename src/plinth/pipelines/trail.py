@@ -25,8 +25,11 @@ __all__ = ["pipeline_lineage", "pipeline_lineage_lines"]
 _DECISIONS_READ = 5000
 
 
+# Every read goes through ``ctx.reads``: on an embedded ledger, sqlite3 without SQLAlchemy.
+
+
 def _decision(ctx: Context, record_id: str) -> Decision | None:
-    for d in ctx.ledger.pipelines.decisions(ctx.project.id, limit=_DECISIONS_READ):
+    for d in ctx.reads.pipelines.decisions(ctx.project.id, limit=_DECISIONS_READ):
         if d.id == record_id:
             return d
     return None
@@ -36,11 +39,11 @@ def _describe(ctx: Context, ref: RecordRef) -> str:
     """A record as people name it: ``dataset flights@4``, ``model flight-delays@2``."""
     try:
         if ref.type == "dataset_version":
-            return f"dataset {ctx.ledger.datasets.get_version_by_id(ref.id).ref}"
+            return f"dataset {ctx.reads.datasets.get_version_by_id(ref.id).ref}"
         if ref.type == "model_version":
-            return f"model {ctx.ledger.models.get_version_by_id(ref.id).ref}"
+            return f"model {ctx.reads.models.get_version_by_id(ref.id).ref}"
         if ref.type == "run":
-            run = ctx.ledger.runs.get_run(ref.id)
+            run = ctx.reads.runs.get_run(ref.id)
             return f"run {run.id}" + (f" ({run.name})" if run.name else "")
     except NotFoundError:
         pass
@@ -52,7 +55,7 @@ def pipeline_lineage(ctx: Context, record_id: str) -> dict[str, Any]:
     was taken in); NotFoundError when it is neither."""
     from plinth.entities import RecordRef
 
-    store = ctx.ledger.pipelines
+    store = ctx.reads.pipelines
     decision = None
     try:
         run = store.get_run(record_id)
@@ -69,7 +72,7 @@ def pipeline_lineage(ctx: Context, record_id: str) -> dict[str, Any]:
     )
     steps = []
     for step_run in store.steps(run.id):
-        edges = ctx.ledger.lineage.edges_from(RecordRef("step_run", step_run.id))
+        edges = ctx.reads.lineage.edges_from(RecordRef("step_run", step_run.id))
         steps.append(
             {
                 "id": step_run.id,

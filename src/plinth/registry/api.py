@@ -56,10 +56,18 @@ def _open(name: str, ctx: Context | None) -> tuple[ModelStore, Model]:
     return store, store.get(context.project.id, name)
 
 
+def _read(name: str, ctx: Context | None) -> tuple[ModelStore, Model]:
+    # ctx.reads: on an embedded ledger these reads skip SQLAlchemy's import (a model
+    # server resolves its NAME@ALIAS through here before its first answer).
+    context = resolve_context(ctx)
+    store = context.reads.models
+    return store, store.get(context.project.id, name)
+
+
 def get(ref: str, *, ctx: Context | None = None) -> ModelVersion:
     """The version ``ref`` names: ``NAME``, ``NAME@3`` or ``NAME@champion``."""
     parsed = refs.parse_ref(ref, what="model")
-    store, model = _open(parsed.name, ctx)
+    store, model = _read(parsed.name, ctx)
     return store.resolve(model, parsed.spec)
 
 
@@ -79,7 +87,7 @@ def versions(
 
 def aliases(name: str, *, ctx: Context | None = None) -> dict[str, int]:
     """Every alias of model ``name`` and the version it points at."""
-    store, model = _open(name, ctx)
+    store, model = _read(name, ctx)
     return store.aliases(model)
 
 
@@ -169,7 +177,8 @@ def card(ref: str, *, ctx: Context | None = None) -> dict[str, Any]:
     """
     context = resolve_context(ctx)
     version = get(ref, ctx=context)
-    found = gather_card(context.ledger, version)
+    # ctx.reads: the same records; on an embedded ledger without importing SQLAlchemy.
+    found = gather_card(context.reads, version)
     out = version_dict(version)
     run_info: dict[str, Any] | None = None
     if found.run is not None:

@@ -40,6 +40,7 @@ from plinth.serving.served import ModelSlot, ServedModel
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from concurrent.futures import ThreadPoolExecutor
 
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -115,6 +116,7 @@ class Server:
         #: The OpenAPI document of the current primary (built on first request).
         self.openapi_cache: tuple[ServedModel, bytes] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._io: ThreadPoolExecutor | None = None
 
     def _slot(self, ref: str, role: str, injected: Mapping[str, Any]) -> ModelSlot:
         if injected and ref not in injected:
@@ -214,10 +216,25 @@ class Server:
         except Exception as exc:  # gauges are informative; serving never depends on them
             log.warning("plinth: could not read monitor reports: %s", exc)
 
+    async def in_io_thread(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` (start, refresh, close) on this server's one I/O thread: the
+        context's sqlite3 reads stay with the thread that opened them, so the alias polls
+        read through them too (no SQLAlchemy in a server on an embedded ledger)."""
+        if self._io is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plinth-serve-io")
+        return await asyncio.get_running_loop().run_in_executor(self._io, work)
+
+    def stop_io_thread(self) -> None:
+        if self._io is not None:
+            self._io.shutdown(wait=True)
+            self._io = None
+
     async def poll_forever(self) -> None:
         while True:
             await asyncio.sleep(self.poll_seconds)
-            await asyncio.to_thread(self.refresh)
+            await self.in_io_thread(self.refresh)
 
     def close(self) -> None:
         if self.predlog is not None and hasattr(self.predlog, "close"):
@@ -459,7 +476,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await asyncio.to_thread(server.start)
+        await server.in_io_thread(server.start)
         poller = asyncio.create_task(server.poll_forever())
         try:
             yield
@@ -467,7 +484,8 @@ def create_app(
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
-            await asyncio.to_thread(server.close)
+            await server.in_io_thread(server.close)
+            server.stop_io_thread()
 
     app = Starlette(
         routes=routes(server),

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING, Any
 
 from plinth.errors import NotFoundError, PlinthError
@@ -41,15 +40,39 @@ def _batch_dict(batch: PredictionBatch) -> dict[str, Any]:
 
 
 def _rows_of(ctx: Context, batch: PredictionBatch, request_id: str) -> list[dict[str, Any]]:
+    """The rows of ``request_id`` in ``batch``'s Parquet blob.
+
+    Only the row groups whose ``request_id`` statistics hold the id are read, their id
+    column first; matching rows are sliced out. Nothing here converts a Python value to
+    Arrow (``pc.equal(column, "id")`` would), which would import pandas (~0.3 s).
+    """
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(ctx.blobs.read_bytes(batch.digest)))
-    table = table.filter(pc.equal(table.column("request_id"), request_id))
-    ts = table.schema.get_field_index("ts")
-    table = table.set_column(ts, "ts", table.column("ts").cast(pa.int64()))
-    rows: list[dict[str, Any]] = table.to_pylist()
+    parquet = pq.ParquetFile(pa.BufferReader(ctx.blobs.read_bytes(batch.digest)))
+    meta = parquet.metadata
+    id_column = parquet.schema_arrow.get_field_index("request_id")
+    rows: list[dict[str, Any]] = []
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(id_column).statistics
+        low, high = (stats.min, stats.max) if stats is not None and stats.has_min_max else (0, 0)
+        if isinstance(low, str) and isinstance(high, str) and not low <= request_id <= high:
+            continue  # the row group's id range cannot hold it
+        ids = (
+            parquet.read_row_group(group, columns=["request_id"], use_threads=False)
+            .column(0)
+            .to_pylist()
+        )
+        hits = [i for i, found in enumerate(ids) if found == request_id]
+        if not hits:
+            continue
+        table = parquet.read_row_group(group, use_threads=False)
+        ts = table.schema.get_field_index("ts")
+        # The raw int64 under timestamp[ms]: as a cast, without loading pyarrow.compute.
+        raw = [chunk.view(pa.int64()) for chunk in table.column("ts").chunks]
+        table = table.set_column(ts, "ts", pa.chunked_array(raw, type=pa.int64()))
+        for i in hits:
+            rows += table.slice(i, 1).to_pylist()
     return rows
 
 
@@ -60,7 +83,7 @@ def _candidates(ctx: Context, request_id: str) -> list[PredictionBatch]:
     another replica) lies in a batch whose range overlaps another's, so every batch of
     the deployment whose range holds the id is a candidate.
     """
-    store = ctx.ledger.deployments
+    store = ctx.reads.deployments
     first = store.find_batch(request_id)
     if first is None:
         return []
@@ -83,7 +106,7 @@ def find_prediction(ctx: Context, request_id: str) -> dict[str, Any]:
         rows = _rows_of(ctx, batch, request_id)
         if not rows:
             continue
-        deployment = ctx.ledger.deployments.get_by_id(batch.deployment_id)
+        deployment = ctx.reads.deployments.get_by_id(batch.deployment_id)
         first = rows[0]
         return {
             "request_id": request_id,

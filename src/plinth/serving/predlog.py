@@ -375,17 +375,20 @@ class PredictionLog:
         pq.write_table(table, sink, compression="zstd")
         ref = self.ctx.blobs.put_bytes(sink.getvalue())
         ids = table.column("request_id")
-        batch = self.ctx.ledger.deployments.record_batch(
-            self.deployment,
-            start_ms=min(c.start_ms for c in chunks),
-            end_ms=max(c.end_ms for c in chunks),
-            rows=table.num_rows,
-            digest=ref.digest,
-            model_versions=sorted(frozenset().union(*(c.versions for c in chunks))),
-            first_request_id=str(ids[0]),
-            last_request_id=str(ids[-1]),
-            dropped=dropped,
-        )
+        from plinth.serving.spec import deployment_store
+
+        with deployment_store(self.ctx) as store:  # sqlite3 on an embedded ledger
+            batch: PredictionBatch = store.record_batch(
+                self.deployment,
+                start_ms=min(c.start_ms for c in chunks),
+                end_ms=max(c.end_ms for c in chunks),
+                rows=table.num_rows,
+                digest=ref.digest,
+                model_versions=sorted(frozenset().union(*(c.versions for c in chunks))),
+                first_request_id=str(ids[0]),
+                last_request_id=str(ids[-1]),
+                dropped=dropped,
+            )
         return batch, table.num_rows, bad
 
     def close(self) -> None:

@@ -20,7 +20,8 @@ text is the same deployment version in the ledger.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ __all__ = [
     "DeploymentSpec",
     "FeaturesSpec",
     "Passthrough",
+    "deployment_store",
     "save_deployment",
 ]
 
@@ -418,10 +420,36 @@ def _positive_int(value: Any, where: str, key: str) -> int:
     return value
 
 
+@contextmanager
+def deployment_store(ctx: Context) -> Iterator[Any]:
+    """Where a server writes its deployment version and prediction batches: on an embedded
+    ledger at the current schema, sqlite3 (:mod:`plinth.ledger.sqlite_deployments`, the
+    same rows: a server never imports SQLAlchemy); otherwise ``ctx.ledger.deployments``."""
+    from plinth.context import resolve_metadata_url
+    from plinth.ledger.sqlite_deployments import open_sqlite_deployments
+
+    # With a team server the local 'metadata' file is not the project's ledger.
+    fast = (
+        None
+        if ctx.settings.server
+        else open_sqlite_deployments(resolve_metadata_url(ctx.settings), user=ctx.user)
+    )
+    if fast is None:
+        yield ctx.ledger.deployments
+        return
+    try:
+        yield fast
+    finally:
+        fast.close()
+
+
 def save_deployment(spec: DeploymentSpec, ctx: Context) -> Any:
     """Record ``spec`` as a version of its deployment (the same text: the same version).
 
-    The YAML text goes to the blob store first; returns the ledger's DeploymentVersion.
+    The YAML text goes to the blob store first; returns the ledger's DeploymentVersion
+    (written through :func:`deployment_store`).
     """
     ctx.blobs.put_bytes(spec.yaml_text.encode("utf-8"))
-    return ctx.ledger.deployments.save(ctx.project.id, spec.name, spec.digest, spec.to_dict())
+    project_id = ctx.project.id
+    with deployment_store(ctx) as store:
+        return store.save(project_id, spec.name, spec.digest, spec.to_dict())
