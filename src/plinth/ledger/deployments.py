@@ -19,6 +19,7 @@ from plinth.errors import NotFoundError, UsageError
 from plinth.ids import new_id
 from plinth.ledger._common import Db, check_text, get_numbered, save_numbered
 from plinth.ledger.dataset_rows import check_digest
+from plinth.ledger.record_rows import check_batch
 from plinth.ledger.tables import deployments as deployments_t
 from plinth.ledger.tables import prediction_batches as batches_t
 
@@ -83,19 +84,15 @@ class DeploymentStore:
         dropped: int = 0,
     ) -> PredictionBatch:
         """Record one written batch of logged predictions (its blob is already stored)."""
-        check_digest(digest, "batch digest")
-        for what, value in (("rows", rows), ("dropped", dropped)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise UsageError(f"batch {what} must be an integer >= 0, got {value!r}")
-        if rows == 0:
-            raise UsageError("a prediction batch holds at least one row")
-        if end_ms < start_ms:
-            raise UsageError(f"batch ends ({end_ms}) before it starts ({start_ms})")
-        if last_request_id < first_request_id:
-            raise UsageError(
-                f"batch request ids are out of order: {first_request_id} > {last_request_id}",
-                hint="write the rows of a batch sorted by request id",
-            )
+        check_batch(
+            digest=digest,
+            rows=rows,
+            dropped=dropped,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            first_request_id=first_request_id,
+            last_request_id=last_request_id,
+        )
         row: dict[str, Any] = {
             "id": new_id(),
             "deployment_id": deployment.id,

@@ -24,10 +24,12 @@ from plinth.entities import (
     Run,
 )
 from plinth.errors import NotFoundError, UsageError
+from plinth.ledger.dataset_rows import check_digest
 
 __all__ = [
     "MIN_RUN_PREFIX",
     "artifact_of",
+    "check_batch",
     "check_run_status",
     "edge_of",
     "environment_of",
@@ -163,3 +165,29 @@ def report_of(m: Mapping[Any, Any]) -> MonitorReport:
         created_at=m["created_at"],
         created_by=m["created_by"],
     )
+
+
+def check_batch(
+    *,
+    digest: str,
+    rows: int,
+    dropped: int,
+    start_ms: int,
+    end_ms: int,
+    first_request_id: str,
+    last_request_id: str,
+) -> None:
+    """Refuse a prediction batch that cannot be recorded (both deployment stores)."""
+    check_digest(digest, "batch digest")
+    for what, value in (("rows", rows), ("dropped", dropped)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UsageError(f"batch {what} must be an integer >= 0, got {value!r}")
+    if rows == 0:
+        raise UsageError("a prediction batch holds at least one row")
+    if end_ms < start_ms:
+        raise UsageError(f"batch ends ({end_ms}) before it starts ({start_ms})")
+    if last_request_id < first_request_id:
+        raise UsageError(
+            f"batch request ids are out of order: {first_request_id} > {last_request_id}",
+            hint="write the rows of a batch sorted by request id",
+        )

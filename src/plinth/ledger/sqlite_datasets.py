@@ -15,7 +15,7 @@ import builtins
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,13 @@ from plinth.ledger.dataset_rows import (
     version_of,
 )
 
-__all__ = ["SCHEMA_REVISION", "SqliteDatasetStore", "connect_current", "open_sqlite_datasets"]
+__all__ = [
+    "SCHEMA_REVISION",
+    "SqliteDatasetStore",
+    "connect_current",
+    "open_sqlite_datasets",
+    "transaction",
+]
 
 #: The schema revision this module's SQL is written for; other revisions use the full ledger.
 SCHEMA_REVISION = "0011_metric_series_index"
@@ -105,6 +111,28 @@ def connect_current(url: str) -> sqlite3.Connection | None:
     return conn
 
 
+@contextmanager
+def transaction(
+    conn: sqlite3.Connection, url: str, mode: str = "DEFERRED"
+) -> Iterator[sqlite3.Connection]:
+    """``BEGIN mode`` ... ``COMMIT`` on ``conn`` (``ROLLBACK`` when the body raises), for every
+    sqlite3 store of the ledger; sqlite3's own errors become a :class:`LedgerUnavailableError`
+    that names the setting."""
+    try:
+        conn.execute(f"BEGIN {mode}")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        raise LedgerUnavailableError(
+            f"cannot use the ledger database {url} (setting 'metadata'): {exc}",
+            field="metadata",
+        ) from None
+
+
 def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
@@ -119,21 +147,8 @@ class SqliteDatasetStore:
         self.url = url
         self.user = user
 
-    @contextmanager
-    def _tx(self, mode: str = "DEFERRED") -> Iterator[sqlite3.Connection]:
-        try:
-            self._conn.execute(f"BEGIN {mode}")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            raise LedgerUnavailableError(
-                f"cannot use the ledger database {self.url} (setting 'metadata'): {exc}",
-                field="metadata",
-            ) from None
+    def _tx(self, mode: str = "DEFERRED") -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._conn, self.url, mode)
 
     def close(self) -> None:
         self._conn.close()

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from plinth.entities import DeploymentVersion, PredictionBatch
-from plinth.errors import LedgerUnavailableError, UsageError
+from plinth.errors import UsageError
 from plinth.ids import new_id, now_ms
 from plinth.ledger.dataset_rows import check_digest
-from plinth.ledger.sqlite_datasets import connect_current
+from plinth.ledger.record_rows import check_batch
+from plinth.ledger.sqlite_datasets import connect_current, transaction
 
 __all__ = ["SqliteDeploymentStore", "open_sqlite_deployments"]
 
@@ -48,23 +49,10 @@ class SqliteDeploymentStore:
         self.url = url
         self.user = user
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         # IMMEDIATE: this connection is the only writer until COMMIT, so reading the
         # highest number and inserting the next cannot race another saver.
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            raise LedgerUnavailableError(
-                f"cannot use the ledger database {self.url} (setting 'metadata'): {exc}",
-                field="metadata",
-            ) from None
+        return transaction(self._conn, self.url, "IMMEDIATE")
 
     def save(
         self, project_id: str, name: str, digest: str, spec: Mapping[str, Any]
@@ -127,19 +115,15 @@ class SqliteDeploymentStore:
         dropped: int = 0,
     ) -> PredictionBatch:
         """Record one written batch of logged predictions (its blob is already stored)."""
-        check_digest(digest, "batch digest")
-        for what, value in (("rows", rows), ("dropped", dropped)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise UsageError(f"batch {what} must be an integer >= 0, got {value!r}")
-        if rows == 0:
-            raise UsageError("a prediction batch holds at least one row")
-        if end_ms < start_ms:
-            raise UsageError(f"batch ends ({end_ms}) before it starts ({start_ms})")
-        if last_request_id < first_request_id:
-            raise UsageError(
-                f"batch request ids are out of order: {first_request_id} > {last_request_id}",
-                hint="write the rows of a batch sorted by request id",
-            )
+        check_batch(
+            digest=digest,
+            rows=rows,
+            dropped=dropped,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            first_request_id=first_request_id,
+            last_request_id=last_request_id,
+        )
         batch = PredictionBatch(
             id=new_id(),
             deployment_id=deployment.id,

@@ -18,8 +18,8 @@ import builtins
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from plinth.entities import (
@@ -36,7 +36,6 @@ from plinth.entities import (
     Run,
     RunRow,
 )
-from plinth.errors import LedgerUnavailableError
 from plinth.ledger.model_rows import (
     check_model_name,
     model_of,
@@ -56,7 +55,12 @@ from plinth.ledger.record_rows import (
     report_of,
     run_of,
 )
-from plinth.ledger.sqlite_datasets import SqliteDatasetStore, chunks, connect_current
+from plinth.ledger.sqlite_datasets import (
+    SqliteDatasetStore,
+    chunks,
+    connect_current,
+    transaction,
+)
 
 if TYPE_CHECKING:
     from plinth.ledger.store import Ledger
@@ -115,20 +119,9 @@ class SqliteReads:
             raise AttributeError(name)
         return getattr(self._full(), name)
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> AbstractContextManager[sqlite3.Connection]:
         """One read transaction: the queries inside see one snapshot."""
-        try:
-            self._conn.execute("BEGIN DEFERRED")
-            try:
-                yield self._conn
-            finally:
-                self._conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            raise LedgerUnavailableError(
-                f"cannot use the ledger database {self.url} (setting 'metadata'): {exc}",
-                field="metadata",
-            ) from None
+        return transaction(self._conn, self.url)
 
     def close(self) -> None:
         self._conn.close()
