@@ -160,16 +160,17 @@ class LocalBlobStore(BlobStore):
         linking nothing, when ``key`` already holds a blob of ``size`` bytes.
         :class:`LinkRefusedError` when the file system or the file refuses.
         """
+        _check_linkable(source)
         target = self._path(key)
         try:
             try:
-                os.link(source, target)
+                os.link(source, target, follow_symlinks=False)
             except FileNotFoundError:
                 if not os.path.lexists(source):
                     raise NotFoundError(f"no file to store at {source}") from None
                 self._make_root()
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                os.link(source, target)
+                os.link(source, target, follow_symlinks=False)
         except FileExistsError:
             if self.touch(key, size):
                 return False
@@ -177,7 +178,9 @@ class LocalBlobStore(BlobStore):
         except OSError as exc:
             raise _refused("hardlink", source, self._root, exc) from None
         try:
-            st = os.stat(target)
+            st = os.lstat(target)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                raise PermissionError(errno.EPERM, "not this user's regular file")
             os.chmod(target, stat.S_IMODE(st.st_mode) & ~0o222)
         except OSError as exc:
             with contextlib.suppress(OSError):
@@ -196,7 +199,7 @@ class LocalBlobStore(BlobStore):
     def _replace_by_link(self, source: str, target: str) -> None:
         temp = os.path.join(self._tmp, f"{_TEMP_PREFIX}{next(_TEMP_COUNTER)}.link")
         try:
-            os.link(source, temp)
+            os.link(source, temp, follow_symlinks=False)
             os.replace(temp, target)
         except OSError as exc:
             with contextlib.suppress(OSError):
@@ -465,6 +468,33 @@ class _LocalStagedBlob(StagedBlob):
         self._close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp_path)
+
+
+def _check_linkable(source: str) -> None:
+    """Refuse to hard-link what is not this user's own regular file.
+
+    Linking makes the file read-only, and a hard link shares the file's mode with every
+    other name of it: a symbolic link in a dataset folder (whoever wrote it) would have the
+    store change the mode of its target anywhere on the machine, and root could link and
+    change any user's file. Checked on the name itself, never following a link.
+    """
+    try:
+        st = os.lstat(source)
+    except FileNotFoundError:
+        raise NotFoundError(f"no file to store at {source}") from None
+    if stat.S_ISLNK(st.st_mode):
+        why = "it is a symbolic link (linking would make its target read-only)"
+    elif not stat.S_ISREG(st.st_mode):
+        why = "it is not a regular file"
+    elif st.st_uid != os.geteuid():
+        why = f"it belongs to another user (uid {st.st_uid}): linking would change its mode"
+    else:
+        return
+    raise LinkRefusedError(
+        f"cannot hard-link {source} into the artifact folder: {why}",
+        hint="--link copy, or --link auto to copy what cannot be linked",
+        field="link",
+    )
 
 
 def _refused(kind: str, source: str, root: str, exc: OSError) -> Exception:
