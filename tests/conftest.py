@@ -80,6 +80,16 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
 
 
+@pytest.fixture(autouse=True)
+def _no_pending_seed() -> Iterator[None]:
+    """A seed set while no run is active waits for the next ``start_run`` of the process:
+    a test's, never the next test's (it would gain a ``seed`` param)."""
+    yield
+    from plinth.tracking.seeding import pending_seed
+
+    pending_seed()
+
+
 @pytest.fixture
 def plinth_mode() -> str:
     """Where a test's project lives: ``embedded`` here; ``BOTH_MODES`` folders add ``remote``."""
