@@ -38,7 +38,10 @@ typecheck: $(VENV)/.installed-test
 # (xdist_group "browser": one Chromium, one seeded server).
 # `make test` has run the two lint suites already (see lint); `make unit` alone runs them too.
 LINTED := tests/security/test_guard_boundaries.py tests/test_layers.py
+# Byte-compiled once here: with PYTHONDONTWRITEBYTECODE set (as on CI's machines) every
+# process the suite starts would compile each plinth module it imports again.
 unit: $(VENV)/.installed-test
+	$(BIN)/python -m compileall -q -j 0 src
 	$(BIN)/python -m pytest -n 3 --dist loadgroup $(UNIT_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
