@@ -22,6 +22,8 @@ from plinth.entities import (
     Project,
     RecordRef,
     Run,
+    SuiteVersion,
+    ValidationRecord,
 )
 from plinth.errors import NotFoundError, UsageError
 from plinth.ledger.dataset_rows import check_digest
@@ -40,6 +42,7 @@ __all__ = [
     "report_of",
     "run_of",
     "run_prefix_not_found",
+    "validation_record",
 ]
 
 #: The shortest run id prefix ``runs show`` and friends accept.
@@ -191,3 +194,29 @@ def check_batch(
             f"batch request ids are out of order: {first_request_id} > {last_request_id}",
             hint="write the rows of a batch sorted by request id",
         )
+
+
+def validation_record(
+    m: Mapping[Any, Any],
+    suite: SuiteVersion | None = None,
+    *,
+    name: str | None = None,
+    number: int | None = None,
+) -> ValidationRecord:
+    """A validation result row (its ``results`` decoded) as a record; the suite's name and
+    number from ``suite`` or as given."""
+    return ValidationRecord(
+        id=m["id"],
+        suite_id=m["suite_id"],
+        suite=suite.name if suite is not None else str(name),
+        suite_number=suite.number if suite is not None else int(number or 0),
+        dataset_version_id=m["dataset_version_id"],
+        target=m["target"],
+        success=bool(m["success"]),
+        error_count=m["error_count"],
+        warning_count=m["warning_count"],
+        results=list(m["results"]),
+        report_digest=m["report_digest"],
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+    )

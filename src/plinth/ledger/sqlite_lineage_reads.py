@@ -24,6 +24,7 @@ from plinth.entities import (
     ValidationRecord,
 )
 from plinth.errors import NotFoundError
+from plinth.ledger.record_rows import validation_record
 from plinth.ledger.sqlite_reads import _decoded, _Part
 
 __all__ = ["Deployments", "Pipelines", "Validation"]
@@ -210,21 +211,5 @@ class Validation(_Part):
         out = []
         for row in rows:
             m = _decoded(row, "results")
-            out.append(
-                ValidationRecord(
-                    id=m["id"],
-                    suite_id=m["suite_id"],
-                    suite=str(m["suite_name"]),
-                    suite_number=int(m["suite_number"] or 0),
-                    dataset_version_id=m["dataset_version_id"],
-                    target=m["target"],
-                    success=bool(m["success"]),
-                    error_count=m["error_count"],
-                    warning_count=m["warning_count"],
-                    results=list(m["results"]),
-                    report_digest=m["report_digest"],
-                    created_at=m["created_at"],
-                    created_by=m["created_by"],
-                )
-            )
+            out.append(validation_record(m, name=m["suite_name"], number=m["suite_number"]))
         return out

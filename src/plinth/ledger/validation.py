@@ -18,6 +18,7 @@ from plinth.errors import NotFoundError, UsageError
 from plinth.ids import new_id
 from plinth.ledger._common import Db, check_text, get_numbered, save_numbered
 from plinth.ledger.dataset_rows import check_digest
+from plinth.ledger.record_rows import validation_record
 from plinth.ledger.tables import validation_results as results_t
 from plinth.ledger.tables import validation_suites as suites_t
 
@@ -90,7 +91,7 @@ class ValidationStore:
         }
         with self._db.write() as conn:
             conn.execute(results_t.insert().values(**row))
-        return _result(row, suite)
+        return validation_record(row, suite)
 
     def results(
         self,
@@ -117,7 +118,7 @@ class ValidationStore:
             query = query.limit(limit)
         with self._db.read() as conn:
             return [
-                _result(row, name=row["suite_name"], number=row["suite_number"])
+                validation_record(row, name=row["suite_name"], number=row["suite_number"])
                 for row in conn.execute(query).mappings()
             ]
 
@@ -129,30 +130,6 @@ def _suite(m: Mapping[Any, Any]) -> SuiteVersion:
         name=m["name"],
         number=m["number"],
         digest=m["digest"],
-        created_at=m["created_at"],
-        created_by=m["created_by"],
-    )
-
-
-def _result(
-    m: Mapping[Any, Any],
-    suite: SuiteVersion | None = None,
-    *,
-    name: str | None = None,
-    number: int | None = None,
-) -> ValidationRecord:
-    return ValidationRecord(
-        id=m["id"],
-        suite_id=m["suite_id"],
-        suite=suite.name if suite is not None else str(name),
-        suite_number=suite.number if suite is not None else int(number or 0),
-        dataset_version_id=m["dataset_version_id"],
-        target=m["target"],
-        success=bool(m["success"]),
-        error_count=m["error_count"],
-        warning_count=m["warning_count"],
-        results=list(m["results"]),
-        report_digest=m["report_digest"],
         created_at=m["created_at"],
         created_by=m["created_by"],
     )
